@@ -1,0 +1,1 @@
+"""The `foldgate` command line: parse, call the engine, print."""

@@ -1,0 +1,26 @@
+"""User-facing errors. The CLI prints `Error: <message>` and exits 1 for these; a
+message is one line that names the file, field or row at fault."""
+
+
+class FoldgateError(Exception):
+    """A problem with the user's input or environment, not a bug in foldgate."""
+
+
+class DataError(FoldgateError):
+    """Bars that are missing, too few, or invalid."""
+
+
+class PolicyError(FoldgateError):
+    """A checkpoint that cannot be loaded or does not validate."""
+
+
+class ArchiveError(FoldgateError):
+    """A training archive or summary that cannot be used."""
+
+
+class ConfigError(FoldgateError):
+    """A thresholds or settings file with unknown keys or wrong types."""
+
+
+class SourceError(FoldgateError):
+    """A market-data source that refused or failed."""
