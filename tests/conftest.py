@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -8,5 +7,3 @@ for p in (str(TESTS), str(ROOT)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-# CUDA kernels run in Numba's simulator where there is no GPU.
-os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "0")
