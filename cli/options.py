@@ -1,0 +1,81 @@
+"""Options shared by `backtest`, `validate` and `bench`, defined once."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+FILL_CHOICES = ["next-open", "close"]
+DEVICE_CHOICES = ["auto", "cpu", "cuda"]
+
+
+def _positive_int(ctx, param, value):
+    if value is not None and value < 1:
+        raise click.BadParameter(f"must be at least 1, got {value}", ctx=ctx, param=param)
+    return value
+
+
+def _non_negative(ctx, param, value):
+    if value is not None and value < 0:
+        raise click.BadParameter(f"must not be negative, got {value}", ctx=ctx, param=param)
+    return value
+
+
+def _positive_float(ctx, param, value):
+    if value is not None and not value > 0:
+        raise click.BadParameter(f"must be positive, got {value}", ctx=ctx, param=param)
+    return value
+
+
+def store_option(f):
+    return click.option(
+        "--store",
+        type=click.Path(file_okay=False),
+        envvar="FOLDGATE_STORE",
+        default=None,
+        show_envvar=True,
+        help="Bar store directory [default: ./data/bars].",
+    )(f)
+
+
+def simulation_options(f):
+    """Capital, costs, fills, shorting, end date, source and device."""
+    decorators = [
+        click.option("--capital", type=float, default=100_000.0, show_default=True,
+                     callback=_positive_float, help="Starting capital of every fold."),
+        click.option("--end", "end", default=None, metavar="DATE",
+                     help="Last bar of the window (ISO date or time, UTC; a date includes its whole day) "
+                          "[default: the last stored bar]."),
+        store_option,
+        click.option("--source", type=click.Choice(["store", "alpaca"]), default=None,
+                     help="Where bars come from [default: the store; Alpaca when ALPACA_KEYS_FILE "
+                          "is set and the store lacks bars]."),
+        click.option("--data-url", envvar="FOLDGATE_ALPACA_DATA_URL", default=None, hidden=True),
+        click.option("--fill", type=click.Choice(FILL_CHOICES), default="next-open", show_default=True,
+                     help="Fill at the next bar's open, or at the deciding bar's close (optimistic)."),
+        click.option("--commission-bps", type=float, default=10.0, show_default=True,
+                     callback=_non_negative, help="Commission per fill, in basis points of notional."),
+        click.option("--slippage-bps", type=float, default=5.0, show_default=True,
+                     callback=_non_negative, help="Slippage per fill, in basis points of price."),
+        click.option("--long-only/--allow-short", "long_only", default=None,
+                     help="Clip short targets to flat, or allow them [default: long-only for crypto]."),
+        click.option("--bars-per-year", type=float, default=None, callback=_positive_float,
+                     help="Annualisation of Sharpe and Sortino [default: measured over the window]."),
+        click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True,
+                     help="Run the simulation kernel on the CPU or a CUDA GPU (auto: CUDA when present)."),
+    ]
+    return functools.reduce(lambda acc, dec: dec(acc), reversed(decorators), f)
+
+
+def report_options(f):
+    decorators = [
+        click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+                     help="Write the foldgate.report/1 JSON report here."),
+        click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+                     help="Write the self-contained HTML report here."),
+    ]
+    return functools.reduce(lambda acc, dec: dec(acc), reversed(decorators), f)
+
+
+positive_int = _positive_int

@@ -1,0 +1,436 @@
+"""The Python API behind `foldgate backtest` and `foldgate validate`.
+
+One run is a flat list of (model, fold) trajectories: every model's quick backtest and
+walk-forward folds go into one batched kernel call, and the results are split back per
+model. A notebook calls `run_backtest` / `run_validate` exactly as the CLI does."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import __version__
+from .errors import DataError, FoldgateError
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+@dataclass
+class RunConfig:
+    """Settings of one backtest or validate run (design.md 5, 6, 9)."""
+
+    days: int = 30
+    """Length of the evaluation window, in days, ending at `end`."""
+    walk_forward: int | None = None
+    """K out-of-sample folds over the window; None runs one simple backtest instead."""
+    quick_days: int | None = None
+    """validate: also a simple backtest over the last `quick_days` days (None: skip)."""
+    capital: float = 100_000.0
+    """Starting capital of every fold."""
+    commission_bps: float = 10.0
+    """Commission per fill, basis points of the fill's notional."""
+    slippage_bps: float = 5.0
+    """Slippage per fill, basis points of the raw price (buys pay more, sells get less)."""
+    fill: str = "next-open"
+    """'next-open' (default) or 'close' (optimistic: fills at the deciding bar's close)."""
+    end: str | None = None
+    """Last bar of the window, ISO date or time in UTC; None: the last stored bar."""
+    store: str | None = None
+    """Bar store directory; None: $FOLDGATE_STORE or ./data/bars."""
+    source: str | None = None
+    """'store', 'alpaca', or None (Alpaca only when ALPACA_KEYS_FILE is set and bars are missing)."""
+    data_url: str | None = None
+    """Override of Alpaca's market-data URL (tests, proxies)."""
+    long_only: bool | None = None
+    """Force long-only (True) or allow shorts (False); None: long-only for crypto only."""
+    bars_per_year: float | None = None
+    """Annualisation; None: measured over each symbol's window (design.md 6)."""
+    device: str = "cpu"
+    """'cpu', 'cuda' or 'auto'."""
+    force: bool = False
+    """validate: backtest models that gating dropped, too (their decision stays DROP)."""
+
+    def settings_dict(self) -> dict:
+        return {
+            "days": self.days,
+            "walk_forward": self.walk_forward,
+            "quick_days": self.quick_days,
+            "capital": self.capital,
+            "commission_bps": self.commission_bps,
+            "slippage_bps": self.slippage_bps,
+            "fill": self.fill,
+            "end": self.end,
+            "store": str(self.store) if self.store else None,
+            "source": self.source or "store",
+            "long_only": self.long_only,
+            "bars_per_year": self.bars_per_year,
+            "device": self.device,
+        }
+
+
+@dataclass
+class ModelJob:
+    """One model of a run and everything learnt about it on the way."""
+
+    model_path: Path | None
+    symbol: str | None = None
+    timeframe: str | None = None
+    policy: object | None = None
+    gating: dict | None = None
+    gating_class: str | None = None
+    train_periods: list[tuple[int, int]] = field(default_factory=list)
+    error: str | None = None
+    asset_class: str | None = None
+    long_only: bool | None = None
+    backtest: dict | None = None
+    folds: list[dict] = field(default_factory=list)
+    fold_returns: list[np.ndarray] = field(default_factory=list)
+    summary: dict | None = None
+    decision: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def simulated(self) -> bool:
+        return self.policy is not None and self.error is None
+
+
+def parse_end(value: str | None) -> int | None:
+    """ISO date or time (UTC unless it says otherwise) -> int64 ns; a bare date means the
+    end of that day, so `--end 2026-11-01` includes all of 1 November."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+            stamp = day + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+        else:
+            stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        raise FoldgateError(f"--end: cannot read {value!r} as an ISO date or time") from None
+    return int(stamp.timestamp() * 1_000_000) * 1_000
+
+
+def iso(ns: int) -> str:
+    return np.datetime_as_string(np.datetime64(int(ns), "ns"), unit="s") + "Z"
+
+
+def versions() -> dict:
+    import numba
+    import pyarrow
+
+    out = {
+        "foldgate": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+    # torch is imported only when a checkpoint had to be read with it.
+    import sys
+
+    torch = sys.modules.get("torch")
+    out["torch"] = getattr(torch, "__version__", None)
+    return out
+
+
+# ---------------------------------------------------------------------------------
+# loading
+
+
+def load_jobs(paths: list[str | os.PathLike], strict: bool = True) -> list[ModelJob]:
+    """Load each model; with strict=False a bad model becomes a job with an error."""
+    from .policy import load_policy
+
+    jobs = []
+    for path in expand_model_paths(paths):
+        job = ModelJob(model_path=Path(path))
+        try:
+            job.policy = load_policy(path)
+            job.symbol = job.policy.symbol
+            job.timeframe = job.policy.timeframe or "1Hour"
+            if job.symbol is None:
+                raise FoldgateError(f"{path}: no symbol in the checkpoint or its file name (SYMBOL_TIMEFRAME.pt)")
+        except FoldgateError as exc:
+            if strict:
+                raise
+            job.error = str(exc)
+        jobs.append(job)
+    return jobs
+
+
+def expand_model_paths(paths) -> list[Path]:
+    """Model files, with directories expanded to the checkpoints they hold."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.suffix in (".pt", ".zip") and q.is_file())
+            if not found:
+                raise FoldgateError(f"{p}: no .pt or .zip models in this directory")
+            out.extend(found)
+        elif not p.exists():
+            raise FoldgateError(f"{p}: no such model file")
+        else:
+            out.append(p)
+    return out
+
+
+def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, need_start_ns: int | None):
+    """Bars of one symbol, fetched from Alpaca first when the run asks for it."""
+    use_alpaca = cfg.source == "alpaca" or (
+        cfg.source is None and os.environ.get("ALPACA_KEYS_FILE") and not store.has(symbol, timeframe)
+    )
+    if use_alpaca:
+        from .sources.alpaca import ensure_bars
+
+        end_ns = parse_end(cfg.end)
+        now_ns = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1e9)
+        end_ns = min(end_ns or now_ns, now_ns)
+        span_days = max(cfg.days, cfg.quick_days or 0) + 30  # headroom for warm-up bars
+        start_ns = need_start_ns or end_ns - span_days * NS_PER_DAY
+        ensure_bars(
+            store, symbol, timeframe,
+            start=dt.datetime.fromtimestamp(start_ns / 1e9, dt.timezone.utc),
+            end=dt.datetime.fromtimestamp(end_ns / 1e9, dt.timezone.utc),
+            data_url=cfg.data_url,
+        )
+    return store.read(symbol, timeframe)
+
+
+# ---------------------------------------------------------------------------------
+# simulation
+
+
+def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
+                  progress: Callable[[str], None] | None = None) -> None:
+    """Backtest and walk-forward every simulated job in ONE batched kernel call."""
+    from .batch import Batch
+    from .features import compute_features, lookback
+    from .folds import bars_per_year, make_folds, mark_in_sample
+    from .store import BarStore
+
+    store = BarStore(cfg.store)
+    end_ns = parse_end(cfg.end)
+    by_series: dict[tuple[str, str], list[ModelJob]] = {}
+    for job in jobs:
+        if job.simulated:
+            by_series.setdefault((job.symbol, job.timeframe), []).append(job)
+
+    batch = Batch(fill_mode=0 if cfg.fill == "next-open" else 1)
+    planned = []  # (job, kind, fold_dict, trajectory id)
+    for (symbol, timeframe), group in by_series.items():
+        if progress:
+            progress(f"features {symbol} {timeframe}")
+        try:
+            bars = _read_bars(store, symbol, timeframe, cfg, None)
+            names = list(dict.fromkeys(n for job in group for n in job.policy.features))
+            feats = compute_features(bars, names)
+            series_id = batch.add_series(bars.open, bars.close, feats, names)
+            for job in group:
+                job.asset_class = bars.asset_class
+                job.long_only = cfg.long_only if cfg.long_only is not None else bars.asset_class == "crypto"
+                warmup = lookback(job.policy.features) + job.policy.window - 1
+                windows = []
+                if cfg.walk_forward:
+                    wf = make_folds(bars.timestamp, cfg.days, cfg.walk_forward, end=end_ns, warmup=warmup)
+                    windows += [("fold", f) for f in wf]
+                    bpy_folds = wf
+                else:
+                    bt = make_folds(bars.timestamp, cfg.days, 1, end=end_ns, warmup=warmup)
+                    windows += [("backtest", bt[0])]
+                    bpy_folds = bt
+                if cfg.quick_days and cfg.walk_forward:
+                    quick = make_folds(bars.timestamp, cfg.quick_days, 1, end=end_ns, warmup=warmup)
+                    windows.insert(0, ("backtest", quick[0]))
+                bpy = cfg.bars_per_year or bars_per_year(
+                    bars.timestamp[bpy_folds[0].start: bpy_folds[-1].end])
+                trained_until = getattr(job.policy, "trained_until", None)
+                tu_ns = int(trained_until.timestamp() * 1e9) if trained_until else None
+                in_sample = mark_in_sample([w for _, w in windows], tu_ns, job.train_periods)
+                model_id = batch.add_model(job.policy, series_id)
+                for (kind, window), flagged in zip(windows, in_sample):
+                    traj = batch.add_trajectory(
+                        model_id, series_id, window.start, window.end,
+                        capital=cfg.capital, commission=cfg.commission_bps / 1e4,
+                        slippage=cfg.slippage_bps / 1e4, long_only=job.long_only,
+                    )
+                    planned.append((job, kind, window, bool(flagged), traj, bpy, bars.timestamp))
+        except FoldgateError as exc:
+            if strict:
+                raise
+            for job in group:
+                job.error = str(exc)
+
+    planned = [p for p in planned if p[0].error is None]
+    if not planned:
+        return
+    if progress:
+        progress(f"simulating {len(planned)} trajectories")
+    result = batch.run(device=cfg.device, bars_per_year=[p[5] for p in planned],
+                       trajectories=[p[4] for p in planned])
+    for (job, kind, window, in_sample, traj, bpy, ts), out in zip(planned, result):
+        record = _window_record(window, in_sample, out, ts)
+        if kind == "backtest":
+            job.backtest = record
+        else:
+            record["index"] = len(job.folds)
+            job.folds.append(record)
+            job.fold_returns.append(out["returns"])
+
+
+def _window_record(window, in_sample: bool, out: dict, ts: np.ndarray) -> dict:
+    """One fold or backtest as the report writes it."""
+    bars_ts = ts[window.start: window.end]
+    trades = []
+    for entry_bar, exit_bar, direction, entry_price, exit_price, pnl, commission in out["trades"]:
+        trades.append({
+            "entry_time": iso(ts[int(entry_bar)]),
+            "exit_time": iso(ts[int(exit_bar)]),
+            "direction": int(direction),
+            "entry_price": float(entry_price),
+            "exit_price": float(exit_price),
+            "pnl": float(pnl),
+            "commission": float(commission),
+        })
+    return {
+        "start": iso(bars_ts[0]),
+        "end": iso(bars_ts[-1]),
+        "bars": int(window.end - window.start),
+        "in_sample": in_sample,
+        "metrics": {k: _py(v) for k, v in out["metrics"].items()},
+        "equity": [float(x) for x in out["equity"]],
+        "timestamps": [iso(x) for x in bars_ts],
+        "trades": trades,
+    }
+
+
+def _py(value):
+    """numpy scalar -> JSON-able Python value, NaN -> None."""
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    value = float(value)
+    return None if not np.isfinite(value) else value
+
+
+# ---------------------------------------------------------------------------------
+# summaries and decisions
+
+
+def summarize_jobs(jobs: list[ModelJob]) -> None:
+    """Walk-forward summary per job, then the deflated Sharpe ratio across the run."""
+    from .metrics import deflated_sharpe_ratio, walk_forward_summary
+
+    with_folds = [j for j in jobs if j.folds]
+    for job in with_folds:
+        job.summary = walk_forward_summary(
+            [f["metrics"] for f in job.folds], job.fold_returns, [f["in_sample"] for f in job.folds]
+        )
+    if len(with_folds) > 1:
+        stitched = [np.concatenate(j.fold_returns) for j in with_folds]
+        trial_sharpes = [_per_bar_sharpe(r) for r in stitched]
+        for job, returns in zip(with_folds, stitched):
+            job.summary["dsr"] = _finite_or_none(deflated_sharpe_ratio(returns, trial_sharpes))
+    for job in with_folds:
+        job.summary.setdefault("dsr", None)
+        job.summary = {k: _clean(v) for k, v in job.summary.items()}
+
+
+def _per_bar_sharpe(returns: np.ndarray) -> float:
+    if returns.size < 2:
+        return 0.0
+    sd = returns.std(ddof=1)
+    return float(returns.mean() / sd) if sd > 0 else 0.0
+
+
+def _finite_or_none(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _clean(v):
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return _finite_or_none(float(v))
+    return v
+
+
+def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
+    from .decision import decide
+
+    for job in jobs:
+        if job.error:
+            job.decision, job.reasons = None, [job.error]
+            continue
+        if job.gating_class == "DROP" and not job.folds:
+            job.decision = "DROP"
+            job.reasons = ["gating classified the model DROP on its training metrics; not backtested"]
+            continue
+        if job.summary is None:
+            continue
+        bt_dd = (job.backtest or {}).get("metrics", {}).get("max_drawdown")
+        job.decision, job.reasons = decide(job.summary, job.gating_class, bt_dd, thresholds)
+
+
+# ---------------------------------------------------------------------------------
+# report
+
+
+def build_report(command: str, jobs: list[ModelJob], cfg: RunConfig, archive: dict | None = None) -> dict:
+    return {
+        "schema": "foldgate.report/1",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "command": command,
+        "versions": versions(),
+        "settings": cfg.settings_dict(),
+        "archive": archive,
+        "models": [_model_entry(job) for job in jobs],
+    }
+
+
+def _model_entry(job: ModelJob) -> dict:
+    policy = job.policy
+    return {
+        "symbol": job.symbol,
+        "timeframe": job.timeframe,
+        "asset_class": job.asset_class,
+        "model_path": str(job.model_path) if job.model_path else None,
+        "model_sha256": getattr(policy, "sha256", None),
+        "long_only": job.long_only,
+        "error": job.error,
+        "gating": job.gating,
+        "backtest": job.backtest,
+        "folds": job.folds,
+        "summary": job.summary,
+        "decision": job.decision,
+        "reasons": job.reasons,
+    }
+
+
+def run_backtest(model_paths: list, cfg: RunConfig, progress=None) -> dict:
+    """`foldgate backtest`: every model in one batched call; a bad model is an error."""
+    if cfg.walk_forward is not None and cfg.walk_forward < 1:
+        raise FoldgateError("--walk-forward must be at least 1")
+    jobs = load_jobs(model_paths, strict=True)
+    simulate_jobs(jobs, cfg, strict=True, progress=progress)
+    summarize_jobs(jobs)
+    if cfg.walk_forward:
+        decide_jobs(jobs)
+    return build_report("backtest", jobs, cfg)
+
+
+__all__ = [
+    "RunConfig", "ModelJob", "run_backtest", "load_jobs", "simulate_jobs", "summarize_jobs",
+    "decide_jobs", "build_report", "parse_end", "iso", "DataError", "dataclasses",
+]
