@@ -18,14 +18,14 @@ from .options import positive_int, report_options, simulation_options
               help="Cut the window into K out-of-sample folds, each starting flat with --capital.")
 @simulation_options
 @report_options
-def backtest(models, days, walk_forward, capital, end, store, source, data_url, fill, commission_bps,
+def backtest(models, days, walk_forward, capital, end, store, data_source, data_url, fill, commission_bps,
              slippage_bps, long_only, bars_per_year, device, json_path, html_path):
     """Backtest models on stored hourly bars, optionally walk-forward over K folds."""
     from engine.pipeline import RunConfig, run_backtest
 
     cfg = RunConfig(
         days=days, walk_forward=walk_forward, capital=capital, commission_bps=commission_bps,
-        slippage_bps=slippage_bps, fill=fill, end=end, store=store, source=source, data_url=data_url,
+        slippage_bps=slippage_bps, fill=fill, end=end, store=store, source=data_source, data_url=data_url,
         long_only=long_only, bars_per_year=bars_per_year, device=device,
     )
     with output.status("backtesting") as progress:

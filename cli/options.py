@@ -48,7 +48,7 @@ def simulation_options(f):
                      help="Last bar of the window (ISO date or time, UTC; a date includes its whole day) "
                           "[default: the last stored bar]."),
         store_option,
-        click.option("--source", type=click.Choice(["store", "alpaca"]), default=None,
+        click.option("--source", "data_source", type=click.Choice(["store", "alpaca"]), default=None,
                      help="Where bars come from [default: the store; Alpaca when ALPACA_KEYS_FILE "
                           "is set and the store lacks bars]."),
         click.option("--data-url", envvar="FOLDGATE_ALPACA_DATA_URL", default=None, hidden=True),

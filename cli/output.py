@@ -135,3 +135,37 @@ def write_reports(report: dict, json_path, html_path) -> None:
     if html_path:
         write_html_report(html_path, report)
         con.print(f"HTML report: {html_path}", markup=False)
+
+
+def print_validate(report: dict) -> None:
+    """One line per model, sorted by decision, then the reasons of each."""
+    con = console()
+    s = report["settings"]
+    con.print(f"foldgate validate: quick backtest {s['quick_days']} days, walk-forward {s['days']} days x "
+              f"{s['walk_forward']} folds, capital {s['capital']:,.0f}", markup=False)
+    table = Table(title="Decisions", title_justify="left")
+    for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Pos. folds", "right"),
+                         ("Sharpe mean", "right"), ("Sharpe std", "right"), ("Mean return", "right"),
+                         ("Backtest return", "right"), ("Backtest DD", "right"), ("PSR", "right"),
+                         ("DSR", "right")]:
+        table.add_column(col, justify=justify)
+    models = sorted(report["models"], key=lambda e: (DECISION_ORDER.get(e["decision"], 4), e["symbol"] or ""))
+    for e in models:
+        sm = e["summary"] or {}
+        bt = (e["backtest"] or {}).get("metrics") or {}
+        decision = e["decision"] or "ERROR"
+        style = DECISION_STYLE.get(e["decision"], "red")
+        table.add_row(
+            e["symbol"] or "?", (e["gating"] or {}).get("classification", "-"), f"[{style}]{decision}[/]",
+            f"{sm['positive_folds']}/{sm['folds']}" if sm else "-",
+            num(sm.get("sharpe_mean")) if sm else "-", num(sm.get("sharpe_std")) if sm else "-",
+            pct(sm.get("return_mean")) if sm else "-",
+            pct(bt.get("total_return")) if bt else "-", pct(bt.get("max_drawdown")) if bt else "-",
+            num(sm.get("psr"), 3) if sm else "-", num(sm.get("dsr"), 3) if sm else "-",
+        )
+    con.print(table)
+    for e in models:
+        label = e["decision"] or "ERROR"
+        con.print(f"{e['symbol']}: {label}", markup=False)
+        for reason in e["reasons"] or ([e["error"]] if e["error"] else []):
+            con.print(f"  - {reason}", markup=False)

@@ -430,7 +430,140 @@ def run_backtest(model_paths: list, cfg: RunConfig, progress=None) -> dict:
     return build_report("backtest", jobs, cfg)
 
 
-__all__ = [
-    "RunConfig", "ModelJob", "run_backtest", "load_jobs", "simulate_jobs", "summarize_jobs",
-    "decide_jobs", "build_report", "parse_end", "iso", "DataError", "dataclasses",
-]
+
+
+# ---------------------------------------------------------------------------------
+# validate: the seed's whole workflow
+
+
+def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thresholds_path=None,
+                 progress=None) -> tuple[dict, list[ModelJob]]:
+    """Extract, gate, backtest + walk-forward every model gating lets through (one batched
+    call), decide. Returns the report and the jobs."""
+    from . import archive as archive_mod
+    from . import gating as gating_mod
+    from . import summary as summary_mod
+
+    thresholds = gating_mod.load_thresholds(thresholds_path) if thresholds_path else gating_mod.load_thresholds()
+    if progress:
+        progress("extracting")
+    root, summary_path, stamp = archive_mod.open_training_source(source, dest_root=dest_root)
+    records = summary_mod.parse_summary(summary_path, root)
+
+    jobs: list[ModelJob] = []
+    for rec in records:
+        job = ModelJob(model_path=rec.model_path, symbol=rec.symbol, timeframe=rec.timeframe or "1Hour")
+        jobs.append(job)
+        if rec.error:
+            job.error = rec.error
+            continue
+        job.gating, job.gating_class = gate_record(rec, thresholds)
+        job.train_periods = _train_periods(rec)
+        if job.gating_class == "DROP" and not cfg.force:
+            continue
+        try:
+            from .policy import load_policy
+
+            job.policy = load_policy(rec.model_path)
+            if job.policy.symbol and job.policy.symbol != job.symbol:
+                raise FoldgateError(
+                    f"{rec.model_path}: checkpoint is for {job.policy.symbol}, the summary says {job.symbol}")
+        except FoldgateError as exc:
+            job.error = str(exc)
+            job.policy = None
+
+    simulate_jobs(jobs, cfg, strict=False, progress=progress)
+    summarize_jobs(jobs)
+    decide_jobs(jobs, thresholds)
+    archive_info = {"path": str(source), "stamp": stamp, "extract_dir": str(root)}
+    return build_report("validate", jobs, cfg, archive=archive_info), jobs
+
+
+def gate_record(rec, thresholds) -> tuple[dict, str]:
+    """Gating of one summary record, as the report writes it."""
+    from .gating import assess_model_quality
+
+    m = rec.metrics
+    final = {k: (m[k][-1] if m.get(k) else None) for k in ("fitness_score", "profit_factor", "consistency", "max_drawdown")}
+    classification, flags, use_cp, cp_idx = assess_model_quality(
+        final["fitness_score"], final["profit_factor"], final["consistency"], final["max_drawdown"],
+        m.get("fitness_score") or [], thresholds=thresholds,
+    )
+    checkpoint = None
+    if use_cp and cp_idx is not None and rec.checkpoints and cp_idx < len(rec.checkpoints):
+        checkpoint = rec.checkpoints[cp_idx]
+    gating = {
+        "classification": classification,
+        "metrics": {
+            "fitness": _finite_or_none(_as_float(final["fitness_score"])),
+            "profit_factor": _finite_or_none(_as_float(final["profit_factor"])),
+            "consistency": _finite_or_none(_as_float(final["consistency"])),
+            "max_drawdown": _finite_or_none(_as_float(final["max_drawdown"])),
+        },
+        "flags": [f.to_dict() for f in flags],
+        "use_checkpoint": bool(use_cp),
+        "checkpoint_index": cp_idx,
+        "checkpoint": checkpoint,
+    }
+    return gating, classification
+
+
+def _as_float(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _train_periods(rec) -> list[tuple[int, int]]:
+    start, end = getattr(rec, "train_start", None), getattr(rec, "train_end", None)
+    if not end:
+        return []
+    to_ns = lambda s: parse_end(s) if len(str(s)) == 10 else parse_end(str(s))  # noqa: E731
+    try:
+        return [(to_ns(start) if start else 0, to_ns(end))]
+    except FoldgateError:
+        return []
+
+
+def promote(jobs: list[ModelJob], report_path: Path, models_dir="models/rl_symbols") -> Path | None:
+    """Copy LIVE and PAPER models into `models_dir` and record them in its deployment
+    manifest; every file lands atomically, so an interrupted promote leaves the old state."""
+    import hashlib
+    import json
+    import shutil
+
+    from .atomic import atomic_open, atomic_write_text, ensure_writable_dir
+
+    chosen = [j for j in jobs if j.decision in ("LIVE", "PAPER") and j.model_path]
+    if not chosen:
+        return None
+    target = ensure_writable_dir(models_dir)
+    manifest_path = target / "deployment_manifest.json"
+    entries = {}
+    if manifest_path.exists():
+        try:
+            for e in json.loads(manifest_path.read_text()).get("models", []):
+                entries[e["symbol"]] = e
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise FoldgateError(f"{manifest_path}: existing manifest is not valid JSON; move it aside") from None
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    for job in chosen:
+        dest = target / Path(job.model_path).name
+        with open(job.model_path, "rb") as src, atomic_open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)
+        sha = hashlib.sha256(dest.read_bytes()).hexdigest()
+        entries[job.symbol] = {
+            "symbol": job.symbol,
+            "timeframe": job.timeframe,
+            "model_file": dest.name,
+            "sha256": sha,
+            "decision": job.decision,
+            "mode": "live" if job.decision == "LIVE" else "paper",
+            "report": str(report_path),
+            "time": now,
+        }
+    manifest = {"schema": "foldgate.manifest/1", "updated": now,
+                "models": sorted(entries.values(), key=lambda e: e["symbol"])}
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    return manifest_path
