@@ -1,0 +1,109 @@
+"""Builds training archives as the training run writes them (design.md 7), for tests
+and the demo: `Alpaca_trading_trained_<stamp>.zip` holding
+`training_summary_<stamp>.json` and `<prefix>/models/rl_symbols/<SYMBOL>_<TF>.pt`.
+
+    metrics = metric_history(fitness=0.75, profit_factor=2.0, consistency=0.9, max_drawdown=0.05)
+    zip_path = build_training_archive(tmp_path, {"UNIUSD": metrics}, models={"UNIUSD": pt_bytes})
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+METRIC_KEYS = ("fitness_score", "profit_factor", "consistency", "max_drawdown")
+PLACEHOLDER_MODEL = b"placeholder policy bytes: not a loadable checkpoint\n"
+# a fixed entry time keeps the zip's bytes (and so its sha256) reproducible
+_ZIP_TIME = (2024, 12, 27, 12, 0, 0)
+
+
+def metric_history(fitness: float, profit_factor: float, consistency: float, max_drawdown: float,
+                   n: int = 20, best_fitness: float | None = None, best_at: int | None = None) -> dict:
+    """Histories of length n that end at the given finals and rise towards them; with
+    best_fitness, epoch best_at (default n // 2) peaks there (a better checkpoint)."""
+    def ramp(final: float, start: float) -> list[float]:
+        if n == 1:
+            return [final]
+        return [round(start + (final - start) * i / (n - 1), 6) for i in range(n)]
+
+    out = {
+        "fitness_score": ramp(fitness, fitness * 0.5),
+        "profit_factor": ramp(profit_factor, 1.0),
+        "consistency": ramp(consistency, consistency * 0.7),
+        "max_drawdown": ramp(max_drawdown, max_drawdown * 1.5),
+    }
+    for k, v in (("fitness_score", fitness), ("profit_factor", profit_factor),
+                 ("consistency", consistency), ("max_drawdown", max_drawdown)):
+        out[k][-1] = v  # exact finals, not rounded ones
+    if best_fitness is not None:
+        out["fitness_score"][n // 2 if best_at is None else best_at] = best_fitness
+    return out
+
+
+def model_member(symbol: str, timeframe: str = "1Hour", prefix: str = "Alpaca_trading") -> str:
+    base = f"models/rl_symbols/{symbol}_{timeframe}.pt"
+    return f"{prefix}/{base}" if prefix else base
+
+
+def summary_dict(symbols: Mapping[str, Mapping[str, Any]], timeframe: str = "1Hour", shape: str = "dict",
+                 wrap_metrics: bool = True, model_paths: Mapping[str, str] | None = None) -> Any:
+    """The summary JSON object. symbols maps SYMBOL to its metric histories, or to an
+    entry dict holding "metrics" plus any of checkpoints / train_start / train_end /
+    model / timeframe. shape "dict" (design.md 7) or "list" (records with "symbol")."""
+    entries = {}
+    for sym, spec in symbols.items():
+        spec = dict(spec)
+        metrics = spec.pop("metrics") if "metrics" in spec else {k: spec.pop(k) for k in list(spec) if k in METRIC_KEYS}
+        entry: dict[str, Any] = {}
+        if model_paths and sym in model_paths:
+            entry["model"] = model_paths[sym]
+        if wrap_metrics:
+            entry["metrics"] = metrics
+        else:
+            entry.update(metrics)
+        entry.update(spec)
+        entries[sym] = entry
+    if shape == "dict":
+        return {"timeframe": timeframe, "symbols": entries}
+    if shape == "list":
+        return [{"symbol": sym, "timeframe": timeframe, **e} for sym, e in entries.items()]
+    raise ValueError(f"shape {shape!r}: 'dict' or 'list'")
+
+
+def build_training_archive(out_dir: str | Path, symbols: Mapping[str, Mapping[str, Any]], *,
+                           stamp: str = "20241227_120000", timeframe: str = "1Hour",
+                           models: Mapping[str, bytes | str | Path | None] | None = None,
+                           shape: str = "dict", wrap_metrics: bool = True, name_models: bool = True,
+                           prefix: str = "Alpaca_trading", extra: Mapping[str, bytes] | None = None,
+                           archive_name: str | None = None) -> Path:
+    """Write the zip and return its path. models maps SYMBOL to the bytes (or a file) of
+    its checkpoint; None (the default) gives every symbol placeholder bytes, and a
+    symbol left out of a given mapping (or mapped to None) gets no model file.
+    name_models: the summary names each model's path (else it is found by name).
+    extra: more members, name -> bytes."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    contents: dict[str, bytes] = {}
+    for sym in symbols:
+        data = PLACEHOLDER_MODEL if models is None else models.get(sym)
+        if data is None:
+            continue
+        contents[model_member(sym, timeframe, prefix)] = data if isinstance(data, bytes) else Path(data).read_bytes()
+    paths = {sym: model_member(sym, timeframe, prefix) for sym in symbols} if name_models else None
+    summary = summary_dict(symbols, timeframe, shape, wrap_metrics, paths)
+    zip_path = out / (archive_name or f"Alpaca_trading_trained_{stamp}.zip")
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+        def put(name: str, data: bytes) -> None:
+            info = zipfile.ZipInfo(name, _ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o100644 << 16
+            zf.writestr(info, data)
+
+        put(f"training_summary_{stamp}.json", json.dumps(summary, indent=1).encode())
+        for name, data in sorted(contents.items()):
+            put(name, data)
+        for name, data in (extra or {}).items():
+            put(name, data)
+    return zip_path
