@@ -1,0 +1,909 @@
+"""Bars from Alpaca's market-data API into the bar store, through alpaca-py.
+
+Stocks go through `StockHistoricalDataClient` (keys required), crypto through
+`CryptoHistoricalDataClient` (keys optional: they only raise the rate limit); the
+SDK's own pagination walks `next_page_token`. Per symbol, only the ranges the store
+lacks are asked for (`refresh=True` asks for the whole window), and the bars are
+written (validated, merged, atomically) only after every page of that symbol has
+arrived, so a fetch that fails half-way leaves the store exactly as it was.
+
+Network behaviour, all bounded (`HttpPolicy`, env `FOLDGATE_ALPACA_*`):
+- every request has a (connect, read) timeout; alpaca-py sets none by default;
+- alpaca-py's own retry (3 fixed 3 s sleeps on 429/504, blind to Retry-After) is
+  switched off and replaced here, per page: 429, 5xx, timeouts and dropped
+  connections are retried up to `retries` times with exponential backoff and jitter,
+  honouring `Retry-After` (or `X-RateLimit-Reset`) up to `max_wait` seconds;
+- 401/403 stop at once ("the keys were refused"); other 4xx stop with Alpaca's message.
+
+Times: the window is [start, end], both inclusive, in UTC. An `end` in the future
+(or ahead of this machine's clock) is clamped to now with a note in the report,
+rather than refused, because "up to now" is what a future end can only mean. Bars
+that have not closed yet (start + timeframe > now) are not stored: the store holds
+finished bars only, and the next fetch re-asks from the last stored bar anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import math
+import os
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from ..errors import FoldgateError, SourceError
+from ..store import (
+    NS_PER_SECOND,
+    Bars,
+    BarStore,
+    canonical_timeframe,
+    format_ts,
+    timeframe_seconds,
+)
+from ..symbols import alpaca_symbol, canonical_symbol, guess_asset_class, split_crypto_pair
+from .credentials import MISSING_KEYS_HINT, Credentials, load_credentials
+
+DATA_URL_ENV = "FOLDGATE_ALPACA_DATA_URL"
+FEEDS = ("iex", "sip", "delayed_sip")
+DEFAULT_DAYS = 365
+NS_PER_DAY = 86_400 * NS_PER_SECOND
+_MAX_PAGES = 100_000  # a server that never stops paginating is a bug, not data
+
+# ----------------------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """Timeouts and retries of every Alpaca request."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    retries: int = 4            # further attempts of one page after the first
+    backoff: float = 1.0        # first wait in seconds; doubles per attempt, +-50% jitter
+    max_wait: float = 60.0      # longest single wait; a longer Retry-After fails at once
+
+    def __post_init__(self):
+        for name in ("connect_timeout", "read_timeout", "max_wait"):
+            if not getattr(self, name) > 0:
+                raise FoldgateError(f"HTTP {name.replace('_', ' ')} must be positive")
+        if self.retries < 0 or self.backoff < 0:
+            raise FoldgateError("HTTP retries and backoff must not be negative")
+
+    @classmethod
+    def from_env(cls, env=None) -> "HttpPolicy":
+        """`FOLDGATE_ALPACA_TIMEOUT` (seconds, both timeouts), `FOLDGATE_ALPACA_RETRIES`,
+        `FOLDGATE_ALPACA_BACKOFF`, `FOLDGATE_ALPACA_MAX_WAIT`; unset ones keep the defaults."""
+        env = os.environ if env is None else env
+        kw: dict[str, Any] = {}
+
+        def num(name, conv):
+            raw = env.get(name, "").strip()
+            if not raw:
+                return None
+            try:
+                v = conv(raw)
+            except ValueError:
+                raise FoldgateError(f"{name}={raw!r} is not a number") from None
+            if isinstance(v, float) and not math.isfinite(v):
+                raise FoldgateError(f"{name}={raw!r} is not a finite number")
+            return v
+
+        t = num("FOLDGATE_ALPACA_TIMEOUT", float)
+        if t is not None:
+            kw["connect_timeout"] = kw["read_timeout"] = t
+        for key, name, conv in (("retries", "FOLDGATE_ALPACA_RETRIES", int),
+                                ("backoff", "FOLDGATE_ALPACA_BACKOFF", float),
+                                ("max_wait", "FOLDGATE_ALPACA_MAX_WAIT", float)):
+            v = num(name, conv)
+            if v is not None:
+                kw[key] = v
+        return cls(**kw)
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+@dataclass
+class FetchProgress:
+    """What `progress` callbacks receive."""
+
+    symbol: str
+    stage: str          # "start" | "page" | "retry" | "write" | "done"
+    fraction: float     # share of the window's time span covered so far, 0..1
+    bars: int           # bars received so far for this symbol
+    message: str = ""
+
+
+@dataclass
+class FetchReport:
+    """What one symbol's fetch did and how good the data in the window is."""
+
+    symbol: str
+    timeframe: str
+    asset_class: str
+    alpaca_symbol: str
+    start: dt.datetime                  # the window, after clamping
+    end: dt.datetime
+    status: str = "up-to-date"          # "fetched" | "up-to-date" | "no-data"
+    requested: list = field(default_factory=list)   # [(start, end)] asked of Alpaca
+    pages: int = 0
+    retries: int = 0
+    received: int = 0                   # bars that arrived
+    refused: dict = field(default_factory=dict)     # reason -> count of bars not stored
+    unfinished: int = 0                 # bars still forming, not stored
+    new_bars: int = 0                   # timestamps the store did not have
+    stored: int = 0                     # bars of the window in the store afterwards
+    first: dt.datetime | None = None    # first and last stored bar in the window
+    last: dt.datetime | None = None
+    closed_gaps: int = 0                # us_equity: gaps explained by market closure
+    holes: int = 0                      # gaps during market hours (crypto: every gap)
+    hole_bars: int = 0                  # bars missing inside those holes
+    largest_hole: tuple | None = None   # (last bar before, first bar after)
+    zero_volume: int = 0
+    notes: list = field(default_factory=list)
+    path: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+    def to_dict(self) -> dict:
+        iso = lambda t: None if t is None else t.isoformat().replace("+00:00", "Z")  # noqa: E731
+        return {
+            "symbol": self.symbol, "timeframe": self.timeframe, "asset_class": self.asset_class,
+            "alpaca_symbol": self.alpaca_symbol, "start": iso(self.start), "end": iso(self.end),
+            "status": self.status, "requested": [[iso(a), iso(b)] for a, b in self.requested],
+            "pages": self.pages, "retries": self.retries, "received": self.received,
+            "refused": dict(self.refused), "unfinished": self.unfinished,
+            "new_bars": self.new_bars, "stored": self.stored,
+            "first": iso(self.first), "last": iso(self.last),
+            "closed_gaps": self.closed_gaps, "holes": self.holes, "hole_bars": self.hole_bars,
+            "largest_hole": None if self.largest_hole is None else [iso(t) for t in self.largest_hole],
+            "zero_volume": self.zero_volume, "notes": list(self.notes),
+            "path": None if self.path is None else str(self.path), "seconds": round(self.seconds, 3),
+        }
+
+
+# ----------------------------------------------------------------------------- times
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def to_utc(value, name: str = "time", end_of_day: bool = False) -> dt.datetime | None:
+    """datetime (naive = UTC), date, ISO string ('2024-05-01', '2024-05-01T13:00Z'),
+    numpy datetime64 or int ns -> aware UTC datetime. A bare date as an `end` means
+    the end of that day."""
+    if value is None:
+        return None
+    if isinstance(value, np.datetime64):
+        value = int(value.astype("datetime64[ns]").astype(np.int64))
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        sec, rem = divmod(int(value), NS_PER_SECOND)
+        return dt.datetime.fromtimestamp(sec, dt.timezone.utc).replace(microsecond=rem // 1000)
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            if len(s) == 10:
+                value = dt.date.fromisoformat(s)
+            else:
+                value = dt.datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise FoldgateError(f"{name} {value!r} is not an ISO date or time "
+                                "(e.g. 2024-05-01 or 2024-05-01T13:00:00Z)") from None
+    if isinstance(value, dt.datetime):
+        if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+            value = value.to_pydatetime()
+        return (value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None
+                else value.astimezone(dt.timezone.utc))
+    if isinstance(value, dt.date):
+        t = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+        return t + dt.timedelta(days=1) - dt.timedelta(microseconds=1) if end_of_day else t
+    raise FoldgateError(f"{name} must be a date or time, got {type(value).__name__}")
+
+
+def _ns(t: dt.datetime) -> int:
+    return (t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1) * 1000
+
+
+def _dt(ns: int) -> dt.datetime:
+    return to_utc(int(ns))
+
+
+# ----------------------------------------------------------------------------- NYSE calendar
+
+_NY = ZoneInfo("America/New_York")
+# Closures outside the holiday rules (national days of mourning, storms, 9/11).
+_SPECIAL_CLOSURES = frozenset(dt.date.fromisoformat(d) for d in (
+    "2001-09-11", "2001-09-12", "2001-09-13", "2001-09-14", "2004-06-11", "2007-01-02",
+    "2012-10-29", "2012-10-30", "2018-12-05", "2025-01-09",
+))
+
+
+def _easter(year: int) -> dt.date:
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    l_ = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * l_) // 451
+    month, day = divmod(h + l_ - 7 * m + 114, 31)
+    return dt.date(year, month, day + 1)
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
+    """n-th (1-based; -1 = last) weekday (Monday = 0) of a month."""
+    if n > 0:
+        first = dt.date(year, month, 1)
+        return first + dt.timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+    last = nxt - dt.timedelta(days=1)
+    return last - dt.timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def _observed(d: dt.date) -> dt.date | None:
+    if d.weekday() == 5:
+        return d - dt.timedelta(days=1)
+    if d.weekday() == 6:
+        return d + dt.timedelta(days=1)
+    return d
+
+
+@lru_cache(maxsize=64)
+def _nyse_year(year: int) -> tuple[frozenset, frozenset]:
+    """(holidays, early closes at 13:00 ET) of one year, by the NYSE's rules."""
+    hol = set()
+    ny = dt.date(year, 1, 1)
+    if ny.weekday() == 6:
+        hol.add(ny + dt.timedelta(days=1))
+    elif ny.weekday() < 5:
+        hol.add(ny)  # on a Saturday it is not moved to Friday Dec 31
+    hol.add(_nth_weekday(year, 1, 0, 3))      # Martin Luther King Jr. Day
+    hol.add(_nth_weekday(year, 2, 0, 3))      # Washington's Birthday
+    hol.add(_easter(year) - dt.timedelta(days=2))   # Good Friday
+    hol.add(_nth_weekday(year, 5, 0, -1))     # Memorial Day
+    if year >= 2022:
+        hol.add(_observed(dt.date(year, 6, 19)))     # Juneteenth
+    hol.add(_observed(dt.date(year, 7, 4)))
+    hol.add(_nth_weekday(year, 9, 0, 1))      # Labor Day
+    thanksgiving = _nth_weekday(year, 11, 3, 4)
+    hol.add(thanksgiving)
+    hol.add(_observed(dt.date(year, 12, 25)))
+    hol |= {d for d in _SPECIAL_CLOSURES if d.year == year}
+    early = {thanksgiving + dt.timedelta(days=1)}
+    for d in (dt.date(year, 7, 3), dt.date(year, 12, 24)):
+        if d.weekday() < 4 and d not in hol:
+            early.add(d)
+    return frozenset(hol), frozenset(early - hol)
+
+
+def is_trading_day(d: dt.date) -> bool:
+    return d.weekday() < 5 and d not in _nyse_year(d.year)[0]
+
+
+@lru_cache(maxsize=8192)
+def _session_ns(d: dt.date, extended: bool) -> tuple[int, int] | None:
+    """[open, close) of a trading day in ns UTC: regular 09:30-16:00 ET (13:00 on an
+    early close), or extended 04:00-20:00 ET."""
+    if not is_trading_day(d):
+        return None
+    if extended:
+        o, c = dt.time(4, 0), dt.time(20, 0)
+    else:
+        o = dt.time(9, 30)
+        c = dt.time(13, 0) if d in _nyse_year(d.year)[1] else dt.time(16, 0)
+    return (_ns(dt.datetime.combine(d, o, _NY)), _ns(dt.datetime.combine(d, c, _NY)))
+
+
+def _sessions(a_ns: int, b_ns: int, extended: bool = False) -> Iterable[tuple[int, int]]:
+    d = dt.datetime.fromtimestamp(a_ns // NS_PER_SECOND, _NY).date() - dt.timedelta(days=1)
+    last = dt.datetime.fromtimestamp(b_ns // NS_PER_SECOND, _NY).date() + dt.timedelta(days=1)
+    while d <= last:
+        s = _session_ns(d, extended)
+        if s is not None and s[1] > a_ns and s[0] < b_ns:
+            yield s
+        d += dt.timedelta(days=1)
+
+
+def _slots_in_sessions(a: int, b: int, step: int) -> int:
+    """How many bar slots u = a, a+step, ... < b have [u, u+step) overlapping a
+    regular session."""
+    count = 0
+    for o, c in _sessions(a, b):
+        # u overlaps [o, c) iff o - step < u < c
+        k_lo = max(0, -(-(o - step + 1 - a) // step))
+        k_hi = (min(c, b) - 1 - a) // step
+        if k_hi >= k_lo:
+            count += k_hi - k_lo + 1
+    return count
+
+
+def _market_open_between(a_ns: int, b_ns: int) -> bool:
+    """Any extended-hours trading time in [a, b)? (stocks only trade then)."""
+    return next(iter(_sessions(a_ns, b_ns, extended=True)), None) is not None
+
+
+@dataclass(frozen=True)
+class GapStats:
+    closed_gaps: int
+    holes: int
+    hole_bars: int
+    largest_hole: tuple[int, int] | None
+
+
+def analyse_gaps(timestamp: np.ndarray, timeframe: str, asset_class: str) -> GapStats:
+    """Steps between consecutive bars longer than the timeframe. Crypto trades around
+    the clock, so every gap is a hole. For us_equity a gap is a hole only when a
+    missing bar would have overlapped a regular session (09:30-16:00 ET on an NYSE
+    trading day, 13:00 on early closes); nights, weekends and holidays are closed gaps."""
+    ts = np.asarray(timestamp, dtype=np.int64)
+    step = timeframe_seconds(timeframe) * NS_PER_SECOND
+    if len(ts) < 2:
+        return GapStats(0, 0, 0, None)
+    idx = np.flatnonzero(np.diff(ts) > step)
+    closed = holes = hole_bars = 0
+    largest = None
+    largest_missing = 0
+    for i in idx:
+        a, b = int(ts[i]), int(ts[i + 1])
+        if asset_class == "crypto":
+            missing = -(-(b - a) // step) - 1
+        else:
+            missing = _slots_in_sessions(a + step, b, step)
+        if missing <= 0:
+            closed += 1
+            continue
+        holes += 1
+        hole_bars += missing
+        if missing > largest_missing:
+            largest_missing, largest = missing, (a, b)
+    return GapStats(closed, holes, hole_bars, largest)
+
+
+# ----------------------------------------------------------------------------- parsing bars
+
+
+_REFUSALS = ("missing or NaN value", "non-positive price", "negative volume",
+             "high below low", "bad timestamp")
+
+
+def _column(rows: list, key: str) -> np.ndarray:
+    vals = [r.get(key) if isinstance(r, dict) else None for r in rows]
+    try:
+        return np.array(vals, dtype=np.float64)
+    except (TypeError, ValueError):
+        out = np.full(len(vals), np.nan)
+        for i, v in enumerate(vals):
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                pass
+        return out
+
+
+def _timestamps(rows: list) -> np.ndarray:
+    """Alpaca's RFC 3339 `t` -> int64 ns UTC; unparseable -> INT64 min."""
+    import pandas as pd  # an alpaca-py dependency; fast and strict ISO-8601
+
+    raw = [r.get("t") if isinstance(r, dict) and isinstance(r.get("t"), str) else None for r in rows]
+    if not raw:
+        return np.empty(0, np.int64)
+    idx = pd.DatetimeIndex(pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce"))
+    return idx.as_unit("ns").asi8.copy()
+
+
+@dataclass
+class _Parsed:
+    bars: dict                 # column name -> array, clean rows only, sorted, unique
+    refused: dict
+    unfinished: int
+
+
+def parse_bars(rows: list, step_ns: int, now_ns: int) -> _Parsed:
+    """Alpaca bar dicts -> clean, sorted, unique columns; refused rows counted by reason.
+    Refused: a missing/NaN field, a price <= 0, volume < 0, high < low, a bad `t`.
+    Unfinished: bars whose interval has not ended by `now_ns`."""
+    ts = _timestamps(rows)
+    o, h, l_, c, v = (_column(rows, k) for k in ("o", "h", "l", "c", "v"))
+    n_ = _column(rows, "n")
+    vw = _column(rows, "vw")
+    refused = dict.fromkeys(_REFUSALS, 0)
+    bad = np.zeros(len(rows), dtype=bool)
+
+    def mark(mask, reason):
+        new = mask & ~bad
+        refused[reason] += int(new.sum())
+        bad[:] |= mask
+
+    mark(ts == np.iinfo(np.int64).min, "bad timestamp")
+    prices = np.stack([o, h, l_, c]) if len(rows) else np.empty((4, 0))
+    mark(~np.isfinite(prices).all(axis=0) | ~np.isfinite(v), "missing or NaN value")
+    with np.errstate(invalid="ignore"):
+        mark((prices <= 0).any(axis=0), "non-positive price")
+        mark(v < 0, "negative volume")
+        mark(h < l_, "high below low")
+    unfinished_mask = ~bad & (ts + step_ns > now_ns)
+    unfinished = int(unfinished_mask.sum())
+    keep = ~bad & ~unfinished_mask
+    refused = {k: n for k, n in refused.items() if n}
+
+    ts = ts[keep]
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    last_of_run = np.ones(len(ts), dtype=bool)
+    last_of_run[:-1] = ts[1:] != ts[:-1]
+    sel = order[last_of_run]
+    ts = ts[last_of_run]
+
+    def pick(a):
+        return a[keep][sel]
+
+    tc = pick(n_)
+    tc = None if len(tc) and np.isnan(tc).all() else np.where(np.isfinite(tc) & (tc >= 0), tc, -1).astype(np.int64)
+    vwp = pick(vw)
+    with np.errstate(invalid="ignore"):
+        vwp = np.where(np.isfinite(vwp) & (vwp > 0), vwp, np.nan)
+    vwp = None if len(vwp) and np.isnan(vwp).all() else vwp
+    cols = {"timestamp": ts, "open": pick(o), "high": pick(h), "low": pick(l_),
+            "close": pick(c), "volume": pick(v), "trade_count": tc, "vwap": vwp}
+    return _Parsed(cols, refused, unfinished)
+
+
+# ----------------------------------------------------------------------------- HTTP
+
+
+def _short(text: str, limit: int = 200) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _alpaca_message(exc) -> str:
+    try:
+        return _short(exc.message)
+    except Exception:
+        resp = getattr(exc, "response", None)
+        return _short(getattr(resp, "text", "") or "no message")
+
+
+def _retry_after(response, now: float) -> float | None:
+    if response is None:
+        return None
+    raw = response.headers.get("Retry-After")
+    if raw:
+        raw = raw.strip()
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
+            except (TypeError, ValueError, IndexError, OverflowError):
+                return None
+    reset = response.headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            return max(0.0, float(reset) - now)
+        except ValueError:
+            return None
+    return None
+
+
+class _Pager:
+    """Runs one page request of alpaca-py with a timeout and bounded retries, and
+    reports progress. One instance per symbol fetch."""
+
+    def __init__(self, policy: HttpPolicy, host: str, key_source: str | None,
+                 on_page: Callable[[dict], None], on_retry: Callable[[str, float], None],
+                 sleep: Callable[[float], None] = time.sleep):
+        self.policy = policy
+        self.host = host
+        self.key_source = key_source
+        self.on_page = on_page
+        self.on_retry = on_retry
+        self.sleep = sleep
+        self.pages = 0
+        self.retries = 0
+        self._tokens: set = set()
+
+    def call(self, fn: Callable[[], Any], params: dict | None) -> dict:
+        import requests
+        from alpaca.common.exceptions import APIError
+
+        token = (params or {}).get("page_token")
+        if token is not None:
+            if token in self._tokens:
+                raise SourceError(f"{self.host} sent the same next_page_token twice; stopping "
+                                  "rather than looping")
+            self._tokens.add(token)
+        if self.pages >= _MAX_PAGES:
+            raise SourceError(f"{self.host} kept paginating past {_MAX_PAGES} pages; stopping")
+        p = self.policy
+        attempt = 0
+        while True:
+            wait_hint = None
+            try:
+                resp = fn()
+            except APIError as exc:
+                status = exc.status_code
+                if status in (401, 403):
+                    who = f" (from {self.key_source})" if self.key_source else " (none were sent)"
+                    raise SourceError(
+                        f"Alpaca refused the keys{who}: HTTP {status}, {_alpaca_message(exc)}; "
+                        "check the key id and secret, and that your data plan covers this feed "
+                        "(--feed iex needs no subscription)") from None
+                if status is None or not (status == 429 or status >= 500):
+                    raise SourceError(f"Alpaca answered HTTP {status}: {_alpaca_message(exc)}") from None
+                problem = f"HTTP {status} ({_alpaca_message(exc)})"
+                wait_hint = _retry_after(exc.response, time.time())
+            except requests.exceptions.Timeout:
+                problem = f"no response within {p.read_timeout:g} s"
+            except (requests.exceptions.ConnectionError,
+                    requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as exc:
+                problem = f"connection failed or dropped ({type(exc).__name__})"
+            except ValueError:  # a truncated or non-JSON body
+                problem = "a malformed (non-JSON) response"
+            else:
+                if not isinstance(resp, dict) or "bars" not in resp:
+                    raise SourceError(f"{self.host} did not answer with Alpaca's bars JSON "
+                                      "(check --data-url / FOLDGATE_ALPACA_DATA_URL)")
+                if resp["bars"] is None:  # some endpoints say null for "no bars"
+                    resp = dict(resp, bars={})
+                if not isinstance(resp["bars"], dict):
+                    raise SourceError(f"{self.host} answered with a malformed bars object")
+                self.pages += 1
+                self.on_page(resp)
+                return resp
+
+            if attempt >= p.retries:
+                raise SourceError(f"Alpaca data request to {self.host} failed after "
+                                  f"{attempt + 1} attempt{'s' if attempt else ''}: {problem}")
+            if wait_hint is not None:
+                if wait_hint > p.max_wait:
+                    raise SourceError(f"Alpaca asked to wait {wait_hint:.0f} s before retrying "
+                                      f"({problem}), longer than the {p.max_wait:g} s allowed "
+                                      "(FOLDGATE_ALPACA_MAX_WAIT); try again later")
+                wait = wait_hint
+            else:
+                wait = min(p.max_wait, p.backoff * (2 ** attempt)) * (0.5 + random.random())
+            attempt += 1
+            self.retries += 1
+            self.on_retry(problem, wait)
+            self.sleep(wait)
+
+
+def _timeout_session(policy: HttpPolicy):
+    import requests
+
+    class _Session(requests.Session):
+        # alpaca-py calls session.request(...) without a timeout; a silent server
+        # would hang the fetch forever.
+        def request(self, method, url, **kwargs):
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = (policy.connect_timeout, policy.read_timeout)
+            return super().request(method, url, **kwargs)
+
+    return _Session()
+
+
+def _client(asset_class: str, creds: Credentials | None, url: str | None, pager: _Pager):
+    from alpaca.data.historical.crypto import CryptoHistoricalDataClient
+    from alpaca.data.historical.stock import StockHistoricalDataClient
+
+    base = CryptoHistoricalDataClient if asset_class == "crypto" else StockHistoricalDataClient
+
+    class Client(base):
+        # alpaca-py's pagination calls self.get once per page: retrying here repeats a
+        # page, never the pages already received.
+        def get(self, path, data=None, **kwargs):
+            return pager.call(lambda: base.get(self, path, dict(data) if data else data, **kwargs), data)
+
+    kw = {"raw_data": True, "url_override": url}
+    if creds is not None:
+        kw.update(api_key=creds.key_id, secret_key=creds.secret)
+    client = Client(**kw)
+    client._retry = 0            # the SDK's retry is replaced by _Pager's
+    client._retry_codes = []
+    client._session = _timeout_session(pager.policy)
+    return client
+
+
+def resolve_data_url(data_url: str | None) -> str | None:
+    """`data_url`, else $FOLDGATE_ALPACA_DATA_URL, else None (Alpaca's own)."""
+    url = (data_url or os.environ.get(DATA_URL_ENV, "")).strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FoldgateError(f"data URL {url!r} must be http(s)://HOST[:PORT]")
+    if parts.query or parts.fragment:
+        raise FoldgateError(f"data URL {url!r} must not have a query or fragment")
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def _window(start, end, days, now: dt.datetime, notes: list) -> tuple[dt.datetime, dt.datetime]:
+    if days is not None and start is not None:
+        raise FoldgateError("give either days or a start, not both")
+    if days is not None:
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not days > 0 \
+                or not math.isfinite(days):
+            raise FoldgateError(f"days must be a positive number, got {days!r}")
+    e = to_utc(end, "end", end_of_day=True)
+    s = to_utc(start, "start")
+    if e is None:
+        e = now
+    elif e > now:
+        notes.append(f"end {e.isoformat()} is in the future (or this clock is behind); "
+                     f"fetched up to now, {now.replace(microsecond=0).isoformat()}")
+        e = now
+    if s is None:
+        s = e - dt.timedelta(days=days if days is not None else DEFAULT_DAYS)
+    if s >= now:
+        raise FoldgateError(f"start {s.isoformat()} is in the future: there are no bars yet")
+    if s >= e:
+        raise FoldgateError(f"start {s.isoformat()} is not before end {e.isoformat()}")
+    return s, e
+
+
+def _missing_ranges(held: tuple[int, int] | None, s: int, e: int, step: int,
+                    asset_class: str, now: int) -> list[tuple[int, int]]:
+    """[(from, to)] in ns, inclusive, that the store lacks inside [s, e].
+
+    A range is missing only if a bar could be there: for stocks, some of it must
+    fall in extended trading hours (04:00-20:00 ET on a trading day); at the tail,
+    a bar after the last stored one must have finished by now. The tail is re-asked
+    from the last stored bar (not after it) so a bar Alpaca corrected since is
+    replaced. Holes inside the stored range are not re-asked: most are closures or
+    bars in which nothing traded."""
+    if held is None:
+        return [(s, e)]
+    first, last = held
+    out = []
+    if s < first:
+        head_end = min(first - NS_PER_SECOND, e)
+        if (first - s > step) if asset_class == "crypto" else _market_open_between(s, min(first, e + 1)):
+            out.append((s, head_end))
+    latest_finished = min(e, now - step)  # the latest start of a bar that has closed
+    tail_from = max(last + step, s)
+    if tail_from <= latest_finished:
+        if asset_class == "crypto" or _market_open_between(tail_from, latest_finished + step):
+            out.append((max(last, s), e))
+    return out
+
+
+# ----------------------------------------------------------------------------- fetching
+
+
+def _emit(progress, symbol, stage, fraction, bars, message=""):
+    if progress is not None:
+        progress(FetchProgress(symbol, stage, max(0.0, min(1.0, fraction)), bars, message))
+
+
+def fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: str = "1Hour",
+               start=None, end=None, days: float | None = None, feed: str = "iex",
+               refresh: bool = False, data_url: str | None = None,
+               progress: Callable[[FetchProgress], None] | None = None, *,
+               http: HttpPolicy | None = None, credentials: Credentials | None = None,
+               ) -> list[FetchReport]:
+    """Fetch `symbols` at `timeframe` over the window into `store`; one FetchReport per
+    symbol, in order. The window is [start, end] (UTC; `days` back from `end` when no
+    start; `end` defaults to now, a future end is clamped), 365 days by default.
+
+    Only the ranges the store lacks are asked for unless `refresh`. Each symbol is
+    written after all its pages arrived; an exception (SourceError for the network
+    and Alpaca, FoldgateError for bad arguments) leaves that symbol's file untouched,
+    and symbols before it written. A symbol Alpaca has no bars for gets status
+    "no-data" and no file. Keys come from `credentials`, else ALPACA_KEYS_FILE or
+    APCA_API_KEY_ID / APCA_API_SECRET_KEY, and are looked up only when a request is
+    needed (stocks need them, crypto sends them when present)."""
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    symbols = list(symbols)
+    if not symbols:
+        raise FoldgateError("no symbols to fetch")
+    if not isinstance(store, BarStore):
+        store = BarStore(store)
+    tf = canonical_timeframe(timeframe)
+    step = timeframe_seconds(tf) * NS_PER_SECOND
+    feed = str(feed).lower()
+    if feed not in FEEDS:
+        raise FoldgateError(f"unknown feed {feed!r}; use one of: {', '.join(FEEDS)}")
+    url = resolve_data_url(data_url)
+    policy = http or HttpPolicy.from_env()
+    now = _utcnow()
+    window_notes: list[str] = []
+    s, e = _window(start, end, days, now, window_notes)
+    s_ns, e_ns, now_ns = _ns(s), _ns(e), _ns(now)
+
+    # canonical names first, so a typo fails before any request
+    wanted = []
+    seen = set()
+    for raw in symbols:
+        sym = canonical_symbol(raw)
+        if sym in seen:
+            continue
+        seen.add(sym)
+        ac = store.asset_class(sym, tf) or store.asset_class(sym) or guess_asset_class(raw)
+        wanted.append((sym, ac, alpaca_symbol(raw, ac)))
+
+    creds_box: list = []
+
+    def keys() -> Credentials | None:
+        if not creds_box:
+            creds_box.append(credentials if credentials is not None else load_credentials())
+        return creds_box[0]
+
+    reports = []
+    for sym, ac, asym in wanted:
+        reports.append(_fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns,
+                                  feed, refresh, url, policy, keys, progress, list(window_notes)))
+    return reports
+
+
+def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, feed, refresh,
+               url, policy, keys, progress, notes) -> FetchReport:
+    t0 = time.perf_counter()
+    rep = FetchReport(sym, tf, ac, asym, s, e, notes=notes)
+    held = None
+    old_ts = None
+    if store.has(sym, tf):
+        old = store.read(sym, tf)
+        if len(old):
+            held = (int(old.timestamp[0]), int(old.timestamp[-1]))
+            old_ts = old.timestamp
+    ranges = [(s_ns, e_ns)] if refresh else _missing_ranges(held, s_ns, e_ns, step, ac, now_ns)
+    _emit(progress, sym, "start", 0.0, 0, f"{len(ranges)} range(s) to fetch" if ranges else "up to date")
+
+    rows: list = []
+    if ranges:
+        creds = keys()
+        if ac != "crypto" and creds is None:
+            raise SourceError(f"no Alpaca keys for stock symbol {sym}: {MISSING_KEYS_HINT} "
+                              "(crypto needs no keys)")
+        if creds is not None and url and urlsplit(url).scheme == "http" \
+                and not _is_loopback(urlsplit(url).hostname or ""):
+            raise SourceError(f"refusing to send Alpaca keys over plain http to {urlsplit(url).hostname}; "
+                              "use an https:// data URL")
+        host = urlsplit(url).netloc if url else "data.alpaca.markets"
+        span = max(1, sum(b - a for a, b in ranges))
+        done_before = [0]
+        cur = [ranges[0][0]]
+
+        def on_page(resp):
+            page = resp["bars"].get(asym) or []
+            rows.extend(page)
+            covered = done_before[0]
+            if page and isinstance(page[-1], dict) and isinstance(page[-1].get("t"), str):
+                try:
+                    covered += _ns(to_utc(page[-1]["t"])) - cur[0]
+                except FoldgateError:
+                    pass
+            _emit(progress, sym, "page", covered / span, len(rows))
+
+        def on_retry(problem, wait):
+            _emit(progress, sym, "retry", done_before[0] / span, len(rows),
+                  f"{problem}; retrying in {wait:.1f} s")
+
+        pager = _Pager(policy, host, creds.source if creds else None, on_page, on_retry)
+        client = _client(ac, creds, url, pager)
+        for a, b in ranges:
+            cur[0] = a
+            rep.requested.append((_dt(a), _dt(b)))
+            _request(client, ac, asym, tf, a, b, feed)
+            done_before[0] += b - a
+        rep.pages, rep.retries = pager.pages, pager.retries
+
+    rep.received = len(rows)
+    parsed = parse_bars(rows, step, now_ns)
+    rep.refused, rep.unfinished = parsed.refused, parsed.unfinished
+    cols = parsed.bars
+    if rep.refused:
+        rep.notes.append(f"{rep.refused_total} bar(s) refused: "
+                         + ", ".join(f"{n} {k}" for k, n in rep.refused.items()))
+
+    if len(cols["timestamp"]):
+        bars = Bars(sym, tf, ac, **cols)
+        _emit(progress, sym, "write", 1.0, len(rows))
+        rep.path = store.write(bars, mode="merge")
+        rep.status = "fetched"
+        rep.new_bars = int(len(cols["timestamp"]) if old_ts is None
+                           else (~np.isin(cols["timestamp"], old_ts)).sum())
+    elif held is None:
+        rep.status = "no-data"
+        if rep.received:
+            rep.notes.append(f"none of the {rep.received} {tf} bars Alpaca sent for {asym} could be "
+                             "stored (refused or unfinished); nothing written")
+        else:
+            hint = ""
+            if ac != "crypto" and split_crypto_pair(sym) is not None:
+                pair = split_crypto_pair(sym)
+                hint = f" (if it is a crypto pair, write it as {pair[0]}/{pair[1]})"
+            rep.notes.append(f"Alpaca has no {tf} bars for {asym} between {format_ts(s_ns)} and "
+                             f"{format_ts(e_ns)}: unknown symbol, or nothing traded{hint}; "
+                             "nothing written")
+    else:
+        rep.status = "up-to-date" if not ranges else "fetched"
+
+    if rep.status != "no-data":
+        _quality(store, rep, sym, tf, ac, s_ns, e_ns, feed)
+    rep.seconds = time.perf_counter() - t0
+    _emit(progress, sym, "done", 1.0, rep.received, rep.status)
+    return rep
+
+
+def _request(client, ac, asym, tf, a, b, feed):
+    from alpaca.data.enums import DataFeed
+    from alpaca.data.requests import CryptoBarsRequest, StockBarsRequest
+    from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+
+    m = re.match(r"(\d+)(\D+)", tf)
+    try:
+        frame = TimeFrame(int(m.group(1)), TimeFrameUnit(m.group(2)))
+    except ValueError as exc:
+        raise FoldgateError(f"Alpaca has no {tf} bars: {exc}") from None
+    kw = dict(symbol_or_symbols=asym, timeframe=frame, start=_dt(a), end=_dt(b))
+    if ac == "crypto":
+        return client.get_crypto_bars(CryptoBarsRequest(**kw))
+    return client.get_stock_bars(StockBarsRequest(feed=DataFeed(feed), **kw))
+
+
+def _quality(store, rep, sym, tf, ac, s_ns, e_ns, feed):
+    if not store.has(sym, tf):
+        return
+    bars = store.read(sym, tf)
+    ts = bars.timestamp
+    lo, hi = np.searchsorted(ts, s_ns, "left"), np.searchsorted(ts, e_ns, "right")
+    win = ts[lo:hi]
+    rep.path = store.path(sym, tf)
+    rep.stored = int(len(win))
+    if not len(win):
+        rep.notes.append("the store holds no bars inside this window")
+        return
+    rep.first, rep.last = _dt(win[0]), _dt(win[-1])
+    g = analyse_gaps(win, tf, ac)
+    rep.closed_gaps, rep.holes, rep.hole_bars = g.closed_gaps, g.holes, g.hole_bars
+    rep.largest_hole = None if g.largest_hole is None else (_dt(g.largest_hole[0]), _dt(g.largest_hole[1]))
+    rep.zero_volume = int((bars.volume[lo:hi] == 0).sum())
+    if rep.holes:
+        what = "during market hours" if ac != "crypto" else ""
+        rep.notes.append(f"{rep.holes} hole(s) {what}, {rep.hole_bars} bar(s) missing".replace("  ", " "))
+    if ac != "crypto" and feed == "iex" and rep.stored:
+        rep.notes.append("IEX is one exchange (a few % of US volume): volumes are thin; "
+                         "--feed sip needs a paid plan")
+
+
+def ensure_bars(store: BarStore | str | os.PathLike | None, symbol: str, timeframe: str,
+                start, end, **kw) -> FetchReport:
+    """Make sure the store holds `symbol`'s bars over [start, end]: fetches from Alpaca
+    only what the store lacks (nothing, and no keys needed, when it is complete).
+    Keyword arguments go to `fetch_bars` (feed, refresh, data_url, progress, http,
+    credentials). Raises SourceError when Alpaca has no bars for the symbol at all."""
+    rep = fetch_bars(store, [symbol], timeframe, start=start, end=end, **kw)[0]
+    if rep.status == "no-data":
+        raise SourceError(rep.notes[-1])
+    return rep
