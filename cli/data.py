@@ -153,7 +153,8 @@ def show_cmd(symbol, timeframe, max_gaps, store):
         span = info.last - info.first
         con.print(f"  Range       {_when(info.first)} to {_when(info.last)} UTC ({span / 86400e9:.1f} days)")
         con.print(f"  Bars        {info.n_bars:,}")
-        con.print(f"  Last close  {bars.close[-1]:,.6g}")
+        last = float(bars.close[-1])
+        con.print(f"  Last close  {last:,.2f}" if last >= 1 else f"  Last close  {last:.6g}")
         unexpected = info.unexpected_gaps
         closed = len(info.gaps) - len(unexpected)
         if not info.gaps:
