@@ -1,0 +1,345 @@
+"""Training summaries (design.md 7): every accepted shape, model paths resolved inside
+the extract root, models found by name, and per-symbol failures.
+
+Accepted shapes:
+    {"timeframe": "1Hour", "symbols": {"UNIUSD": {...entry...}, ...}}
+    {"timeframe": "1Hour", "symbols": [{"symbol": "UNIUSD", ...entry...}, ...]}
+    [{"symbol": "UNIUSD", ...entry...}, ...]
+    {"UNIUSD": {...entry...}, ...}            (symbols at the top level)
+An entry holds its metric histories under "metrics" or directly (fitness_score,
+profit_factor, consistency, max_drawdown: lists of numbers, or one number), and
+optionally "model" (or "model_path"), "timeframe", "checkpoints" (aligned with the
+histories), "train_start", "train_end".
+
+A malformed entry (missing metric, wrong type, NaN or infinite value, histories of
+unequal length, misaligned checkpoints, a bad date, a model path that leaves the
+root, a missing model file) fails that symbol alone: its record carries `error` and
+the others go on. A summary that cannot be read at all, or an archive without any
+model file, is an ArchiveError.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import numbers
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .archive import open_training_source
+from .errors import ArchiveError, FoldgateError
+from .symbols import canonical_symbol
+
+METRIC_KEYS = ("fitness_score", "profit_factor", "consistency", "max_drawdown")
+MODEL_SUFFIXES = (".pt", ".zip")  # native checkpoints first, then SB3 zips (design.md 3)
+
+
+@dataclass
+class SymbolRecord:
+    symbol: str
+    timeframe: str | None
+    model_path: Path | None
+    metrics: dict[str, list[float]]        # METRIC_KEYS -> history, equal lengths; {} on error
+    checkpoints: list[str | None] | None   # aligned with the histories, or None
+    train_start: str | None                # ISO text as written in the summary (validated)
+    train_end: str | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def final(self, key: str) -> float | None:
+        h = self.metrics.get(key)
+        return h[-1] if h else None
+
+
+@dataclass
+class TrainingRun:
+    root: Path
+    summary_path: Path
+    stamp: str | None
+    records: list[SymbolRecord]
+
+
+class _Bad(Exception):
+    """One symbol's entry is unusable; the message is the reason."""
+
+
+# ------------------------------------------------------------------ values
+
+
+def _describe(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"a boolean ({str(v).lower()})"
+    if isinstance(v, str):
+        return f"a string ({v!r})"
+    if isinstance(v, (list, dict)):
+        return "a list" if isinstance(v, list) else "an object"
+    kind = type(v).__name__
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _history(name: str, raw: Any) -> list[float]:
+    values = raw if isinstance(raw, list) else [raw]
+    if not values:
+        raise _Bad(f"metric {name} is empty")
+    out = []
+    for i, v in enumerate(values):
+        where = f"metric {name}" if not isinstance(raw, list) else f"metric {name}: element {i}"
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise _Bad(f"{where} is {_describe(v)}, expected a number")
+        f = float(v)
+        if not math.isfinite(f):
+            raise _Bad(f"{where} is {'NaN' if math.isnan(f) else f}")
+        out.append(f)
+    return out
+
+
+def _iso(name: str, v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise _Bad(f"{name} is {_describe(v)}, expected an ISO date")
+    try:
+        dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise _Bad(f"{name} {v!r} is not an ISO date or time") from None
+    return v.strip()
+
+
+def _as_utc(text: str) -> dt.datetime:
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+# ------------------------------------------------------------------ models
+
+
+class _ModelIndex:
+    """Model files under the root by file name, found once, links not followed."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._by_name: dict[str, list[Path]] | None = None
+
+    @property
+    def by_name(self) -> dict[str, list[Path]]:
+        if self._by_name is None:
+            self._by_name = {}
+            for dirpath, dirnames, filenames in os.walk(self.root):
+                # foldgate's own temp dirs of an extract in progress are not part of it
+                dirnames[:] = sorted(d for d in dirnames if not (d.startswith(".") and ".tmp-" in d))
+                for f in sorted(filenames):
+                    if f.lower().endswith(MODEL_SUFFIXES):
+                        self._by_name.setdefault(f, []).append(Path(dirpath) / f)
+        return self._by_name
+
+    def find(self, name: str) -> Path | None:
+        hits = self.by_name.get(name, [])
+        if len(hits) > 1:
+            # the training run's own layout wins over stray copies
+            preferred = [p for p in hits if p.parent.name == "rl_symbols"] or hits
+            depth = min(len(p.parts) for p in preferred)
+            preferred = [p for p in preferred if len(p.parts) == depth]
+            if len(preferred) > 1:
+                listed = ", ".join(str(p.relative_to(self.root)) for p in preferred[:3])
+                raise _Bad(f"{len(hits)} files named {name} ({listed}); name the model in the summary")
+            hits = preferred
+        return hits[0] if hits else None
+
+    def matching(self, symbol: str) -> list[Path]:
+        pat = re.compile(re.escape(symbol) + r"_([A-Za-z0-9]+)\.(pt|zip)$")
+        return [p for name, ps in self.by_name.items() if pat.match(name) for p in ps]
+
+
+def _inside(root_real: Path, p: Path, shown: str) -> Path:
+    real = p.resolve()
+    if not real.is_relative_to(root_real):
+        raise _Bad(f"model path {shown} leaves the extract root {root_real}")
+    return real
+
+
+def _resolve_model(raw: Any, symbol: str, timeframe: str | None, root_real: Path, summary_dir: Path,
+                   index: _ModelIndex, require: bool) -> tuple[Path | None, str | None]:
+    """(model path or None, timeframe, possibly read from the model's file name)."""
+    if raw is not None:
+        if not isinstance(raw, str) or not raw.strip():
+            raise _Bad(f"model is {_describe(raw)}, expected a path")
+        text = raw.strip().replace("\\", "/")
+        name = text.rsplit("/", 1)[-1]
+        if timeframe is None:
+            m = re.match(re.escape(symbol) + r"_([A-Za-z0-9]+)\.", name)
+            timeframe = m.group(1) if m else None
+        if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
+            # a path on the training machine (e.g. /content/... on Colab): never opened;
+            # the file of that name inside the extract is the model
+            found = index.find(name)
+            if found is None:
+                if not require:
+                    return None, timeframe
+                raise _Bad(f"model path {raw} is outside the extract root, and no file named {name} is inside it")
+            return _inside(root_real, found, str(found)), timeframe
+        for base in dict.fromkeys((summary_dir, root_real)):
+            cand = _inside(root_real, base / text, raw)
+            if cand.is_file():
+                return cand, timeframe
+        found = index.find(name)
+        if found is None:
+            if not require:
+                return None, timeframe
+            raise _Bad(f"model file missing: {raw} (no file named {name} under the extract root)")
+        return _inside(root_real, found, str(found)), timeframe
+
+    if timeframe is None:
+        hits = index.matching(symbol)
+        if len(hits) == 1:
+            m = re.match(re.escape(symbol) + r"_([A-Za-z0-9]+)\.", hits[0].name)
+            return _inside(root_real, hits[0], str(hits[0])), m.group(1)
+        if not require and not hits:
+            return None, None
+        if hits:
+            raise _Bad(f"no timeframe in the summary and {len(hits)} models for {symbol}; set \"timeframe\"")
+        raise _Bad(f"model file missing: no {symbol}_<timeframe>.pt under the extract root")
+    for suffix in MODEL_SUFFIXES:
+        found = index.find(f"{symbol}_{timeframe}{suffix}")
+        if found is not None:
+            return _inside(root_real, found, str(found)), timeframe
+    if not require:
+        return None, timeframe
+    raise _Bad(f"model file missing: no {symbol}_{timeframe}.pt under the extract root")
+
+
+# ------------------------------------------------------------------ entries
+
+
+def _entries(data: Any, where: Path) -> tuple[list[tuple[str, Any, Any]], Any]:
+    """[(label, symbol or None, entry)] and the top-level timeframe."""
+    top_tf = None
+    if isinstance(data, dict):
+        top_tf = data.get("timeframe")
+        if "symbols" in data:
+            body = data["symbols"]
+        else:
+            body = {k: v for k, v in data.items()
+                    if isinstance(v, dict) and ("metrics" in v or any(m in v for m in METRIC_KEYS))}
+            if not body:
+                raise ArchiveError(f"{where}: no 'symbols' in the training summary")
+    elif isinstance(data, list):
+        body = data
+    else:
+        raise ArchiveError(f"{where}: the training summary is {_describe(data)}, expected an object or a list")
+    if isinstance(body, dict):
+        items = [(str(k), k, v) for k, v in body.items()]
+    elif isinstance(body, list):
+        items = []
+        for i, rec in enumerate(body):
+            sym = rec.get("symbol") if isinstance(rec, dict) else None
+            items.append((str(sym) if isinstance(sym, str) else f"record {i}", sym, rec))
+    else:
+        raise ArchiveError(f"{where}: 'symbols' is {_describe(body)}, expected an object or a list")
+    if not items:
+        raise ArchiveError(f"{where}: the training summary lists no symbols")
+    return items, top_tf
+
+
+def _parse_entry(label: str, raw_symbol: Any, entry: Any, top_tf: Any, root_real: Path, summary_dir: Path,
+                 index: _ModelIndex, require: bool) -> SymbolRecord:
+    if not isinstance(entry, dict):
+        raise _Bad(f"entry is {_describe(entry)}, expected an object")
+    if raw_symbol is None:
+        raise _Bad("record has no 'symbol'")
+    try:
+        symbol = canonical_symbol(raw_symbol)
+    except FoldgateError as exc:
+        raise _Bad(str(exc)) from None
+    timeframe = entry.get("timeframe", top_tf)
+    if timeframe is not None and (not isinstance(timeframe, str) or not re.fullmatch(r"[A-Za-z0-9]+", timeframe)):
+        raise _Bad(f"timeframe is {_describe(timeframe)}, expected a name like 1Hour")
+    if "metrics" in entry:
+        source = entry["metrics"]
+        if not isinstance(source, dict):
+            raise _Bad(f"'metrics' is {_describe(source)}, expected an object")
+    else:
+        source = entry
+    metrics = {}
+    for key in METRIC_KEYS:
+        if key not in source:
+            raise _Bad(f"missing metric '{key}'")
+        metrics[key] = _history(key, source[key])
+    lengths = {k: len(v) for k, v in metrics.items()}
+    if len(set(lengths.values())) > 1:
+        raise _Bad("histories of unequal length: " + ", ".join(f"{k} {n}" for k, n in lengths.items()))
+    n = lengths["fitness_score"]
+    checkpoints = entry.get("checkpoints")
+    if checkpoints is not None:
+        if not isinstance(checkpoints, list) or not all(c is None or isinstance(c, str) for c in checkpoints):
+            raise _Bad("checkpoints must be a list of paths (or nulls)")
+        if len(checkpoints) != n:
+            raise _Bad(f"checkpoints has {len(checkpoints)} entries, the histories {n}")
+    start, end = _iso("train_start", entry.get("train_start")), _iso("train_end", entry.get("train_end"))
+    if start and end and _as_utc(start) > _as_utc(end):
+        raise _Bad(f"train_start {start} is after train_end {end}")
+    model = entry.get("model", entry.get("model_path"))
+    model_path, timeframe = _resolve_model(model, symbol, timeframe, root_real, summary_dir, index, require)
+    return SymbolRecord(symbol, timeframe, model_path, metrics, checkpoints, start, end)
+
+
+def parse_summary(summary_path: str | os.PathLike, root: str | os.PathLike | None = None,
+                  require_models: bool = True) -> list[SymbolRecord]:
+    """The per-symbol records of a training summary, in the summary's order.
+
+    root: the extract root that model paths must stay inside (default: the summary's
+    directory). require_models=False (gating a bare summary) leaves model_path None
+    where no model is found instead of failing the symbol."""
+    path = Path(summary_path)
+    root_real = Path(root if root is not None else path.parent).resolve()
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ArchiveError(f"training summary {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArchiveError(f"cannot read training summary {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ArchiveError(f"{path}: invalid JSON ({exc})") from None
+    items, top_tf = _entries(data, path)
+    if top_tf is not None and not isinstance(top_tf, str):
+        raise ArchiveError(f"{path}: 'timeframe' is {_describe(top_tf)}, expected a name like 1Hour")
+    index = _ModelIndex(root_real)
+    if require_models and not index.by_name:
+        raise ArchiveError(f"no model files (*.pt) under {root_real}")
+
+    records: list[SymbolRecord] = []
+    seen: set[tuple[str, str | None]] = set()
+    for label, raw_symbol, entry in items:
+        try:
+            rec = _parse_entry(label, raw_symbol, entry, top_tf, root_real, path.parent.resolve(), index,
+                               require_models)
+            if (rec.symbol, rec.timeframe) in seen:
+                raise _Bad(f"listed twice for timeframe {rec.timeframe}")
+            seen.add((rec.symbol, rec.timeframe))
+        except _Bad as exc:
+            try:
+                symbol = canonical_symbol(raw_symbol)
+            except FoldgateError:
+                symbol = label
+            tf = entry.get("timeframe", top_tf) if isinstance(entry, dict) else top_tf
+            rec = SymbolRecord(symbol, tf if isinstance(tf, str) else None, None, {}, None, None, None,
+                               error=str(exc))
+        records.append(rec)
+    return records
+
+
+def load_training(path: str | os.PathLike, dest_root: str | os.PathLike = "training_archives",
+                  require_models: bool = True) -> TrainingRun:
+    """ARCHIVE.zip | DIR | SUMMARY.json -> the run's root, summary, stamp and records."""
+    root, summary_path, stamp = open_training_source(path, dest_root)
+    return TrainingRun(root, summary_path, stamp, parse_summary(summary_path, root, require_models))
