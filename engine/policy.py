@@ -34,7 +34,6 @@ SUPPORTED = (
     "supported: a foldgate.policy/1 checkpoint (torch.save of a dict, design.md 3) or a "
     "stable-baselines3 PPO MlpPolicy .zip with a MODEL.features.json sidecar"
 )
-_TIMEFRAME_RE = re.compile(r"\d+(?:Min|Hour|Day|Week|Month)")
 _FILENAME_RE = re.compile(r"([A-Za-z0-9.]+)_(\d+(?:Min|Hour|Day|Week|Month))(?:_.*)?")
 _FIELDS = (
     "format", "symbol", "timeframe", "features", "window", "state_features", "obs_norm",
@@ -476,8 +475,14 @@ def policy_from_fields(
         symbol = fsym
     timeframe = fields.get("timeframe")
     if timeframe is not None:
-        if not isinstance(timeframe, str) or not _TIMEFRAME_RE.fullmatch(timeframe):
-            raise ctx.err("timeframe", f"{_short(timeframe)} is not a timeframe like '1Hour', '15Min', '1Day'")
+        from .store import canonical_timeframe  # call time: one spelling rule for the store and policies
+
+        try:
+            if not isinstance(timeframe, str):
+                raise FoldgateError("not a string")
+            timeframe = canonical_timeframe(timeframe)
+        except FoldgateError:
+            raise ctx.err("timeframe", f"{_short(timeframe)} is not a timeframe like '1Hour', '15Min', '1Day'") from None
     else:
         timeframe = ftf
     tu = fields.get("trained_until")
