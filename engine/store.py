@@ -228,9 +228,9 @@ def format_problems(source: str, problems: list[RowProblem], n_bad: int, n_rows:
     """One line: `SOURCE: 3 of 120 rows are invalid, nothing written: row 5: close is NaN; ...`."""
     listed = "; ".join(f"row {p.row}: {p.message}" for p in problems)
     more = f"; and {n_bad - len(problems)} more" if n_bad > len(problems) else ""
-    noun = "row is" if n_bad == 1 else "rows are"
+    verb = "is" if n_bad == 1 else "are"
     return (
-        f"{source}: {n_bad} of {n_rows} {noun} invalid (data rows, first = 1), "
+        f"{source}: {n_bad} of {n_rows} rows {verb} invalid (data rows, first = 1), "
         f"nothing written: {listed}{more}"
     )
 
