@@ -301,8 +301,9 @@ def _as_fraction(name: str, v: float | None, flags: list[Flag]) -> float | None:
     return v
 
 
-def _level(name: str, v: float, t: Thresholds) -> int:
-    """2 = meets APPROVED, 1 = meets REVIEW, 0 = neither; >= and <= as in the table."""
+def metric_level(name: str, v: float, t: Thresholds) -> int:
+    """2 = meets APPROVED, 1 = meets REVIEW, 0 = neither; >= and <= as in the table.
+    name: fitness | profit_factor | consistency | max_drawdown (a fraction)."""
     a, r = getattr(t.approved, name), getattr(t.review, name)
     if name == "max_drawdown":
         return 2 if v <= a else 1 if v <= r else 0
@@ -342,7 +343,7 @@ def assess(final_fitness, final_pf, final_consistency, final_max_dd, fitness_his
     if any(v is None for v in values.values()):
         classification = DROP
     else:
-        levels = {n: _level(n, v, t) for n, v in values.items()}
+        levels = {n: metric_level(n, v, t) for n, v in values.items()}
         top = min(levels.values())
         classification = (DROP, REVIEW, APPROVED)[top]
         if top < 2:

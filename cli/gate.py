@@ -1,0 +1,157 @@
+"""`foldgate gate`: the seed's step 2 (gating on training metrics) for every symbol of
+a training archive, its extracted directory, or a bare summary JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from engine.errors import FoldgateError
+
+from . import output
+
+CLASS_STYLE = {"APPROVED": "bold green", "REVIEW": "yellow", "DROP": "bold red"}
+LEVEL_STYLE = {2: "green", 1: "yellow", 0: "red"}
+COLUMNS = (  # (gating metric, header, percent?)
+    ("fitness", "Fitness", False),
+    ("profit_factor", "PF", False),
+    ("consistency", "Consistency", True),
+    ("max_drawdown", "MaxDD*", True),
+)
+
+
+def _value(v: float | None, percent: bool) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.1%}" if percent else f"{v:.2f}"
+
+
+def _bounds(name: str, percent: bool, t) -> str:
+    """"≥0.7 / ≥0.5": the APPROVED bound, then the REVIEW one."""
+    op = "≤" if name == "max_drawdown" else "≥"
+    a, r = getattr(t.approved, name), getattr(t.review, name)
+    fmt = (lambda x: f"{x:.0%}" if round(x * 100) == x * 100 else f"{x:.1%}") if percent else (lambda x: f"{x:g}")
+    return f"{op}{fmt(a)} / {op}{fmt(r)}"
+
+
+def _checkpoint_cell(g) -> str:
+    if g is None:
+        return "-"
+    if not g.use_checkpoint:
+        return "final"
+    return f"use #{g.checkpoint_index}" + (f" {Path(g.checkpoint).name}" if g.checkpoint else "")
+
+
+def build_gate_document(source: Path, root: Path, summary_path: Path, stamp: str | None, thresholds,
+                        rows: list) -> dict:
+    """The `--json` document (schema foldgate.gate/1): one entry per symbol with the
+    report's `gating` object, or its error."""
+    counts = {"APPROVED": 0, "REVIEW": 0, "DROP": 0, "error": 0}
+    models = []
+    for rec, g in rows:
+        counts[g.classification if g else "error"] += 1
+        models.append({
+            "symbol": rec.symbol,
+            "timeframe": rec.timeframe,
+            "model_path": str(rec.model_path) if rec.model_path else None,
+            "error": rec.error,
+            "gating": g.to_dict() if g else None,
+            "shortfalls": list(g.shortfalls) if g else [],
+        })
+    return {
+        "schema": "foldgate.gate/1",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "source": {"path": str(source), "root": str(root), "summary": str(summary_path), "stamp": stamp},
+        "thresholds_file": thresholds.source,
+        "thresholds": thresholds.to_dict(),
+        "counts": counts,
+        "models": models,
+    }
+
+
+def _print(rows: list, thresholds, summary_path: Path, stamp: str | None) -> None:
+    from engine.gating import metric_level
+
+    con = output.console()
+    title = f"Gating: {summary_path.name}" + (f" (run {stamp})" if stamp else "")
+    # one timeframe (the usual case) goes in the title, leaving the width to the metrics
+    timeframes = {rec.timeframe for rec, _ in rows}
+    show_tf = len(timeframes) > 1
+    if not show_tf and None not in timeframes:
+        title += f", {timeframes.pop()}"
+    table = Table(title=title, title_justify="left", caption_justify="left",
+                  caption="bounds: APPROVED / REVIEW; * MaxDD is the training proxy (reward volatility)")
+    table.add_column("Symbol", no_wrap=True)
+    if show_tf:
+        table.add_column("TF", no_wrap=True)
+    table.add_column("Class", no_wrap=True)
+    for name, header, percent in COLUMNS:
+        table.add_column(f"{header}\n{_bounds(name, percent, thresholds)}", justify="right", no_wrap=True)
+    table.add_column("Flags", min_width=17, overflow="fold")
+    table.add_column("Checkpoint", min_width=8)
+    notes: list[str] = []
+    for rec, g in rows:
+        if g is None:
+            table.add_row(rec.symbol, *([rec.timeframe or "-"] if show_tf else []), "[red]ERROR[/]",
+                          "-", "-", "-", "-", "[red]see below[/]", "-")
+            notes.append(f"{rec.symbol}: {rec.error}")
+            continue
+        cells = []
+        for name, _, percent in COLUMNS:
+            v = g.metrics[name]
+            style = "red" if v is None else LEVEL_STYLE[metric_level(name, v, thresholds)]
+            cells.append(f"[{style}]{_value(v, percent)}[/]")
+        style = CLASS_STYLE[g.classification]
+        table.add_row(rec.symbol, *([rec.timeframe or "-"] if show_tf else []),
+                      f"[{style}]{g.classification}[/]", *cells,
+                      ", ".join(dict.fromkeys(f.code for f in g.flags)) or "-", _checkpoint_cell(g))
+        if g.shortfalls:
+            notes.append(f"{rec.symbol} is {g.classification}: " + "; ".join(g.shortfalls))
+        notes.extend(f"{rec.symbol} {f}" for f in g.flags)
+        if rec.model_path is None:
+            notes.append(f"{rec.symbol}: no model file found for it")
+    con.print(table)
+    for note in notes:
+        con.print(f"  {note}", markup=False, highlight=False)
+    counts = {c: sum(1 for _, g in rows if g and g.classification == c) for c in CLASS_STYLE}
+    errors = sum(1 for _, g in rows if g is None)
+    con.print(f"{len(rows)} symbols: {counts['APPROVED']} APPROVED, {counts['REVIEW']} REVIEW, "
+              f"{counts['DROP']} DROP" + (f", {errors} not gated (errors)" if errors else ""), markup=False)
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path), metavar="ARCHIVE|DIR|SUMMARY.json")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Thresholds TOML (defaults: the seed's v2.4.5 table).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the gating results as JSON (atomically).")
+@click.option("--dest", default="training_archives", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Where an archive is extracted.")
+def gate(source: Path, config_path: Path | None, json_path: Path | None, dest: Path) -> None:
+    """Classify every model of a training run APPROVED / REVIEW / DROP on its final
+    training metrics, flag suspect metrics, and advise on better checkpoints."""
+    from engine.archive import open_training_source
+    from engine.atomic import atomic_write_text
+    from engine.gating import gate_metrics, load_thresholds
+    from engine.summary import parse_summary
+
+    try:
+        thresholds = load_thresholds(config_path)  # a bad config fails before any extraction
+        root, summary_path, stamp = open_training_source(source, dest)
+        # a bare summary can be gated without its models; an archive or extract must hold them
+        bare = source.is_file() and source.suffix.lower() == ".json"
+        records = parse_summary(summary_path, root, require_models=not bare)
+        rows = [(rec, gate_metrics(rec.metrics, rec.checkpoints, thresholds) if rec.ok else None)
+                for rec in records]
+        _print(rows, thresholds, summary_path, stamp)
+        if json_path is not None:
+            doc = build_gate_document(source, root, summary_path, stamp, thresholds, rows)
+            atomic_write_text(json_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+            click.echo(f"JSON: {json_path}")
+    except FoldgateError as exc:
+        # standalone (and under the app) a user error is one line, exit 1
+        raise click.ClickException(str(exc)) from None
