@@ -86,6 +86,7 @@ class _Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     path: str | None = None      # only requests to this path consume it
+    skip: int = 0                # requests let through before this fault starts
 
 
 @dataclass
@@ -110,18 +111,24 @@ class FakeAlpaca:
         self.crypto[(symbol, timeframe)] = sorted(bars, key=lambda b: b["t"])
 
     def fail(self, status: int, times: int = 1, retry_after: str | float | None = None,
-             path: str | None = None) -> None:
+             path: str | None = None, skip: int = 0) -> None:
+        """The next `times` requests (after `skip` good ones) answer `status`."""
         ra = None if retry_after is None else str(retry_after)
-        with self._lock:
-            self._faults += [_Fault("status", status=status, retry_after=ra, path=path)] * times
+        self._add(_Fault("status", status=status, retry_after=ra, path=path), times, skip)
 
-    def hang(self, seconds: float, times: int = 1, path: str | None = None) -> None:
-        with self._lock:
-            self._faults += [_Fault("hang", seconds=seconds, path=path)] * times
+    def hang(self, seconds: float, times: int = 1, path: str | None = None, skip: int = 0) -> None:
+        """The next `times` requests get no answer for `seconds`."""
+        self._add(_Fault("hang", seconds=seconds, path=path), times, skip)
 
-    def drop(self, times: int = 1, path: str | None = None) -> None:
+    def drop(self, times: int = 1, path: str | None = None, skip: int = 0) -> None:
+        """The next `times` requests get headers and half the body, then a closed connection."""
+        self._add(_Fault("drop", path=path), times, skip)
+
+    def _add(self, fault: _Fault, times: int, skip: int) -> None:
+        from dataclasses import replace
+
         with self._lock:
-            self._faults += [_Fault("drop", path=path)] * times
+            self._faults += [replace(fault, skip=skip if i == 0 else 0) for i in range(times)]
 
     def bar_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path in (STOCKS_PATH, CRYPTO_PATH)]
@@ -169,6 +176,9 @@ class FakeAlpaca:
         with self._lock:
             for i, f in enumerate(self._faults):
                 if f.path is None or f.path == path:
+                    if f.skip > 0:
+                        f.skip -= 1
+                        return None
                     return self._faults.pop(i)
         return None
 
@@ -237,7 +247,11 @@ class FakeAlpaca:
         rows = []
         for sym in sorted(params["symbols"].split(",")):
             for b in book.get((sym, tf), []):
-                t = parse_time(b["t"])
+                try:
+                    t = parse_time(b["t"])
+                except (TypeError, ValueError):  # a scripted broken bar goes out as it is
+                    rows.append((sym, b))
+                    continue
                 if (start is None or t >= start) and (end is None or t <= end):
                     rows.append((sym, b))
         offset = 0

@@ -541,7 +541,8 @@ class _Pager:
                 if status in (401, 403):
                     who = f" (from {self.key_source})" if self.key_source else " (none were sent)"
                     raise SourceError(
-                        f"Alpaca refused the keys{who}: HTTP {status}, {_alpaca_message(exc)}; "
+                        f"the keys were refused{who}: Alpaca answered HTTP {status}, "
+                        f"{_alpaca_message(exc)}; "
                         "check the key id and secret, and that your data plan covers this feed "
                         "(--feed iex needs no subscription)") from None
                 if status is None or not (status == 429 or status >= 500):
