@@ -89,14 +89,21 @@ def lookback(names: Iterable[str]) -> int:
     return max((feature_lookback(n) for n in names), default=0)
 
 
+def _kernel_input(a, dtype) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=dtype)
+    # Numba compiles (and caches) a separate kernel for read-only arrays such as the
+    # store's memory maps; a copy of four columns costs far less than a second compile
+    return a if a.flags.writeable else a.copy()
+
+
 def compute_features(bars, names: Sequence[str]) -> np.ndarray:
     """Features of `bars` as a float64 (T, F) C-contiguous matrix, column j = names[j];
     rows before a feature's lookback are NaN."""
     parsed = parse_features(names)
     codes = np.array([_CODES[kind] for kind, _ in parsed], dtype=np.int64)
     ks = np.array([k for _, k in parsed], dtype=np.int64)
-    ts = np.ascontiguousarray(bars.timestamp, dtype=np.int64)
-    cols = [np.ascontiguousarray(getattr(bars, c), dtype=np.float64) for c in ("high", "low", "close", "volume")]
+    ts = _kernel_input(bars.timestamp, np.int64)
+    cols = [_kernel_input(getattr(bars, c), np.float64) for c in ("high", "low", "close", "volume")]
     n = len(ts)
     if any(len(c) != n for c in cols):
         raise ValueError("timestamp, high, low, close and volume must have the same length")
