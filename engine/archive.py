@@ -89,7 +89,7 @@ def _plan(zf: zipfile.ZipFile, zp: Path, max_total_bytes: int, max_ratio: float,
         raise ArchiveError(f"{zp}: {len(infos)} entries, more than the bound of {max_entries}")
     files: set[str] = set()
     dirs: set[str] = set()
-    declared = 0
+    declared = packed = 0
     plan: list[_Entry] = []
     for info in infos:
         raw = info.orig_filename
@@ -140,6 +140,10 @@ def _plan(zf: zipfile.ZipFile, zp: Path, max_total_bytes: int, max_ratio: float,
             if info.file_size > RATIO_FLOOR_BYTES and info.file_size > max_ratio * max(info.compress_size, 1):
                 raise ArchiveError(f"{zp}: entry {shown} declares a compression ratio of "
                                    f"{info.file_size / max(info.compress_size, 1):.0f}, over the bound of {max_ratio:g}")
+            packed += info.compress_size
+            if declared > RATIO_FLOOR_BYTES and declared > max_ratio * max(packed, 1):
+                raise ArchiveError(f"{zp}: entry {shown} takes the declared compression ratio of the archive past "
+                                   f"the bound of {max_ratio:g}")
         plan.append(_Entry(info, tuple(parts), is_dir))
     return plan
 

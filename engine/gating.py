@@ -267,6 +267,15 @@ def _fmt(name: str, v: float) -> str:
     return f"{v:.1%}" if name in ("consistency", "max_drawdown") else f"{v:.2f}"
 
 
+def _to_float(x: Any) -> float:
+    # A float32 0.7 is 0.699999988 as a double and would fall short of a 0.70 bound; read
+    # narrow floats as the decimal they print as, the value the training run meant.
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and dtype.kind == "f" and dtype.itemsize < 8:
+        return float(str(x))
+    return float(x)
+
+
 def _as_float(name: str, raw: Any, flags: list[Flag]) -> float | None:
     label = _LABELS[name]
     if raw is None:
@@ -275,7 +284,7 @@ def _as_float(name: str, raw: Any, flags: list[Flag]) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
         flags.append(Flag("MISSING_METRIC", f"final {label} is not a number ({raw!r}), so the model is DROP."))
         return None
-    v = float(raw)
+    v = _to_float(raw)
     if not math.isfinite(v):
         flags.append(Flag("NON_FINITE_METRIC", f"final {label} is {v}, not a finite number, so the model is DROP."))
         return None
@@ -315,11 +324,11 @@ def _checkpoint(final: float | None, history: Sequence | None, margin: float) ->
         return False, None, None
     best, best_i = None, None
     for i, h in enumerate(history):
-        if isinstance(h, bool) or not isinstance(h, numbers.Real) or not math.isfinite(float(h)):
+        if isinstance(h, bool) or not isinstance(h, numbers.Real) or not math.isfinite(_to_float(h)):
             continue  # a broken epoch cannot be recommended
         # strict > keeps the FIRST best on ties
-        if best is None or float(h) > best:
-            best, best_i = float(h), i
+        if best is None or _to_float(h) > best:
+            best, best_i = _to_float(h), i
     if best is None or best - final < margin - _MARGIN_EPS:
         return False, None, best
     return True, best_i, best

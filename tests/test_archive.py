@@ -169,6 +169,13 @@ def test_zip_bomb_by_ratio(env):
     assert "'bomb.bin'" in msg
 
 
+def test_zip_bomb_spread_over_many_small_entries(env):
+    # each entry stays under the per-entry floor; together they inflate ~1000x
+    members = [(f"part{i:03d}.bin", bytes(60_000)) for i in range(40)]
+    msg = refused(env, [summary_member(), *members], "compression ratio of the archive")
+    assert "'part" in msg
+
+
 def test_ratio_bound_is_configurable(env):
     src, dest, _ = env
     data = b"abc" * 100_000  # ~300 kB that deflates ~500x
@@ -193,6 +200,7 @@ def test_decompressed_bytes_are_counted_while_streaming(env, monkeypatch):
     real_plan = archive._plan
     monkeypatch.setattr(archive, "_plan", lambda zf, zp, *_: real_plan(zf, zp, 1 << 62, 1e18, 10**9))
     refused(env, [summary_member(), ("bomb.bin", bytes(8 * 2**20))], "inflates more than 200x")
+    refused(env, [summary_member(), *[(f"p{i}", bytes(60_000)) for i in range(40)]], "whole archive past")
     refused(env, [summary_member(), ("big.bin", os.urandom(3000))], "past the bound of 1000",
             max_total_bytes=1000)
 

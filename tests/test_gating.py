@@ -83,6 +83,15 @@ def test_percent_units_are_read_and_flagged():
     assert cls == "APPROVED" and flags == []
 
 
+def test_float32_metrics_are_read_as_the_decimal_they_print_as():
+    import numpy as np
+
+    f32 = np.float32
+    cls, flags, use_cp, idx = assess_model_quality(f32(0.70), f32(1.8), f32(0.85), f32(0.08),
+                                                   np.array([0.5, 0.75, 0.70], dtype=np.float32))
+    assert cls == "APPROVED" and codes(flags) == ["CHECKPOINT_BETTER"] and (use_cp, idx) == (True, 1)
+
+
 def test_impossible_values_drop():
     cls, flags, _, _ = assess_model_quality(0.8, 2.0, 150, 0.05, [])
     assert cls == "DROP" and codes(flags) == ["OUT_OF_RANGE"]
