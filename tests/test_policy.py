@@ -4,7 +4,6 @@ the same network in torch, and that a malicious pickle is never executed."""
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import zipfile
