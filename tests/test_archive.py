@@ -2,7 +2,6 @@
 named, nothing is written outside the destination, no partial extract remains, and a
 second extraction reuses the first."""
 
-import io
 import os
 import warnings
 import zipfile
