@@ -55,6 +55,10 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+def _bars(n: int) -> str:
+    return f"{n:,} bar" if n == 1 else f"{n:,} bars"
+
+
 def _duration(ns: int) -> str:
     s = ns // NS_PER_SECOND
     d, s = divmod(s, 86400)
@@ -91,10 +95,10 @@ def import_cmd(file, symbol, timeframe, asset_class, replace, store):
     how = {"option": "", "store": " (as stored)", "guessed": " (guessed from the symbol; set --asset-class to change)"}
     con = _console()
     con.print(
-        f"Imported {res.rows:,} bars of {res.symbol} {res.timeframe} {res.asset_class}"
+        f"Imported {_bars(res.rows)} of {res.symbol} {res.timeframe} {res.asset_class}"
         f"{how[res.asset_class_source]} from {file}: {res.added:,} new, {res.replaced:,} replaced."
     )
-    con.print(f"Store now holds {res.total:,} bars, {_when(res.first)} to {_when(res.last)} UTC, in {res.path}")
+    con.print(f"Store now holds {_bars(res.total)}, {_when(res.first)} to {_when(res.last)} UTC, in {res.path}")
 
 
 @data.command("list")

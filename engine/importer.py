@@ -84,7 +84,7 @@ def read_table(path: str | Path) -> pa.Table:
             return pq.read_table(p)
         parse = pa_csv.ParseOptions(delimiter="\t" if p.name.lower().endswith(".tsv") else ",")
         convert = pa_csv.ConvertOptions(null_values=_NULLS, strings_can_be_null=True)
-        return pa_csv.read_csv(p, parse_options=parse, convert_options=convert)
+        return pa_csv.read_csv(str(p), parse_options=parse, convert_options=convert)
     except PermissionError:
         raise DataError(f"{p}: permission denied") from None
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
