@@ -17,7 +17,8 @@ from typing import Callable
 import numpy as np
 
 from . import __version__
-from .errors import DataError, FoldgateError
+from .errors import FoldgateError
+from .policy_cache import load_policy_cached
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -149,13 +150,11 @@ def versions() -> dict:
 
 def load_jobs(paths: list[str | os.PathLike], strict: bool = True) -> list[ModelJob]:
     """Load each model; with strict=False a bad model becomes a job with an error."""
-    from .policy import load_policy
-
     jobs = []
     for path in expand_model_paths(paths):
         job = ModelJob(model_path=Path(path))
         try:
-            job.policy = load_policy(path)
+            job.policy = load_policy_cached(path)
             job.symbol = job.policy.symbol
             job.timeframe = job.policy.timeframe or "1Hour"
             if job.symbol is None:
@@ -462,9 +461,7 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
         if job.gating_class == "DROP" and not cfg.force:
             continue
         try:
-            from .policy import load_policy
-
-            job.policy = load_policy(rec.model_path)
+            job.policy = load_policy_cached(rec.model_path)
             if job.policy.symbol and job.policy.symbol != job.symbol:
                 raise FoldgateError(
                     f"{rec.model_path}: checkpoint is for {job.policy.symbol}, the summary says {job.symbol}")
@@ -481,49 +478,20 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
 
 def gate_record(rec, thresholds) -> tuple[dict, str]:
     """Gating of one summary record, as the report writes it."""
-    from .gating import assess_model_quality
+    from .gating import gate_metrics
 
-    m = rec.metrics
-    final = {k: (m[k][-1] if m.get(k) else None) for k in ("fitness_score", "profit_factor", "consistency", "max_drawdown")}
-    classification, flags, use_cp, cp_idx = assess_model_quality(
-        final["fitness_score"], final["profit_factor"], final["consistency"], final["max_drawdown"],
-        m.get("fitness_score") or [], thresholds=thresholds,
-    )
-    checkpoint = None
-    if use_cp and cp_idx is not None and rec.checkpoints and cp_idx < len(rec.checkpoints):
-        checkpoint = rec.checkpoints[cp_idx]
-    gating = {
-        "classification": classification,
-        "metrics": {
-            "fitness": _finite_or_none(_as_float(final["fitness_score"])),
-            "profit_factor": _finite_or_none(_as_float(final["profit_factor"])),
-            "consistency": _finite_or_none(_as_float(final["consistency"])),
-            "max_drawdown": _finite_or_none(_as_float(final["max_drawdown"])),
-        },
-        "flags": [f.to_dict() for f in flags],
-        "use_checkpoint": bool(use_cp),
-        "checkpoint_index": cp_idx,
-        "checkpoint": checkpoint,
-    }
-    return gating, classification
+    result = gate_metrics(rec.metrics, rec.checkpoints, thresholds).to_dict()
+    return result, result["classification"]
 
 
-def _as_float(x):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return None
+def _train_periods(rec) -> list[tuple[int | None, int | None]]:
+    """The training period named in the archive, for in-sample marking."""
+    from .folds import to_ns
 
-
-def _train_periods(rec) -> list[tuple[int, int]]:
     start, end = getattr(rec, "train_start", None), getattr(rec, "train_end", None)
-    if not end:
+    if not start and not end:
         return []
-    to_ns = lambda s: parse_end(s) if len(str(s)) == 10 else parse_end(str(s))  # noqa: E731
-    try:
-        return [(to_ns(start) if start else 0, to_ns(end))]
-    except FoldgateError:
-        return []
+    return [(to_ns(start), to_ns(end))]
 
 
 def promote(jobs: list[ModelJob], report_path: Path, models_dir="models/rl_symbols") -> Path | None:
