@@ -510,3 +510,38 @@ def test_cli_failure_half_way_keeps_completed_symbols(fake, tmp_path):
     st = BarStore(tmp_path)
     assert st.has("BTCUSD", "1Hour") and not st.has("ETHUSD", "1Hour")
 
+
+
+def test_clock_ahead_of_the_server_is_noted_and_unfinished_bars_still_cut(fake, store, monkeypatch):
+    import engine.sources.alpaca as alp
+
+    real_now = dt.datetime.now(UTC)
+    monkeypatch.setattr(alp, "_utcnow", lambda: real_now + dt.timedelta(days=1))
+    hour = real_now.replace(minute=0, second=0, microsecond=0)
+    fake.add_crypto("BTC/USD", make_bars(hour - dt.timedelta(hours=30), 31))
+    [rep] = fetch(store, fake, ["BTCUSD"], start=hour - dt.timedelta(hours=30))
+    assert any("clock is" in n and "ahead of" in n for n in rep.notes)
+    assert rep.unfinished == 1 and rep.stored == 30
+
+
+def test_a_repeated_page_token_stops_instead_of_looping():
+    from engine.sources.alpaca import _Pager
+
+    pager = _Pager(FAST, "127.0.0.1", None, on_page=lambda r: None, on_retry=lambda p, w: None)
+    page = {"bars": {}, "next_page_token": "abc"}
+    pager.call(lambda: page, {"page_token": "abc"})
+    with pytest.raises(SourceError, match="same next_page_token twice"):
+        pager.call(lambda: page, {"page_token": "abc"})
+
+
+def test_http_policy_from_env(monkeypatch):
+    monkeypatch.setenv("FOLDGATE_ALPACA_TIMEOUT", "2.5")
+    monkeypatch.setenv("FOLDGATE_ALPACA_RETRIES", "7")
+    monkeypatch.setenv("FOLDGATE_ALPACA_MAX_WAIT", "9")
+    p = HttpPolicy.from_env()
+    assert (p.connect_timeout, p.read_timeout, p.retries, p.backoff, p.max_wait) == (2.5, 2.5, 7, 0.01, 9.0)
+    monkeypatch.setenv("FOLDGATE_ALPACA_TIMEOUT", "soon")
+    with pytest.raises(FoldgateError, match="FOLDGATE_ALPACA_TIMEOUT"):
+        HttpPolicy.from_env()
+    with pytest.raises(FoldgateError, match="positive"):
+        HttpPolicy(read_timeout=0)

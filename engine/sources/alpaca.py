@@ -58,6 +58,7 @@ FEEDS = ("iex", "sip", "delayed_sip")
 DEFAULT_DAYS = 365
 NS_PER_DAY = 86_400 * NS_PER_SECOND
 _MAX_PAGES = 100_000  # a server that never stops paginating is a bug, not data
+_SKEW_NOTE_NS = 120 * NS_PER_SECOND  # HTTP Date has 1 s resolution; 2 min is real skew
 
 # ----------------------------------------------------------------------------- policy
 
@@ -516,7 +517,16 @@ class _Pager:
         self.sleep = sleep
         self.pages = 0
         self.retries = 0
+        self.server_now_ns: int | None = None   # from the last response's Date header
         self._tokens: set = set()
+
+    def saw_response(self, response) -> None:
+        raw = response.headers.get("Date")
+        if raw:
+            try:
+                self.server_now_ns = _ns(parsedate_to_datetime(raw).astimezone(dt.timezone.utc))
+            except (TypeError, ValueError, IndexError, OverflowError):
+                pass
 
     def call(self, fn: Callable[[], Any], params: dict | None) -> dict:
         import requests
@@ -586,7 +596,7 @@ class _Pager:
             self.sleep(wait)
 
 
-def _timeout_session(policy: HttpPolicy):
+def _timeout_session(policy: HttpPolicy, on_response: Callable[[Any], None]):
     import requests
 
     class _Session(requests.Session):
@@ -595,7 +605,9 @@ def _timeout_session(policy: HttpPolicy):
         def request(self, method, url, **kwargs):
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = (policy.connect_timeout, policy.read_timeout)
-            return super().request(method, url, **kwargs)
+            response = super().request(method, url, **kwargs)
+            on_response(response)
+            return response
 
     return _Session()
 
@@ -618,7 +630,7 @@ def _client(asset_class: str, creds: Credentials | None, url: str | None, pager:
     client = Client(**kw)
     client._retry = 0            # the SDK's retry is replaced by _Pager's
     client._retry_codes = []
-    client._session = _timeout_session(pager.policy)
+    client._session = _timeout_session(pager.policy, pager.saw_response)
     return client
 
 
@@ -818,6 +830,14 @@ def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, feed, r
             _request(client, ac, asym, tf, a, b, feed)
             done_before[0] += b - a
         rep.pages, rep.retries = pager.pages, pager.retries
+        if pager.server_now_ns is not None:
+            skew = now_ns - pager.server_now_ns
+            if abs(skew) > _SKEW_NOTE_NS:
+                rep.notes.append(
+                    f"this machine's clock is {abs(skew) / NS_PER_SECOND / 60:.0f} min "
+                    f"{'ahead of' if skew > 0 else 'behind'} the data server's; bars are cut "
+                    "at the earlier of the two clocks")
+                now_ns = min(now_ns, pager.server_now_ns)
 
     rep.received = len(rows)
     parsed = parse_bars(rows, step, now_ns)
@@ -848,7 +868,9 @@ def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, feed, r
                              f"{format_ts(e_ns)}: unknown symbol, or nothing traded{hint}; "
                              "nothing written")
     else:
-        rep.status = "up-to-date" if not ranges else "fetched"
+        rep.status = "up-to-date"
+        if ranges and not rep.received:
+            rep.notes.append("Alpaca had no bars in the missing range(s)")
 
     if rep.status != "no-data":
         _quality(store, rep, sym, tf, ac, s_ns, e_ns, feed)
@@ -893,7 +915,7 @@ def _quality(store, rep, sym, tf, ac, s_ns, e_ns, feed):
     if rep.holes:
         what = "during market hours" if ac != "crypto" else ""
         rep.notes.append(f"{rep.holes} hole(s) {what}, {rep.hole_bars} bar(s) missing".replace("  ", " "))
-    if ac != "crypto" and feed == "iex" and rep.stored:
+    if ac != "crypto" and feed == "iex" and rep.status == "fetched":
         rep.notes.append("IEX is one exchange (a few % of US volume): volumes are thin; "
                          "--feed sip needs a paid plan")
 
