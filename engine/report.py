@@ -1,0 +1,1106 @@
+"""The `foldgate.report/1` JSON report and its self-contained HTML page.
+
+A report is a plain dict (see docs/report.md and schemas/report.schema.json); the
+pipeline may leave numpy scalars and arrays, NaN, datetimes and paths in it. Both
+writers first turn it into JSON values with `to_jsonable`, which the schema drives:
+keys come out in the schema's order (so two runs diff cleanly), integer fields
+become ints and every non-finite number becomes null.
+
+The HTML page draws its charts as inline SVG built here: no JavaScript library, no
+network, a few kB per chart, and it renders at once even for 50 models. A small
+inline script only sorts the summary table; a Content-Security-Policy allows that
+script by hash and nothing else, so no string from the report can run as code even
+if escaping were ever missed.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import enum
+import functools
+import hashlib
+import html
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_text
+
+SCHEMA_ID = "foldgate.report/1"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "report.schema.json"
+
+DECISIONS = ("LIVE", "PAPER", "RETRAIN", "DROP")
+# design.md 7; shown when a report does not carry the thresholds it was gated with.
+DEFAULT_THRESHOLDS = {
+    "APPROVED": {"fitness": 0.70, "profit_factor": 1.8, "consistency": 0.85, "max_drawdown": 0.08},
+    "REVIEW": {"fitness": 0.50, "profit_factor": 1.3, "consistency": 0.65, "max_drawdown": 0.15},
+}
+MAX_CURVE_POINTS = 600
+
+
+class ReportSchemaError(ValueError):
+    """A report that does not match `foldgate.report/1`. `errors` lists every problem,
+    each as `path.to.field: what is wrong`; str() gives the first and a count."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"report does not match {SCHEMA_ID}: {errors[0]}{more}")
+
+
+# --- JSON values --------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def load_schema() -> dict:
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+class _Shape:
+    """What the writer needs from one schema position: key order, the schema of each
+    key, list items, and whether numbers there are integers. oneOf/anyOf branches and
+    allOf parts are merged: the report's alternatives only ever differ by null."""
+
+    __slots__ = ("props", "extra", "items", "ints")
+
+    def __init__(self):
+        self.props: dict[str, _Shape] = {}
+        self.extra: _Shape | None = None
+        self.items: _Shape | None = None
+        self.ints = False
+
+
+def _compile(node: Any, root: dict, memo: dict) -> _Shape | None:
+    if not isinstance(node, dict):
+        return None
+    ref = node.get("$ref")
+    if ref is not None and ref in memo:
+        return memo[ref]
+    shape = _Shape()
+    if ref is not None:
+        memo[ref] = shape
+        target = root
+        for part in ref.lstrip("#/").split("/"):
+            target = target[part]
+        _merge(shape, _compile(target, root, memo))
+    for key, sub in node.get("properties", {}).items():
+        shape.props.setdefault(key, _compile(sub, root, memo))
+    for key in ("allOf", "oneOf", "anyOf"):
+        for sub in node.get(key, []):
+            _merge(shape, _compile(sub, root, memo))
+    if isinstance(node.get("additionalProperties"), dict):
+        shape.extra = _compile(node["additionalProperties"], root, memo)
+    if "items" in node:
+        shape.items = _compile(node["items"], root, memo)
+    types = node.get("type")
+    types = types if isinstance(types, list) else [types]
+    enum_ = [e for e in node.get("enum", []) if e is not None]
+    shape.ints = shape.ints or ("integer" in types and "number" not in types) or (
+        bool(enum_) and all(isinstance(e, int) and not isinstance(e, bool) for e in enum_))
+    return shape
+
+
+def _merge(into: _Shape, other: _Shape | None) -> None:
+    if other is None:
+        return
+    for key, sub in other.props.items():
+        into.props.setdefault(key, sub)
+    into.extra = into.extra or other.extra
+    into.items = into.items or other.items
+    into.ints = into.ints or other.ints
+
+
+@functools.lru_cache(maxsize=1)
+def _report_shape() -> _Shape:
+    schema = load_schema()
+    return _compile(schema, schema, {})
+
+
+def _iso_datetime(t: _dt.datetime | _dt.date) -> str:
+    if isinstance(t, _dt.datetime):
+        if t.tzinfo is not None:
+            t = t.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return t.isoformat(timespec="seconds" if not t.microsecond else "microseconds") + "Z"
+    return t.isoformat()
+
+
+def _iso_datetime64(a: np.ndarray) -> list[str]:
+    unit = np.datetime_data(a.dtype)[0]
+    unit = "s" if unit in ("Y", "M", "W", "D", "h", "m", "s", "generic") else unit
+    return [s + "Z" for s in np.datetime_as_string(a.astype(f"datetime64[{unit}]"), unit=unit).tolist()]
+
+
+def _float_list(a: np.ndarray, ints: bool) -> list:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 1:
+        return [_plain(v, None) for v in a.tolist()]
+    finite = np.isfinite(a)
+    if ints and finite.all() and np.all(a == np.round(a)):
+        return a.astype(np.int64).tolist()
+    out = a.tolist()
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            out[i] = None
+    return out
+
+
+class _Unwritable(TypeError):
+    """A value with no JSON form; `path` is filled in while the recursion unwinds."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+        self.path: list[str] = []
+        super().__init__(type_name)
+
+    def __str__(self) -> str:
+        return f"report{''.join(self.path)}: cannot write a {self.type_name} to a report"
+
+
+def _plain(value: Any, shape: _Shape | None) -> Any:
+    """`value` as JSON values, ordered and typed after `shape` (None: no schema here)."""
+    if isinstance(value, float):  # the common case first: most of a report is floats
+        if value != value or value in (math.inf, -math.inf):
+            return None
+        if type(value) is not float:  # np.float64 subclasses float
+            value = float(value)
+        return int(value) if shape is not None and shape.ints and value.is_integer() else value
+    if value is None or isinstance(value, (bool, str)):
+        return value if type(value) in (bool, str) or value is None else str(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, enum.Enum):
+        return _plain(value.value, shape)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, np.floating):
+        return _plain(float(value), shape)
+    if isinstance(value, _dt.datetime | _dt.date):
+        return _iso_datetime(value)
+    if isinstance(value, np.datetime64):
+        return _iso_datetime64(np.asarray([value]))[0]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    items = shape.items if shape is not None else None
+    if isinstance(value, np.ndarray):
+        kind = value.dtype.kind
+        if kind == "f":
+            return _float_list(value, items is not None and items.ints)
+        if kind in "iub":
+            return value.tolist()
+        if kind == "M":
+            return _iso_datetime64(value)
+        if kind in "US":
+            return value.astype(str).tolist()
+        value = value.tolist()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        props = shape.props if shape is not None else {}
+        extra = shape.extra if shape is not None else None
+        out = {}
+        key = None
+        try:
+            for key, sub in props.items():
+                if key in value:
+                    out[key] = _plain(value[key], sub)
+            if len(out) < len(value):
+                for key in sorted((k for k in value if k not in props), key=str):
+                    out[str(key)] = _plain(value[key], extra)
+        except _Unwritable as exc:
+            exc.path.insert(0, f".{key}")
+            raise
+        return out
+    if isinstance(value, (list, tuple)):
+        try:
+            return [_plain(v, items) for v in value]
+        except _Unwritable as exc:
+            # the failing index is found again only on this rare path
+            for i, v in enumerate(value):
+                try:
+                    _plain(v, items)
+                except _Unwritable:
+                    exc.path.insert(0, f"[{i}]")
+                    break
+            raise
+    raise _Unwritable(type(value).__name__)
+
+
+def to_jsonable(report: Mapping) -> dict:
+    """The report as JSON values in the schema's key order: numpy scalars and arrays
+    as numbers and lists, NaN/inf as null, datetimes as ISO-8601 UTC, paths as str."""
+    return _plain(report, _report_shape())
+
+
+def _dump(value: Any, indent: str, inline_dicts: bool) -> str:
+    # Structure on separate lines, but lists of numbers (equity curves) and small flat
+    # objects (trades, flags) on one line each, so a 50-model report stays readable.
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        flat = all(not isinstance(v, (dict, list)) for v in value.values())
+        if inline_dicts and flat:
+            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        inner = indent + "  "
+        parts = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(v, inner, False)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        if not isinstance(value[0], (dict, list)) and not isinstance(value[-1], (dict, list)):
+            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        inner = indent + "  "
+        return "[\n" + ",\n".join(inner + _dump(v, inner, True) for v in value) + "\n" + indent + "]"
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def report_to_json(report: Mapping) -> str:
+    """The report as JSON text: schema key order, NaN/inf as null, newline at the end."""
+    return _dump(to_jsonable(report), "", False) + "\n"
+
+
+def write_json_report(path: str | os.PathLike, report: Mapping) -> Path:
+    """Write the JSON report atomically; a failure leaves any old file untouched."""
+    text = report_to_json(report)
+    atomic_write_text(path, text)
+    return Path(path)
+
+
+def _where(path) -> str:
+    out = "report"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _semantic_errors(r: dict) -> list[str]:
+    """What the schema cannot say: lengths and counts that must agree."""
+    errors = []
+    for i, m in enumerate(r.get("models") or []):
+        if not isinstance(m, dict):
+            continue
+        where = f"report.models[{i}]"
+        periods = [("backtest", m.get("backtest"))] + [(f"folds[{k}]", f) for k, f in enumerate(m.get("folds") or [])]
+        for name, p in periods:
+            if not isinstance(p, dict):
+                continue
+            eq, ts = p.get("equity"), p.get("timestamps")
+            if isinstance(eq, list) and isinstance(ts, list) and len(eq) != len(ts) + 1:
+                errors.append(f"{where}.{name}.equity: {len(eq)} values for {len(ts)} timestamps "
+                              "(want one more: the starting capital)")
+            if isinstance(ts, list) and isinstance(p.get("bars"), int) and p["bars"] != len(ts):
+                errors.append(f"{where}.{name}.bars: {p['bars']} but {len(ts)} timestamps")
+        folds = m.get("folds") or []
+        for k, f in enumerate(folds):
+            if isinstance(f, dict) and f.get("index") != k:
+                errors.append(f"{where}.folds[{k}].index: {f.get('index')!r}, want {k} (folds in order)")
+        s = m.get("summary")
+        if isinstance(s, dict):
+            if s.get("folds") != len(folds):
+                errors.append(f"{where}.summary.folds: {s.get('folds')!r} but {len(folds)} folds listed")
+            if isinstance(s.get("positive_folds"), int) and isinstance(s.get("folds"), int) \
+                    and s["positive_folds"] > s["folds"]:
+                errors.append(f"{where}.summary.positive_folds: {s['positive_folds']} > folds {s['folds']}")
+        if m.get("error") and m.get("decision") is not None:
+            errors.append(f"{where}.decision: {m['decision']!r} for a model that failed ({m['error']}); want null")
+    return errors
+
+
+# Arrays with one item per bar or per trade: jsonschema spends ~10 us per item, which
+# made a 50-model report take tens of seconds to validate. Their items are checked by
+# `_quick_ok` instead, and only the items it rejects go through jsonschema, for the message.
+PER_ITEM_ARRAYS = ("equity", "timestamps", "trades")
+_TYPES = {"number": lambda v: type(v) in (int, float), "integer": lambda v: type(v) is int,
+          "string": lambda v: type(v) is str, "null": lambda v: v is None,
+          "boolean": lambda v: type(v) is bool, "object": lambda v: type(v) is dict,
+          "array": lambda v: type(v) is list}
+_QUICK_KEYWORDS = {"$ref", "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum",
+                   "exclusiveMaximum", "pattern", "minLength", "required", "properties",
+                   "additionalProperties", "title", "description"}
+
+
+@functools.lru_cache(maxsize=None)
+def _pattern(p: str) -> re.Pattern:
+    return re.compile(p)
+
+
+def _quick_ok(value: Any, node: Any, root: dict) -> bool:
+    """A conservative validator for flat items: True only where jsonschema would agree;
+    a keyword it does not know makes it answer False (and jsonschema decide)."""
+    if node is True:
+        return True
+    if not isinstance(node, dict) or not _QUICK_KEYWORDS.issuperset(node):
+        return False
+    if "$ref" in node:
+        target = root
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        if not _quick_ok(value, target, root):
+            return False
+    types = node.get("type")
+    if types is not None:
+        types = types if isinstance(types, list) else [types]
+        if not any(t in _TYPES and _TYPES[t](value) for t in types):
+            return False
+    if "enum" in node and not any(type(value) is type(e) and value == e for e in node["enum"]):
+        return False
+    if "const" in node and not (type(value) is type(node["const"]) and value == node["const"]):
+        return False
+    if type(value) in (int, float):
+        if "minimum" in node and not value >= node["minimum"]:
+            return False
+        if "maximum" in node and not value <= node["maximum"]:
+            return False
+        if "exclusiveMinimum" in node and not value > node["exclusiveMinimum"]:
+            return False
+        if "exclusiveMaximum" in node and not value < node["exclusiveMaximum"]:
+            return False
+    elif type(value) is str:
+        if "minLength" in node and len(value) < node["minLength"]:
+            return False
+        if "pattern" in node and not _pattern(node["pattern"]).search(value):
+            return False
+    elif type(value) is dict:
+        props = node.get("properties", {})
+        if any(k not in value for k in node.get("required", [])):
+            return False
+        if node.get("additionalProperties") is False and any(k not in props for k in value):
+            return False
+        if not all(_quick_ok(v, props[k], root) for k, v in value.items() if k in props):
+            return False
+    return True
+
+
+def _split_per_item(schema: dict) -> tuple[dict, dict]:
+    """(the schema less `items` on the per-item arrays, {array name: its items schema})."""
+    light = json.loads(json.dumps(schema))
+    period = light["$defs"]["period"]["properties"]
+    return light, {name: period[name].pop("items") for name in PER_ITEM_ARRAYS}
+
+
+def _per_item_errors(data: dict, schema: dict, items: dict, jsonschema) -> list[str]:
+    errors = []
+    models = data.get("models")
+    for i, m in enumerate(models if isinstance(models, list) else []):
+        if not isinstance(m, dict):
+            continue
+        folds = m.get("folds") if isinstance(m.get("folds"), list) else []
+        named = [("backtest", m.get("backtest"))] + [(f"folds[{k}]", f) for k, f in enumerate(folds)]
+        for name, p in named:
+            if not isinstance(p, dict):
+                continue
+            for arr in PER_ITEM_ARRAYS:
+                values = p.get(arr)
+                if not isinstance(values, list):
+                    continue
+                node = items[arr]
+                for j, v in enumerate(values):
+                    if _quick_ok(v, node, schema):
+                        continue
+                    check = jsonschema.Draft202012Validator({**node, "$defs": schema["$defs"]})
+                    for err in check.iter_errors(v):
+                        where = _where(err.absolute_path)[len("report"):]
+                        errors.append(f"report.models[{i}].{name}.{arr}[{j}]{where}: {_short(err.message)}")
+    return errors
+
+
+def _short(message: str, limit: int = 240) -> str:
+    # jsonschema quotes the whole offending value; a fold with its curve is megabytes
+    return message if len(message) <= limit else message[: limit - 24] + " ... " + message[-16:]
+
+
+def _leaves(err) -> list:
+    """The errors that explain `err`: a oneOf failure is replaced by the errors of its
+    non-null alternatives ("... is not of type 'null'" says nothing useful)."""
+    if not err.context:
+        return [err]
+    real = [c for c in err.context if not (c.validator == "type" and c.validator_value == "null")]
+    return [leaf for c in (real or err.context) for leaf in _leaves(c)]
+
+
+def _describe(err) -> str:
+    if err.validator == "not" and err.validator_value == {}:
+        return f"{_where(err.absolute_path)}: not allowed here"  # the schema's way to bar a key
+    return f"{_where(err.absolute_path)}: {_short(err.message)}"
+
+
+def validate_report(report: Mapping) -> None:
+    """Check `report` (as it would be written) against the schema and the cross-field
+    rules; raise ReportSchemaError listing every problem by its path."""
+    try:
+        import jsonschema
+    except ImportError as exc:  # a test dependency, not a runtime one
+        raise RuntimeError("validate_report needs the jsonschema package (pip install jsonschema)") from exc
+    data = to_jsonable(report)
+    schema = load_schema()
+    light, items = _split_per_item(schema)
+    errors = sorted(_describe(leaf) for err in jsonschema.Draft202012Validator(light).iter_errors(data)
+                    for leaf in _leaves(err))
+    errors += _per_item_errors(data, schema, items, jsonschema)
+    errors += _semantic_errors(data)
+    if errors:
+        raise ReportSchemaError(list(dict.fromkeys(errors)))
+
+
+# --- HTML ---------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _fnum(x, digits: int = 2, signed: bool = False) -> str:
+    if x is None:
+        return '<span class="na">&mdash;</span>'
+    return f"{x:+,.{digits}f}" if signed else f"{x:,.{digits}f}"
+
+
+def _fpct(x, digits: int = 2, signed: bool = True) -> str:
+    if x is None:
+        return '<span class="na">&mdash;</span>'
+    return f"{x * 100:+.{digits}f}%" if signed else f"{x * 100:.{digits}f}%"
+
+
+def _signcls(x) -> str:
+    return "" if x is None or x == 0 else ("pos" if x > 0 else "neg")
+
+
+def _td_pct(x, digits: int = 2, signed: bool = True, colour: bool = True) -> str:
+    cls = f' class="{_signcls(x)}"' if colour and signed else ""
+    return f"<td{cls}>{_fpct(x, digits, signed)}</td>"
+
+
+def _td_num(x, digits: int = 2, colour: bool = False) -> str:
+    cls = f' class="{_signcls(x)}"' if colour else ""
+    return f"<td{cls}>{_fnum(x, digits)}</td>"
+
+
+def _fdate(iso: str | None, with_time: bool = True) -> str:
+    if not iso:
+        return "&mdash;"
+    s = str(iso).replace("T", " ").rstrip("Z")
+    s = s[:16] if with_time else s[:10]
+    return _e(s)
+
+
+def _badge(kind: str, text: str | None = None) -> str:
+    return f'<span class="badge b-{_e(kind.lower())}">{_e(text or kind)}</span>'
+
+
+def _decision_badge(m: dict) -> str:
+    if m.get("error"):
+        return _badge("error", "ERROR")
+    d = m.get("decision")
+    return _badge(d) if d in DECISIONS else _badge("none", "no decision")
+
+
+def _order_key(item: tuple[int, dict]):
+    i, m = item
+    if m.get("error"):
+        rank = len(DECISIONS) + 1
+    else:
+        rank = DECISIONS.index(m["decision"]) if m.get("decision") in DECISIONS else len(DECISIONS)
+    s = m.get("summary") or {}
+    sharpe = s.get("sharpe_mean")
+    return (rank, -(sharpe if sharpe is not None else -math.inf), str(m.get("symbol")), i)
+
+
+# Okabe-Ito, then a few more: distinguishable for colour-blind readers, cycled for K > 10.
+FOLD_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7F3C8D",
+                "#11A579", "#3969AC", "#F2B701"]
+BACKTEST_COLOUR = "#3d4451"
+
+
+def downsample(y: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of at most `max_points` points that keep each bucket's min and max in
+    their order, so spikes and drawdown troughs survive; first and last kept."""
+    y = np.asarray(y, dtype=np.float64)
+    n = y.size
+    if n <= max_points:
+        return np.arange(n, dtype=np.float64), y
+    inner = y[1:-1]
+    width = -(-inner.size // max(1, (max_points - 2) // 2))
+    rows = -(-inner.size // width)
+    lo = np.full(rows * width, np.inf)
+    hi = np.full(rows * width, -np.inf)
+    finite = np.isfinite(inner)
+    lo[: inner.size] = np.where(finite, inner, np.inf)
+    hi[: inner.size] = np.where(finite, inner, -np.inf)
+    base = np.arange(rows) * width
+    idx_lo = base + lo.reshape(rows, width).argmin(axis=1)
+    idx_hi = base + hi.reshape(rows, width).argmax(axis=1)
+    idx = np.unique(np.concatenate((idx_lo, idx_hi)))
+    idx = idx[idx < inner.size]
+    idx = np.concatenate(([0], idx + 1, [n - 1]))
+    return idx.astype(np.float64), y[idx]
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo]
+    raw = (hi - lo) / max(1, n)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks = []
+    t = first
+    while t <= hi + step * 1e-9:
+        ticks.append(0.0 if abs(t) < step * 1e-9 else t)
+        t += step
+    return ticks
+
+
+def _tick_label(v: float, step: float, pct: bool) -> str:
+    if pct:
+        v *= 100
+        step *= 100
+    digits = next((d for d in range(5) if abs(round(step, d) - step) <= 1e-9 * max(1.0, abs(step))), 4)
+    return f"{v:.{digits}f}%" if pct else f"{v:,.{digits}f}"
+
+
+class _Frame:
+    """Data -> pixel mapping of one chart's plot area."""
+
+    def __init__(self, width, height, x0, x1, y0, y1, left=56, right=14, top=12, bottom=26, pad=0.06):
+        self.w, self.h = width, height
+        self.l, self.r, self.t, self.b = left, width - right, top, height - bottom
+        self.x0, self.x1 = x0, (x1 if x1 > x0 else x0 + 1)
+        pad = (y1 - y0) * pad if y1 > y0 else max(abs(y0) * 0.1, 1e-3)
+        self.y0, self.y1 = y0 - pad, y1 + pad
+
+    def px(self, x):
+        return self.l + (np.asarray(x, dtype=np.float64) - self.x0) / (self.x1 - self.x0) * (self.r - self.l)
+
+    def py(self, y):
+        return self.b - (np.asarray(y, dtype=np.float64) - self.y0) / (self.y1 - self.y0) * (self.b - self.t)
+
+    def axes(self, pct: bool, x_label: str, y_ticks: int = 5) -> list[str]:
+        out = []
+        yt = _nice_ticks(self.y0, self.y1, y_ticks)
+        step = yt[1] - yt[0] if len(yt) > 1 else 1.0
+        for v in yt:
+            y = float(self.py(v))
+            cls = "zero" if v == 0 else "grid"
+            out.append(f'<line class="{cls}" x1="{self.l}" x2="{self.r}" y1="{y:.1f}" y2="{y:.1f}"/>')
+            out.append(f'<text class="yt" x="{self.l - 6}" y="{y + 3.5:.1f}">{_tick_label(v, step, pct)}</text>')
+        xt = _nice_ticks(self.x0, self.x1, 6)
+        xstep = xt[1] - xt[0] if len(xt) > 1 else 1.0
+        for v in xt:
+            x = float(self.px(v))
+            out.append(f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{self.b}" y2="{self.b + 4}"/>')
+            out.append(f'<text class="xt" x="{x:.1f}" y="{self.b + 15}">{_tick_label(v, xstep, False)}</text>')
+        out.append(f'<line class="axis" x1="{self.l}" x2="{self.r}" y1="{self.b}" y2="{self.b}"/>')
+        if x_label:
+            out.append(f'<text class="xl" x="{self.r}" y="{self.h - 1}">{_e(x_label)}</text>')
+        return out
+
+
+def _path_d(fr: _Frame, x: np.ndarray, y: np.ndarray) -> str:
+    ok = np.isfinite(y)
+    px, py = fr.px(x[ok]), fr.py(y[ok])
+    if px.size == 0:
+        return ""
+    pts = np.column_stack((px, py)).ravel().tolist()
+    return "M" + ("%.1f,%.1f " * px.size % tuple(pts)).rstrip()
+
+
+def _svg(fr: _Frame, body: list[str], label: str) -> str:
+    return (f'<svg class="plot" viewBox="0 0 {fr.w} {fr.h}" role="img" aria-label="{_e(label)}" '
+            f'preserveAspectRatio="xMidYMid meet">' + "".join(body) + "</svg>")
+
+
+def _curves(m: dict) -> list[dict]:
+    """Each fold's (and the backtest's) return and drawdown curves, downsampled."""
+    out = []
+    periods = [(f"Fold {f.get('index', k) + 1}", f, FOLD_COLOURS[k % len(FOLD_COLOURS)], str(k))
+               for k, f in enumerate(m.get("folds") or [])]
+    if m.get("backtest"):
+        periods.append(("Backtest", m["backtest"], BACKTEST_COLOUR, "bt"))
+    for name, p, colour, key in periods:
+        eq = np.array([np.nan if v is None else v for v in p.get("equity") or []], dtype=np.float64)
+        if eq.size < 2 or not np.isfinite(eq[0]) or eq[0] == 0:
+            continue
+        cap = eq[0]
+        ret = eq / cap - 1.0
+        peak = np.fmax.accumulate(np.where(np.isfinite(eq), eq, -np.inf))
+        peak = np.maximum(peak, cap)
+        dd = eq / peak - 1.0
+        xr, yr = downsample(ret)
+        xd, yd = downsample(dd)
+        met = p.get("metrics") or {}
+        out.append({"name": name, "key": key, "colour": colour, "ret": (xr, yr), "dd": (xd, yd),
+                    "n": eq.size - 1, "period": p, "total_return": met.get("total_return"),
+                    "max_drawdown": met.get("max_drawdown"), "in_sample": bool(p.get("in_sample")),
+                    "dashed": key == "bt"})
+    return out
+
+
+def _line_chart(curves: list[dict], which: str, width: int, height: int, label: str) -> str:
+    ys = [c[which][1] for c in curves]
+    lo = min(float(np.nanmin(y)) for y in ys)
+    hi = max(float(np.nanmax(y)) for y in ys)
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    xmax = max(c[which][0][-1] for c in curves)
+    fr = _Frame(width, height, 0.0, float(xmax), lo, hi)
+    body = fr.axes(pct=True, x_label="bars into period" if which == "ret" else "")
+    for c in curves:
+        d = _path_d(fr, *c[which])
+        dash = ' stroke-dasharray="5 3"' if c["dashed"] else ""
+        body.append(f'<path class="ln" data-f="{c["key"]}" d="{d}" stroke="{c["colour"]}"{dash}>'
+                    f'<title>{_e(c["name"])}</title></path>')
+    return _svg(fr, body, label)
+
+
+def _sharpe_bars(folds: list[dict], summary: dict | None, width: int, height: int) -> str:
+    vals = [(f.get("metrics") or {}).get("sharpe") for f in folds]
+    finite = [v for v in vals if v is not None]
+    lo, hi = (min(finite + [0.0]), max(finite + [0.0])) if finite else (-1.0, 1.0)
+    # the wider pad leaves room for the value labels above and below the bars
+    fr = _Frame(width, height, 0.0, float(len(folds)), lo, hi, left=40, right=10, bottom=30, pad=0.14)
+    body = fr.axes(pct=False, x_label="", y_ticks=5)
+    # the generic x ticks are bar counts; a bar chart labels its bars instead
+    body = [b for b in body if 'class="tick"' not in b and 'class="xt"' not in b]
+    slot = (fr.r - fr.l) / max(1, len(folds))
+    bw = min(46.0, slot * 0.62)
+    y0 = float(fr.py(0.0))
+    for k, (f, v) in enumerate(zip(folds, vals)):
+        cx = fr.l + slot * (k + 0.5)
+        name = f"Fold {f.get('index', k) + 1}"
+        insample = bool(f.get("in_sample"))
+        if v is not None:
+            y = float(fr.py(v))
+            top, h = min(y, y0), max(abs(y - y0), 0.8)
+            cls = "bar pos" if v >= 0 else "bar neg"
+            cls += " is" if insample else ""
+            body.append(f'<rect class="{cls}" x="{cx - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" height="{h:.1f}">'
+                        f'<title>{_e(name)}: Sharpe {v:.2f}{" (in-sample)" if insample else ""}</title></rect>')
+            ty = top - 4 if v >= 0 else top + h + 11
+            body.append(f'<text class="bv" x="{cx:.1f}" y="{ty:.1f}">{v:.2f}</text>')
+        lab = f"F{f.get('index', k) + 1}" + ("·IS" if insample else "")
+        body.append(f'<text class="xt" x="{cx:.1f}" y="{fr.b + 15}">{_e(lab)}</text>')
+    mean = (summary or {}).get("sharpe_mean")
+    if mean is not None:
+        y = float(fr.py(mean))
+        body.append(f'<line class="mean" x1="{fr.l}" x2="{fr.r}" y1="{y:.1f}" y2="{y:.1f}"/>')
+    return _svg(fr, body, "Sharpe ratio per fold")
+
+
+def _legend(curves: list[dict]) -> str:
+    items = []
+    for c in curves:
+        p = c["period"]
+        sw = "sw dash" if c["dashed"] else "sw"
+        tag = ' <span class="tag">in-sample</span>' if c["in_sample"] else ""
+        items.append(
+            f'<span class="lg" data-f="{c["key"]}"><i class="{sw}" style="--c:{c["colour"]}"></i>'
+            f'<b>{_e(c["name"])}</b> {_fdate(p.get("start"), False)} &rarr; {_fdate(p.get("end"), False)} '
+            f'<span class="{_signcls(c["total_return"])}">{_fpct(c["total_return"])}</span>{tag}</span>')
+    return '<div class="legend">' + "".join(items) + "</div>"
+
+
+def _metric_tiles(p: dict) -> str:
+    m = p.get("metrics") or {}
+    tiles = [
+        ("Total return", _fpct(m.get("total_return")), _signcls(m.get("total_return"))),
+        ("Max drawdown", _fpct(m.get("max_drawdown"), signed=False), ""),
+        ("Sharpe", _fnum(m.get("sharpe")), _signcls(m.get("sharpe"))),
+        ("Sortino", _fnum(m.get("sortino")), _signcls(m.get("sortino"))),
+        ("Trades", _fnum(m.get("n_trades"), 0), ""),
+        ("Win rate", _fpct(m.get("win_rate"), 1, signed=False), ""),
+        ("Profit factor", _fnum(m.get("profit_factor")), ""),
+        ("Exposure", _fpct(m.get("exposure"), 1, signed=False), ""),
+        ("Turnover", _fnum(m.get("turnover"), 2) + "&times;" if m.get("turnover") is not None else _fnum(None), ""),
+        ("Gross profit", _fnum(m.get("gross_profit"), 0), ""),
+        ("Gross loss", _fnum(m.get("gross_loss"), 0), ""),
+        ("Clipped shorts", _fnum(m.get("clipped_shorts"), 0), ""),
+    ]
+    cells = "".join(f'<div class="tile"><span>{k}</span><b class="{c}">{v}</b></div>' for k, v, c in tiles)
+    period = f'{_fdate(p.get("start"))} &rarr; {_fdate(p.get("end"))} UTC &middot; {_fnum(m.get("bars"), 0)} bars'
+    insample = ' <span class="tag">in-sample</span>' if p.get("in_sample") else ""
+    return f'<div class="sub">{period}{insample}</div><div class="tiles">{cells}</div>'
+
+
+GATE_ROWS = [("fitness", "Fitness", False, False), ("profit_factor", "Profit factor", False, False),
+             ("consistency", "Consistency", True, False), ("max_drawdown", "Max drawdown (proxy)", True, True)]
+
+
+def _gate_level(value, key: str, upper: bool, thresholds: dict) -> str | None:
+    if value is None:
+        return None
+    for cls in ("APPROVED", "REVIEW"):
+        t = (thresholds.get(cls) or {}).get(key)
+        if t is None:
+            return None
+        if (value <= t) if upper else (value >= t):
+            return cls
+    return "DROP"
+
+
+def _gating_table(g: dict, thresholds: dict, default_thresholds: bool) -> str:
+    rows = []
+    for key, name, pct, upper in GATE_ROWS:
+        v = (g.get("metrics") or {}).get(key)
+        fmt = (lambda x: _fpct(x, 1, signed=False)) if pct else (lambda x: _fnum(x, 2))
+        op = "&le;" if upper else "&ge;"
+        level = _gate_level(v, key, upper, thresholds)
+        ths = "".join(f'<td class="th">{op} {fmt((thresholds.get(c) or {}).get(key))}</td>' for c in ("APPROVED", "REVIEW"))
+        lv = _badge(level, level) if level else _badge("none", "missing")
+        rows.append(f"<tr><th>{name}</th><td>{fmt(v)}</td>{ths}<td>{lv}</td></tr>")
+    head = "<tr><th>Metric</th><th>Final</th><th>APPROVED</th><th>REVIEW</th><th>Level</th></tr>"
+    note = ' <span class="muted">(design defaults: the report did not record its thresholds)</span>' \
+        if default_thresholds else ""
+    flags = g.get("flags") or []
+    flag_html = ""
+    if flags:
+        flag_html = '<ul class="flags">' + "".join(
+            f'<li><code>{_e(f.get("code"))}</code> {_e(f.get("message"))}</li>' for f in flags) + "</ul>"
+    cp = ""
+    if g.get("use_checkpoint"):
+        where = _e(g.get("checkpoint")) if g.get("checkpoint") else f'index {_e(g.get("checkpoint_index"))}'
+        cp = (f'<p class="cp">Checkpoint advised: the best fitness in training beat the final one; '
+              f'use {where} (history index {_e(g.get("checkpoint_index"))}).</p>')
+    return (f'<h4>Gating {_badge(g.get("classification") or "none", g.get("classification") or "none")}{note}</h4>'
+            f'<table class="kv gate"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>{flag_html}{cp}')
+
+
+def _fold_table(folds: list[dict]) -> str:
+    head = ("<tr><th>Fold</th><th>Period (UTC)</th><th>Bars</th><th>Return</th><th>Sharpe</th><th>Sortino</th>"
+            "<th>Max DD</th><th>Trades</th><th>Win rate</th><th>PF</th><th>Exposure</th><th>Sample</th></tr>")
+    rows = []
+    for k, f in enumerate(folds):
+        m = f.get("metrics") or {}
+        sample = '<span class="tag">in-sample</span>' if f.get("in_sample") else '<span class="muted">out</span>'
+        colour = FOLD_COLOURS[k % len(FOLD_COLOURS)]
+        rows.append(
+            f'<tr><td><i class="sw" style="--c:{colour}"></i>{f.get("index", k) + 1}</td>'
+            f'<td class="per">{_fdate(f.get("start"))} &rarr; {_fdate(f.get("end"))}</td>'
+            f'<td>{_fnum(f.get("bars"), 0)}</td>{_td_pct(m.get("total_return"))}{_td_num(m.get("sharpe"), 2, True)}'
+            f'{_td_num(m.get("sortino"), 2, True)}{_td_pct(m.get("max_drawdown"), 2, signed=False)}'
+            f'<td>{_fnum(m.get("n_trades"), 0)}</td>{_td_pct(m.get("win_rate"), 1, signed=False)}'
+            f'{_td_num(m.get("profit_factor"))}{_td_pct(m.get("exposure"), 0, signed=False)}<td>{sample}</td></tr>')
+    return f'<table class="grid folds"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _summary_line(s: dict | None) -> str:
+    if not s:
+        return ""
+    items = [
+        ("Positive folds", f'{s.get("positive_folds")}/{s.get("folds")}'),
+        ("Sharpe range", f'{_fnum(s.get("sharpe_min"))} to {_fnum(s.get("sharpe_max"))}'),
+        ("Sharpe mean", f'{_fnum(s.get("sharpe_mean"))} (&plusmn; {_fnum(s.get("sharpe_std"))})'),
+        ("Return range", f'{_fpct(s.get("return_min"))} to {_fpct(s.get("return_max"))}'),
+        ("Mean fold return", _fpct(s.get("return_mean"))),
+        ("PSR", _fnum(s.get("psr"), 3)),
+        ("DSR", _fnum(s.get("dsr"), 3)),
+        ("In-sample folds", _e(s.get("in_sample_folds"))),
+    ]
+    return '<div class="wf">' + "".join(f"<div><span>{k}</span><b>{v}</b></div>" for k, v in items) + "</div>"
+
+
+def _model_section(i: int, m: dict, settings: dict) -> str:
+    thresholds = settings.get("thresholds") or DEFAULT_THRESHOLDS
+    default_th = not settings.get("thresholds")
+    dec = m.get("decision")
+    kind = "error" if m.get("error") else (dec.lower() if dec in DECISIONS else "none")
+    head = (f'<div class="mhead"><h2>{_e(m.get("symbol"))} <small>{_e(m.get("timeframe") or "")}</small></h2>'
+            f'{_decision_badge(m)}'
+            f'{_badge(m["gating"]["classification"], "gate " + m["gating"]["classification"]) if m.get("gating") and m["gating"].get("classification") else ""}'
+            f'<span class="spacer"></span><a class="top" href="#summary">&uarr; summary</a></div>')
+    meta_bits = []
+    if m.get("asset_class"):
+        meta_bits.append(_e(m["asset_class"]))
+    if m.get("long_only") is not None:
+        meta_bits.append("long-only" if m["long_only"] else "long/short")
+    meta_bits.append(f'<code>{_e(m.get("model_path") or "no model file")}</code>')
+    if m.get("model_sha256"):
+        meta_bits.append(f'sha256 <code title="{_e(m["model_sha256"])}">{_e(m["model_sha256"][:16])}&hellip;</code>')
+    meta = '<div class="meta">' + " &middot; ".join(meta_bits) + "</div>"
+
+    verdict_title = "Evaluation failed" if m.get("error") else (f"Decision: {dec}" if dec else "No decision")
+    reasons = list(m.get("reasons") or [])
+    lines = ([f'<p class="err">{_e(m["error"])}</p>'] if m.get("error") else []) + \
+        (["<ul>" + "".join(f"<li>{_e(r)}</li>" for r in reasons) + "</ul>"] if reasons else [])
+    verdict = f'<div class="verdict v-{kind}"><h3>{_e(verdict_title)}</h3>{"".join(lines)}</div>'
+
+    parts = [head, meta, verdict, _summary_line(m.get("summary"))]
+    left = _gating_table(m["gating"], thresholds, default_th) if m.get("gating") else \
+        '<h4>Gating</h4><p class="muted">No training metrics for this model.</p>'
+    right = ""
+    if m.get("backtest"):
+        days = settings.get("quick_days")
+        right = f'<h4>Backtest{f" (last {_e(days)} days)" if days else ""}</h4>' + _metric_tiles(m["backtest"])
+    elif not m.get("error"):
+        right = '<h4>Backtest</h4><p class="muted">Not backtested.</p>'
+    parts.append(f'<div class="cols"><div>{left}</div><div>{right}</div></div>')
+
+    folds = m.get("folds") or []
+    curves = _curves(m)
+    if curves:
+        eq = _line_chart(curves, "ret", 760, 250, "Return of each fold from its start")
+        dd = _line_chart(curves, "dd", 760, 130, "Drawdown of each fold")
+        charts = (f'<div class="chart"><div class="ct">Equity: return since period start</div>{eq}'
+                  f'<div class="ct">Drawdown from running peak</div>{dd}{_legend(curves)}</div>')
+        bars = ""
+        if folds:
+            s = m.get("summary") or {}
+            stat = f' &middot; mean {_fnum(s.get("sharpe_mean"))} &plusmn; {_fnum(s.get("sharpe_std"))}' if s else ""
+            bars = (f'<div class="chart"><div class="ct">Sharpe per fold{stat}</div>'
+                    f'{_sharpe_bars(folds, m.get("summary"), 340, 250)}</div>')
+        parts.append(f'<div class="charts">{charts}{bars}</div>')
+    if folds:
+        parts.append("<h4>Walk-forward folds</h4>" + _fold_table(folds))
+    return f'<section class="model m-{kind}" id="m{i}">' + "".join(parts) + "</section>"
+
+
+def _summary_table(order: list[tuple[int, dict]]) -> str:
+    head = ("<tr><th>Symbol</th><th>Decision</th><th>Gate</th><th>+Folds</th><th>Sharpe mean</th>"
+            "<th>Sharpe std</th><th>Mean fold ret.</th><th>Worst fold DD</th><th>Backtest ret.</th>"
+            "<th>Backtest DD</th><th>PSR</th><th>DSR</th><th>Notes</th></tr>")
+    rows = []
+    for i, m in order:
+        s = m.get("summary") or {}
+        bt = (m.get("backtest") or {}).get("metrics") or {}
+        dds = [(f.get("metrics") or {}).get("max_drawdown") for f in m.get("folds") or []]
+        dds = [d for d in dds if d is not None]
+        worst = max(dds) if dds else None
+        g = m.get("gating") or {}
+        notes = []
+        if m.get("error"):
+            notes.append(f'<span class="errtxt" title="{_e(m["error"])}">{_e(m["error"])}</span>')
+        if s.get("in_sample_folds"):
+            notes.append(f'<span class="tag">{_e(s["in_sample_folds"])} in-sample</span>')
+        if g.get("flags"):
+            n = len(g["flags"])
+            notes.append(f'<span class="muted" title="{_e("; ".join(str(f.get("code")) for f in g["flags"]))}">'
+                         f'{n} flag{"s" if n != 1 else ""}</span>')
+        pos = f'{s["positive_folds"]}/{s["folds"]}' if s else "&mdash;"
+        rank = _order_key((i, m))[0]
+        rows.append(
+            f'<tr><td><a href="#m{i}">{_e(m.get("symbol"))}</a> <small>{_e(m.get("timeframe") or "")}</small></td>'
+            f'<td data-v="{rank}">{_decision_badge(m)}</td>'
+            f'<td>{_badge(g["classification"]) if g.get("classification") else "&mdash;"}</td>'
+            f'<td data-v="{(s["positive_folds"] / s["folds"]) if s else ""}">{pos}</td>'
+            f'{_td_num(s.get("sharpe_mean"), 2, True)}{_td_num(s.get("sharpe_std"))}'
+            f'{_td_pct(s.get("return_mean"))}{_td_pct(worst, signed=False)}'
+            f'{_td_pct(bt.get("total_return"))}{_td_pct(bt.get("max_drawdown"), signed=False)}'
+            f'{_td_num(s.get("psr"), 3)}{_td_num(s.get("dsr"), 3)}<td class="notes"><div>{" ".join(notes)}</div></td></tr>')
+    return (f'<div class="scroll"><table class="grid summary" id="summary-table"><thead>{head}</thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _header(r: dict) -> str:
+    st = r.get("settings") or {}
+    cmd = r.get("command") or "run"
+    created = _fdate(r.get("created"))
+    title = f"foldgate {_e(cmd)} report"
+    fill = st.get("fill")
+    fill_txt = _e(fill) + (' <span class="tag warn">optimistic</span>' if fill == "close" else "")
+    lo = st.get("long_only")
+    rows = [
+        ("Walk-forward", f'{_e(st.get("days"))} days &times; {_e(st.get("walk_forward"))} folds'
+            if st.get("days") else "&mdash;"),
+        ("Backtest", f'last {_e(st.get("quick_days"))} days' if st.get("quick_days") else "&mdash;"),
+        ("End", _fdate(st.get("end")) if st.get("end") else "last stored bar"),
+        ("Capital", _fnum(st.get("capital"), 0)),
+        ("Costs", f'{_fnum(st.get("commission_bps"), 1)} bps commission, {_fnum(st.get("slippage_bps"), 1)} bps slippage'),
+        ("Fill", fill_txt if fill else "&mdash;"),
+        ("Shorts", "per symbol (crypto long-only)" if lo is None else ("long-only" if lo else "allowed")),
+        ("Bars / year", _fnum(st.get("bars_per_year"), 1)),
+        ("Data", f'{_e(st.get("source") or "")} <code>{_e(st.get("store") or "")}</code>'),
+        ("Device", _e(st.get("device") or "")),
+    ]
+    arch = r.get("archive")
+    if arch:
+        rows.insert(0, ("Archive", f'<code>{_e(arch.get("path"))}</code>'
+                        + (f' &middot; stamp {_e(arch.get("stamp"))}' if arch.get("stamp") else "")))
+    grid = "".join(f'<div{" class=wide" if k == "Archive" else ""}><span>{k}</span><b>{v}</b></div>' for k, v in rows)
+    versions = " &middot; ".join(f"{_e(k)} {_e(v)}" for k, v in (r.get("versions") or {}).items() if v)
+    return (f'<header><div class="brand">foldgate</div><h1>{title}</h1>'
+            f'<div class="when">{created} UTC &middot; schema {_e(r.get("schema"))}</div>'
+            f'<div class="settings">{grid}</div><div class="versions">{versions}</div></header>')
+
+
+CSS = """
+:root{--live:#1a7f37;--paper:#0969da;--retrain:#b35900;--drop:#cf222e;--error:#6e40c9;--none:#6e7781;
+--approved:#1a7f37;--review:#b35900;--ink:#1f2328;--muted:#656d76;--line:#d8dee4;--bg:#f6f8fa;--card:#fff}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
+"Helvetica Neue","Liberation Sans",Arial,sans-serif;font-variant-numeric:tabular-nums}
+main{max-width:1240px;margin:0 auto;padding:20px 24px 60px}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;background:#eff2f5;
+padding:1px 4px;border-radius:4px;word-break:break-all}
+header{background:#0d1117;color:#e6edf3;padding:22px 24px 18px;border-radius:10px}
+header code{background:#21262d;color:#e6edf3}
+.brand{font-size:12px;letter-spacing:.14em;text-transform:uppercase;color:#7d8590}
+h1{margin:2px 0 2px;font-size:24px;font-weight:650}
+.when{color:#9198a1;font-size:13px}
+.settings{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:8px 20px;margin-top:14px}
+.settings span,.wf span,.tile span{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.06em;color:var(--muted)}
+header .settings span{color:#7d8590}
+.settings b{font-weight:550}.settings .wide{grid-column:1/-1}
+.versions{margin-top:12px;font-size:12px;color:#7d8590}
+h2{margin:0;font-size:20px}
+h2 small{font-weight:400;color:var(--muted);font-size:14px}
+h3{margin:0 0 4px;font-size:15px}
+h4{margin:18px 0 8px;font-size:13px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
+.card,.model{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin-top:18px}
+.model{content-visibility:auto;contain-intrinsic-size:auto 1150px;border-top:4px solid var(--c,var(--none))}
+.m-live{--c:var(--live)}.m-paper{--c:var(--paper)}.m-retrain{--c:var(--retrain)}.m-drop{--c:var(--drop)}.m-error{--c:var(--error)}
+.counts{display:flex;gap:10px;flex-wrap:wrap;margin:4px 0 14px}
+.count{border:1px solid var(--line);border-radius:8px;padding:6px 14px;min-width:96px;border-left:4px solid var(--c)}
+.count b{display:block;font-size:22px;line-height:1.1}.count span{font-size:12px;color:var(--muted)}
+.badge{display:inline-block;padding:2px 9px;border-radius:999px;font-size:12px;font-weight:650;letter-spacing:.03em;
+color:#fff;background:var(--none);white-space:nowrap}
+.b-live,.b-approved{background:var(--live)}.b-paper{background:var(--paper)}.b-retrain,.b-review{background:var(--retrain)}
+.b-drop{background:var(--drop)}.b-error{background:var(--error)}
+.mhead{display:flex;align-items:center;gap:10px;flex-wrap:wrap}.spacer{flex:1}
+.top{font-size:12px;color:var(--muted);text-decoration:none}
+.meta{color:var(--muted);font-size:12px;margin-top:4px}
+.verdict{margin-top:12px;border-left:4px solid var(--c,var(--none));background:#f6f8fa;padding:10px 14px;border-radius:0 8px 8px 0}
+.v-live{--c:var(--live);background:#eefbf1}.v-paper{--c:var(--paper);background:#eef5ff}
+.v-retrain{--c:var(--retrain);background:#fff6e8}.v-drop{--c:var(--drop);background:#fff0f0}.v-error{--c:var(--error);background:#f6f0ff}
+.verdict h3{color:var(--c,var(--ink))}.verdict ul{margin:4px 0 0;padding-left:20px}.verdict .err{margin:2px 0;font-weight:550}
+.wf{display:grid;grid-template-columns:repeat(auto-fill,minmax(124px,1fr));gap:8px 16px;margin-top:14px}
+.wf b,.tile b{font-weight:600;font-size:15px}
+.cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:28px}
+.tiles{display:grid;grid-template-columns:repeat(4,1fr);gap:8px}
+.tile{background:#f6f8fa;border-radius:6px;padding:6px 9px}
+.sub{color:var(--muted);font-size:12px;margin:-4px 0 8px}
+table{border-collapse:collapse;width:100%}
+th,td{padding:5px 8px;text-align:right;border-bottom:1px solid #eaeef2;white-space:nowrap}
+th:first-child,td:first-child{text-align:left}
+thead th{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);border-bottom:1px solid var(--line);font-weight:600}
+tbody tr:hover{background:#f6f8fa}
+.gate tbody th{text-align:left;font-weight:500}.gate td.th{color:var(--muted)}
+.summary th{cursor:pointer;user-select:none}.summary th[aria-sort=ascending]::after{content:" \\25B2"}
+.summary th[aria-sort=descending]::after{content:" \\25BC"}
+.summary a{color:var(--ink);font-weight:650;text-decoration:none}.summary a:hover{text-decoration:underline}
+td.notes{text-align:left;font-size:12px}.notes div{max-width:200px;overflow:hidden;text-overflow:ellipsis}
+.scroll{overflow-x:auto}.summary td:nth-child(2),.summary td:nth-child(3),.summary th:nth-child(2),
+.summary th:nth-child(3){text-align:center}.summary{font-size:13px}.summary td,.summary th{padding:5px 6px}
+.summary small{color:var(--muted);font-weight:400}.summary thead th{white-space:normal;vertical-align:bottom}.summary th:last-child{text-align:left}
+td.per{color:var(--muted);text-align:left}.folds th:nth-child(2){text-align:left}
+.pos{color:#1a7f37}.neg{color:#cf222e}.na,.muted{color:#8c959f}
+.errtxt{color:var(--error)}
+.tag{display:inline-block;font-size:11px;padding:0 6px;border-radius:4px;background:#fff1cc;color:#7a4d00;font-weight:600}
+.tag.warn{background:#ffd8d3;color:#8a1c12}
+.flags{margin:8px 0 0;padding-left:18px;font-size:13px}.flags li{margin:2px 0}
+.cp{font-size:13px;color:#7a4d00;background:#fff8e5;padding:6px 10px;border-radius:6px}
+.charts{display:grid;grid-template-columns:minmax(0,2.2fr) minmax(0,1fr);gap:18px;margin-top:16px;align-items:start}
+.chart{border:1px solid #eaeef2;border-radius:8px;padding:8px 10px}
+.ct{font-size:12px;font-weight:600;color:var(--muted);margin:2px 0}
+svg.plot{width:100%;height:auto;display:block;overflow:visible}
+svg .grid{stroke:#eaeef2;stroke-width:1}svg .zero{stroke:#8c959f;stroke-width:1}svg .axis,svg .tick{stroke:#afb8c1}
+svg text{font-size:11px;fill:#656d76}svg .yt{text-anchor:end}svg .xt{text-anchor:middle}svg .xl{text-anchor:end;font-size:10px}
+svg .ln{fill:none;stroke-width:1.6;stroke-linejoin:round;transition:opacity .12s}
+svg .bar.pos{fill:#2da44e}svg .bar.neg{fill:#e5534b}svg .bar.is{opacity:.45}
+svg .bv{text-anchor:middle;font-size:11px;fill:#1f2328;font-weight:600}
+svg .mean{stroke:#1f2328;stroke-dasharray:4 3;stroke-width:1}
+.legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;margin-top:6px}
+.lg{cursor:default;white-space:nowrap}.lg b{font-weight:600}
+.sw{display:inline-block;width:14px;height:3px;background:var(--c);vertical-align:middle;margin-right:5px;border-radius:2px}
+.sw.dash{background:repeating-linear-gradient(90deg,var(--c) 0 5px,transparent 5px 8px)}
+.folds td:first-child{font-weight:600}
+.empty{color:var(--muted);padding:30px;text-align:center}
+@media (max-width:900px){.cols,.charts{grid-template-columns:1fr}.tiles{grid-template-columns:repeat(2,1fr)}}
+@media print{body{background:#fff}.model{content-visibility:visible;break-inside:avoid}header{background:#fff;color:#000}}
+"""
+
+# Hovering a legend entry fades the other curves (CSS :has, no script needed).
+CSS += "".join(f'.chart:has(.lg[data-f="{k}"]:hover) .ln:not([data-f="{k}"]){{opacity:.12}}'
+               for k in [*map(str, range(12)), "bt"])
+
+# Sorts the summary table by a clicked column; numbers compare as numbers, blanks last.
+SCRIPT = """(function(){var t=document.getElementById('summary-table');if(!t)return;
+var hs=t.tHead.rows[0].cells;function val(td){var v=td.getAttribute('data-v');if(v===null)v=td.textContent;
+v=v.replace(/[%,\\u00d7+]/g,'').trim();var n=parseFloat(v);return isNaN(n)?null:n}
+function txt(td){return td.textContent.trim().toLowerCase()}
+Array.prototype.forEach.call(hs,function(h,c){h.addEventListener('click',function(){
+var asc=h.getAttribute('aria-sort')!=='ascending';Array.prototype.forEach.call(hs,function(x){x.removeAttribute('aria-sort')});
+h.setAttribute('aria-sort',asc?'ascending':'descending');var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows);
+rows.sort(function(p,q){var a=val(p.cells[c]),z=val(q.cells[c]);if(a===null&&z===null){a=txt(p.cells[c]);z=txt(q.cells[c]);
+return a<z?(asc?-1:1):a>z?(asc?1:-1):0}if(a===null)return 1;if(z===null)return -1;return asc?a-z:z-a});
+rows.forEach(function(r){b.appendChild(r)})})})})();"""
+
+
+def _csp() -> str:
+    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+            f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'")
+
+
+def _without_trades(report: Mapping) -> dict:
+    """A shallow copy without the trade lists: the page shows counts, not trades, and
+    converting tens of thousands of trade dicts would dominate the render time."""
+    def strip(p):
+        return {k: v for k, v in p.items() if k != "trades"} if isinstance(p, Mapping) else p
+
+    models = []
+    for m in report.get("models") or []:
+        if isinstance(m, Mapping):
+            m = dict(m)
+            m["backtest"] = strip(m.get("backtest"))
+            m["folds"] = [strip(f) for f in m.get("folds") or []]
+        models.append(m)
+    return {**report, "models": models}
+
+
+def render_html(report: Mapping) -> str:
+    """One self-contained HTML page for the report: no network, no external files."""
+    r = to_jsonable(_without_trades(report))
+    models = r.get("models") or []
+    settings = r.get("settings") or {}
+    order = sorted(enumerate(models), key=_order_key)
+
+    counts = []
+    tally = {d: 0 for d in DECISIONS}
+    for _, m in order:
+        if not m.get("error") and m.get("decision") in tally:
+            tally[m["decision"]] += 1
+    n_err = sum(1 for m in models if m.get("error"))
+    n_none = len(models) - n_err - sum(tally.values())
+    for d in DECISIONS:
+        counts.append(f'<div class="count" style="--c:var(--{d.lower()})"><b>{tally[d]}</b><span>{d}</span></div>')
+    if n_none:
+        counts.append(f'<div class="count" style="--c:var(--none)"><b>{n_none}</b><span>no decision</span></div>')
+    if n_err:
+        counts.append(f'<div class="count" style="--c:var(--error)"><b>{n_err}</b><span>failed</span></div>')
+
+    notes = []
+    if settings.get("fill") == "close":
+        notes.append("Orders filled at the close of the deciding bar (--fill close): optimistic; "
+                     "next-open fills are the realistic default.")
+    n_is = sum(1 for m in models if (m.get("summary") or {}).get("in_sample_folds"))
+    if n_is:
+        notes.append(f"{n_is} model(s) have folds that overlap their training period (marked in-sample).")
+    note_html = "".join(f'<p class="muted">{_e(n)}</p>' for n in notes)
+
+    if models:
+        summary = (f'<section class="card" id="summary"><h2>Summary</h2><div class="counts">{"".join(counts)}</div>'
+                   f'{note_html}{_summary_table(order)}</section>')
+        body = "".join(_model_section(i, m, settings) for i, m in order)
+    else:
+        summary = '<section class="card" id="summary"><h2>Summary</h2><p class="empty">No models in this report.</p></section>'
+        body = ""
+    title = f'foldgate {r.get("command") or ""} report {str(r.get("created") or "")[:16]}'
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{_e(_csp())}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="generator" content="foldgate {_e((r.get("versions") or {}).get("foldgate"))}">'
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
+            f"{_header(r)}{summary}{body}</main><script>{SCRIPT}</script></body></html>\n")
+
+
+def write_html_report(path: str | os.PathLike, report: Mapping) -> Path:
+    """Render and write the HTML page atomically; a failure leaves any old file untouched."""
+    text = render_html(report)
+    atomic_write_text(path, text)
+    return Path(path)
