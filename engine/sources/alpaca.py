@@ -559,6 +559,8 @@ class _Pager:
                     raise SourceError(f"Alpaca answered HTTP {status}: {_alpaca_message(exc)}") from None
                 problem = f"HTTP {status} ({_alpaca_message(exc)})"
                 wait_hint = _retry_after(exc.response, time.time())
+            except requests.exceptions.ConnectTimeout:
+                problem = f"no connection within {p.connect_timeout:g} s"
             except requests.exceptions.Timeout:
                 problem = f"no response within {p.read_timeout:g} s"
             except (requests.exceptions.ConnectionError,
@@ -788,7 +790,10 @@ def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, feed, r
         old = store.read(sym, tf)
         if len(old):
             held = (int(old.timestamp[0]), int(old.timestamp[-1]))
-            old_ts = old.timestamp
+            # a copy, so no view keeps the file mapped while the write replaces it
+            # (Windows refuses to replace a mapped file)
+            old_ts = np.array(old.timestamp, copy=True)
+        del old
     ranges = [(s_ns, e_ns)] if refresh else _missing_ranges(held, s_ns, e_ns, step, ac, now_ns)
     _emit(progress, sym, "start", 0.0, 0, f"{len(ranges)} range(s) to fetch" if ranges else "up to date")
 
