@@ -21,6 +21,7 @@ from .errors import FoldgateError
 from .policy_cache import load_policy_cached
 
 NS_PER_DAY = 86_400 * 1_000_000_000
+COUNT_METRICS = {"n_trades", "clipped_shorts", "bars"}
 
 
 @dataclass
@@ -306,7 +307,7 @@ def _window_record(window, in_sample: bool, out: dict, ts: np.ndarray) -> dict:
         "end": iso(bars_ts[-1]),
         "bars": int(window.end - window.start),
         "in_sample": in_sample,
-        "metrics": {k: _py(v) for k, v in out["metrics"].items()},
+        "metrics": {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in out["metrics"].items()},
         "equity": [float(x) for x in out["equity"]],
         "timestamps": [iso(x) for x in bars_ts],
         "trades": trades,
