@@ -1092,7 +1092,7 @@ def render_html(report: Mapping) -> str:
         body = ""
     title = f'foldgate {r.get("command") or ""} report {str(r.get("created") or "")[:16]}'
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{_e(_csp())}">'
+            f'<meta http-equiv="Content-Security-Policy" content="{_csp()}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<meta name="generator" content="foldgate {_e((r.get("versions") or {}).get("foldgate"))}">'
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"

@@ -291,6 +291,8 @@ class PageLoad:
     load_s: float = 0.0                                  # navigate -> load event + first frame
     screenshot: bytes = b""                              # PNG of the viewport
     title: str = ""
+    dialogs: list[str] = field(default_factory=list)    # alert/confirm/prompt texts (answered)
+    values: list = field(default_factory=list)          # results of `expressions`, in order
 
 
 class _Pipe:
@@ -323,6 +325,12 @@ class _Pipe:
         msg, _, self.buf = self.buf.partition(b"\0")
         return json.loads(msg)
 
+    def _keep(self, msg: dict) -> None:
+        self.events.append(msg)
+        if msg.get("method") == "Page.javascriptDialogOpening":
+            # an unanswered alert() blocks the page, and the load event with it
+            self.send("Page.handleJavaScriptDialog", {"accept": True}, msg.get("sessionId"))
+
     def call(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
         want = self.send(method, params, session)
         while True:
@@ -331,7 +339,7 @@ class _Pipe:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg.get("result", {})
-            self.events.append(msg)
+            self._keep(msg)
 
     def wait_event(self, method: str) -> dict:
         for i, msg in enumerate(self.events):
@@ -341,7 +349,7 @@ class _Pipe:
             msg = self.recv()
             if msg.get("method") == method:
                 return msg
-            self.events.append(msg)
+            self._keep(msg)
 
 
 def _event_text(msg: dict) -> tuple[str, bool] | None:
@@ -360,8 +368,10 @@ def _event_text(msg: dict) -> tuple[str, bool] | None:
 
 
 def load_in_chromium(path: str | os.PathLike, width: int = 1360, height: int = 1800,
-                     timeout_s: float = 60.0, chromium: str | None = None) -> PageLoad:
-    """Open `path` in a fresh headless Chromium profile and report what the page did."""
+                     timeout_s: float = 60.0, chromium: str | None = None,
+                     expressions: tuple[str, ...] = ()) -> PageLoad:
+    """Open `path` in a fresh headless Chromium profile and report what the page did;
+    `expressions` are evaluated in the page after it has loaded (JSON-able results)."""
     exe = chromium or find_chromium()
     if not exe:
         raise FileNotFoundError("no chromium executable found")
@@ -402,10 +412,18 @@ def load_in_chromium(path: str | os.PathLike, width: int = 1360, height: int = 1
             pipe.call("Runtime.evaluate", {"expression": "new Promise(r => requestAnimationFrame(() => "
                                            "requestAnimationFrame(() => r(1))))", "awaitPromise": True}, session=sid)
             out.load_s = time.monotonic() - t0
+            for expr in expressions:
+                res = pipe.call("Runtime.evaluate", {"expression": expr, "returnByValue": True,
+                                                     "awaitPromise": True}, session=sid)
+                if "exceptionDetails" in res:
+                    raise RuntimeError(f"{expr}: {res['exceptionDetails'].get('text')}")
+                out.values.append(res["result"].get("value"))
             out.title = pipe.call("Runtime.evaluate", {"expression": "document.title", "returnByValue": True},
                                   session=sid)["result"].get("value", "")
             out.screenshot = base64.b64decode(pipe.call("Page.captureScreenshot", {"format": "png"}, session=sid)["data"])
             for msg in pipe.events:
+                if msg.get("method") == "Page.javascriptDialogOpening":
+                    out.dialogs.append(msg.get("params", {}).get("message", ""))
                 got = _event_text(msg)
                 if got:
                     out.messages.append(got[0])
