@@ -50,6 +50,17 @@ EQUITY = {
     "TSLA": (392.0, 0.60, 12_000_000.0, 90.0),
 }
 
+# Steady movers: a constant drift plus stationary noise in the price LEVEL (an AR(1)
+# that forgets within hours), the way a gold token or a gold ETF grinds along. Unlike the
+# regime symbols, their fold Sharpes barely move from fold to fold, so a trend-following
+# policy on them is what consistent out-of-sample performance looks like.
+# symbol: (asset class, start price, annual log drift, level noise sd, mean volume per hour,
+# mean trade size)
+STEADY = {
+    "PAXGUSD": ("crypto", 2_650.0, 0.30, 0.004, 900.0, 0.5),
+    "GLD": ("us_equity", 245.0, 0.25, 0.003, 6_000_000.0, 100.0),
+}
+
 # NYSE closures and 13:00 closes between the first and the last sample day.
 HOLIDAYS = {
     date(2025, 11, 27), date(2025, 12, 25), date(2026, 1, 1), date(2026, 1, 19), date(2026, 2, 16),
@@ -256,6 +267,29 @@ def make_equity(symbol: str, rng: np.random.Generator) -> Bars:
     return Bars(symbol, "1Hour", "us_equity", ts, open_, high, low, close, vol, trades, vwap)
 
 
+def make_steady(symbol: str, rng: np.random.Generator) -> Bars:
+    asset_class, price, drift, noise, base_vol, trade_size = STEADY[symbol]
+    if asset_class == "crypto":
+        ts = crypto_timestamps()
+    else:
+        ts = np.concatenate([s for s, _ in equity_sessions()])
+    n = len(ts)
+    years = (ts - ts[0]) / (365.25 * 86400 * NS)
+    phi = 0.6  # per bar: a deviation halves in about 1.4 bars
+    shocks = rng.normal(0.0, noise * np.sqrt(1 - phi**2), n)
+    level = np.empty(n)
+    level[0] = rng.normal(0.0, noise)
+    for i in range(1, n):
+        level[i] = phi * level[i - 1] + shocks[i]
+    close = price * np.exp(drift * years + level)
+    sig = np.full(n, noise)
+    open_, high, low, close = ohlc_from_closes(rng, close, sig, price)
+    vol, trades, vwap = volumes(rng, n, base_vol, np.ones(n), np.ones(n), trade_size, high, low, close)
+    if asset_class == "us_equity":
+        vol = np.round(vol)
+    return Bars(symbol, "1Hour", asset_class, ts, open_, high, low, close, vol, trades, vwap)
+
+
 def symbol_rng(symbol: str, seed: int) -> np.random.Generator:
     # crc32, not hash(): Python salts str hashes per process
     return np.random.default_rng([seed, zlib.crc32(symbol.encode())])
@@ -264,6 +298,7 @@ def symbol_rng(symbol: str, seed: int) -> np.random.Generator:
 def generate(seed: int = SEED) -> list[Bars]:
     out = [make_crypto(s, symbol_rng(s, seed)) for s in CRYPTO]
     out += [make_equity(s, symbol_rng(s, seed)) for s in EQUITY]
+    out += [make_steady(s, symbol_rng(s, seed)) for s in STEADY]
     return out
 
 

@@ -29,15 +29,17 @@ from engine.policy import save_policy  # noqa: E402
 DEFAULT_SYMBOLS = (
     "BTCUSD", "ETHUSD", "SOLUSD", "UNIUSD", "LINKUSD", "AVAXUSD",
     "AAPL", "MSFT", "SPY", "NVDA", "AMZN", "TSLA",
+    "PAXGUSD", "GLD",
 )
 SEED = 20240611
+STEADY_SYMBOLS = ("PAXGUSD", "GLD")  # the steady movers of data/make_sample_bars.py
 
 # Typical hourly scale of each input (mean, std): the z-score the hand-set weights
 # are written in. With obs_norm these become the checkpoint's statistics; without,
 # they are folded into the first layer.
 STATS = {
     "ret_1": (0.0, 0.008), "ret_4": (0.0, 0.016), "ret_6": (0.0, 0.02), "ret_24": (0.0, 0.04),
-    "vol_24": (0.008, 0.004), "sma_ratio_24": (0.0, 0.02), "rsi_14": (0.0, 0.35),
+    "vol_24": (0.008, 0.004), "sma_ratio_24": (0.0, 0.02), "sma_ratio_168": (0.0, 0.05), "rsi_14": (0.0, 0.35),
     "hl_range": (0.01, 0.008), "volume_z_24": (0.0, 1.0),
     "hour_sin": (0.0, 0.707), "hour_cos": (0.0, 0.707), "dow_sin": (0.0, 0.707), "dow_cos": (0.0, 0.707),
     "position": (0.0, 0.6), "unrealized_return": (0.0, 0.03), "bars_held": (0.1, 0.15),
@@ -262,6 +264,14 @@ def _specs() -> list[Spec]:
             "Breakout, long-short: follows strong 4-bar moves on high volume; exits to flat as "
             "the trade ages or draws down; holds otherwise. Uses all three state features.",
         ),
+        Spec(
+            "trend_filter_long", ["sma_ratio_168", "ret_24"], 1, [],
+            [8], "tanh", _disc(0.0, 1.0), True,
+            [{"sma_ratio_168": 1.0, "ret_24": 0.1}],
+            [[-2.0], [2.0]], [0.0, 3.0],
+            "Trend filter, long-only: long while the price is no more than about 4% under its "
+            "one-week (168-bar) mean, flat below that. Rarely trades on a steady riser.",
+        ),
     ]
 
 
@@ -277,14 +287,15 @@ def build_sample_policies(
     seed: int = SEED,
 ) -> list[Path]:
     """Write one sample policy per symbol, `out_dir/SYMBOL_TIMEFRAME.pt`. Symbol i gets
-    recipe i mod 12 (the 12 defaults get one each); past 12 the random weights differ.
+    recipe i mod 13 (the first 13 defaults get one each; GLD, the 14th, shares PAXGUSD's
+    trend filter); past 13 the random weights differ.
     Deterministic for a given (symbols, seed). Returns the paths written."""
     specs = _specs()
     symbols = list(symbols) if symbols is not None else list(DEFAULT_SYMBOLS)
     out = Path(out_dir)
     paths = []
     for i, sym in enumerate(symbols):
-        spec = specs[i % len(specs)]
+        spec = specs[-1] if sym in STEADY_SYMBOLS else specs[i % len(specs)]
         rng = np.random.default_rng([seed, i])
         fields = _build(spec, rng)
         fields["symbol"] = sym

@@ -57,8 +57,12 @@ SAMPLE_METRICS: dict[str, tuple] = {
     "SPY": (0.73, 1.82, 0.86, 0.08, None),             # APPROVED, exactly at the max_dd bound
     "NVDA": (0.69, 1.81, 0.86, 0.07, 0.80),            # REVIEW (fitness just under), checkpoint
     "AMZN": (0.30, 0.90, 0.40, 0.35, None),            # DROP
-    "TSLA": (0.80, 2.40, 0.92, 0.04, None),            # APPROVED
+    "TSLA": (0.80, 2.40, 0.92, 0.04, None),            # APPROVED, trained into the window
+    "PAXGUSD": (0.82, 2.30, 0.93, 0.05, None),         # APPROVED: a steady mover, should go LIVE
+    "GLD": (0.64, 1.60, 0.80, 0.10, None),             # REVIEW: LIVE-grade folds, capped at PAPER
 }
+# Symbols whose training ran into the validation window: their early folds are in-sample.
+LATE_TRAIN_END = {"TSLA": "2026-07-15T00:00:00Z"}
 
 
 def build_sample_archive(workdir: str | Path, store: str | Path | None = None, stamp: str = STAMP) -> Path:
@@ -82,7 +86,7 @@ def build_sample_archive(workdir: str | Path, store: str | Path | None = None, s
             },
             "checkpoints": [f"checkpoints/{symbol}_1Hour_step{(i + 1) * 5000}.pt" for i in range(n)],
             "train_start": "2025-05-01T00:00:00Z",
-            "train_end": TRAIN_END,
+            "train_end": LATE_TRAIN_END.get(symbol, TRAIN_END),
         }
     # One malformed entry: its histories disagree in length; it must fail alone.
     symbols["DOGEUSD"] = {
