@@ -1,0 +1,45 @@
+"""Bar-steps/s of the CPU simulation kernel on the reference workload (design.md 10).
+
+    python benchmarks/kernel_rate.py            # reference sizes
+    python benchmarks/kernel_rate.py --tiny     # CI sizes
+    python benchmarks/kernel_rate.py --memory   # 1000 x 8760 bars: peak RSS too
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from sizes import MEMORY, REFERENCE, TINY, bar_steps, make_kernel_batch  # noqa: E402
+
+
+def main(argv: list[str]) -> None:
+    sizes = TINY if "--tiny" in argv else MEMORY if "--memory" in argv else REFERENCE
+    batch, packed = make_kernel_batch(sizes)
+    t0 = time.perf_counter()
+    batch.simulate_packed(packed)  # compile or load from cache, not timed
+    warm = time.perf_counter() - t0
+    times = []
+    for _ in range(sizes.rounds):
+        t0 = time.perf_counter()
+        batch.simulate_packed(packed)
+        times.append(time.perf_counter() - t0)
+    best, median = min(times), float(np.median(times))
+    steps = bar_steps(sizes)
+    print(f"{sizes.name}: {sizes.n_traj} trajectories x {sizes.n_bars} bars, "
+          f"{numba.get_num_threads()} threads; first call {warm:.2f} s")
+    print(f"median {median:.3f} s = {steps / median:,.0f} bar-steps/s "
+          f"(best {steps / best:,.0f})")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak_mb:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

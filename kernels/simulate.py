@@ -1,0 +1,659 @@
+"""Batched CPU simulation of trading policies (design.md 5, docs/internals.md).
+
+One call runs a flat list of trajectories, each one (model, fold): per bar it builds
+the model's observation, runs the float32 MLP, maps the action to a target position,
+fills orders with slippage and commission, and records equity and trades in float64.
+
+Layout, three layers as everywhere in kernels/:
+- `_simulate_nb`: the `prange` kernel over trajectories; arrays in, arrays out.
+- `_simulate`: the private driver; allocates outputs and calls the kernel.
+- `simulate`: the public wrapper; checks shapes, dtypes and offsets so that the
+  kernel (which does no bounds checks) never reads or writes out of range.
+
+Speed comes from the layer loop. Weights are stored transposed, (in, out) row-major,
+and each layer is an outer-product update: for every input, add input * weight row
+to a contiguous accumulator over the outputs. That inner loop vectorises; a dot
+product per output would not (LLVM may not reorder a float reduction). The same
+order -- bias first, then inputs in index order, one rounding per multiply and per
+add -- is what the NumPy reference does, so kernel and reference agree bit for bit.
+No fastmath: it would let LLVM fuse or reorder those float32 operations.
+`error_model="numpy"` drops Python's zero-division checks, which would otherwise
+keep the tanh loop from vectorising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .activations import tanh_f32_nb
+
+STATE_POSITION, STATE_UNREALIZED, STATE_BARS_HELD = 0, 1, 2
+ACT_TANH, ACT_RELU = 0, 1
+ACTION_DISCRETE, ACTION_CONTINUOUS = 0, 1
+FILL_NEXT_OPEN, FILL_CLOSE = 0, 1
+
+# trade_int columns
+T_ENTRY_BAR, T_EXIT_BAR, T_DIRECTION = 0, 1, 2
+# trade_float columns
+T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_COMMISSION = 0, 1, 2, 3
+# stats columns
+S_EXPOSURE_BARS, S_TRADED_NOTIONAL, S_CLIPPED_SHORTS, S_N_FILLS = 0, 1, 2, 3
+
+
+@njit(cache=True, error_model="numpy")
+def _mlp_nb(x, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, weights, biases,
+            act, buf_a, buf_b):
+    """Forward pass of layers l0..l1-1 on x; returns the buffer holding the output."""
+    src = x
+    for layer in range(l0, l1):
+        n_in = layer_in[layer]
+        n_out = layer_out[layer]
+        w0 = layer_w_off[layer]
+        b0 = layer_b_off[layer]
+        dst = buf_a if (layer - l0) % 2 == 0 else buf_b
+        # slices, not weights[row + j]: an index that may be negative gets Numba's
+        # wraparound select, which turns the contiguous loads into gathers
+        bias = biases[b0:b0 + n_out]
+        for j in range(n_out):
+            dst[j] = bias[j]
+        # four inputs per pass over the accumulator: a quarter of the loads, stores
+        # and loop set-ups, and still one rounding per product and per sum, added in
+        # input order -- the parentheses are the reference's sequential order
+        k = 0
+        while k + 4 <= n_in:
+            h0 = src[k]
+            h1 = src[k + 1]
+            h2 = src[k + 2]
+            h3 = src[k + 3]
+            r = w0 + k * n_out
+            w_0 = weights[r:r + n_out]
+            w_1 = weights[r + n_out:r + 2 * n_out]
+            w_2 = weights[r + 2 * n_out:r + 3 * n_out]
+            w_3 = weights[r + 3 * n_out:r + 4 * n_out]
+            for j in range(n_out):
+                dst[j] = (((dst[j] + h0 * w_0[j]) + h1 * w_1[j]) + h2 * w_2[j]) + h3 * w_3[j]
+            k += 4
+        while k < n_in:
+            h = src[k]
+            w_row = weights[w0 + k * n_out:w0 + (k + 1) * n_out]
+            for j in range(n_out):
+                dst[j] = dst[j] + h * w_row[j]
+            k += 1
+        if layer < l1 - 1:
+            if act == ACT_TANH:
+                for j in range(n_out):
+                    dst[j] = tanh_f32_nb(dst[j])
+            else:
+                zero = np.float32(0.0)
+                for j in range(n_out):
+                    # written so NaN passes through like np.maximum
+                    dst[j] = zero if dst[j] < zero else dst[j]
+        src = dst
+    return src
+
+
+@njit(cache=True, error_model="numpy")
+def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
+    """Trade units to `target` * equity at raw price p on bar t; book the trade(s).
+
+    `s` is the float64 account state of the trajectory:
+      0 cash, 1 units, 2 entry_units, 3 entry_value, 4 exit_units, 5 exit_value,
+      6 trade_pnl, 7 trade_commission, 8 entry_bar, 9 n_trades, 10 traded_notional,
+      11 n_fills.
+    A flip is one fill split into a closing part (|old| units) and an opening part
+    (|new| units); its commission and cash flows split by units.
+    """
+    cash = s[0]
+    old = s[1]
+    equity = cash + old * p
+    new = target * equity / p
+    d = new - old
+    if d == 0.0:
+        return
+    if d > 0.0:
+        fp = p * (1.0 + slippage)
+    else:
+        fp = p * (1.0 - slippage)
+    ad = abs(d)
+    comm = commission * ad * fp
+    s[0] = cash - (d * fp + comm)
+    s[1] = new
+    s[10] += ad * fp
+    s[11] += 1.0
+    if old == 0.0:
+        _open_trade_nb(t, new, fp, -(new * fp) - comm, comm, s)
+    elif new == 0.0:
+        s[4] += ad
+        s[5] += ad * fp
+        s[6] += -(d * fp) - comm
+        s[7] += comm
+        _close_trade_nb(t, old, s, tr_i, tr_f, row0)
+    elif (old > 0.0) == (new > 0.0):
+        if abs(new) > abs(old):
+            s[2] += ad
+            s[3] += ad * fp
+        else:
+            s[4] += ad
+            s[5] += ad * fp
+        s[6] += -(d * fp) - comm
+        s[7] += comm
+    else:
+        a_old = abs(old)
+        comm_close = comm * a_old / (a_old + abs(new))
+        comm_open = comm - comm_close
+        s[4] += a_old
+        s[5] += a_old * fp
+        s[6] += old * fp - comm_close
+        s[7] += comm_close
+        _close_trade_nb(t, old, s, tr_i, tr_f, row0)
+        _open_trade_nb(t, new, fp, -(new * fp) - comm_open, comm_open, s)
+
+
+@njit(cache=True, error_model="numpy")
+def _open_trade_nb(t, units, fp, pnl, comm, s):
+    au = abs(units)
+    s[2] = au
+    s[3] = au * fp
+    s[4] = 0.0
+    s[5] = 0.0
+    s[6] = pnl
+    s[7] = comm
+    s[8] = t
+
+
+@njit(cache=True, error_model="numpy")
+def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
+    row = row0 + np.int64(s[9])
+    tr_i[row, 0] = np.int64(s[8])
+    tr_i[row, 1] = t
+    tr_i[row, 2] = 1 if old_units > 0.0 else -1
+    tr_f[row, 0] = s[3] / s[2]
+    tr_f[row, 1] = s[5] / s[4]
+    tr_f[row, 2] = s[6]
+    tr_f[row, 3] = s[7]
+    s[9] += 1.0
+
+
+@njit(cache=True, error_model="numpy")
+def _trajectory_nb(i, open_, close, bar_off, feats, feat_off, n_feat,
+                   model_feat_off, model_feat_col, model_window, model_state_off,
+                   model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
+                   norm_denom, norm_clip, model_layer_off, layer_in, layer_out, layer_w_off,
+                   layer_b_off, weights, biases, model_act, model_action_kind,
+                   model_target_off, targets, model_low, model_high, max_width,
+                   traj_model, traj_series, traj_start, traj_end, traj_capital,
+                   traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
+                   traj_trade_off, equity, n_trades, trade_int, trade_float, stats):
+    m = traj_model[i]
+    ser = traj_series[i]
+    s0 = traj_start[i]
+    e = traj_end[i]
+    b_off = bar_off[ser]
+    f_off = feat_off[ser]
+    nf = n_feat[ser]
+    fc0 = model_feat_off[m]
+    fc1 = model_feat_off[m + 1]
+    sc0 = model_state_off[m]
+    sc1 = model_state_off[m + 1]
+    window = model_window[m]
+    obs_dim = model_obs_dim[m]
+    norm = model_norm[m] != 0
+    no = norm_off[m]
+    nclip = norm_clip[m]
+    l0 = model_layer_off[m]
+    l1 = model_layer_off[m + 1]
+    act = model_act[m]
+    kind = model_action_kind[m]
+    tg0 = model_target_off[m]
+    low32 = np.float32(model_low[m])
+    high32 = np.float32(model_high[m])
+    commission = traj_commission[i]
+    slippage = traj_slippage[i]
+    long_only = traj_long_only[i] != 0
+    eq0 = traj_eq_off[i]
+    row0 = traj_trade_off[i]
+
+    x = np.empty(max(obs_dim, 1), dtype=np.float32)
+    buf_a = np.empty(max_width, dtype=np.float32)
+    buf_b = np.empty(max_width, dtype=np.float32)
+    s = np.zeros(12, dtype=np.float64)
+    s[0] = traj_capital[i]
+    equity[eq0] = traj_capital[i]
+
+    held = 0.0
+    pending = False
+    pending_target = 0.0
+    exposure = 0
+    clipped = 0
+    for t in range(s0, e):
+        if pending:
+            _fill_nb(t, open_[b_off + t], pending_target, s, trade_int, trade_float,
+                     row0, commission, slippage)
+            pending = False
+        c = close[b_off + t]
+        if t <= e - 2:
+            k = 0
+            for lag in range(window):
+                row = f_off + (t - lag) * nf
+                for q in range(fc0, fc1):
+                    x[k] = np.float32(feats[row + model_feat_col[q]])
+                    k += 1
+            for q in range(sc0, sc1):
+                code = model_state_code[q]
+                units = s[1]
+                if code == STATE_POSITION:
+                    v = held
+                elif code == STATE_UNREALIZED:
+                    if units == 0.0:
+                        v = 0.0
+                    else:
+                        v = c / (s[3] / s[2]) - 1.0
+                        if units < 0.0:
+                            v = -v
+                else:
+                    v = 0.0 if units == 0.0 else (t - s[8]) / 100.0
+                x[k] = np.float32(v)
+                k += 1
+            if norm:
+                for j in range(obs_dim):
+                    v32 = (x[j] - norm_mean[no + j]) / norm_denom[no + j]
+                    if v32 < -nclip:
+                        v32 = -nclip
+                    elif v32 > nclip:
+                        v32 = nclip
+                    x[j] = v32
+            out = _mlp_nb(x, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, weights,
+                          biases, act, buf_a, buf_b)
+            if kind == ACTION_DISCRETE:
+                best = 0
+                best_v = out[0]
+                for j in range(1, layer_out[l1 - 1]):
+                    if out[j] > best_v:
+                        best_v = out[j]
+                        best = j
+                target = targets[tg0 + best]
+                if target != target:
+                    target = held
+            else:
+                a32 = out[0]
+                if a32 < low32:
+                    a32 = low32
+                elif a32 > high32:
+                    a32 = high32
+                target = np.float64(a32)
+            if long_only and target < 0.0:
+                target = 0.0
+                clipped += 1
+            if target != held:
+                held = target
+                if fill_mode == FILL_NEXT_OPEN:
+                    pending = True
+                    pending_target = target
+                else:
+                    _fill_nb(t, c, target, s, trade_int, trade_float, row0,
+                             commission, slippage)
+        if s[1] != 0.0:
+            exposure += 1
+            if t == e - 1:
+                _fill_nb(t, c, 0.0, s, trade_int, trade_float, row0, commission,
+                         slippage)
+        equity[eq0 + 1 + (t - s0)] = s[0] + s[1] * c
+    n_trades[i] = np.int64(s[9])
+    stats[i, 0] = exposure
+    stats[i, 1] = s[10]
+    stats[i, 2] = clipped
+    stats[i, 3] = s[11]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
+                 model_feat_off, model_feat_col, model_window, model_state_off,
+                 model_state_code, model_obs_dim, model_norm, norm_off, norm_mean, norm_denom,
+                 norm_clip, model_layer_off, layer_in, layer_out, layer_w_off, layer_b_off,
+                 weights, biases, model_act, model_action_kind, model_target_off, targets,
+                 model_low, model_high, max_width,
+                 traj_model, traj_series, traj_start, traj_end, traj_capital,
+                 traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
+                 traj_trade_off, equity, n_trades, trade_int, trade_float, stats):
+    for i in prange(traj_model.shape[0]):
+        _trajectory_nb(i, open_, close, bar_off, feats, feat_off, n_feat,
+                       model_feat_off, model_feat_col, model_window, model_state_off,
+                       model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
+                       norm_denom, norm_clip, model_layer_off, layer_in, layer_out,
+                       layer_w_off, layer_b_off, weights, biases, model_act,
+                       model_action_kind, model_target_off, targets, model_low, model_high,
+                       max_width, traj_model, traj_series, traj_start, traj_end,
+                       traj_capital, traj_commission, traj_slippage, traj_long_only,
+                       fill_mode, traj_eq_off, traj_trade_off, equity, n_trades, trade_int,
+                       trade_float, stats)
+
+
+# ---------------------------------------------------------------------------------
+# driver and public wrapper
+
+_MARKET = ("open_", "close", "bar_off", "feats", "feat_off", "n_feat")
+_MODELS = ("model_feat_off", "model_feat_col", "model_window", "model_state_off",
+           "model_state_code", "model_obs_dim", "model_norm", "norm_off", "norm_mean",
+           "norm_denom", "norm_clip", "model_layer_off", "layer_in", "layer_out",
+           "layer_w_off", "layer_b_off", "weights", "biases", "model_act",
+           "model_action_kind", "model_target_off", "targets", "model_low", "model_high",
+           "max_width")
+_TRAJECTORIES = ("traj_model", "traj_series", "traj_start", "traj_end", "traj_capital",
+                 "traj_commission", "traj_slippage", "traj_long_only", "fill_mode",
+                 "traj_eq_off", "traj_trade_off")
+KERNEL_INPUTS = _MARKET + _MODELS + _TRAJECTORIES
+"""Names of `simulate`'s inputs, in the kernel's argument order."""
+
+_DTYPES = {
+    "open_": np.float64, "close": np.float64, "feats": np.float64, "norm_mean": np.float32,
+    "norm_denom": np.float32, "norm_clip": np.float32, "weights": np.float32,
+    "biases": np.float32, "targets": np.float64, "model_low": np.float64,
+    "model_high": np.float64, "traj_capital": np.float64, "traj_commission": np.float64,
+    "traj_slippage": np.float64, "traj_long_only": np.uint8, "model_norm": np.uint8,
+}
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Outputs of one `simulate` call (docs/internals.md, "The simulation kernel").
+
+    equity: float64 (traj_eq_off[-1],); slot i = [C, E_s0, ..., E_{e-1}].
+    n_trades: int64 (n_traj,); trades of i are rows traj_trade_off[i] + 0..n_trades[i]-1.
+    trade_int: int64 (cap, 3): entry_bar, exit_bar, direction (+1 / -1).
+    trade_float: float64 (cap, 4): entry_price, exit_price, pnl, commission.
+    stats: float64 (n_traj, 4): exposure_bars, traded_notional, clipped_shorts, n_fills.
+    """
+
+    equity: np.ndarray
+    n_trades: np.ndarray
+    trade_int: np.ndarray
+    trade_float: np.ndarray
+    stats: np.ndarray
+    traj_eq_off: np.ndarray
+    traj_trade_off: np.ndarray
+
+    def __getitem__(self, name):
+        # dict-style access, so callers written against "a dict of arrays" work too
+        return getattr(self, name)
+
+
+def _simulate(arrays: dict) -> SimulationResult:
+    """Allocate the outputs and run the kernel on validated, correctly typed arrays."""
+    n_traj = arrays["traj_model"].shape[0]
+    cap = int(arrays["traj_trade_off"][-1])
+    equity = np.empty(int(arrays["traj_eq_off"][-1]), dtype=np.float64)
+    n_trades = np.zeros(n_traj, dtype=np.int64)
+    # zeros, not empty: rows past n_trades[i] stay defined, and calloc'd pages cost
+    # nothing until the kernel touches them
+    trade_int = np.zeros((cap, 3), dtype=np.int64)
+    trade_float = np.zeros((cap, 4), dtype=np.float64)
+    stats = np.zeros((n_traj, 4), dtype=np.float64)
+    if n_traj:
+        # trajectories differ in length: hand them out one at a time, not in equal blocks
+        old = numba.set_parallel_chunksize(1)
+        try:
+            _simulate_nb(*(arrays[name] for name in KERNEL_INPUTS),
+                         equity, n_trades, trade_int, trade_float, stats)
+        finally:
+            numba.set_parallel_chunksize(old)
+    return SimulationResult(equity, n_trades, trade_int, trade_float, stats,
+                            arrays["traj_eq_off"], arrays["traj_trade_off"])
+
+
+def _array(name, x, dtype, ndim=1):
+    a = np.asarray(x)
+    if a.dtype != dtype:
+        if not np.can_cast(a.dtype, dtype, "safe"):
+            raise TypeError(f"{name} must be {np.dtype(dtype).name}, got {a.dtype.name}")
+        a = a.astype(dtype)
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def _length(name, a, n):
+    if a.shape[0] != n:
+        raise ValueError(f"{name} has {a.shape[0]} entries, expected {n}")
+
+
+def _offsets(name, off, n, limit):
+    """off has n + 1 non-decreasing entries from 0 to at most limit."""
+    _length(name, off, n + 1)
+    if off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] > limit:
+        raise ValueError(f"{name} must rise from 0 to at most {limit} without decreasing")
+
+
+def _first_bad(mask):
+    return int(np.flatnonzero(mask)[0])
+
+
+def _check_market(a):
+    bar_off = a["bar_off"]
+    n_series = bar_off.shape[0] - 1
+    if n_series < 1:
+        raise ValueError("bar_off needs at least 2 entries (one series)")
+    n_bars = a["open_"].shape[0]
+    _length("close", a["close"], n_bars)
+    _offsets("bar_off", bar_off, n_series, n_bars)
+    if bar_off[-1] != n_bars:
+        raise ValueError(f"bar_off ends at {bar_off[-1]}, but open_ has {n_bars} bars")
+    for name in ("open_", "close"):
+        bad = ~(np.isfinite(a[name]) & (a[name] > 0.0))
+        if bad.any():
+            raise ValueError(f"{name}[{_first_bad(bad)}] is not a finite price > 0")
+    _length("n_feat", a["n_feat"], n_series)
+    if np.any(a["n_feat"] < 0):
+        raise ValueError("n_feat must be >= 0")
+    feat_off = a["feat_off"]
+    if feat_off.shape[0] not in (n_series, n_series + 1):
+        raise ValueError(f"feat_off has {feat_off.shape[0]} entries, expected {n_series + 1}")
+    sizes = np.diff(bar_off) * a["n_feat"]
+    ends = feat_off[:n_series] + sizes
+    bad = (feat_off[:n_series] < 0) | (ends > a["feats"].shape[0])
+    if bad.any():
+        s = _first_bad(bad)
+        raise ValueError(f"the feature block of series {s} does not fit in feats")
+    return n_series
+
+
+def _check_models(a):
+    n_models = a["model_window"].shape[0]
+    for name in ("model_obs_dim", "model_norm", "norm_off", "norm_clip", "model_act",
+                 "model_action_kind", "model_low", "model_high"):
+        _length(name, a[name], n_models)
+    _offsets("model_feat_off", a["model_feat_off"], n_models, a["model_feat_col"].shape[0])
+    _offsets("model_state_off", a["model_state_off"], n_models,
+             a["model_state_code"].shape[0])
+    _offsets("model_target_off", a["model_target_off"], n_models, a["targets"].shape[0])
+    n_layers = a["layer_in"].shape[0]
+    for name in ("layer_out", "layer_w_off", "layer_b_off"):
+        _length(name, a[name], n_layers)
+    _offsets("model_layer_off", a["model_layer_off"], n_models, n_layers)
+    if np.any(a["model_window"] < 1):
+        raise ValueError("model_window must be >= 1")
+    if np.any((a["model_state_code"] < 0) | (a["model_state_code"] > 2)):
+        raise ValueError("model_state_code must be 0 (position), 1 (unrealized_return) "
+                         "or 2 (bars_held)")
+    if np.any((a["model_act"] < 0) | (a["model_act"] > 1)):
+        raise ValueError("model_act must be 0 (tanh) or 1 (relu)")
+    if np.any((a["model_action_kind"] < 0) | (a["model_action_kind"] > 1)):
+        raise ValueError("model_action_kind must be 0 (discrete) or 1 (continuous)")
+    if np.any(a["model_feat_col"] < 0):
+        raise ValueError("model_feat_col must be >= 0")
+    li, lo = a["layer_in"], a["layer_out"]
+    if np.any(li < 1) or np.any(lo < 1):
+        raise ValueError("every layer needs at least one input and one output")
+    if np.any(a["layer_w_off"] < 0) or np.any(a["layer_w_off"] + li * lo > a["weights"].shape[0]):
+        raise ValueError("a layer's weights do not fit in weights (layer_w_off, in, out)")
+    if np.any(a["layer_b_off"] < 0) or np.any(a["layer_b_off"] + lo > a["biases"].shape[0]):
+        raise ValueError("a layer's biases do not fit in biases (layer_b_off, out)")
+    for name in ("weights", "biases", "norm_mean", "norm_denom", "norm_clip"):
+        if not np.all(np.isfinite(a[name])):
+            raise ValueError(f"{name} holds a non-finite value")
+    max_width = a["max_width"]
+    for m in range(n_models):
+        n_cols = a["model_feat_off"][m + 1] - a["model_feat_off"][m]
+        n_state = a["model_state_off"][m + 1] - a["model_state_off"][m]
+        obs_dim = a["model_obs_dim"][m]
+        if obs_dim != a["model_window"][m] * n_cols + n_state:
+            raise ValueError(f"model {m}: model_obs_dim {obs_dim} != window * features + "
+                             f"state features = {a['model_window'][m] * n_cols + n_state}")
+        l0, l1 = a["model_layer_off"][m], a["model_layer_off"][m + 1]
+        if l1 <= l0:
+            raise ValueError(f"model {m} has no layers")
+        if li[l0] != obs_dim:
+            raise ValueError(f"model {m}: first layer takes {li[l0]} inputs, obs_dim is {obs_dim}")
+        for layer in range(l0 + 1, l1):
+            if li[layer] != lo[layer - 1]:
+                raise ValueError(f"model {m}: layer {layer - l0} takes {li[layer]} inputs, "
+                                 f"the layer before gives {lo[layer - 1]}")
+        if max(obs_dim, int(lo[l0:l1].max())) > max_width:
+            raise ValueError(f"max_width {max_width} is smaller than model {m}'s widest layer")
+        if a["model_norm"][m]:
+            no = a["norm_off"][m]
+            if no < 0 or no + obs_dim > min(a["norm_mean"].shape[0], a["norm_denom"].shape[0]):
+                raise ValueError(f"model {m}: normalisation statistics do not fit (norm_off)")
+            if np.any(a["norm_denom"][no:no + obs_dim] <= 0) or a["norm_clip"][m] < 0:
+                raise ValueError(f"model {m}: norm_denom must be > 0 and norm_clip >= 0")
+        n_targets = a["model_target_off"][m + 1] - a["model_target_off"][m]
+        if a["model_action_kind"][m] == ACTION_DISCRETE:
+            if lo[l1 - 1] != n_targets:
+                raise ValueError(f"model {m}: {lo[l1 - 1]} outputs but {n_targets} targets")
+            t = a["targets"][a["model_target_off"][m]:a["model_target_off"][m + 1]]
+            if np.any(np.isinf(t)):
+                raise ValueError(f"model {m}: targets must be finite or NaN (hold)")
+        else:
+            if lo[l1 - 1] != 1:
+                raise ValueError(f"model {m}: a continuous action needs 1 output, "
+                                 f"got {lo[l1 - 1]}")
+            if not (np.isfinite(a["model_low"][m]) and np.isfinite(a["model_high"][m])
+                    and a["model_low"][m] <= a["model_high"][m]):
+                raise ValueError(f"model {m}: needs finite model_low <= model_high")
+    return n_models
+
+
+def _check_trajectories(a, n_series, n_models):
+    n_traj = a["traj_model"].shape[0]
+    for name in ("traj_series", "traj_start", "traj_end", "traj_capital", "traj_commission",
+                 "traj_slippage", "traj_long_only"):
+        _length(name, a[name], n_traj)
+    if a["fill_mode"] not in (FILL_NEXT_OPEN, FILL_CLOSE):
+        raise ValueError("fill_mode must be 0 (next open) or 1 (close)")
+    model, series = a["traj_model"], a["traj_series"]
+    if np.any((model < 0) | (model >= n_models)):
+        raise ValueError(f"traj_model[{_first_bad((model < 0) | (model >= n_models))}] "
+                         "is not a model index")
+    if np.any((series < 0) | (series >= n_series)):
+        raise ValueError(f"traj_series[{_first_bad((series < 0) | (series >= n_series))}] "
+                         "is not a series index")
+    start, end = a["traj_start"], a["traj_end"]
+    n_bars = np.diff(a["bar_off"])[series]
+    warm = a["model_window"][model] - 1
+    bad = (start - warm < 0) | (end <= start) | (end > n_bars)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ValueError(f"trajectory {i}: bars {start[i]}..{end[i] - 1} with window "
+                         f"{warm + 1} need 0 <= start - {warm} and start < end <= "
+                         f"{n_bars[i]} (the series' bars)")
+    cap = a["traj_capital"]
+    if not np.all(np.isfinite(cap) & (cap > 0)):
+        raise ValueError(f"traj_capital[{_first_bad(~(np.isfinite(cap) & (cap > 0)))}] "
+                         "must be finite and > 0")
+    for name, hi in (("traj_commission", np.inf), ("traj_slippage", 1.0)):
+        r = a[name]
+        bad = ~(np.isfinite(r) & (r >= 0) & (r < hi))
+        if bad.any():
+            raise ValueError(f"{name}[{_first_bad(bad)}] must be a rate >= 0"
+                             + (" and < 1" if hi == 1.0 else ""))
+    if np.any(a["traj_long_only"] > 1):
+        raise ValueError("traj_long_only must be 0 or 1")
+    want_eq = np.zeros(n_traj + 1, dtype=np.int64)
+    np.cumsum(end - start + 1, out=want_eq[1:])
+    if a["traj_eq_off"] is None:
+        a["traj_eq_off"] = want_eq
+    elif not np.array_equal(a["traj_eq_off"], want_eq):
+        raise ValueError("traj_eq_off must give trajectory i exactly end - start + 1 slots, "
+                         "in order")
+    if a["traj_trade_off"] is None:
+        want_tr = want_eq - np.arange(n_traj + 1, dtype=np.int64)
+        a["traj_trade_off"] = want_tr
+    else:
+        off = a["traj_trade_off"]
+        _length("traj_trade_off", off, n_traj + 1)
+        if off[0] != 0 or np.any(np.diff(off) < end - start):
+            raise ValueError("traj_trade_off must give trajectory i at least end - start "
+                             "trade rows, from 0")
+    return n_traj
+
+
+def _check_feature_reads(a):
+    """Every feature value an observation reads must exist and be finite (NaN would
+    silently become an argmax of 0)."""
+    feat_off, n_feat, bar_off = a["feat_off"], a["n_feat"], a["bar_off"]
+    pairs = {}
+    for i in range(a["traj_model"].shape[0]):
+        key = (int(a["traj_model"][i]), int(a["traj_series"][i]))
+        first = int(a["traj_start"][i]) - int(a["model_window"][key[0]]) + 1
+        last = int(a["traj_end"][i]) - 2  # the last bar with a decision
+        lo, hi = pairs.get(key, (first, last))
+        pairs[key] = (min(lo, first), max(hi, last))
+    for (m, s), (first, last) in pairs.items():
+        cols = a["model_feat_col"][a["model_feat_off"][m]:a["model_feat_off"][m + 1]]
+        if cols.size == 0 or last < first:
+            continue
+        nf = int(n_feat[s])
+        if np.any(cols >= nf):
+            raise ValueError(f"model {m} reads feature column {int(cols.max())}, but series "
+                             f"{s} has {nf}")
+        t_s = int(bar_off[s + 1] - bar_off[s])
+        block = a["feats"][feat_off[s]:feat_off[s] + t_s * nf].reshape(t_s, nf)
+        vals = block[first:last + 1][:, cols]
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            r, c = np.unravel_index(_first_bad(bad.ravel()), bad.shape)
+            raise ValueError(f"series {s} has a non-finite feature (column {int(cols[c])}) at "
+                             f"bar {first + int(r)}, which model {m} reads: start the "
+                             "trajectory later or give the features more warm-up")
+
+
+def simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
+             model_feat_off, model_feat_col, model_window, model_state_off,
+             model_state_code, model_obs_dim, model_norm, norm_off, norm_mean, norm_denom,
+             norm_clip, model_layer_off, layer_in, layer_out, layer_w_off, layer_b_off,
+             weights, biases, model_act, model_action_kind, model_target_off, targets,
+             model_low, model_high, max_width,
+             traj_model, traj_series, traj_start, traj_end, traj_capital, traj_commission,
+             traj_slippage, traj_long_only, fill_mode, traj_eq_off=None,
+             traj_trade_off=None) -> SimulationResult:
+    """Simulate every trajectory; the arrays are those of docs/internals.md.
+
+    Checks every shape, dtype, offset and index the kernel relies on, and raises
+    ValueError / TypeError naming the array at fault. Integer arrays are int64 (bool
+    flags uint8), prices and accounting float64, policy tables float32; arrays of a
+    narrower type are converted. traj_eq_off and traj_trade_off may be left None: they
+    then get the contiguous layout (slots of end - start + 1, trade capacity end - start).
+    """
+    given = dict(locals())
+    a = {}
+    for name in KERNEL_INPUTS:
+        x = given[name]
+        if name in ("max_width", "fill_mode"):
+            a[name] = int(x)
+        elif x is None:
+            a[name] = None
+        else:
+            a[name] = _array(name, x, _DTYPES.get(name, np.int64))
+    n_series = _check_market(a)
+    n_models = _check_models(a)
+    _check_trajectories(a, n_series, n_models)
+    _check_feature_reads(a)
+    return _simulate(a)
+
+
+__all__ = ["simulate", "SimulationResult", "KERNEL_INPUTS", "STATE_POSITION",
+           "STATE_UNREALIZED", "STATE_BARS_HELD", "ACT_TANH", "ACT_RELU", "ACTION_DISCRETE",
+           "ACTION_CONTINUOUS", "FILL_NEXT_OPEN", "FILL_CLOSE"]
