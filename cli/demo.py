@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ from . import output
 def demo(workdir, store, device):
     """Build a sample training archive from the shipped sample bars and policies, validate
     it (gate, backtest, 5-fold walk-forward, decide), and write the reports."""
+    from engine.archive import existing_extract
     from engine.atomic import ensure_writable_dir
     from engine.pipeline import RunConfig, run_validate
     from engine.report import write_html_report, write_json_report
@@ -27,9 +29,14 @@ def demo(workdir, store, device):
     store = store or str(sample_store_dir())
     archive = build_sample_archive(work, store)
     click.echo(f"Sample training archive: {archive}")
+    extracts = work / "training_archives"
+    if existing_extract(archive, extracts) is None:
+        # the demo owns its workdir: an extract left by an older sample archive goes
+        for stale in extracts.glob("*_extract"):
+            shutil.rmtree(stale)
     cfg = RunConfig(days=180, walk_forward=5, quick_days=30, store=store, device=device)
     with output.status("validating") as progress:
-        report, _ = run_validate(archive, cfg, dest_root=work / "training_archives", progress=progress)
+        report, _ = run_validate(archive, cfg, dest_root=extracts, progress=progress)
     out = ensure_writable_dir(work / "validation_reports" / report["archive"]["stamp"])
     write_json_report(out / "report.json", report)
     write_html_report(out / "report.html", report)

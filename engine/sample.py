@@ -96,9 +96,15 @@ def build_sample_archive(workdir: str | Path, store: str | Path | None = None, s
     }
     summary = {"timeframe": "1Hour", "created": stamp, "symbols": symbols}
     archive = Path(workdir) / f"Alpaca_trading_trained_{stamp}.zip"
-    with atomic_open(archive, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(f"Alpaca_trading/training_summary_{stamp}.json", json.dumps(summary, indent=1))
+    # Fixed entry times: the same inputs give the same bytes, so a rerun finds its extract.
+    def entry(name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, date_time=(2026, 11, 1, 12, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        return info
+
+    with atomic_open(archive, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+        zf.writestr(entry(f"Alpaca_trading/training_summary_{stamp}.json"), json.dumps(summary, indent=1))
         for symbol in symbols:
             if symbol in files:
-                zf.write(files[symbol], f"Alpaca_trading/models/rl_symbols/{symbol}_1Hour.pt")
+                zf.writestr(entry(f"Alpaca_trading/models/rl_symbols/{symbol}_1Hour.pt"), files[symbol].read_bytes())
     return archive

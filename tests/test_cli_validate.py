@@ -1,0 +1,145 @@
+"""`foldgate validate` and `foldgate demo` end to end through CliRunner."""
+
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import app
+from engine.sample import build_sample_archive
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE = ROOT / "data" / "bars"
+DECISIONS = {"LIVE", "PAPER", "RETRAIN", "DROP"}
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOLDGATE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ALPACA_KEYS_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    return build_sample_archive(tmp_path_factory.mktemp("archive"), STORE)
+
+
+def validate(*args):
+    return CliRunner().invoke(app, ["validate", *[str(a) for a in args], "--store", str(STORE)])
+
+
+def test_validate_decides_every_model_and_writes_reports(archive, tmp_path):
+    out = tmp_path / "reports"
+    r = validate(archive, "--out", out, "--json", tmp_path / "copy.json", "--html", tmp_path / "copy.html")
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    assert (out / "report.html").stat().st_size > 10_000
+    assert json.loads((tmp_path / "copy.json").read_text())["models"] == report["models"]
+    by_symbol = {m["symbol"]: m for m in report["models"]}
+    # the sample archive is built to meet every gating class and every decision
+    assert {m["gating"]["classification"] for m in report["models"] if m["gating"]} == {"APPROVED", "REVIEW", "DROP"}
+    assert {m["decision"] for m in report["models"] if m["decision"]} == DECISIONS
+    # a malformed entry fails alone, with its reason
+    assert by_symbol["DOGEUSD"]["error"] and by_symbol["DOGEUSD"]["decision"] is None
+    # gating DROP: not backtested, DROP
+    for m in report["models"]:
+        if m["gating"] and m["gating"]["classification"] == "DROP":
+            assert m["decision"] == "DROP" and m["folds"] == [] and m["backtest"] is None
+        if m["gating"] and m["gating"]["classification"] == "REVIEW":
+            assert m["decision"] != "LIVE"
+        if m["decision"] and m["folds"]:
+            assert len(m["folds"]) == 5 and m["backtest"]["bars"] > 0
+            assert m["summary"]["dsr"] is not None and m["reasons"]
+    # percent-unit consistency is read as a fraction and flagged
+    uni = by_symbol["UNIUSD"]["gating"]
+    assert uni["metrics"]["consistency"] == pytest.approx(0.86)
+    assert "PERCENT_UNITS" in {f["code"] for f in uni["flags"]}
+    assert uni["use_checkpoint"] and uni["checkpoint"]
+    # TSLA's training ran into the window: its first folds are in-sample
+    tsla = by_symbol["TSLA"]
+    assert [f["in_sample"] for f in tsla["folds"]][:2] == [True, True]
+    assert tsla["summary"]["in_sample_folds"] >= 2
+    # the printed table is sorted by decision
+    order = [line.split(":")[0] for line in r.output.splitlines() if line.endswith((": LIVE", ": PAPER", ": RETRAIN", ": DROP"))]
+    ranks = [{"LIVE": 0, "PAPER": 1, "RETRAIN": 2, "DROP": 3}[by_symbol[s]["decision"]] for s in order]
+    assert ranks == sorted(ranks)
+
+
+def test_validate_twice_reuses_the_extract(archive, tmp_path):
+    assert validate(archive, "--out", tmp_path / "a").exit_code == 0
+    r = validate(archive, "--out", tmp_path / "b")
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "training_archives").glob("*_extract"))) == 1
+
+
+def test_promote_copies_live_and_paper_with_manifest(archive, tmp_path):
+    models = tmp_path / "models" / "rl_symbols"
+    r = validate(archive, "--out", tmp_path / "rep", "--promote", "--models-dir", models)
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((models / "deployment_manifest.json").read_text())
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    chosen = {m["symbol"]: m["decision"] for m in report["models"] if m["decision"] in ("LIVE", "PAPER")}
+    assert {e["symbol"]: e["decision"] for e in manifest["models"]} == chosen
+    for e in manifest["models"]:
+        f = models / e["model_file"]
+        assert hashlib.sha256(f.read_bytes()).hexdigest() == e["sha256"]
+        assert e["mode"] == e["decision"].lower()
+    assert sorted(p.name for p in models.iterdir()) == sorted(
+        [e["model_file"] for e in manifest["models"]] + ["deployment_manifest.json"])
+
+
+def test_validate_extracted_dir_and_summary_json(archive, tmp_path):
+    assert validate(archive, "--out", tmp_path / "a").exit_code == 0
+    (extract,) = (tmp_path / "training_archives").glob("*_extract")
+    r = validate(extract, "--out", tmp_path / "b")
+    assert r.exit_code == 0, r.output
+    summary = next(extract.rglob("training_summary_*.json"))
+    r = validate(summary, "--out", tmp_path / "c")
+    assert r.exit_code == 0, r.output
+
+
+def test_out_not_writable_fails_before_work(archive, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = validate(archive, "--out", blocker / "sub")
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines()[-1].startswith("Error:")
+
+
+def test_archive_without_summary(tmp_path):
+    bad = tmp_path / "Alpaca_trading_trained_20260101_000000.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("models/rl_symbols/BTCUSD_1Hour.pt", b"x")
+    r = validate(bad)
+    assert r.exit_code == 1
+    assert "summary" in r.output.strip().splitlines()[-1].lower()
+
+
+def test_interrupted_validate_leaves_no_report(archive, tmp_path, monkeypatch):
+    import engine.pipeline as pipeline
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "decide_jobs", boom)
+    out = tmp_path / "rep"
+    r = validate(archive, "--out", out, "--promote", "--models-dir", tmp_path / "m")
+    assert r.exit_code != 0
+    assert not (out / "report.json").exists() and not (out / "report.html").exists()
+    assert not (tmp_path / "m" / "deployment_manifest.json").exists()
+    leftovers = [p for p in tmp_path.rglob("*.tmp")]
+    assert leftovers == []
+
+
+def test_demo_runs_offline(tmp_path):
+    r = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path / "demo")])
+    assert r.exit_code == 0, r.output
+    html = next((tmp_path / "demo").rglob("report.html"))
+    assert "HTML report:" in r.output and html.stat().st_size > 10_000
+    for decision in DECISIONS:
+        assert f": {decision}" in r.output
