@@ -38,11 +38,6 @@ SCHEMA_ID = "foldgate.report/1"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "report.schema.json"
 
 DECISIONS = ("LIVE", "PAPER", "RETRAIN", "DROP")
-# design.md 7; shown when a report does not carry the thresholds it was gated with.
-DEFAULT_THRESHOLDS = {
-    "APPROVED": {"fitness": 0.70, "profit_factor": 1.8, "consistency": 0.85, "max_drawdown": 0.08},
-    "REVIEW": {"fitness": 0.50, "profit_factor": 1.3, "consistency": 0.65, "max_drawdown": 0.15},
-}
 MAX_CURVE_POINTS = 600
 
 
@@ -309,6 +304,8 @@ def _semantic_errors(r: dict) -> list[str]:
             if isinstance(s.get("positive_folds"), int) and isinstance(s.get("folds"), int) \
                     and s["positive_folds"] > s["folds"]:
                 errors.append(f"{where}.summary.positive_folds: {s['positive_folds']} > folds {s['folds']}")
+        if m.get("symbol") is None and not m.get("error"):
+            errors.append(f"{where}.symbol: null is only allowed for a model that failed (with an error)")
         if m.get("error") and m.get("decision") is not None:
             errors.append(f"{where}.decision: {m['decision']!r} for a model that failed ({m['error']}); want null")
     return errors
@@ -736,12 +733,19 @@ def _gate_level(value, key: str, upper: bool, thresholds: dict) -> str | None:
     if value is None:
         return None
     for cls in ("APPROVED", "REVIEW"):
-        t = (thresholds.get(cls) or {}).get(key)
+        t = (thresholds.get(cls.lower()) or {}).get(key)
         if t is None:
             return None
         if (value <= t) if upper else (value >= t):
             return cls
     return "DROP"
+
+
+@functools.lru_cache(maxsize=1)
+def _default_thresholds() -> dict:
+    from .gating import default_thresholds
+
+    return default_thresholds().to_dict()
 
 
 def _gating_table(g: dict, thresholds: dict, default_thresholds: bool) -> str:
@@ -751,11 +755,11 @@ def _gating_table(g: dict, thresholds: dict, default_thresholds: bool) -> str:
         fmt = (lambda x: _fpct(x, 1, signed=False)) if pct else (lambda x: _fnum(x, 2))
         op = "&le;" if upper else "&ge;"
         level = _gate_level(v, key, upper, thresholds)
-        ths = "".join(f'<td class="th">{op} {fmt((thresholds.get(c) or {}).get(key))}</td>' for c in ("APPROVED", "REVIEW"))
+        ths = "".join(f'<td class="th">{op} {fmt((thresholds.get(c) or {}).get(key))}</td>' for c in ("approved", "review"))
         lv = _badge(level, level) if level else _badge("none", "missing")
         rows.append(f"<tr><th>{name}</th><td>{fmt(v)}</td>{ths}<td>{lv}</td></tr>")
     head = "<tr><th>Metric</th><th>Final</th><th>APPROVED</th><th>REVIEW</th><th>Level</th></tr>"
-    note = ' <span class="muted">(design defaults: the report did not record its thresholds)</span>' \
+    note = ' <span class="muted">(default thresholds: the report did not record the ones it was gated with)</span>' \
         if default_thresholds else ""
     flags = g.get("flags") or []
     flag_html = ""
@@ -806,7 +810,7 @@ def _summary_line(s: dict | None) -> str:
 
 
 def _model_section(i: int, m: dict, settings: dict) -> str:
-    thresholds = settings.get("thresholds") or DEFAULT_THRESHOLDS
+    thresholds = settings.get("thresholds") or _default_thresholds()
     default_th = not settings.get("thresholds")
     dec = m.get("decision")
     kind = "error" if m.get("error") else (dec.lower() if dec in DECISIONS else "none")
@@ -825,21 +829,24 @@ def _model_section(i: int, m: dict, settings: dict) -> str:
     meta = '<div class="meta">' + " &middot; ".join(meta_bits) + "</div>"
 
     verdict_title = "Evaluation failed" if m.get("error") else (f"Decision: {dec}" if dec else "No decision")
-    reasons = list(m.get("reasons") or [])
+    reasons = [r for r in m.get("reasons") or [] if r != m.get("error")]
+    if not dec and not m.get("error") and not reasons and not m.get("folds"):
+        reasons = ["A decision needs a walk-forward test (--walk-forward K)."]
     lines = ([f'<p class="err">{_e(m["error"])}</p>'] if m.get("error") else []) + \
         (["<ul>" + "".join(f"<li>{_e(r)}</li>" for r in reasons) + "</ul>"] if reasons else [])
     verdict = f'<div class="verdict v-{kind}"><h3>{_e(verdict_title)}</h3>{"".join(lines)}</div>'
 
     parts = [head, meta, verdict, _summary_line(m.get("summary"))]
-    left = _gating_table(m["gating"], thresholds, default_th) if m.get("gating") else \
-        '<h4>Gating</h4><p class="muted">No training metrics for this model.</p>'
-    right = ""
+    blocks = []
+    if m.get("gating"):
+        blocks.append(_gating_table(m["gating"], thresholds, default_th))
     if m.get("backtest"):
-        days = settings.get("quick_days")
-        right = f'<h4>Backtest{f" (last {_e(days)} days)" if days else ""}</h4>' + _metric_tiles(m["backtest"])
-    elif not m.get("error"):
-        right = '<h4>Backtest</h4><p class="muted">Not backtested.</p>'
-    parts.append(f'<div class="cols"><div>{left}</div><div>{right}</div></div>')
+        days = settings.get("quick_days") or (None if settings.get("walk_forward") else settings.get("days"))
+        blocks.append(f'<h4>Backtest{f" (last {_e(days)} days)" if days else ""}</h4>' + _metric_tiles(m["backtest"]))
+    elif m.get("gating") and not m.get("error"):
+        blocks.append('<h4>Backtest</h4><p class="muted">Not backtested.</p>')
+    if blocks:  # a plain `backtest` run has no gating; say nothing rather than "no data"
+        parts.append('<div class="cols">' + "".join(f"<div>{b}</div>" for b in blocks) + "</div>")
 
     folds = m.get("folds") or []
     curves = _curves(m)
@@ -905,18 +912,19 @@ def _header(r: dict) -> str:
     fill_txt = _e(fill) + (' <span class="tag warn">optimistic</span>' if fill == "close" else "")
     lo = st.get("long_only")
     rows = [
-        ("Walk-forward", f'{_e(st.get("days"))} days &times; {_e(st.get("walk_forward"))} folds'
-            if st.get("days") else "&mdash;"),
-        ("Backtest", f'last {_e(st.get("quick_days"))} days' if st.get("quick_days") else "&mdash;"),
+        ("Walk-forward", f'{_e(st.get("days"))} days &times; {_e(st.get("walk_forward"))} folds')
+        if st.get("walk_forward") else ("Window", f'{_e(st.get("days"))} days' if st.get("days") else "&mdash;"),
         ("End", _fdate(st.get("end")) if st.get("end") else "last stored bar"),
         ("Capital", _fnum(st.get("capital"), 0)),
         ("Costs", f'{_fnum(st.get("commission_bps"), 1)} bps commission, {_fnum(st.get("slippage_bps"), 1)} bps slippage'),
         ("Fill", fill_txt if fill else "&mdash;"),
         ("Shorts", "per symbol (crypto long-only)" if lo is None else ("long-only" if lo else "allowed")),
-        ("Bars / year", _fnum(st.get("bars_per_year"), 1)),
-        ("Data", f'{_e(st.get("source") or "")} <code>{_e(st.get("store") or "")}</code>'),
+        ("Bars / year", _fnum(st.get("bars_per_year"), 1) if st.get("bars_per_year") else "from the data"),
+        ("Data", _e(st.get("source") or "") + (f' <code>{_e(st["store"])}</code>' if st.get("store") else "")),
         ("Device", _e(st.get("device") or "")),
     ]
+    if st.get("quick_days"):
+        rows.insert(1, ("Backtest", f'last {_e(st["quick_days"])} days'))
     arch = r.get("archive")
     if arch:
         rows.insert(0, ("Archive", f'<code>{_e(arch.get("path"))}</code>'

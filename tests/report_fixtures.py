@@ -186,19 +186,20 @@ def _gating(profile: str, rng: np.random.Generator, history: int = 40) -> dict:
     if profile == "GATE_DROP":
         return {"classification": "DROP",
                 "metrics": {"fitness": 0.41, "profit_factor": 1.12, "consistency": np.nan, "max_drawdown": 0.46},
-                "flags": [{"code": "metric_not_finite", "message": "consistency is NaN; classified DROP"},
-                          {"code": "inflated_proxy_dd", "message": "training max_dd 0.46 > 0.30: the inflated proxy of reward_scale 0.1"}],
+                "flags": [{"code": "NON_FINITE_METRIC", "message": "consistency is NaN; classified DROP"},
+                          {"code": "INFLATED_PROXY_DD", "message": "training max_dd 0.46 > 0.30: the inflated proxy of reward_scale 0.1"},
+                          {"code": "CHECKPOINT_BETTER", "message": "checkpoint 20 has fitness 0.52, 0.11 above the final 0.41"}],
                 "use_checkpoint": True, "checkpoint_index": np.int64(history // 2),
                 "checkpoint": f"checkpoints/step_{history // 2 * 1000}.pt"}
     if profile == "PAPER_REVIEW":
         return {"classification": "REVIEW",
                 "metrics": {"fitness": 0.58, "profit_factor": 1.42, "consistency": 0.71, "max_drawdown": 0.12},
-                "flags": [{"code": "percent_units", "message": "consistency 71.0 read as a percent (0.71)"}],
+                "flags": [{"code": "PERCENT_UNITS", "message": "consistency 71.0 read as a percent (0.71)"}],
                 "use_checkpoint": False, "checkpoint_index": None, "checkpoint": None}
     return {"classification": "APPROVED",
             "metrics": {"fitness": np.float64(0.70 + 0.2 * rng.random()), "profit_factor": np.float64(1.8 + rng.random()),
                         "consistency": np.float64(0.85 + 0.1 * rng.random()), "max_drawdown": np.float64(0.03 + 0.05 * rng.random())},
-            "flags": [{"code": "proxy_max_dd", "message": "training max_dd is a proxy (reward volatility), not equity drawdown"}],
+            "flags": [{"code": "PROXY_MAX_DD", "message": "training max_dd is a proxy (reward volatility), not equity drawdown"}],
             "use_checkpoint": False, "checkpoint_index": None, "checkpoint": None}
 
 
@@ -206,9 +207,14 @@ def make_report(n_models: int = 7, n_folds: int = 5, bars_per_fold: int = 240, b
                 seed: int = 0, trades: bool = True, command: str = "validate") -> dict:
     """A report dict as the pipeline builds it (numpy values, NaN metrics, datetime64 timestamps).
 
-    Models follow PROFILES in turn: LIVE, PAPER, RETRAIN, DROP (consistent losses), a
-    gating DROP that was not backtested, a model that failed to load, and a REVIEW
-    model capped at PAPER. Fold 0 of every third model overlaps training (in-sample)."""
+    `validate`: models follow PROFILES in turn: LIVE, PAPER, RETRAIN, DROP (consistent
+    losses), a gating DROP that was not backtested, a model that failed to load, and a
+    REVIEW model capped at PAPER. Fold 0 of every third model overlaps training.
+    `backtest`: no archive and no gating; with n_folds=0 a plain backtest without
+    walk-forward, so no summary and no decision."""
+    if command not in ("validate", "backtest"):
+        raise ValueError(f"command {command!r}")
+    gated = command == "validate"
     rng = np.random.default_rng(seed)
     capital = 100_000.0
     end = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -225,16 +231,16 @@ def make_report(n_models: int = 7, n_folds: int = 5, bars_per_fold: int = 240, b
              "model_sha256": sha, "long_only": asset == "crypto", "error": None, "gating": None,
              "backtest": None, "folds": [], "summary": None, "decision": None, "reasons": []}
         if profile == "ERROR":
-            m.update(model_sha256=None, error=f"cannot load {sym}_1Hour.pt: actor layer 2 has shape (3, 32), expected (3, 64)",
-                     gating=_gating("LIVE", rng))
+            error = f"cannot load {sym}_1Hour.pt: actor layer 2 has shape (3, 32), expected (3, 64)"
+            m.update(model_sha256=None, error=error, gating=_gating("LIVE", rng) if gated else None, reasons=[error])
             models.append(m)
             continue
-        m["gating"] = _gating(profile, rng)
+        if not gated:
+            profile = {"GATE_DROP": "DROP", "PAPER_REVIEW": "LIVE"}.get(profile, profile)
+        else:
+            m["gating"] = _gating(profile, rng)
         if profile == "GATE_DROP":
             m.update(decision="DROP", reasons=["gating DROP: consistency is NaN; not backtested (use --force to backtest)"])
-            models.append(m)
-            continue
-        if command == "gate":
             models.append(m)
             continue
         price0 = float(50 + 1000 * rng.random())
@@ -244,8 +250,11 @@ def make_report(n_models: int = 7, n_folds: int = 5, bars_per_fold: int = 240, b
         m["folds"] = folds
         m["backtest"] = _period(bt_start, backtest_bars, _fold_sharpe(profile, n_folds - 1, rng), rng,
                                 capital, BARS_PER_YEAR_CRYPTO_1H, price0, trades, None, in_sample=False)
+        if not folds:
+            models.append(m)
+            continue
         m["summary"] = _summary(folds, n_models)
-        m["decision"], m["reasons"] = _decide(m["summary"], m["gating"]["classification"])
+        m["decision"], m["reasons"] = _decide(m["summary"], m["gating"]["classification"] if gated else None)
         if m["summary"]["in_sample_folds"]:
             m["reasons"].append(f"{m['summary']['in_sample_folds']} fold(s) overlap training: in-sample, flagged")
         models.append(m)
@@ -255,15 +264,18 @@ def make_report(n_models: int = 7, n_folds: int = 5, bars_per_fold: int = 240, b
         "command": command,
         "versions": {"foldgate": "0.1.0", "python": "3.11.9", "numpy": np.__version__, "numba": "0.61.0",
                      "pyarrow": "19.0.0", "torch": "2.6.0"},
-        "settings": {"days": max(1, n_folds * bars_per_fold // 24), "walk_forward": n_folds,
-                     "quick_days": max(1, backtest_bars // 24), "capital": capital, "commission_bps": 2.0,
-                     "slippage_bps": 1.0, "fill": "next-open", "end": _iso(end), "store": "data/bars",
-                     "source": "store", "long_only": None, "bars_per_year": BARS_PER_YEAR_CRYPTO_1H,
-                     "device": "cpu",
-                     "thresholds": {"APPROVED": {"fitness": 0.70, "profit_factor": 1.8, "consistency": 0.85, "max_drawdown": 0.08},
-                                    "REVIEW": {"fitness": 0.50, "profit_factor": 1.3, "consistency": 0.65, "max_drawdown": 0.15}}},
-        "archive": {"path": "Alpaca_trading_trained_20250601_120000.zip", "stamp": "20250601_120000",
-                    "extract_dir": "training_archives/20250601_120000_extract"},
+        "settings": {"days": max(1, (n_folds * bars_per_fold if n_folds else backtest_bars) // 24),
+                     "walk_forward": n_folds or None,
+                     "quick_days": max(1, backtest_bars // 24) if gated else None, "capital": capital,
+                     "commission_bps": 2.0, "slippage_bps": 1.0, "fill": "next-open", "end": _iso(end),
+                     "store": "data/bars", "source": "store", "long_only": None,
+                     "bars_per_year": BARS_PER_YEAR_CRYPTO_1H, "device": "cpu",
+                     "thresholds": None if not gated else {"approved": {"fitness": 0.70, "profit_factor": 1.8, "consistency": 0.85, "max_drawdown": 0.08},
+                                    "review": {"fitness": 0.50, "profit_factor": 1.3, "consistency": 0.65, "max_drawdown": 0.15},
+                                    "checkpoint": {"min_improvement": 0.05}, "proxy": {"inflated_max_drawdown": 0.30}}},
+        "archive": None if not gated else {
+            "path": "Alpaca_trading_trained_20250601_120000.zip", "stamp": "20250601_120000",
+            "extract_dir": "training_archives/20250601_120000_extract"},
         "models": models,
     }
 

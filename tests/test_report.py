@@ -45,7 +45,8 @@ def hostile_report() -> dict:
 def test_fixture_reports_validate(rep):
     R.validate_report(rep)
     R.validate_report(make_report(n_models=1, n_folds=3, bars_per_fold=24, backtest_bars=24))
-    R.validate_report(make_report(n_models=7, command="gate", bars_per_fold=24, backtest_bars=24))
+    R.validate_report(make_report(n_models=7, command="backtest", bars_per_fold=24, backtest_bars=24))
+    R.validate_report(make_report(n_models=3, command="backtest", n_folds=0, backtest_bars=24))
 
 
 def test_fixture_covers_every_decision_class_and_failure(rep):
@@ -283,11 +284,11 @@ def test_fifty_model_page_is_under_10_mb():
 
 def test_thresholds_from_the_report_are_shown(rep):
     r = json.loads(R.report_to_json(rep))
-    r["settings"]["thresholds"]["APPROVED"]["fitness"] = 0.77
+    r["settings"]["thresholds"]["approved"]["fitness"] = 0.77
     assert "&ge; 0.77" in R.render_html(r)
     r["settings"].pop("thresholds")
     page = R.render_html(r)
-    assert "&ge; 0.70" in page and "design defaults" in page
+    assert "&ge; 0.70" in page and "default thresholds" in page
 
 
 # --- in a browser -------------------------------------------------------------------
