@@ -159,16 +159,17 @@ def run_torch_lockstep(work: Workload) -> tuple[float, float]:
     net = _torch_net(work.policy)
     targets = work.policy.targets
     series = np.arange(cfg.n_traj) % work.open_.shape[0]
-    feats = work.feats.astype(np.float32)[series]  # (n_traj, T, F)
+    # time-major, so each step's observations are one contiguous (n_traj, F) block
+    feats = np.ascontiguousarray(work.feats.astype(np.float32)[series].transpose(1, 0, 2))
     open_, close = work.open_[series], work.close[series]
     cash = np.full(cfg.n_traj, 100_000.0)
     units = np.zeros(cfg.n_traj)
     held = np.zeros(cfg.n_traj)
     with torch.inference_mode():
-        net(torch.from_numpy(np.ascontiguousarray(feats[:, 0])))
+        net(torch.from_numpy(feats[0]))
         t0 = time.perf_counter()
         for t in range(cfg.n_bars - 1):
-            logits = net(torch.from_numpy(np.ascontiguousarray(feats[:, t])))
+            logits = net(torch.from_numpy(feats[t]))
             target = targets[torch.argmax(logits, dim=1).numpy()]
             trade = target != held
             p = open_[:, t + 1]
