@@ -24,3 +24,7 @@ class ConfigError(FoldgateError):
 
 class SourceError(FoldgateError):
     """A market-data source that refused or failed."""
+
+
+class FeatureError(PolicyError, ValueError):
+    """An unknown or malformed feature name (a policy naming it cannot be loaded)."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from kernels.features import FEATURE_KINDS, features_nb
 
-from .errors import PolicyError
+from .errors import FeatureError
 
 WINDOWED = ("ret", "vol", "sma_ratio", "rsi", "volume_z")
 PLAIN = ("hl_range", "hour_sin", "hour_cos", "dow_sin", "dow_cos")
@@ -36,10 +36,6 @@ _EXTRA_BARS = {"ret": 0, "vol": 0, "rsi": 0, "sma_ratio": -1, "volume_z": -1}
 
 _WINDOWED_RE = re.compile(r"^(%s)_(\d+)$" % "|".join(sorted(WINDOWED, key=len, reverse=True)))
 _CODES = {kind: i for i, kind in enumerate(FEATURE_KINDS)}
-
-
-class FeatureError(PolicyError, ValueError):
-    """An unknown or malformed feature name."""
 
 
 def _known() -> str:
