@@ -523,7 +523,8 @@ def test_sample_generator_reproduces_and_varies(tmp_path):
     assert [p.name for p in paths] == [f"{s}_1Hour.pt" for s in syms]
     kinds = set()
     obs_rng = np.random.default_rng(3)
-    for p in paths[:12]:
+    n_default = len(DEFAULT_SYMBOLS)
+    for p in paths[:n_default]:
         new, old = load_policy(p), load_policy(ROOT / "data" / "policies" / p.name)
         obs = obs_rng.normal(size=(32, new.obs_dim)).astype(np.float32)
         np.testing.assert_array_equal(new.forward(obs), old.forward(obs))
@@ -531,7 +532,10 @@ def test_sample_generator_reproduces_and_varies(tmp_path):
     assert {k[0] for k in kinds} == {"discrete", "continuous"}
     assert {k[1] for k in kinds} == {"tanh", "relu"}
     assert {k[2] for k in kinds} == {True, False} and {k[3] for k in kinds} == {True, False}
-    # the 13th reuses recipe 0 with other random filler weights
-    a, b = load_policy(paths[0]), load_policy(paths[12])
+    # the first extra symbol reuses a recipe with other random filler weights
+    from data.make_sample_policies import sample_specs
+
+    k = n_default % len(sample_specs())
+    a, b = load_policy(paths[k]), load_policy(paths[n_default])
     assert a.features == b.features and not np.array_equal(a.layers[0][0], b.layers[0][0])
     assert b.symbol == "BTCUSD2"
