@@ -449,3 +449,22 @@ def test_png_decoder_reads_every_filter():
 def test_report_path_argument_accepts_str(tmp_path, rep):
     out = R.write_html_report(str(tmp_path / "a.html"), rep)
     assert isinstance(out, Path) and out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_docs_describe_every_schema_field():
+    schema = R.load_schema()
+    names = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            names.update(node.get("properties", {}))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text(encoding="utf-8")
+    undocumented = sorted(n for n in names if f"`{n}`" not in doc)
+    assert not undocumented, f"docs/report.md does not describe: {undocumented}"
