@@ -557,7 +557,7 @@ def _check_trajectories(a, n_series, n_models):
     if bad.any():
         i = _first_bad(bad)
         raise ValueError(f"trajectory {i}: bars {start[i]}..{end[i] - 1} with window "
-                         f"{warm + 1} need 0 <= start - {warm} and start < end <= "
+                         f"{warm[i] + 1} need 0 <= start - {warm[i]} and start < end <= "
                          f"{n_bars[i]} (the series' bars)")
     cap = a["traj_capital"]
     if not np.all(np.isfinite(cap) & (cap > 0)):
