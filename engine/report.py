@@ -157,7 +157,7 @@ class _Unwritable(TypeError):
         super().__init__(type_name)
 
     def __str__(self) -> str:
-        return f"report{''.join(self.path)}: cannot write a {self.type_name} to a report"
+        return f"report{''.join(self.path)}: a {self.type_name} value has no JSON form"
 
 
 def _plain(value: Any, shape: _Shape | None) -> Any:
@@ -168,12 +168,12 @@ def _plain(value: Any, shape: _Shape | None) -> Any:
         if type(value) is not float:  # np.float64 subclasses float
             value = float(value)
         return int(value) if shape is not None and shape.ints and value.is_integer() else value
+    if isinstance(value, enum.Enum):  # before str: str() of a (str, Enum) member is "Class.NAME"
+        return _plain(value.value, shape)
     if value is None or isinstance(value, (bool, str)):
         return value if type(value) in (bool, str) or value is None else str(value)
     if isinstance(value, np.bool_):
         return bool(value)
-    if isinstance(value, enum.Enum):
-        return _plain(value.value, shape)
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, np.floating):
@@ -283,7 +283,8 @@ def _semantic_errors(r: dict) -> list[str]:
         if not isinstance(m, dict):
             continue
         where = f"report.models[{i}]"
-        periods = [("backtest", m.get("backtest"))] + [(f"folds[{k}]", f) for k, f in enumerate(m.get("folds") or [])]
+        folds = m.get("folds") if isinstance(m.get("folds"), list) else []
+        periods = [("backtest", m.get("backtest"))] + [(f"folds[{k}]", f) for k, f in enumerate(folds)]
         for name, p in periods:
             if not isinstance(p, dict):
                 continue
@@ -293,7 +294,6 @@ def _semantic_errors(r: dict) -> list[str]:
                               "(want one more: the starting capital)")
             if isinstance(ts, list) and isinstance(p.get("bars"), int) and p["bars"] != len(ts):
                 errors.append(f"{where}.{name}.bars: {p['bars']} but {len(ts)} timestamps")
-        folds = m.get("folds") or []
         for k, f in enumerate(folds):
             if isinstance(f, dict) and f.get("index") != k:
                 errors.append(f"{where}.folds[{k}].index: {f.get('index')!r}, want {k} (folds in order)")

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import enum
 import html
 import json
 import math
 import re
 import struct
 import zlib
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -162,8 +164,23 @@ def test_json_is_stable_and_in_schema_order(rep):
 def test_unwritable_value_names_its_path():
     r = make_report(n_models=2, n_folds=2, bars_per_fold=24, backtest_bars=24)
     r["models"][1]["folds"][1]["metrics"]["sharpe"] = object()
-    with pytest.raises(TypeError, match=r"report\.models\[1\]\.folds\[1\]\.metrics\.sharpe: cannot write"):
+    with pytest.raises(TypeError, match=r"report\.models\[1\]\.folds\[1\]\.metrics\.sharpe: a object value"):
         R.report_to_json(r)
+
+
+def test_enums_paths_and_datetimes_are_converted():
+    class Decision(str, enum.Enum):
+        LIVE = "LIVE"
+
+    r = make_report(n_models=1, n_folds=2, bars_per_fold=24, backtest_bars=24)
+    m = r["models"][0]
+    m["decision"] = Decision.LIVE
+    m["model_path"] = Path("models") / "BTCUSD_1Hour.pt"
+    m["folds"][0]["start"] = datetime(2025, 4, 12, 2, 0, tzinfo=timezone(timedelta(hours=2)))
+    data = json.loads(R.report_to_json(r))
+    assert data["models"][0]["decision"] == "LIVE"
+    assert data["models"][0]["model_path"] == str(Path("models") / "BTCUSD_1Hour.pt")
+    assert data["models"][0]["folds"][0]["start"] == "2025-04-12T00:00:00Z"
 
 
 def test_write_json_report_round_trips(tmp_path, rep):
