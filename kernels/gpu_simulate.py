@@ -1,0 +1,782 @@
+"""Numba CUDA twin of kernels/simulate.py (design.md 5, docs/internals.md).
+
+Same flat arrays in, same `SimulationResult` out, the same semantics bit for bit:
+`gpu_simulate(**arrays)` is a drop-in for `simulate(**arrays)` on a machine with an
+NVIDIA GPU and NVIDIA's `numba-cuda` package (the `foldgate[cuda]` extra).
+
+STATUS: tested only under Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) and by
+compiling the kernel to PTX with libNVVM; it has NOT yet run on real GPU hardware,
+so nothing here claims a GPU speed.
+
+Layout, as beside every CPU kernel (stumpy style, gpu_stump.py beside stump.py):
+- `_gpu_simulate_kernel`: the `@cuda.jit` kernel, one thread per trajectory.
+- `_gpu_simulate`: the private driver (plan, host->device, launch, device->host,
+  timings).
+- `gpu_simulate`: the public wrapper, same keyword signature as `simulate`; it reuses
+  the CPU wrapper's checks, so both accept and refuse exactly the same inputs.
+
+Design choices, and why:
+- One thread per (model, fold) trajectory, as the CPU kernel has one prange
+  iteration per trajectory. A warp per trajectory could only spread the outputs of a
+  layer over lanes (spreading a dot product would change the float32 summation order
+  and break parity); the last layer of a policy has 1 to 3 outputs, so most lanes
+  would idle there, and every lane would repeat the scalar accounting. One thread
+  keeps the kernel a line-for-line twin of the CPU one; a run needs some 10,000+
+  trajectories to fill a large GPU.
+- Trajectories are sorted on the host by model (longest first within a model), so a
+  warp's threads mostly read the same weight at the same time (one broadcast load
+  instead of 32) and finish together. Then, per block, the weights and biases of the
+  models the block uses are staged in dynamic shared memory when they fit in
+  `_SHARED_CAP_BYTES` (48 KiB, the limit without an opt-in); blocks whose models do
+  not fit read them from global memory (cached in L1/L2), so no model is refused for
+  its size. The reference 2x64 MLP on 16 inputs holds 22 KiB.
+- Per-thread scratch is `cuda.local.array` of compile-time size: two halves of
+  `GPU_MAX_WIDTH` (128) float32 for the ping-pong layer buffers, 12 float64 for the
+  account. `gpu_simulate` refuses a wider model with `GpuUnsupportedError`, so the
+  caller can use the CPU kernel, which has no such limit.
+- Layers are computed output by output (bias, then inputs in index order) with four
+  accumulators in registers: the same sequence of roundings per output as the CPU
+  kernel's outer-product loop, without a local-memory round trip per multiply-add.
+- libNVVM contracts a*b+c into a fused multiply-add by default (-fma=1, which
+  numba-cuda does not let a kernel switch off), and a fused result rounds once where
+  the CPU rounds twice, which changes policy outputs in the last bit and can flip a
+  near-tie argmax. Every product that feeds a sum is therefore `libdevice.fmul_rn` /
+  `dmul_rn` (PTX mul.rn, which is never fused). Division and the float32 <-> float64
+  conversions are IEEE round-to-nearest without fastmath, as on the CPU.
+- The tanh is the formula of kernels/activations.py with its coefficients, in the
+  same order; 2^k comes from `ldexp` instead of a bit cast (both exact).
+
+Transfer time is measured apart from kernel time (`GpuSimulationResult.timings`). The
+first launch in a process compiles the kernel (or loads it from Numba's cache: the
+kernel is jitted with cache=True) and counts in `kernel_s`; `timings["compiled"]`
+says when that happened.
+
+numba.cuda is imported on first use, not at import: the import costs ~0.4 s on every
+start of the CLI, fails where numba-cuda is not installed, and must come after
+NUMBA_ENABLE_CUDASIM is set for the simulator to be used.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import float32 as nb_float32
+from numba import float64 as nb_float64
+
+from .activations import (_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12,
+                          _CLAMP, _INV_LN2, _LN2)
+from .simulate import (ACT_TANH, ACTION_DISCRETE, FILL_NEXT_OPEN, KERNEL_INPUTS,
+                       STATE_POSITION, STATE_UNREALIZED, SimulationResult, _DTYPES,
+                       _array, _check_feature_reads, _check_market, _check_models,
+                       _check_trajectories)
+
+GPU_MAX_WIDTH = 128
+"""Widest layer (or observation) the CUDA kernel takes; wider models use the CPU."""
+
+_H_LEN = 2 * GPU_MAX_WIDTH  # the two ping-pong halves of a thread's layer buffer
+_SHARED_CAP_BYTES = 48 * 1024
+_THREADS_PER_BLOCK = (128, 64, 32)
+
+# Bound on first use by _gpu_kernel(): numba.cuda and its libdevice module.
+cuda = None
+libdevice = None
+_build_lock = threading.Lock()
+_kernel = None
+
+
+class GpuUnsupportedError(ValueError):
+    """The inputs are valid, but this CUDA kernel cannot take them (use the CPU one)."""
+
+
+class GpuUnavailableError(RuntimeError):
+    """No usable CUDA device (or numba-cuda is not installed)."""
+
+
+@dataclass(frozen=True)
+class GpuSimulationResult(SimulationResult):
+    """`SimulationResult` plus `timings`: h2d_s, kernel_s, d2h_s, transfer_s (seconds,
+    host clock around synchronised phases), compiled (the launch compiled or loaded
+    the kernel), threads_per_block, blocks, staged_blocks, shared_bytes, device."""
+
+    timings: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------
+# device code. Plain Python functions here; _gpu_kernel() rebinds each name to its
+# cuda.jit version, so the kernel resolves its callees as module globals (which keeps
+# it cacheable) and the module imports without numba-cuda.
+
+def _gpu_fmul(a, b):
+    # mul.rn is never contracted with a following add into an FMA
+    return libdevice.fmul_rn(a, b)
+
+
+def _gpu_dmul(a, b):
+    return libdevice.dmul_rn(a, b)
+
+
+def _gpu_pow2(kf):
+    return math.ldexp(1.0, np.int32(kf))
+
+
+# The simulator runs the kernel as Python, where libdevice is a stub and a product
+# is rounded on its own anyway; ldexp wants a Python int there.
+def _gpu_fmul_sim(a, b):
+    return a * b
+
+
+def _gpu_dmul_sim(a, b):
+    return a * b
+
+
+def _gpu_pow2_sim(kf):
+    return math.ldexp(1.0, int(kf))
+
+
+def _gpu_tanh_f32(x):
+    """kernels.activations.tanh_f32_nb, operation for operation."""
+    xd = np.float64(x)
+    ax = abs(xd)
+    y = 2.0 * ax if ax < _CLAMP else 2.0 * _CLAMP
+    kf = np.float64(math.floor(_gpu_dmul(y, _INV_LN2) + 0.5))
+    r = y - _gpu_dmul(kf, _LN2)
+    p = _gpu_dmul(_C12, r) + _C11
+    p = _gpu_dmul(p, r) + _C10
+    p = _gpu_dmul(p, r) + _C9
+    p = _gpu_dmul(p, r) + _C8
+    p = _gpu_dmul(p, r) + _C7
+    p = _gpu_dmul(p, r) + _C6
+    p = _gpu_dmul(p, r) + _C5
+    p = _gpu_dmul(p, r) + _C4
+    p = _gpu_dmul(p, r) + _C3
+    p = _gpu_dmul(p, r) + _C2
+    em1_r = r + _gpu_dmul(_gpu_dmul(r, r), p)
+    scale = _gpu_pow2(kf)
+    q = _gpu_dmul(scale, em1_r) + (scale - 1.0)
+    t = math.copysign(q / (q + 2.0), xd)
+    res = np.float32(t)
+    return res if x == x else x
+
+
+def _gpu_activate(v, act):
+    if act == ACT_TANH:
+        return _gpu_tanh_f32(v)
+    zero = np.float32(0.0)
+    # NaN passes through, as np.maximum and the CPU kernel do
+    return zero if v < zero else v
+
+
+def _gpu_mlp(h, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, w, w_shift, b,
+             b_shift, act):
+    """Layers l0..l1-1 on h[0:obs_dim]; returns where in h the outputs start.
+
+    h holds two halves of GPU_MAX_WIDTH; each layer reads one and writes the other.
+    w / b are the global weight and bias arrays (shift 0) or the block's shared copy
+    (shift = the global offset of its first element).
+    """
+    src = 0
+    for layer in range(l0, l1):
+        n_in = layer_in[layer]
+        n_out = layer_out[layer]
+        w0 = layer_w_off[layer] - w_shift
+        b0 = layer_b_off[layer] - b_shift
+        dst = GPU_MAX_WIDTH - src
+        hidden = layer < l1 - 1
+        j = 0
+        while j + 4 <= n_out:
+            a0 = b[b0 + j]
+            a1 = b[b0 + j + 1]
+            a2 = b[b0 + j + 2]
+            a3 = b[b0 + j + 3]
+            row = w0 + j
+            for k in range(n_in):
+                xk = h[src + k]
+                a0 = a0 + _gpu_fmul(xk, w[row])
+                a1 = a1 + _gpu_fmul(xk, w[row + 1])
+                a2 = a2 + _gpu_fmul(xk, w[row + 2])
+                a3 = a3 + _gpu_fmul(xk, w[row + 3])
+                row += n_out
+            if hidden:
+                a0 = _gpu_activate(a0, act)
+                a1 = _gpu_activate(a1, act)
+                a2 = _gpu_activate(a2, act)
+                a3 = _gpu_activate(a3, act)
+            h[dst + j] = a0
+            h[dst + j + 1] = a1
+            h[dst + j + 2] = a2
+            h[dst + j + 3] = a3
+            j += 4
+        while j < n_out:
+            a0 = b[b0 + j]
+            row = w0 + j
+            for k in range(n_in):
+                a0 = a0 + _gpu_fmul(h[src + k], w[row])
+                row += n_out
+            if hidden:
+                a0 = _gpu_activate(a0, act)
+            h[dst + j] = a0
+            j += 1
+        src = dst
+    return src
+
+
+def _gpu_open_trade(t, units, fp, pnl, comm, s):
+    au = abs(units)
+    s[2] = au
+    s[3] = _gpu_dmul(au, fp)
+    s[4] = 0.0
+    s[5] = 0.0
+    s[6] = pnl
+    s[7] = comm
+    s[8] = t
+
+
+def _gpu_close_trade(t, old_units, s, tr_i, tr_f, row0):
+    row = row0 + np.int64(s[9])
+    tr_i[row, 0] = np.int64(s[8])
+    tr_i[row, 1] = t
+    tr_i[row, 2] = 1 if old_units > 0.0 else -1
+    tr_f[row, 0] = s[3] / s[2]
+    tr_f[row, 1] = s[5] / s[4]
+    tr_f[row, 2] = s[6]
+    tr_f[row, 3] = s[7]
+    s[9] += 1.0
+
+
+def _gpu_fill(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
+    """kernels.simulate._fill_nb: the same account slots, the same operations."""
+    cash = s[0]
+    old = s[1]
+    equity = cash + _gpu_dmul(old, p)
+    new = _gpu_dmul(target, equity) / p
+    d = new - old
+    if d == 0.0:
+        return
+    if d > 0.0:
+        fp = _gpu_dmul(p, 1.0 + slippage)
+    else:
+        fp = _gpu_dmul(p, 1.0 - slippage)
+    ad = abs(d)
+    comm = _gpu_dmul(_gpu_dmul(commission, ad), fp)
+    s[0] = cash - (_gpu_dmul(d, fp) + comm)
+    s[1] = new
+    s[10] += _gpu_dmul(ad, fp)
+    s[11] += 1.0
+    if old == 0.0:
+        _gpu_open_trade(t, new, fp, -_gpu_dmul(new, fp) - comm, comm, s)
+    elif new == 0.0:
+        s[4] += ad
+        s[5] += _gpu_dmul(ad, fp)
+        s[6] += -_gpu_dmul(d, fp) - comm
+        s[7] += comm
+        _gpu_close_trade(t, old, s, tr_i, tr_f, row0)
+    elif (old > 0.0) == (new > 0.0):
+        if abs(new) > abs(old):
+            s[2] += ad
+            s[3] += _gpu_dmul(ad, fp)
+        else:
+            s[4] += ad
+            s[5] += _gpu_dmul(ad, fp)
+        s[6] += -_gpu_dmul(d, fp) - comm
+        s[7] += comm
+    else:
+        a_old = abs(old)
+        comm_close = _gpu_dmul(comm, a_old) / (a_old + abs(new))
+        comm_open = comm - comm_close
+        s[4] += a_old
+        s[5] += _gpu_dmul(a_old, fp)
+        s[6] += _gpu_dmul(old, fp) - comm_close
+        s[7] += comm_close
+        _gpu_close_trade(t, old, s, tr_i, tr_f, row0)
+        _gpu_open_trade(t, new, fp, -_gpu_dmul(new, fp) - comm_open, comm_open, s)
+
+
+def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
+                    model_feat_off, model_feat_col, model_window, model_state_off,
+                    model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
+                    norm_denom, norm_clip, model_layer_off, layer_in, layer_out,
+                    layer_w_off, layer_b_off, w, w_shift, b, b_shift, model_act,
+                    model_action_kind, model_target_off, targets, model_low, model_high,
+                    traj_model, traj_series, traj_start, traj_end, traj_capital,
+                    traj_commission, traj_slippage, traj_long_only, fill_mode,
+                    traj_eq_off, traj_trade_off, equity, n_trades, trade_int,
+                    trade_float, stats):
+    """kernels.simulate._trajectory_nb for trajectory i, in the same order."""
+    m = traj_model[i]
+    ser = traj_series[i]
+    s0 = traj_start[i]
+    e = traj_end[i]
+    b_off = bar_off[ser]
+    f_off = feat_off[ser]
+    nf = n_feat[ser]
+    fc0 = model_feat_off[m]
+    fc1 = model_feat_off[m + 1]
+    sc0 = model_state_off[m]
+    sc1 = model_state_off[m + 1]
+    window = model_window[m]
+    obs_dim = model_obs_dim[m]
+    norm = model_norm[m] != 0
+    no = norm_off[m]
+    nclip = norm_clip[m]
+    l0 = model_layer_off[m]
+    l1 = model_layer_off[m + 1]
+    n_last = layer_out[l1 - 1]
+    act = model_act[m]
+    kind = model_action_kind[m]
+    tg0 = model_target_off[m]
+    low32 = np.float32(model_low[m])
+    high32 = np.float32(model_high[m])
+    commission = traj_commission[i]
+    slippage = traj_slippage[i]
+    long_only = traj_long_only[i] != 0
+    eq0 = traj_eq_off[i]
+    row0 = traj_trade_off[i]
+
+    h = cuda.local.array(_H_LEN, nb_float32)
+    s = cuda.local.array(12, nb_float64)
+    for q in range(12):
+        s[q] = 0.0
+    s[0] = traj_capital[i]
+    equity[eq0] = traj_capital[i]
+
+    held = 0.0
+    pending = False
+    pending_target = 0.0
+    exposure = 0
+    clipped = 0
+    for t in range(s0, e):
+        if pending:
+            _gpu_fill(t, open_[b_off + t], pending_target, s, trade_int, trade_float,
+                      row0, commission, slippage)
+            pending = False
+        c = close[b_off + t]
+        if t <= e - 2:
+            k = 0
+            for lag in range(window):
+                row = f_off + (t - lag) * nf
+                for q in range(fc0, fc1):
+                    h[k] = np.float32(feats[row + model_feat_col[q]])
+                    k += 1
+            for q in range(sc0, sc1):
+                code = model_state_code[q]
+                units = s[1]
+                if code == STATE_POSITION:
+                    v = held
+                elif code == STATE_UNREALIZED:
+                    if units == 0.0:
+                        v = 0.0
+                    else:
+                        v = c / (s[3] / s[2]) - 1.0
+                        if units < 0.0:
+                            v = -v
+                else:
+                    v = 0.0 if units == 0.0 else (t - s[8]) / 100.0
+                h[k] = np.float32(v)
+                k += 1
+            if norm:
+                for j in range(obs_dim):
+                    v32 = (h[j] - norm_mean[no + j]) / norm_denom[no + j]
+                    if v32 < -nclip:
+                        v32 = -nclip
+                    elif v32 > nclip:
+                        v32 = nclip
+                    h[j] = v32
+            out = _gpu_mlp(h, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, w,
+                           w_shift, b, b_shift, act)
+            if kind == ACTION_DISCRETE:
+                best = 0
+                best_v = h[out]
+                for j in range(1, n_last):
+                    if h[out + j] > best_v:
+                        best_v = h[out + j]
+                        best = j
+                target = targets[tg0 + best]
+                if target != target:
+                    target = held
+            else:
+                a32 = h[out]
+                if a32 < low32:
+                    a32 = low32
+                elif a32 > high32:
+                    a32 = high32
+                target = np.float64(a32)
+            if long_only and target < 0.0:
+                target = 0.0
+                clipped += 1
+            if target != held:
+                held = target
+                if fill_mode == FILL_NEXT_OPEN:
+                    pending = True
+                    pending_target = target
+                else:
+                    _gpu_fill(t, c, target, s, trade_int, trade_float, row0,
+                              commission, slippage)
+        if s[1] != 0.0:
+            exposure += 1
+            if t == e - 1:
+                _gpu_fill(t, c, 0.0, s, trade_int, trade_float, row0, commission,
+                          slippage)
+        equity[eq0 + 1 + (t - s0)] = s[0] + _gpu_dmul(s[1], c)
+    n_done = np.int64(s[9])
+    n_trades[i] = n_done
+    stats[i, 0] = exposure
+    stats[i, 1] = s[10]
+    stats[i, 2] = clipped
+    stats[i, 3] = s[11]
+    # The outputs are allocated on the device without initialising them (a host
+    # array of zeros would cost a transfer as large as the trade table); the CPU
+    # driver hands back zeros past n_trades, so each thread clears its own rows.
+    for r in range(row0 + n_done, traj_trade_off[i + 1]):
+        trade_int[r, 0] = 0
+        trade_int[r, 1] = 0
+        trade_int[r, 2] = 0
+        trade_float[r, 0] = 0.0
+        trade_float[r, 1] = 0.0
+        trade_float[r, 2] = 0.0
+        trade_float[r, 3] = 0.0
+
+
+def _gpu_simulate_kernel(open_, close, bar_off, feats, feat_off, n_feat,
+                         model_feat_off, model_feat_col, model_window, model_state_off,
+                         model_state_code, model_obs_dim, model_norm, norm_off,
+                         norm_mean, norm_denom, norm_clip, model_layer_off, layer_in,
+                         layer_out, layer_w_off, layer_b_off, weights, biases,
+                         model_act, model_action_kind, model_target_off, targets,
+                         model_low, model_high, traj_model, traj_series, traj_start,
+                         traj_end, traj_capital, traj_commission, traj_slippage,
+                         traj_long_only, fill_mode, traj_eq_off, traj_trade_off,
+                         order, block_plan, equity, n_trades, trade_int, trade_float,
+                         stats):
+    """Thread k of the grid runs trajectory order[k].
+
+    block_plan[blk] = (staged, w_lo, n_w, b_lo, n_b): when staged, the block first
+    copies weights[w_lo:w_lo+n_w] and biases[b_lo:b_lo+n_b] (covering every model its
+    trajectories use) into dynamic shared memory. `staged` is uniform over the block,
+    so every thread reaches the barrier.
+    """
+    tid = cuda.threadIdx.x
+    tpb = cuda.blockDim.x
+    blk = cuda.blockIdx.x
+    k = blk * tpb + tid
+    n = order.shape[0]
+    sh = cuda.shared.array(0, nb_float32)
+    if block_plan[blk, 0] != 0:
+        w_lo = block_plan[blk, 1]
+        n_w = block_plan[blk, 2]
+        b_lo = block_plan[blk, 3]
+        n_b = block_plan[blk, 4]
+        for q in range(tid, n_w, tpb):
+            sh[q] = weights[w_lo + q]
+        for q in range(tid, n_b, tpb):
+            sh[n_w + q] = biases[b_lo + q]
+        cuda.syncthreads()
+        if k < n:
+            _gpu_trajectory(order[k], open_, close, bar_off, feats, feat_off, n_feat,
+                            model_feat_off, model_feat_col, model_window,
+                            model_state_off, model_state_code, model_obs_dim, model_norm,
+                            norm_off, norm_mean, norm_denom, norm_clip, model_layer_off,
+                            layer_in, layer_out, layer_w_off, layer_b_off, sh, w_lo, sh,
+                            b_lo - n_w, model_act, model_action_kind, model_target_off,
+                            targets, model_low, model_high, traj_model, traj_series,
+                            traj_start, traj_end, traj_capital, traj_commission,
+                            traj_slippage, traj_long_only, fill_mode, traj_eq_off,
+                            traj_trade_off, equity, n_trades, trade_int, trade_float,
+                            stats)
+    elif k < n:
+        _gpu_trajectory(order[k], open_, close, bar_off, feats, feat_off, n_feat,
+                        model_feat_off, model_feat_col, model_window, model_state_off,
+                        model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
+                        norm_denom, norm_clip, model_layer_off, layer_in, layer_out,
+                        layer_w_off, layer_b_off, weights, 0, biases, 0, model_act,
+                        model_action_kind, model_target_off, targets, model_low,
+                        model_high, traj_model, traj_series, traj_start, traj_end,
+                        traj_capital, traj_commission, traj_slippage, traj_long_only,
+                        fill_mode, traj_eq_off, traj_trade_off, equity, n_trades,
+                        trade_int, trade_float, stats)
+
+
+_DEVICE_FUNCTIONS = ("_gpu_tanh_f32", "_gpu_activate", "_gpu_mlp", "_gpu_open_trade",
+                     "_gpu_close_trade", "_gpu_fill", "_gpu_trajectory")
+
+# The kernel's arguments before order/block_plan/outputs: KERNEL_INPUTS less
+# max_width (the scratch size is GPU_MAX_WIDTH, fixed at compile time).
+_KERNEL_ARGS = tuple(name for name in KERNEL_INPUTS if name != "max_width")
+
+
+# ---------------------------------------------------------------------------------
+# numba.cuda on demand
+
+def _import_cuda():
+    """numba.cuda, or None where numba-cuda (or its CUDA bindings) is missing."""
+    try:
+        from numba import cuda as c
+    except Exception:  # ImportError, or a broken install: no CUDA here either way
+        return None
+    return c
+
+
+def _simulating(c) -> bool:
+    """Whether numba.cuda was imported as the simulator."""
+    try:
+        from numba.cuda.core import config
+        return bool(config.ENABLE_CUDASIM)
+    except Exception:
+        pass
+    try:
+        from numba.core import config
+        return bool(getattr(config, "ENABLE_CUDASIM", 0))
+    except Exception:
+        return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def _gpu_kernel():
+    """The launchable kernel, built on first use (GpuUnavailableError without numba-cuda)."""
+    global _kernel, cuda, libdevice
+    if _kernel is not None:
+        return _kernel
+    with _build_lock:
+        if _kernel is not None:
+            return _kernel
+        c = _import_cuda()
+        if c is None:
+            raise GpuUnavailableError("numba-cuda is not installed (pip install "
+                                      "'foldgate[cuda]'); use the CPU kernel")
+        from numba.cuda import libdevice as ld
+        cuda, libdevice = c, ld
+        g = globals()
+        if _simulating(c):
+            # The simulator runs device functions as the Python they are; wrapping
+            # them would only add a lock per call (per multiply, here). The kernel's
+            # wrapper swaps in the fake `cuda` for this module's globals, which
+            # covers the functions it calls.
+            g["_gpu_fmul"] = _gpu_fmul_sim
+            g["_gpu_dmul"] = _gpu_dmul_sim
+            g["_gpu_pow2"] = _gpu_pow2_sim
+        else:
+            for name in ("_gpu_fmul", "_gpu_dmul", "_gpu_pow2") + _DEVICE_FUNCTIONS:
+                g[name] = c.jit(device=True)(g[name])
+        _kernel = c.jit(cache=True)(_gpu_simulate_kernel)
+        return _kernel
+
+
+def cuda_available() -> bool:
+    """True only when a real CUDA GPU is usable through numba-cuda.
+
+    False where numba-cuda or the driver is missing, where no device is found, and
+    under the simulator (NUMBA_ENABLE_CUDASIM=1), which is not a GPU. Never raises.
+    Imports numba.cuda (~0.4 s) on its first call.
+    """
+    try:
+        c = _import_cuda()
+        if c is None or _simulating(c):
+            return False
+        return bool(c.is_available()) and len(c.gpus) > 0
+    except Exception:
+        return False
+
+
+def device_name() -> str | None:
+    """The GPU that gpu_simulate would use, e.g. "NVIDIA H100 80GB HBM3 (cc 9.0)";
+    "CUDA simulator" under the simulator; None when there is none. Never raises."""
+    try:
+        c = _import_cuda()
+        if c is None:
+            return None
+        if _simulating(c):
+            return "CUDA simulator"
+        if not cuda_available():
+            return None
+        dev = c.get_current_device()
+        name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+        major, minor = dev.compute_capability
+        return f"{name} (cc {major}.{minor})"
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------------------------
+# driver
+
+def _widest(a) -> int:
+    """The widest observation or layer among the models the trajectories use."""
+    widest = 1
+    for m in np.unique(a["traj_model"]):
+        l0, l1 = a["model_layer_off"][m], a["model_layer_off"][m + 1]
+        widest = max(widest, int(a["model_obs_dim"][m]), int(a["layer_out"][l0:l1].max()))
+    return widest
+
+
+def _order(a) -> np.ndarray:
+    """Trajectories by model, the longest first within a model (see the module doc)."""
+    length = a["traj_end"] - a["traj_start"]
+    return np.lexsort((-length, a["traj_model"])).astype(np.int64)
+
+
+def _threads_per_block(n_traj: int, n_sm: int) -> int:
+    # The largest block that still gives every SM two blocks: a run of ~10,000
+    # trajectories has few threads for a big GPU, and they are better spread thin.
+    for tpb in _THREADS_PER_BLOCK:
+        if -(-n_traj // tpb) >= 2 * n_sm:
+            return tpb
+    return _THREADS_PER_BLOCK[-1]
+
+
+def _block_plan(a, order, tpb, cap_floats):
+    """(n_blocks, 5) int64 rows (staged, w_lo, n_w, b_lo, n_b), and the dynamic shared
+    memory the staged blocks need, in float32 elements."""
+    n = order.shape[0]
+    n_blocks = -(-n // tpb)
+    plan = np.zeros((n_blocks, 5), dtype=np.int64)
+    lw, lb = a["layer_w_off"], a["layer_b_off"]
+    w_end = lw + a["layer_in"] * a["layer_out"]
+    b_end = lb + a["layer_out"]
+    m_layer = a["model_layer_off"]
+    need = 0
+    for blk in range(n_blocks):
+        models = np.unique(a["traj_model"][order[blk * tpb:(blk + 1) * tpb]])
+        layers = np.concatenate([np.arange(m_layer[m], m_layer[m + 1]) for m in models])
+        w_lo, w_hi = int(lw[layers].min()), int(w_end[layers].max())
+        b_lo, b_hi = int(lb[layers].min()), int(b_end[layers].max())
+        size = (w_hi - w_lo) + (b_hi - b_lo)
+        if size <= cap_floats:
+            plan[blk] = (1, w_lo, w_hi - w_lo, b_lo, b_hi - b_lo)
+            need = max(need, size)
+    return plan, need
+
+
+def _n_sm(c) -> int:
+    try:
+        return int(c.get_current_device().MULTIPROCESSOR_COUNT)
+    except Exception:  # the simulator's device has no such attribute
+        return 1
+
+
+def _device_copy(c, x):
+    # Zero-length arrays (no targets, no state features, ...) are never read; a
+    # one-element stand-in avoids relying on zero-size device allocations.
+    if x.size == 0:
+        x = np.zeros(1, dtype=x.dtype)
+    return c.to_device(x)
+
+
+def _gpu_simulate(a: dict, threads_per_block: int | None = None,
+                  shared_cap_bytes: int = _SHARED_CAP_BYTES) -> GpuSimulationResult:
+    """Run the CUDA kernel on arrays already validated by `gpu_simulate`.
+
+    threads_per_block and shared_cap_bytes exist for the tests, which use them to
+    make small runs take several blocks and both the shared and the global path.
+    """
+    kernel = _gpu_kernel()
+    c = cuda
+    if not _simulating(c) and not cuda_available():
+        raise GpuUnavailableError("no usable CUDA GPU here (numba-cuda found no device "
+                                  "or driver); use the CPU kernel")
+    n_traj = a["traj_model"].shape[0]
+    cap = int(a["traj_trade_off"][-1])
+    n_eq = int(a["traj_eq_off"][-1])
+    timings = {"h2d_s": 0.0, "kernel_s": 0.0, "d2h_s": 0.0, "transfer_s": 0.0,
+               "compiled": False, "threads_per_block": 0, "blocks": 0, "staged_blocks": 0,
+               "shared_bytes": 0, "device": device_name()}
+    if n_traj == 0:
+        return GpuSimulationResult(
+            np.empty(n_eq, dtype=np.float64), np.zeros(0, dtype=np.int64),
+            np.zeros((cap, 3), dtype=np.int64), np.zeros((cap, 4), dtype=np.float64),
+            np.zeros((0, 4), dtype=np.float64), a["traj_eq_off"], a["traj_trade_off"],
+            timings)
+
+    order = _order(a)
+    tpb = int(threads_per_block or _threads_per_block(n_traj, _n_sm(c)))
+    plan, need = _block_plan(a, order, tpb, shared_cap_bytes // 4)
+    shared_bytes = 4 * need
+    n_blocks = plan.shape[0]
+
+    c.synchronize()
+    t0 = time.perf_counter()
+    args = []
+    for name in _KERNEL_ARGS:
+        x = a[name]
+        args.append(_device_copy(c, x) if isinstance(x, np.ndarray) else x)
+    args.append(c.to_device(order))
+    args.append(c.to_device(plan))
+    d_equity = c.device_array(n_eq, dtype=np.float64)
+    d_n_trades = c.device_array(n_traj, dtype=np.int64)
+    d_trade_int = c.device_array((cap, 3), dtype=np.int64)
+    d_trade_float = c.device_array((cap, 4), dtype=np.float64)
+    d_stats = c.device_array((n_traj, 4), dtype=np.float64)
+    c.synchronize()
+    t1 = time.perf_counter()
+
+    before = len(kernel.overloads)
+    kernel[n_blocks, tpb, 0, shared_bytes](*args, d_equity, d_n_trades, d_trade_int,
+                                           d_trade_float, d_stats)
+    c.synchronize()
+    t2 = time.perf_counter()
+
+    equity = d_equity.copy_to_host()
+    n_trades = d_n_trades.copy_to_host()
+    trade_int = d_trade_int.copy_to_host()
+    trade_float = d_trade_float.copy_to_host()
+    stats = d_stats.copy_to_host()
+    t3 = time.perf_counter()
+
+    timings.update(h2d_s=t1 - t0, kernel_s=t2 - t1, d2h_s=t3 - t2,
+                   transfer_s=(t1 - t0) + (t3 - t2),
+                   compiled=len(kernel.overloads) > before, threads_per_block=tpb,
+                   blocks=n_blocks, staged_blocks=int(plan[:, 0].sum()),
+                   shared_bytes=shared_bytes)
+    return GpuSimulationResult(equity, n_trades, trade_int, trade_float, stats,
+                               a["traj_eq_off"], a["traj_trade_off"], timings)
+
+
+def _validate(given: dict) -> dict:
+    """The CPU wrapper's checks and conversions, then the CUDA kernel's own limit."""
+    a = {}
+    for name in KERNEL_INPUTS:
+        x = given[name]
+        if name in ("max_width", "fill_mode"):
+            a[name] = int(x)
+        elif x is None:
+            a[name] = None
+        else:
+            a[name] = _array(name, x, _DTYPES.get(name, np.int64))
+    n_series = _check_market(a)
+    n_models = _check_models(a)
+    _check_trajectories(a, n_series, n_models)
+    _check_feature_reads(a)
+    if a["traj_model"].shape[0]:
+        widest = _widest(a)
+        if widest > GPU_MAX_WIDTH:
+            raise GpuUnsupportedError(
+                f"a model is {widest} wide (observation or layer); the CUDA kernel "
+                f"takes at most {GPU_MAX_WIDTH}: simulate it on the CPU")
+    return a
+
+
+def gpu_simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
+                 model_feat_off, model_feat_col, model_window, model_state_off,
+                 model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
+                 norm_denom, norm_clip, model_layer_off, layer_in, layer_out, layer_w_off,
+                 layer_b_off, weights, biases, model_act, model_action_kind,
+                 model_target_off, targets, model_low, model_high, max_width,
+                 traj_model, traj_series, traj_start, traj_end, traj_capital,
+                 traj_commission, traj_slippage, traj_long_only, fill_mode,
+                 traj_eq_off=None, traj_trade_off=None) -> GpuSimulationResult:
+    """`kernels.simulate.simulate` on a CUDA GPU: same arguments, same results.
+
+    Raises what `simulate` raises for bad inputs (ValueError / TypeError naming the
+    array), GpuUnsupportedError (a ValueError) for a model wider than GPU_MAX_WIDTH,
+    and GpuUnavailableError (a RuntimeError) where numba-cuda or a GPU is missing; the
+    last two mean "use the CPU kernel". Under NUMBA_ENABLE_CUDASIM=1 it runs on Numba's
+    simulator (slow; for tests). The result's `timings` holds transfer and kernel
+    times. Not yet run on real hardware (see the module doc).
+    """
+    return _gpu_simulate(_validate(dict(locals())))
+
+
+__all__ = ["gpu_simulate", "cuda_available", "device_name", "GpuSimulationResult",
+           "GpuUnsupportedError", "GpuUnavailableError", "GPU_MAX_WIDTH"]
