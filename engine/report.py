@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write_text
+from .decision import DECISIONS  # LIVE, PAPER, RETRAIN, DROP: also the page's sort order
 
 SCHEMA_ID = "foldgate.report/1"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "report.schema.json"
 
-DECISIONS = ("LIVE", "PAPER", "RETRAIN", "DROP")
 MAX_CURVE_POINTS = 600
 
 
@@ -641,10 +641,10 @@ def _curves(m: dict) -> list[dict]:
 
 
 def _line_chart(curves: list[dict], which: str, width: int, height: int, label: str) -> str:
-    ys = [c[which][1] for c in curves]
-    lo = min(float(np.nanmin(y)) for y in ys)
-    hi = max(float(np.nanmax(y)) for y in ys)
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    finite = [y[np.isfinite(y)] for y in (c[which][1] for c in curves)]
+    finite = [y for y in finite if y.size]
+    lo = min([0.0] + [float(y.min()) for y in finite])
+    hi = max([0.0] + [float(y.max()) for y in finite])
     xmax = max(c[which][0][-1] for c in curves)
     fr = _Frame(width, height, 0.0, float(xmax), lo, hi)
     body = fr.axes(pct=True, x_label="bars into period" if which == "ret" else "")
