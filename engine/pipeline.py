@@ -474,7 +474,9 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
     summarize_jobs(jobs)
     decide_jobs(jobs, thresholds)
     archive_info = {"path": str(source), "stamp": stamp, "extract_dir": str(root)}
-    return build_report("validate", jobs, cfg, archive=archive_info), jobs
+    report = build_report("validate", jobs, cfg, archive=archive_info)
+    report["settings"]["thresholds"] = thresholds.to_dict()
+    return report, jobs
 
 
 def gate_record(rec, thresholds) -> tuple[dict, str]:
