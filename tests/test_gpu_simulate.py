@@ -1,0 +1,189 @@
+"""The CUDA twin (kernels/gpu_simulate.py) against the CPU kernel and the naive
+reference (tests/naive_simulate.py).
+
+Numba picks CUDA or its simulator when numba.cuda is first imported, once per
+process. So nothing here imports numba.cuda into the pytest process: the simulator
+runs in a child process (tests/gpu_sim_worker.py with NUMBA_ENABLE_CUDASIM=1), which
+leaves every other test module free to use either. The tests marked `gpu` probe for
+a real GPU the same way (in a child without the simulator) and skip where there is
+none; they have not yet run on real hardware.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpu_sim_worker import SIM_CASES, make_policy, make_series
+
+TESTS = Path(__file__).resolve().parent
+WORKER = TESTS / "gpu_sim_worker.py"
+
+
+def run_worker(mode, *args, simulator, timeout):
+    """{case: its JSON line} from one run of the worker."""
+    env = dict(os.environ)
+    if simulator:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    else:
+        env.pop("NUMBA_ENABLE_CUDASIM", None)
+    proc = subprocess.run([sys.executable, str(WORKER), mode, *args], env=env,
+                          cwd=TESTS.parent, capture_output=True, text=True, timeout=timeout)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        pytest.fail(f"gpu_sim_worker.py {mode} exited {proc.returncode}:\n"
+                    f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return {line["case"]: line for line in lines}
+
+
+# ---------------------------------------------------------------------------------
+# simulator: the CUDA kernel's code, run as Python, must give the CPU kernel's numbers
+
+@pytest.fixture(scope="module")
+def simulated():
+    return run_worker("sim", simulator=True, timeout=600)
+
+
+def test_simulator_is_not_a_gpu(simulated):
+    probe = simulated["probe"]
+    assert probe["cuda_available"] is False
+    assert probe["device"] == "CUDA simulator"
+
+
+@pytest.mark.parametrize("case", list(SIM_CASES))
+def test_simulated_kernel_matches_cpu_and_naive(simulated, case):
+    r = simulated[case]
+    assert r["ok"], r["message"]
+    # the simulator does the same IEEE operations in the same order as the CPU kernel
+    assert r["bit_identical"]
+    assert r["device"] == "CUDA simulator"
+    assert r["trades"] > r["trajectories"]  # the policies do trade, often
+
+
+def test_the_gpu_only_checks_run_in_the_simulator_at_small_sizes():
+    # the code behind the `gpu` tests below, incl. the 2x64 reference MLP, so that
+    # it is known to run before it first meets a GPU
+    results = run_worker("gpu", "--small", simulator=True, timeout=600)
+    for name in ("gpu_parity", "gpu_rate"):
+        assert results[name]["ok"], results[name]["message"]
+        assert results[name].get("device", "CUDA simulator") == "CUDA simulator"
+    assert results["gpu_parity"]["reference_bit_identical"]
+
+
+def test_simulated_cases_cover_clipping_and_both_memory_paths(simulated):
+    assert simulated["long_only_next_open"]["clipped"] > 0
+    assert simulated["long_only_close"]["clipped"] > 0
+    assert simulated["continuous_close"]["clipped"] > 0
+    blocks = simulated["blocks_shared_and_global"]
+    assert blocks["blocks"] > 1
+    assert 0 < blocks["staged_blocks"] < blocks["blocks"]
+
+
+# ---------------------------------------------------------------------------------
+# in this process: everything that happens before numba.cuda is imported
+
+def packed_batch(hidden=(4,), n_features=3):
+    from engine.batch import Batch
+
+    rng = np.random.default_rng(3)
+    o, c, f, names = make_series(rng, 40, n_features)
+    pol = make_policy(rng, n_features, hidden, state=["position"])
+    batch = Batch(fill_mode=0)
+    sid = batch.add_series(o, c, f, names)
+    mid = batch.add_model(pol, sid)
+    batch.add_trajectory(mid, sid, 0, 40, capital=1e5)
+    return batch.pack().arrays
+
+
+def test_a_model_wider_than_the_kernel_is_refused_for_the_cpu():
+    from kernels.gpu_simulate import GPU_MAX_WIDTH, GpuUnsupportedError, gpu_simulate
+
+    arrays = packed_batch(hidden=(GPU_MAX_WIDTH + 1,))
+    with pytest.raises(GpuUnsupportedError, match=f"at most {GPU_MAX_WIDTH}.*CPU"):
+        gpu_simulate(**arrays)
+    assert issubclass(GpuUnsupportedError, ValueError)
+
+
+def test_bad_inputs_are_refused_as_the_cpu_wrapper_refuses_them():
+    from kernels.gpu_simulate import gpu_simulate
+    from kernels.simulate import simulate
+
+    arrays = packed_batch()
+    arrays["traj_end"] = arrays["traj_end"] + 5  # past the series' last bar
+    with pytest.raises(ValueError) as cpu_err:
+        simulate(**arrays)
+    with pytest.raises(ValueError) as gpu_err:
+        gpu_simulate(**arrays)
+    assert str(gpu_err.value) == str(cpu_err.value)
+
+
+def test_same_signature_as_the_cpu_wrapper():
+    import inspect
+
+    from kernels.gpu_simulate import gpu_simulate
+    from kernels.simulate import simulate
+
+    cpu = inspect.signature(simulate).parameters
+    gpu = inspect.signature(gpu_simulate).parameters
+    assert list(gpu) == list(cpu)
+    assert [p.default for p in gpu.values()] == [p.default for p in cpu.values()]
+
+
+def test_imports_and_answers_without_numba_cuda():
+    # numba.cuda set to None in sys.modules makes its import fail, as on a CPU-only
+    # install; the module must import, say "no GPU", and refuse to run
+    code = (
+        "import sys; sys.modules['numba.cuda'] = None\n"
+        "import kernels.gpu_simulate as g\n"
+        "assert g.cuda_available() is False and g.device_name() is None\n"
+        "try:\n"
+        "    g._gpu_kernel()\n"
+        "except g.GpuUnavailableError as e:\n"
+        "    print('refused:', e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=TESTS.parent,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "refused: numba-cuda is not installed" in proc.stdout
+
+
+def test_importing_the_module_leaves_numba_cuda_unimported():
+    code = ("import sys, kernels.gpu_simulate\n"
+            "print('numba.cuda' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=TESTS.parent, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------
+# real GPU only
+
+@pytest.fixture(scope="module")
+def real_gpu():
+    probe = run_worker("probe", simulator=False, timeout=300)["probe"]
+    if not probe["cuda_available"]:
+        pytest.skip("no CUDA GPU here (numba-cuda finds no device or driver)")
+    return probe["device"]
+
+
+@pytest.mark.gpu
+def test_gpu_parity_on_a_larger_random_case(real_gpu):
+    r = run_worker("gpu", "gpu_parity", simulator=False, timeout=600)["gpu_parity"]
+    assert r["ok"], r["message"]
+
+
+@pytest.mark.gpu
+def test_gpu_throughput_run(real_gpu):
+    r = run_worker("gpu", "gpu_rate", simulator=False, timeout=600)["gpu_rate"]
+    assert r["ok"], r["message"]
+    assert r["bar_steps_per_s_kernel"] > 0
+    print(f"\n{real_gpu}: {r['bar_steps_per_s_kernel']:,.0f} bar-steps/s in the kernel, "
+          f"{r['bar_steps_per_s_with_transfers']:,.0f} with transfers")
