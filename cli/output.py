@@ -111,7 +111,8 @@ def print_backtest(report: dict) -> None:
     s = report["settings"]
     fill = s["fill"] + (" (optimistic)" if s["fill"] == "close" else "")
     con.print(f"foldgate backtest: {s['days']} days, capital {s['capital']:,.0f}, fill {fill}, "
-              f"commission {s['commission_bps']} bps, slippage {s['slippage_bps']} bps", markup=False)
+              f"commission {s['commission_bps']} bps, slippage {s['slippage_bps']} bps, "
+              f"device {s.get('device_used') or s['device']}", markup=False)
     for entry in report["models"]:
         side = "long-only" if entry["long_only"] else "long/short"
         con.print(f"\n[bold]{entry['symbol']}[/] {entry['timeframe']} ({entry['asset_class']}, {side}) "
@@ -142,7 +143,8 @@ def print_validate(report: dict) -> None:
     con = console()
     s = report["settings"]
     con.print(f"foldgate validate: quick backtest {s['quick_days']} days, walk-forward {s['days']} days x "
-              f"{s['walk_forward']} folds, capital {s['capital']:,.0f}", markup=False)
+              f"{s['walk_forward']} folds, capital {s['capital']:,.0f}, device {s.get('device_used') or s['device']}",
+              markup=False)
     table = Table(title="Decisions", title_justify="left")
     for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Pos. folds", "right"),
                          ("Sharpe mean", "right"), ("Sharpe std", "right"), ("Mean return", "right"),

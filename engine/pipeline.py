@@ -58,6 +58,8 @@ class RunConfig:
     """'cpu', 'cuda' or 'auto'."""
     force: bool = False
     """validate: backtest models that gating dropped, too (their decision stays DROP)."""
+    device_used: str | None = None
+    """Filled in by the run: the device the kernel ran on, e.g. 'cuda (NVIDIA H100)'."""
 
     def settings_dict(self) -> dict:
         return {
@@ -74,6 +76,7 @@ class RunConfig:
             "long_only": self.long_only,
             "bars_per_year": self.bars_per_year,
             "device": self.device,
+            "device_used": self.device_used,
         }
 
 
@@ -101,6 +104,24 @@ class ModelJob:
     @property
     def simulated(self) -> bool:
         return self.policy is not None and self.error is None
+
+
+def resolve_device(requested: str) -> tuple[str, str]:
+    """(device the kernel runs on, how to describe it): 'auto' takes CUDA when a GPU is
+    present; 'cuda' without one is an error."""
+    if requested == "cpu":
+        return "cpu", "cpu"
+    try:
+        from kernels.gpu_simulate import cuda_available, device_name
+
+        if cuda_available():
+            return "cuda", f"cuda ({device_name() or 'unknown GPU'})"
+    except ImportError:
+        pass
+    if requested == "cuda":
+        raise FoldgateError("--device cuda: no CUDA GPU is usable here (install foldgate[cuda] on a "
+                            "machine with an NVIDIA GPU and driver), or use --device cpu")
+    return "cpu", "cpu (auto: no CUDA GPU found)"
 
 
 def parse_end(value: str | None) -> int | None:
@@ -221,6 +242,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
 
     store = BarStore(cfg.store)
     end_ns = parse_end(cfg.end)
+    device, cfg.device_used = resolve_device(cfg.device)
     by_series: dict[tuple[str, str], list[ModelJob]] = {}
     for job in jobs:
         if job.simulated:
@@ -276,7 +298,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
         return
     if progress:
         progress(f"simulating {len(planned)} trajectories")
-    result = batch.run(device=cfg.device, bars_per_year=[p[5] for p in planned],
+    result = batch.run(device=device, bars_per_year=[p[5] for p in planned],
                        trajectories=[p[4] for p in planned])
     for (job, kind, window, in_sample, traj, bpy, ts), out in zip(planned, result):
         record = _window_record(window, in_sample, out, ts)

@@ -188,3 +188,36 @@ def test_json_into_unwritable_place_leaves_nothing(tmp_path):
     assert r.exit_code == 1
     assert "Traceback" not in r.output
     assert blocker.read_text() == "x"
+
+
+def test_device_auto_says_what_it_used(tmp_path):
+    from kernels.gpu_simulate import cuda_available
+
+    out = tmp_path / "r.json"
+    r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--device", "auto", "--json", out)
+    assert r.exit_code == 0, r.output
+    used = json.loads(out.read_text())["settings"]["device_used"]
+    assert used.startswith("cuda" if cuda_available() else "cpu")
+    assert used.split(" ")[0] in r.output
+
+
+def test_device_cuda_without_gpu_is_a_clear_error():
+    from kernels.gpu_simulate import cuda_available
+
+    if cuda_available():
+        pytest.skip("a GPU is present")
+    assert_error(backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--device", "cuda"), 1, "--device cuda")
+    r = run("bench", "--tiny", "--no-torch", "--device", "cuda")
+    assert_error(r, 1, "CUDA")
+
+
+def test_bench_tiny_reports_ratios(tmp_path):
+    out = tmp_path / "bench.json"
+    r = run("bench", "--tiny", "--json", out)
+    assert r.exit_code == 0, r.output
+    result = json.loads(out.read_text())
+    res = result["results"]
+    assert set(res) >= {"foldgate_cpu", "torch_batch1", "torch_lockstep"}
+    assert res["torch_batch1"]["vs_torch_batch1"] == pytest.approx(1.0)
+    for r_ in res.values():
+        assert r_["bar_steps_per_s"] > 0
