@@ -225,7 +225,27 @@ def _random_models(rng, n_series):
     return models
 
 
-def sim_case(name, seed, kind, fill, folds=3, n_bars=(60, 75), **driver):
+def _relayout(rng, arrays, cases, layout):
+    """The same run with the kernel's other accepted layouts of the outputs."""
+    arrays = dict(arrays)
+    if layout == "spare_rows":
+        # trade capacity beyond end - start per trajectory (the spare rows come back
+        # zero), equity offsets left for the wrapper to fill in
+        bars = arrays["traj_end"] - arrays["traj_start"]
+        spare = rng.integers(0, 4, size=bars.shape[0])
+        arrays["traj_trade_off"] = np.concatenate(([0], np.cumsum(bars + spare)))
+        arrays["traj_eq_off"] = None
+    elif layout == "empty":
+        for name in ("traj_model", "traj_series", "traj_start", "traj_end", "traj_capital",
+                     "traj_commission", "traj_slippage", "traj_long_only"):
+            arrays[name] = arrays[name][:0]
+        arrays["traj_eq_off"] = np.zeros(1, dtype=np.int64)
+        arrays["traj_trade_off"] = np.zeros(1, dtype=np.int64)
+        cases = []
+    return arrays, cases
+
+
+def sim_case(name, seed, kind, fill, folds=3, n_bars=(60, 75), layout=None, **driver):
     from kernels import gpu_simulate as G
     from kernels.simulate import simulate
 
@@ -233,14 +253,19 @@ def sim_case(name, seed, kind, fill, folds=3, n_bars=(60, 75), **driver):
     series = [make_series(rng, n) for n in n_bars]
     models = _random_models(rng, len(series)) if kind == "random" else _case_models(rng, kind)
     batch, packed, cases = build(rng, fill, series, models, folds)
-    cpu = simulate(**packed.arrays)
+    arrays, cases = _relayout(rng, packed.arrays, cases, layout)
+    cpu = simulate(**arrays)
     t0 = time.perf_counter()
     if driver:
-        gpu = G._gpu_simulate(G._validate(dict(packed.arrays)), **driver)
+        gpu = G._gpu_simulate(G._validate(dict(arrays)), **driver)
     else:
-        gpu = G.gpu_simulate(**packed.arrays)
+        gpu = G.gpu_simulate(**arrays)
     seconds = time.perf_counter() - t0
-    identical = compare_results(gpu, cpu, packed.capital, name)
+    for out in ("equity", "n_trades", "trade_int", "trade_float", "stats"):
+        if getattr(gpu, out).shape != getattr(cpu, out).shape:
+            raise AssertionError(f"{name}: {out} has shape {getattr(gpu, out).shape}, the "
+                                 f"CPU kernel's {getattr(cpu, out).shape}")
+    identical = compare_results(gpu, cpu, arrays["traj_capital"], name)
     compare_naive(gpu, packed, cases, series, fill, name)
     tm = gpu.timings
     return {"trajectories": len(cases), "trades": int(gpu.n_trades.sum()),
@@ -264,6 +289,9 @@ SIM_CASES = {
     # weights in shared memory and some read global memory, and a block spans models
     "blocks_shared_and_global": dict(seed=17, kind="discrete", fill=0, folds=3,
                                      threads_per_block=2, shared_cap_bytes=4 * 120),
+    # spare trade rows between trajectories, and a call with no trajectory at all
+    "spare_trade_rows": dict(seed=18, kind="long_only", fill=1, layout="spare_rows"),
+    "no_trajectories": dict(seed=19, kind="discrete", fill=0, layout="empty"),
     # random shapes, kinds, sides, windows and normalisation, three threads a block
     **{f"random_{seed}": dict(seed=seed, kind="random", fill=seed % 2, folds=2 + seed % 3,
                               n_bars=(45, 70, 55), threads_per_block=3)
