@@ -63,7 +63,10 @@ def test_simulated_kernel_matches_cpu_and_naive(simulated, case):
     # the simulator does the same IEEE operations in the same order as the CPU kernel
     assert r["bit_identical"]
     assert r["device"] == "CUDA simulator"
-    assert r["trades"] > r["trajectories"]  # the policies do trade, often
+    if SIM_CASES[case].get("layout") == "empty":
+        assert r["trajectories"] == 0 and r["trades"] == 0
+    else:
+        assert r["trades"] > r["trajectories"]  # the policies do trade, often
 
 
 def test_the_gpu_only_checks_run_in_the_simulator_at_small_sizes():
