@@ -4,9 +4,10 @@ Same flat arrays in, same `SimulationResult` out, the same semantics bit for bit
 `gpu_simulate(**arrays)` is a drop-in for `simulate(**arrays)` on a machine with an
 NVIDIA GPU and NVIDIA's `numba-cuda` package (the `foldgate[cuda]` extra).
 
-STATUS: tested only under Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) and by
-compiling the kernel to PTX with libNVVM; it has NOT yet run on real GPU hardware,
-so nothing here claims a GPU speed.
+STATUS: tested under Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1), where it
+matches the CPU kernel bit for bit; during development its PTX was also built for
+sm_90 with libNVVM and ptxas (no FMA left, ~200 registers, 1 KiB local memory a
+thread). It has NOT yet run on real GPU hardware, so nothing here claims a GPU speed.
 
 Layout, as beside every CPU kernel (stumpy style, gpu_stump.py beside stump.py):
 - `_gpu_simulate_kernel`: the `@cuda.jit` kernel, one thread per trajectory.
