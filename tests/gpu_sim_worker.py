@@ -63,6 +63,15 @@ def make_policy(rng, n_features=3, hidden=(6,), window=1, state=(), activation="
         low=low, high=high, obs_dim=dim)
 
 
+def tied_policy(rng):
+    """Actions 1 and 2 have the same output row: every time they lead, they tie, and
+    the lowest index must win (target 1.0, never -1.0)."""
+    pol = make_policy(rng, 3, (5,), state=["position"], targets=(0.0, 1.0, -1.0))
+    w, b = pol.layers[-1]
+    w[2], b[2] = w[1], b[1]
+    return pol
+
+
 def make_series(rng, n_bars, n_features=6):
     # each series lays its feature columns out in its own order
     names = [f"f{k}" for k in rng.permutation(n_features)]
@@ -181,6 +190,7 @@ def _case_models(rng, kind):
                          targets=(1.0, -1.0)), 1, False),
             (make_policy(rng, 3, (8, 8), window=3, state=st, targets=(0.0, 1.0, -1.0)),
              0, False),
+            (tied_policy(rng), 0, False),
         ]
     if kind == "long_only":
         return [
