@@ -298,8 +298,16 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
         return
     if progress:
         progress(f"simulating {len(planned)} trajectories")
-    result = batch.run(device=device, bars_per_year=[p[5] for p in planned],
-                       trajectories=[p[4] for p in planned])
+    bpy_list, traj_ids = [p[5] for p in planned], [p[4] for p in planned]
+    try:
+        result = batch.run(device=device, bars_per_year=bpy_list, trajectories=traj_ids)
+    except ValueError as exc:  # GpuUnsupportedError: a model too wide for the GPU kernel
+        if device != "cuda" or type(exc).__name__ != "GpuUnsupportedError":
+            raise
+        if cfg.device == "cuda":
+            raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
+        cfg.device_used = f"cpu (auto: {exc})"
+        result = batch.run(device="cpu", bars_per_year=bpy_list, trajectories=traj_ids)
     for (job, kind, window, in_sample, traj, bpy, ts), out in zip(planned, result):
         record = _window_record(window, in_sample, out, ts)
         if kind == "backtest":
