@@ -235,6 +235,8 @@ def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, need_start_ns
 def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                   progress: Callable[[str], None] | None = None) -> None:
     """Backtest and walk-forward every simulated job in ONE batched kernel call."""
+    from kernels.gpu_simulate import GpuUnsupportedError
+
     from .batch import Batch
     from .features import compute_features, lookback
     from .folds import bars_per_year, make_folds, mark_in_sample
@@ -301,9 +303,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     bpy_list, traj_ids = [p[5] for p in planned], [p[4] for p in planned]
     try:
         result = batch.run(device=device, bars_per_year=bpy_list, trajectories=traj_ids)
-    except ValueError as exc:  # GpuUnsupportedError: a model too wide for the GPU kernel
-        if device != "cuda" or type(exc).__name__ != "GpuUnsupportedError":
-            raise
+    except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
         if cfg.device == "cuda":
             raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
         cfg.device_used = f"cpu (auto: {exc})"
