@@ -116,9 +116,10 @@ def tanh_f32_array_nb(x):
 def tanh_f32_np(x):
     """NumPy twin of `tanh_f32_nb`, operation for operation (bit-identical)."""
     x = np.asarray(x, dtype=np.float32)
-    xd = x.astype(np.float64)
-    ax = np.abs(xd)
+    # signalling NaNs raise "invalid" on conversion; they come out as NaN all the same
     with np.errstate(invalid="ignore", over="ignore"):
+        xd = x.astype(np.float64)
+        ax = np.abs(xd)
         y = np.where(ax < _CLAMP, 2.0 * ax, 2.0 * _CLAMP)
         kf = np.floor(y * _INV_LN2 + 0.5)
         r = y - kf * _LN2

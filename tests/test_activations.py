@@ -1,0 +1,141 @@
+"""The kernel's float32 tanh: within 1 ulp of torch.tanh over the float32 range, exact
+at the special values, bit-identical to its NumPy twin, and vectorised."""
+
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+import pytest
+from numba import njit
+
+from kernels.activations import (
+    tanh_f32_array_nb,
+    tanh_f32_nb,
+    tanh_f32_np,
+    tanh_inplace_f32_nb,
+)
+
+torch = pytest.importorskip("torch")
+
+SPECIALS = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1e-45, -1e-45,
+                     1.1754942e-38, 1.1754944e-38, -1.1754944e-38, 3.4028235e38,
+                     -3.4028235e38, 1e-20, 2.44e-4, 2.45e-4, 0.5493, 0.55, 0.5, 1.0, 9.0,
+                     9.01, 9.011, 10.0, 20.0, 20.5, 88.7, 89.0, -9.01, -0.55],
+                    dtype=np.float32)
+
+
+def _ordered(bits_f32: np.ndarray) -> np.ndarray:
+    """float32 -> integers in the order of the reals, so |a - b| counts ulps."""
+    i = bits_f32.view(np.int32).astype(np.int64)
+    return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+
+
+def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(_ordered(a) - _ordered(b))
+
+
+def _torch_tanh(x: np.ndarray) -> np.ndarray:
+    # One thread: here torch's second intra-op thread, started after a Numba call in
+    # the same process, now and then returned a whole chunk of wrong tanh values (up
+    # to 1.5e3 ulps, ~1 process in 10); torch on the calling thread never did.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return torch.tanh(torch.from_numpy(x)).numpy()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _samples(n_random_bits: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    parts = [
+        # every float32 bit pattern is equally likely: the whole range, NaNs included
+        rng.integers(0, 2**32, n_random_bits, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        # the range where tanh is not 0, x or +-1 in float32, densely
+        rng.uniform(-10.0, 10.0, n_random_bits // 2).astype(np.float32),
+        rng.uniform(-1.0, 1.0, n_random_bits // 4).astype(np.float32),
+        # every subnormal's neighbourhood and the tiny normals
+        (rng.integers(1, 2**23, 2**16, dtype=np.int64).astype(np.uint32)
+         | rng.choice(np.array([0, 0x80000000], dtype=np.uint32), 2**16)).view(np.float32),
+        # consecutive floats around the switch points of the formula
+        *[np.nextafter(np.float32(c), np.float32(np.inf)) + np.arange(-2000, 2000, dtype=np.float32)
+          * np.spacing(np.float32(c)) for c in (0.5493, 0.3466, 9.01, 1e-4, 2.4e-4)],
+        SPECIALS,
+    ]
+    x = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts])
+    return np.concatenate([x, -x])
+
+
+def test_within_one_ulp_of_torch_on_millions_of_values():
+    x = _samples(8_000_000)
+    got = tanh_f32_array_nb(x)
+    want = _torch_tanh(x)
+    nan = np.isnan(x)
+    assert np.array_equal(np.isnan(got), nan)
+    assert np.array_equal(np.isnan(want), nan)
+    d = _ulps(got[~nan], want[~nan])
+    k = int(np.argmax(d))
+    assert d[k] <= 1, (f"{d[k]} ulps at x = {x[~nan][k]!r} ({np.count_nonzero(d > 1)} "
+                       f"values > 1 ulp): {got[~nan][k]!r} vs torch {want[~nan][k]!r}")
+    # mostly the very same float
+    assert np.mean(d == 0) > 0.99
+
+
+def test_special_values_exactly():
+    x = SPECIALS
+    got = tanh_f32_array_nb(x)
+    assert np.isnan(got[np.isnan(x)]).all()
+    fin = ~np.isnan(x)
+    # sign of zero kept, +-inf -> +-1, tiny x -> x exactly, large |x| -> +-1 exactly
+    assert np.array_equal(np.signbit(got[fin]), np.signbit(x[fin]))
+    assert got[0] == 0.0 and not np.signbit(got[0]) and np.signbit(got[1])
+    assert got[2] == 1.0 and got[3] == -1.0
+    tiny = fin & (np.abs(x) < 1e-4)
+    assert np.array_equal(got[tiny], x[tiny])
+    big = fin & (np.abs(x) >= 9.02)
+    assert np.array_equal(got[big], np.sign(x[big]))
+
+
+def test_numpy_twin_is_bit_identical():
+    x = _samples(400_000, seed=1)
+    a = tanh_f32_array_nb(x)
+    b = tanh_f32_np(x)
+    assert b.dtype == np.float32
+    assert a.view(np.uint32).tobytes() == b.view(np.uint32).tobytes()
+
+
+def test_scalar_inplace_and_array_forms_agree():
+    x = _samples(20_000, seed=2)
+    buf = x.copy()
+    n = buf.shape[0] - 5
+    tanh_inplace_f32_nb(buf, n)
+    want = tanh_f32_array_nb(x)
+    assert buf[:n].tobytes() == want[:n].tobytes()
+    assert buf[n:].tobytes() == x[n:].tobytes()  # past n untouched
+
+    @njit
+    def scalar(v):
+        return tanh_f32_nb(v)
+
+    for v in x[:300]:
+        got = np.float32(scalar(v))  # via a Python float: NaN payloads may change
+        want = tanh_f32_array_nb(np.array([v]))[0]
+        assert (np.isnan(got) and np.isnan(want)) or got.tobytes() == want.tobytes()
+    assert tanh_f32_array_nb(x.reshape(-1, 4)[:10]).shape == (10, 4)
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="checks x86 vector instructions")
+def test_loop_vectorises_without_libm_calls():
+    @njit(error_model="numpy")
+    def apply(buf, n):
+        for j in range(n):
+            buf[j] = tanh_f32_nb(buf[j])
+
+    buf = np.zeros(64, dtype=np.float32)
+    apply(buf, 64)
+    asm = apply.inspect_asm(apply.signatures[0])
+    # packed double division = the vector loop; no call to a scalar tanh
+    assert "vdivpd" in asm or "divpd" in asm
+    assert "tanh" not in asm.lower()
