@@ -319,29 +319,34 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
 
 
 def _window_record(window, in_sample: bool, out: dict, ts: np.ndarray) -> dict:
-    """One fold or backtest as the report writes it."""
-    bars_ts = ts[window.start: window.end]
-    trades = []
-    for entry_bar, exit_bar, direction, entry_price, exit_price, pnl, commission in out["trades"]:
-        trades.append({
-            "entry_time": iso(ts[int(entry_bar)]),
-            "exit_time": iso(ts[int(exit_bar)]),
-            "direction": int(direction),
-            "entry_price": float(entry_price),
-            "exit_price": float(exit_price),
-            "pnl": float(pnl),
-            "commission": float(commission),
-        })
+    """One fold or backtest as the report writes it. Curves stay numpy arrays (the
+    report writer converts them in one vectorised pass); times are datetime64[s]."""
+    times = ts.astype("datetime64[ns]").astype("datetime64[s]")
+    bars_ts = times[window.start: window.end]
+    ti, tf = out["trade_int"], out["trade_float"]
+    entry_times = iso_list(times[ti[:, 0]])
+    exit_times = iso_list(times[ti[:, 1]])
+    trades = [
+        {"entry_time": entry_times[k], "exit_time": exit_times[k], "direction": int(ti[k, 2]),
+         "entry_price": float(tf[k, 0]), "exit_price": float(tf[k, 1]), "pnl": float(tf[k, 2]),
+         "commission": float(tf[k, 3])}
+        for k in range(len(ti))
+    ]
     return {
-        "start": iso(bars_ts[0]),
-        "end": iso(bars_ts[-1]),
+        "start": iso(ts[window.start]),
+        "end": iso(ts[window.end - 1]),
         "bars": int(window.end - window.start),
         "in_sample": in_sample,
         "metrics": {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in out["metrics"].items()},
-        "equity": [float(x) for x in out["equity"]],
-        "timestamps": [iso(x) for x in bars_ts],
+        "equity": np.asarray(out["equity"], dtype=np.float64),
+        "timestamps": bars_ts,
         "trades": trades,
     }
+
+
+def iso_list(times: np.ndarray) -> list[str]:
+    """datetime64 array -> ISO strings with a Z, in one vectorised call."""
+    return [t + "Z" for t in np.datetime_as_string(times.astype("datetime64[s]"), unit="s").tolist()]
 
 
 def _py(value):
