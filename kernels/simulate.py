@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from .activations import tanh_f32_nb
 
@@ -52,36 +52,37 @@ def _mlp_nb(x, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, weights, b
     for layer in range(l0, l1):
         n_in = layer_in[layer]
         n_out = layer_out[layer]
-        w0 = layer_w_off[layer]
-        b0 = layer_b_off[layer]
         dst = buf_a if (layer - l0) % 2 == 0 else buf_b
-        # slices, not weights[row + j]: an index that may be negative gets Numba's
-        # wraparound select, which turns the contiguous loads into gathers
-        bias = biases[b0:b0 + n_out]
+        # Offsets into weights and biases are unsigned: a signed index gets Numba's
+        # negative-index wraparound select, which turns the contiguous row loads into
+        # gathers; slicing instead costs a reference-count update per row.
+        stride = uint64(n_out)
+        b0 = uint64(layer_b_off[layer])
         for j in range(n_out):
-            dst[j] = bias[j]
-        # four inputs per pass over the accumulator: a quarter of the loads, stores
-        # and loop set-ups, and still one rounding per product and per sum, added in
-        # input order -- the parentheses are the reference's sequential order
+            dst[j] = biases[b0 + uint64(j)]
+        # Four inputs per pass over the accumulator: a quarter of its loads and stores
+        # and of the loop set-ups. Still one rounding per product and per sum, summed
+        # in input order: the parentheses are the reference's sequential order.
         k = 0
         while k + 4 <= n_in:
             h0 = src[k]
             h1 = src[k + 1]
             h2 = src[k + 2]
             h3 = src[k + 3]
-            r = w0 + k * n_out
-            w_0 = weights[r:r + n_out]
-            w_1 = weights[r + n_out:r + 2 * n_out]
-            w_2 = weights[r + 2 * n_out:r + 3 * n_out]
-            w_3 = weights[r + 3 * n_out:r + 4 * n_out]
+            r0 = uint64(layer_w_off[layer] + k * n_out)
+            r1 = r0 + stride
+            r2 = r1 + stride
+            r3 = r2 + stride
             for j in range(n_out):
-                dst[j] = (((dst[j] + h0 * w_0[j]) + h1 * w_1[j]) + h2 * w_2[j]) + h3 * w_3[j]
+                u = uint64(j)
+                dst[j] = (((dst[j] + h0 * weights[r0 + u]) + h1 * weights[r1 + u])
+                          + h2 * weights[r2 + u]) + h3 * weights[r3 + u]
             k += 4
         while k < n_in:
             h = src[k]
-            w_row = weights[w0 + k * n_out:w0 + (k + 1) * n_out]
+            r = uint64(layer_w_off[layer] + k * n_out)
             for j in range(n_out):
-                dst[j] = dst[j] + h * w_row[j]
+                dst[j] = dst[j] + h * weights[r + uint64(j)]
             k += 1
         if layer < l1 - 1:
             if act == ACT_TANH:
@@ -94,6 +95,77 @@ def _mlp_nb(x, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, weights, b
                     dst[j] = zero if dst[j] < zero else dst[j]
         src = dst
     return src
+
+
+@njit(cache=True, error_model="numpy")
+def _mlp2_nb(xa, xb, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, weights,
+             biases, act, a1, a2, b1, b2):
+    """`_mlp_nb` for two observations of the same model at once (lanes a and b).
+
+    Each weight is loaded once for both lanes, and the two lanes' sums are independent
+    chains the core can overlap -- the last layer of a single lane (a few outputs, a
+    long chain of dependent adds) is latency-bound otherwise. Per lane the arithmetic
+    is exactly `_mlp_nb`'s. a1, a2, b1, b2 must be four distinct buffers."""
+    src_a = xa
+    src_b = xb
+    for layer in range(l0, l1):
+        n_in = layer_in[layer]
+        n_out = layer_out[layer]
+        even = (layer - l0) % 2 == 0
+        dst_a = a1 if even else a2
+        dst_b = b1 if even else b2
+        stride = uint64(n_out)
+        b0 = uint64(layer_b_off[layer])
+        for j in range(n_out):
+            bias = biases[b0 + uint64(j)]
+            dst_a[j] = bias
+            dst_b[j] = bias
+        k = 0
+        while k + 4 <= n_in:
+            p0 = src_a[k]
+            p1 = src_a[k + 1]
+            p2 = src_a[k + 2]
+            p3 = src_a[k + 3]
+            q0 = src_b[k]
+            q1 = src_b[k + 1]
+            q2 = src_b[k + 2]
+            q3 = src_b[k + 3]
+            r0 = uint64(layer_w_off[layer] + k * n_out)
+            r1 = r0 + stride
+            r2 = r1 + stride
+            r3 = r2 + stride
+            for j in range(n_out):
+                u = uint64(j)
+                w_0 = weights[r0 + u]
+                w_1 = weights[r1 + u]
+                w_2 = weights[r2 + u]
+                w_3 = weights[r3 + u]
+                dst_a[j] = (((dst_a[j] + p0 * w_0) + p1 * w_1) + p2 * w_2) + p3 * w_3
+                dst_b[j] = (((dst_b[j] + q0 * w_0) + q1 * w_1) + q2 * w_2) + q3 * w_3
+            k += 4
+        while k < n_in:
+            p = src_a[k]
+            q = src_b[k]
+            r = uint64(layer_w_off[layer] + k * n_out)
+            for j in range(n_out):
+                w = weights[r + uint64(j)]
+                dst_a[j] = dst_a[j] + p * w
+                dst_b[j] = dst_b[j] + q * w
+            k += 1
+        if layer < l1 - 1:
+            if act == ACT_TANH:
+                for j in range(n_out):
+                    dst_a[j] = tanh_f32_nb(dst_a[j])
+                for j in range(n_out):
+                    dst_b[j] = tanh_f32_nb(dst_b[j])
+            else:
+                zero = np.float32(0.0)
+                for j in range(n_out):
+                    dst_a[j] = zero if dst_a[j] < zero else dst_a[j]
+                    dst_b[j] = zero if dst_b[j] < zero else dst_b[j]
+        src_a = dst_a
+        src_b = dst_b
+    return src_a, src_b
 
 
 @njit(cache=True, error_model="numpy")
@@ -178,23 +250,104 @@ def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
     s[9] += 1.0
 
 
+# Per-trajectory ("lane") account state, float64: the slots _fill_nb books into, then
+# the order state of the decision loop.
+_HELD, _PENDING, _PENDING_TARGET, _EXPOSURE, _CLIPPED = 12, 13, 14, 15, 16
+_STATE_SIZE = 17
+
+
 @njit(cache=True, error_model="numpy")
-def _trajectory_nb(i, open_, close, bar_off, feats, feat_off, n_feat,
-                   model_feat_off, model_feat_col, model_window, model_state_off,
-                   model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
-                   norm_denom, norm_clip, model_layer_off, layer_in, layer_out, layer_w_off,
-                   layer_b_off, weights, biases, model_act, model_action_kind,
-                   model_target_off, targets, model_low, model_high, max_width,
-                   traj_model, traj_series, traj_start, traj_end, traj_capital,
-                   traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
-                   traj_trade_off, equity, n_trades, trade_int, trade_float, stats):
-    m = traj_model[i]
-    ser = traj_series[i]
-    s0 = traj_start[i]
-    e = traj_end[i]
-    b_off = bar_off[ser]
-    f_off = feat_off[ser]
-    nf = n_feat[ser]
+def _observe_nb(x, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, window,
+                model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip, obs_dim):
+    """x = [features at t, t-1, ..., t-window+1] + state features, normalised."""
+    k = 0
+    for lag in range(window):
+        row = f_off + (t - lag) * nf
+        for q in range(fc0, fc1):
+            x[k] = np.float32(feats[row + model_feat_col[q]])
+            k += 1
+    units = s[1]
+    for q in range(sc0, sc1):
+        code = model_state_code[q]
+        if code == STATE_POSITION:
+            v = s[_HELD]
+        elif code == STATE_UNREALIZED:
+            if units == 0.0:
+                v = 0.0
+            else:
+                v = c / (s[3] / s[2]) - 1.0
+                if units < 0.0:
+                    v = -v
+        else:
+            v = 0.0 if units == 0.0 else (t - s[8]) / 100.0
+        x[k] = np.float32(v)
+        k += 1
+    if norm:
+        for j in range(obs_dim):
+            v32 = (x[j] - norm_mean[no + j]) / norm_denom[no + j]
+            if v32 < -nclip:
+                v32 = -nclip
+            elif v32 > nclip:
+                v32 = nclip
+            x[j] = v32
+
+
+@njit(cache=True, error_model="numpy")
+def _decide_nb(t, c, out, n_out, kind, targets, tg0, low32, high32, long_only, fill_mode,
+               s, tr_i, tr_f, row0, commission, slippage):
+    """Action -> target; an order when it differs from the target held."""
+    held = s[_HELD]
+    if kind == ACTION_DISCRETE:
+        best = 0
+        best_v = out[0]
+        for j in range(1, n_out):
+            if out[j] > best_v:  # strictly: the lowest index wins ties
+                best_v = out[j]
+                best = j
+        target = targets[tg0 + best]
+        if target != target:  # NaN = hold
+            target = held
+    else:
+        a32 = out[0]
+        if a32 < low32:
+            a32 = low32
+        elif a32 > high32:
+            a32 = high32
+        target = np.float64(a32)
+    if long_only and target < 0.0:
+        target = 0.0
+        s[_CLIPPED] += 1.0
+    if target != held:
+        s[_HELD] = target
+        if fill_mode == FILL_NEXT_OPEN:
+            s[_PENDING] = 1.0
+            s[_PENDING_TARGET] = target
+        else:
+            _fill_nb(t, c, target, s, tr_i, tr_f, row0, commission, slippage)
+
+
+@njit(cache=True, error_model="numpy")
+def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
+    """Exposure at this close, the fold-end close-out; returns the equity E_t."""
+    if s[1] != 0.0:
+        s[_EXPOSURE] += 1.0
+        if t == e - 1:
+            _fill_nb(t, c, 0.0, s, tr_i, tr_f, row0, commission, slippage)
+    return s[0] + s[1] * c
+
+
+@njit(cache=True, error_model="numpy")
+def _unit_nb(ia, ib, open_, close, bar_off, feats, feat_off, n_feat,
+             model_feat_off, model_feat_col, model_window, model_state_off,
+             model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
+             norm_denom, norm_clip, model_layer_off, layer_in, layer_out, layer_w_off,
+             layer_b_off, weights, biases, model_act, model_action_kind,
+             model_target_off, targets, model_low, model_high, max_width,
+             traj_model, traj_series, traj_start, traj_end, traj_capital,
+             traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
+             traj_trade_off, equity, n_trades, trade_int, trade_float, stats):
+    """Trajectory ia, and ib (same model) in lockstep with it when ib >= 0."""
+    m = traj_model[ia]
     fc0 = model_feat_off[m]
     fc1 = model_feat_off[m + 1]
     sc0 = model_state_off[m]
@@ -206,106 +359,113 @@ def _trajectory_nb(i, open_, close, bar_off, feats, feat_off, n_feat,
     nclip = norm_clip[m]
     l0 = model_layer_off[m]
     l1 = model_layer_off[m + 1]
+    n_out = layer_out[l1 - 1]
     act = model_act[m]
     kind = model_action_kind[m]
     tg0 = model_target_off[m]
     low32 = np.float32(model_low[m])
     high32 = np.float32(model_high[m])
-    commission = traj_commission[i]
-    slippage = traj_slippage[i]
-    long_only = traj_long_only[i] != 0
-    eq0 = traj_eq_off[i]
-    row0 = traj_trade_off[i]
 
-    x = np.empty(max(obs_dim, 1), dtype=np.float32)
-    buf_a = np.empty(max_width, dtype=np.float32)
-    buf_b = np.empty(max_width, dtype=np.float32)
-    s = np.zeros(12, dtype=np.float64)
-    s[0] = traj_capital[i]
-    equity[eq0] = traj_capital[i]
+    two = ib >= 0
+    ib_ = ib if two else ia  # lane b's per-trajectory reads stay in range when absent
+    sa = np.zeros(_STATE_SIZE, dtype=np.float64)
+    sb = np.zeros(_STATE_SIZE, dtype=np.float64)
+    xa = np.empty(max(obs_dim, 1), dtype=np.float32)
+    xb = np.empty(max(obs_dim, 1), dtype=np.float32)
+    a1 = np.empty(max_width, dtype=np.float32)
+    a2 = np.empty(max_width, dtype=np.float32)
+    b1 = np.empty(max_width, dtype=np.float32)
+    b2 = np.empty(max_width, dtype=np.float32)
 
-    held = 0.0
-    pending = False
-    pending_target = 0.0
-    exposure = 0
-    clipped = 0
-    for t in range(s0, e):
-        if pending:
-            _fill_nb(t, open_[b_off + t], pending_target, s, trade_int, trade_float,
-                     row0, commission, slippage)
-            pending = False
-        c = close[b_off + t]
-        if t <= e - 2:
-            k = 0
-            for lag in range(window):
-                row = f_off + (t - lag) * nf
-                for q in range(fc0, fc1):
-                    x[k] = np.float32(feats[row + model_feat_col[q]])
-                    k += 1
-            for q in range(sc0, sc1):
-                code = model_state_code[q]
-                units = s[1]
-                if code == STATE_POSITION:
-                    v = held
-                elif code == STATE_UNREALIZED:
-                    if units == 0.0:
-                        v = 0.0
-                    else:
-                        v = c / (s[3] / s[2]) - 1.0
-                        if units < 0.0:
-                            v = -v
-                else:
-                    v = 0.0 if units == 0.0 else (t - s[8]) / 100.0
-                x[k] = np.float32(v)
-                k += 1
-            if norm:
-                for j in range(obs_dim):
-                    v32 = (x[j] - norm_mean[no + j]) / norm_denom[no + j]
-                    if v32 < -nclip:
-                        v32 = -nclip
-                    elif v32 > nclip:
-                        v32 = nclip
-                    x[j] = v32
-            out = _mlp_nb(x, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, weights,
-                          biases, act, buf_a, buf_b)
-            if kind == ACTION_DISCRETE:
-                best = 0
-                best_v = out[0]
-                for j in range(1, layer_out[l1 - 1]):
-                    if out[j] > best_v:
-                        best_v = out[j]
-                        best = j
-                target = targets[tg0 + best]
-                if target != target:
-                    target = held
-            else:
-                a32 = out[0]
-                if a32 < low32:
-                    a32 = low32
-                elif a32 > high32:
-                    a32 = high32
-                target = np.float64(a32)
-            if long_only and target < 0.0:
-                target = 0.0
-                clipped += 1
-            if target != held:
-                held = target
-                if fill_mode == FILL_NEXT_OPEN:
-                    pending = True
-                    pending_target = target
-                else:
-                    _fill_nb(t, c, target, s, trade_int, trade_float, row0,
-                             commission, slippage)
-        if s[1] != 0.0:
-            exposure += 1
-            if t == e - 1:
-                _fill_nb(t, c, 0.0, s, trade_int, trade_float, row0, commission,
-                         slippage)
-        equity[eq0 + 1 + (t - s0)] = s[0] + s[1] * c
+    s0a = traj_start[ia]
+    ea = traj_end[ia]
+    s0b = traj_start[ib_]
+    eb = traj_end[ib_]
+    boa = bar_off[traj_series[ia]]
+    bob = bar_off[traj_series[ib_]]
+    foa = feat_off[traj_series[ia]]
+    fob = feat_off[traj_series[ib_]]
+    nfa = n_feat[traj_series[ia]]
+    nfb = n_feat[traj_series[ib_]]
+    coma = traj_commission[ia]
+    comb = traj_commission[ib_]
+    slia = traj_slippage[ia]
+    slib = traj_slippage[ib_]
+    loa = traj_long_only[ia] != 0
+    lob = traj_long_only[ib_] != 0
+    rowa = traj_trade_off[ia]
+    rowb = traj_trade_off[ib_]
+    eqa = traj_eq_off[ia]
+    eqb = traj_eq_off[ib_]
+    na = ea - s0a
+    nb = eb - s0b if two else 0
+    sa[0] = traj_capital[ia]
+    sb[0] = traj_capital[ib_]
+    equity[eqa] = sa[0]
+    if two:
+        equity[eqb] = sb[0]
+
+    out_a = a1
+    out_b = b1
+    for step in range(max(na, nb)):
+        live_a = step < na
+        live_b = step < nb
+        ta = s0a + step
+        tb = s0b + step
+        # an order from the previous close fills at this open
+        if live_a and sa[_PENDING] != 0.0:
+            _fill_nb(ta, open_[boa + ta], sa[_PENDING_TARGET], sa, trade_int, trade_float,
+                     rowa, coma, slia)
+            sa[_PENDING] = 0.0
+        if live_b and sb[_PENDING] != 0.0:
+            _fill_nb(tb, open_[bob + tb], sb[_PENDING_TARGET], sb, trade_int, trade_float,
+                     rowb, comb, slib)
+            sb[_PENDING] = 0.0
+        ca = close[boa + ta] if live_a else 0.0
+        cb = close[bob + tb] if live_b else 0.0
+        # the policy decides at every close but the last
+        dec_a = step < na - 1
+        dec_b = step < nb - 1
+        if dec_a:
+            _observe_nb(xa, ta, ca, sa, feats, foa, nfa, model_feat_col, fc0, fc1, window,
+                        model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip,
+                        obs_dim)
+        if dec_b:
+            _observe_nb(xb, tb, cb, sb, feats, fob, nfb, model_feat_col, fc0, fc1, window,
+                        model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip,
+                        obs_dim)
+        if dec_a and dec_b:
+            out_a, out_b = _mlp2_nb(xa, xb, l0, l1, layer_in, layer_out, layer_w_off,
+                                    layer_b_off, weights, biases, act, a1, a2, b1, b2)
+        elif dec_a:
+            out_a = _mlp_nb(xa, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off,
+                            weights, biases, act, a1, a2)
+        elif dec_b:
+            out_b = _mlp_nb(xb, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off,
+                            weights, biases, act, b1, b2)
+        if dec_a:
+            _decide_nb(ta, ca, out_a, n_out, kind, targets, tg0, low32, high32, loa,
+                       fill_mode, sa, trade_int, trade_float, rowa, coma, slia)
+        if dec_b:
+            _decide_nb(tb, cb, out_b, n_out, kind, targets, tg0, low32, high32, lob,
+                       fill_mode, sb, trade_int, trade_float, rowb, comb, slib)
+        if live_a:
+            equity[eqa + 1 + step] = _close_bar_nb(ta, ea, ca, sa, trade_int, trade_float,
+                                                   rowa, coma, slia)
+        if live_b:
+            equity[eqb + 1 + step] = _close_bar_nb(tb, eb, cb, sb, trade_int, trade_float,
+                                                   rowb, comb, slib)
+    _finish_nb(ia, sa, n_trades, stats)
+    if two:
+        _finish_nb(ib, sb, n_trades, stats)
+
+
+@njit(cache=True, error_model="numpy")
+def _finish_nb(i, s, n_trades, stats):
     n_trades[i] = np.int64(s[9])
-    stats[i, 0] = exposure
+    stats[i, 0] = s[_EXPOSURE]
     stats[i, 1] = s[10]
-    stats[i, 2] = clipped
+    stats[i, 2] = s[_CLIPPED]
     stats[i, 3] = s[11]
 
 
@@ -318,18 +478,38 @@ def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
                  model_low, model_high, max_width,
                  traj_model, traj_series, traj_start, traj_end, traj_capital,
                  traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
-                 traj_trade_off, equity, n_trades, trade_int, trade_float, stats):
-    for i in prange(traj_model.shape[0]):
-        _trajectory_nb(i, open_, close, bar_off, feats, feat_off, n_feat,
-                       model_feat_off, model_feat_col, model_window, model_state_off,
-                       model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
-                       norm_denom, norm_clip, model_layer_off, layer_in, layer_out,
-                       layer_w_off, layer_b_off, weights, biases, model_act,
-                       model_action_kind, model_target_off, targets, model_low, model_high,
-                       max_width, traj_model, traj_series, traj_start, traj_end,
-                       traj_capital, traj_commission, traj_slippage, traj_long_only,
-                       fill_mode, traj_eq_off, traj_trade_off, equity, n_trades, trade_int,
-                       trade_float, stats)
+                 traj_trade_off, unit_a, unit_b, equity, n_trades, trade_int, trade_float,
+                 stats):
+    """prange over units: one trajectory, or two of the same model run in lockstep
+    (unit_b[u] >= 0) so that their forward passes share the weight loads."""
+    for u in prange(unit_a.shape[0]):
+        _unit_nb(unit_a[u], unit_b[u], open_, close, bar_off, feats, feat_off, n_feat,
+                 model_feat_off, model_feat_col, model_window, model_state_off,
+                 model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
+                 norm_denom, norm_clip, model_layer_off, layer_in, layer_out, layer_w_off,
+                 layer_b_off, weights, biases, model_act, model_action_kind,
+                 model_target_off, targets, model_low, model_high, max_width,
+                 traj_model, traj_series, traj_start, traj_end, traj_capital,
+                 traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
+                 traj_trade_off, equity, n_trades, trade_int, trade_float, stats)
+
+
+def _pair_units(traj_model, traj_start, traj_end):
+    """(unit_a, unit_b): trajectories of the same model paired, longest with longest so
+    that lockstep wastes little; an odd one out gets unit_b = -1. Units come longest
+    first, so the last ones handed to the threads are the short ones."""
+    lengths = traj_end - traj_start
+    unit_a, unit_b, unit_len = [], [], []
+    for m in np.unique(traj_model):
+        idx = np.flatnonzero(traj_model == m)
+        idx = idx[np.argsort(-lengths[idx], kind="stable")]
+        for k in range(0, idx.shape[0], 2):
+            unit_a.append(idx[k])
+            unit_b.append(idx[k + 1] if k + 1 < idx.shape[0] else -1)
+            unit_len.append(lengths[idx[k]])
+    order = np.argsort(-np.asarray(unit_len, dtype=np.int64), kind="stable")
+    return (np.asarray(unit_a, dtype=np.int64)[order],
+            np.asarray(unit_b, dtype=np.int64)[order])
 
 
 # ---------------------------------------------------------------------------------
@@ -393,10 +573,12 @@ def _simulate(arrays: dict) -> SimulationResult:
     trade_float = np.zeros((cap, 4), dtype=np.float64)
     stats = np.zeros((n_traj, 4), dtype=np.float64)
     if n_traj:
-        # trajectories differ in length: hand them out one at a time, not in equal blocks
+        # units differ in length: hand them out one at a time, not in equal blocks
         old = numba.set_parallel_chunksize(1)
         try:
-            _simulate_nb(*(arrays[name] for name in KERNEL_INPUTS),
+            unit_a, unit_b = _pair_units(arrays["traj_model"], arrays["traj_start"],
+                                         arrays["traj_end"])
+            _simulate_nb(*(arrays[name] for name in KERNEL_INPUTS), unit_a, unit_b,
                          equity, n_trades, trade_int, trade_float, stats)
         finally:
             numba.set_parallel_chunksize(old)

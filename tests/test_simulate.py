@@ -403,3 +403,24 @@ def test_features_before_the_window_may_be_nan():
     feats[4, 1] = np.nan
     with pytest.raises(ValueError, match="column 1.* at bar 4"):
         simulate(**dict(a, feats=feats.ravel()))
+
+
+def test_lockstep_pairs_give_the_same_results_as_single_runs():
+    # the kernel runs two trajectories of one model in lockstep; lengths, series, costs
+    # and long-only differ within pairs, and the odd one out runs alone
+    rng = np.random.default_rng(21)
+    names = ["f0", "f1", "f2"]
+    series = [(*make_series(rng, 90, names), names) for _ in range(2)]
+    pol = make_policy(rng, hidden=(9, 7), window=2, state=STATE, norm=True,
+                      targets=(-1.0, math.nan, 0.5, 1.0))
+    spans = [(1, 90), (5, 40), (40, 42), (60, 61), (1, 89), (10, 80), (30, 31)]
+    cases = [(pol, k % 2, a, b, 1e5 * (1 + k), 0.001 * (k % 3), 0.0005 * (k % 2), k % 3 == 0)
+             for k, (a, b) in enumerate(spans)]
+    for fill in (0, 1):
+        together = [k for k, _ in run_both(cases, fill, series)]
+        for case, joint in zip(cases, together):
+            (alone, ref), = run_both([case], fill, series)
+            assert joint["equity"].tobytes() == alone["equity"].tobytes()
+            assert joint["trades"] == alone["trades"]
+            assert joint["stats"] == alone["stats"]
+            assert_same(joint, ref, case[4])
