@@ -5,8 +5,10 @@ the model's observation, runs the float32 MLP, maps the action to a target posit
 fills orders with slippage and commission, and records equity and trades in float64.
 
 Layout, three layers as everywhere in kernels/:
-- `_simulate_nb`: the `prange` kernel over trajectories; arrays in, arrays out.
-- `_simulate`: the private driver; allocates outputs and calls the kernel.
+- `_simulate_nb`: the `prange` kernel; arrays in, arrays out. Its unit of work is
+  one trajectory, or two trajectories of the same model run in lockstep so that
+  their forward passes share every weight load (`_mlp2_nb`); the driver pairs them.
+- `_simulate`: the private driver; pairs trajectories, allocates outputs, calls.
 - `simulate`: the public wrapper; checks shapes, dtypes and offsets so that the
   kernel (which does no bounds checks) never reads or writes out of range.
 
@@ -19,6 +21,9 @@ add -- is what the NumPy reference does, so kernel and reference agree bit for b
 No fastmath: it would let LLVM fuse or reorder those float32 operations.
 `error_model="numpy"` drops Python's zero-division checks, which would otherwise
 keep the tanh loop from vectorising.
+
+Numba's cache is keyed on this file only: after editing kernels/activations.py,
+delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh files anyway).
 """
 
 from __future__ import annotations
