@@ -87,9 +87,10 @@ def run_kernel(work: Workload, device: str = "cpu") -> tuple[float, float]:
     batch = Batch(fill_mode=0)
     series_ids = [batch.add_series(work.open_[s], work.close[s], np.ascontiguousarray(work.feats[s]),
                                    work.feature_names) for s in range(work.open_.shape[0])]
+    # one model per series, as a run packs one policy for all of its folds
+    model_ids = [batch.add_model(work.policy, sid) for sid in series_ids]
     for i in range(cfg.n_traj):
-        sid = series_ids[i % len(series_ids)]
-        mid = batch.add_model(work.policy, sid)
+        sid, mid = series_ids[i % len(series_ids)], model_ids[i % len(series_ids)]
         batch.add_trajectory(mid, sid, 0, cfg.n_bars, capital=100_000.0, commission=0.001,
                              slippage=0.0005, long_only=False)
     packed = batch.pack()
