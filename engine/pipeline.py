@@ -6,7 +6,6 @@ model. A notebook calls `run_backtest` / `run_validate` exactly as the CLI does.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import platform
@@ -206,25 +205,26 @@ def expand_model_paths(paths) -> list[Path]:
     return out
 
 
-def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, need_start_ns: int | None):
-    """Bars of one symbol, fetched from Alpaca first when the run asks for it."""
+def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, warmup_bars: int):
+    """Bars of one symbol, fetched from Alpaca first when the run asks for it (once per
+    symbol, for all of its models), with room for the warm-up bars before the window."""
     use_alpaca = cfg.source == "alpaca" or (
         cfg.source is None and os.environ.get("ALPACA_KEYS_FILE") and not store.has(symbol, timeframe)
     )
     if use_alpaca:
         from .sources.alpaca import ensure_bars
+        from .store import timeframe_seconds
+        from .symbols import guess_asset_class
 
+        now = dt.datetime.now(dt.timezone.utc)
         end_ns = parse_end(cfg.end)
-        now_ns = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1e9)
-        end_ns = min(end_ns or now_ns, now_ns)
-        span_days = max(cfg.days, cfg.quick_days or 0) + 30  # headroom for warm-up bars
-        start_ns = need_start_ns or end_ns - span_days * NS_PER_DAY
-        ensure_bars(
-            store, symbol, timeframe,
-            start=dt.datetime.fromtimestamp(start_ns / 1e9, dt.timezone.utc),
-            end=dt.datetime.fromtimestamp(end_ns / 1e9, dt.timezone.utc),
-            data_url=cfg.data_url,
-        )
+        end = min(dt.datetime.fromtimestamp(end_ns / 1e9, dt.timezone.utc), now) if end_ns else now
+        # equities trade ~6.5 of 24 hours on 5 of 7 days: their warm-up spans more calendar time
+        stretch = 1.0 if guess_asset_class(symbol) == "crypto" else (24 / 6.5) * (7 / 5)
+        warmup_days = warmup_bars * timeframe_seconds(timeframe) / 86_400 * stretch
+        days = max(cfg.days, cfg.quick_days or 0) + warmup_days + 5  # 5: holidays, holes
+        ensure_bars(store, symbol, timeframe, start=end - dt.timedelta(days=days), end=end,
+                    data_url=cfg.data_url)
     return store.read(symbol, timeframe)
 
 
@@ -256,7 +256,8 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
         if progress:
             progress(f"features {symbol} {timeframe}")
         try:
-            bars = _read_bars(store, symbol, timeframe, cfg, None)
+            warmup = max(lookback(job.policy.features) + job.policy.window - 1 for job in group)
+            bars = _read_bars(store, symbol, timeframe, cfg, warmup)
             names = list(dict.fromkeys(n for job in group for n in job.policy.features))
             feats = compute_features(bars, names)
             series_id = batch.add_series(bars.open, bars.close, feats, names)
