@@ -55,6 +55,21 @@ _SHIFTER = 6755399441055744.0  # 1.5 * 2^52: adding it rounds to an integer
 # |x| beyond which float32 tanh is 1.0; the clamp keeps 2^k well inside float64.
 _CLAMP = 20.0
 
+# The first form of this function: p's Taylor coefficients 1/n!, n = 2..12, with
+# k = floor(y/ln2 + 0.5). kernels/gpu_simulate.py still mirrors that form with these
+# names; on every one of the 2^32 float32 inputs both forms round to the same float32.
+_C12 = 1.0 / 479001600.0
+_C11 = 1.0 / 39916800.0
+_C10 = 1.0 / 3628800.0
+_C9 = 1.0 / 362880.0
+_C8 = 1.0 / 40320.0
+_C7 = 1.0 / 5040.0
+_C6 = 1.0 / 720.0
+_C5 = 1.0 / 120.0
+_C4 = 1.0 / 24.0
+_C3 = 1.0 / 6.0
+_C2 = 0.5
+
 
 @intrinsic
 def _int64_bits_as_float64(typingctx, bits):
