@@ -19,7 +19,7 @@ docs/internals.md, "The simulation kernel".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -73,7 +73,6 @@ class PackedBatch:
     arrays: dict
     trajectory_ids: list[int]
     capital: np.ndarray  # float64 (n_traj,), for the metrics
-    extra: dict = field(default_factory=dict)
 
 
 class Batch:

@@ -286,18 +286,25 @@ def test_partial_reduce_and_enlarge_average_prices():
     # after that, close at the fold end: one trade of four fills
     pol = linear_policy([], ["bars_held"], [-100.0, 0.0, 100.0], [1.0, 0.5, -2.4],
                         [0.5, 1.0, 0.25])
-    k, ref = _one(pol, 1, n_bars=12, slippage=0.01)
+    k, _ = _one(pol, 1, n_bars=12, commission=0.001, slippage=0.01)
     assert len(k["trades"]) == 1 and k["stats"]["n_fills"] == 4
     entry_bar, exit_bar, direction, entry_price, exit_price, _, _ = k["trades"][0]
     assert (entry_bar, exit_bar, direction) == (0, 11, 1)
-    rng = np.random.default_rng(3)  # the prices _one drew
-    o, c, _ = make_series(rng, 12, [])
-    fills = c[:2] * 1.01
-    units = [0.5 * 1e5 / c[0]]
-    assert entry_price != pytest.approx(fills[0], rel=1e-6)
-    assert min(fills) <= entry_price <= max(fills)
-    assert exit_price != pytest.approx(c[11] * 0.99, rel=1e-6)
-    del o, units
+    # the same prices _one drew; fills at the close, buys pay 1%, sells get 1% less
+    _, c, _ = make_series(np.random.default_rng(3), 12, [])
+    cash, units = 1e5, 0.0
+    fills = []
+    for t, target in ((0, 0.5), (1, 1.0), (3, 0.25), (11, 0.0)):
+        new = target * (cash + units * c[t]) / c[t]
+        d = new - units
+        fp = c[t] * (1.01 if d > 0 else 0.99)
+        cash -= d * fp + 0.001 * abs(d) * fp
+        units = new
+        fills.append((abs(d), fp))
+    (u0, p0), (u1, p1), (u2, p2), (u3, p3) = fills
+    assert entry_price == pytest.approx((u0 * p0 + u1 * p1) / (u0 + u1), rel=1e-12)
+    assert exit_price == pytest.approx((u2 * p2 + u3 * p3) / (u2 + u3), rel=1e-12)
+    assert k["equity"][-1] == pytest.approx(cash, rel=1e-12)
 
 
 def test_continuous_actions_clip_to_bounds():
