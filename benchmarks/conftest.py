@@ -1,5 +1,9 @@
 """Benchmark options: `--tiny` (or FOLDGATE_BENCH_TINY=1) runs every suite at sizes CI
-can afford; timing is on only with --benchmark-enable (pyproject disables it)."""
+can afford; timing is on only with --benchmark-enable (pyproject disables it).
+
+A plain `pytest` (CI) runs each benchmark once with timing off: that only checks the
+suites still work, so it uses the tiny sizes too. `--benchmark-enable` times the full
+sizes unless `--tiny` is given."""
 
 from __future__ import annotations
 
@@ -20,5 +24,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     # before collection: suites read the environment when their module is imported
-    if config.getoption("--tiny", default=False):
+    timing = config.getoption("benchmark_enable", default=False) or not config.getoption(
+        "benchmark_disable", default=True)
+    if config.getoption("--tiny", default=False) or (not timing and "FOLDGATE_BENCH_TINY" not in os.environ):
         os.environ["FOLDGATE_BENCH_TINY"] = "1"
