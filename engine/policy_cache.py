@@ -4,7 +4,8 @@ Importing torch costs about 1.5 s, most of the 2 s a warm `foldgate backtest` ma
 The first load of a checkpoint goes through `load_policy` (torch.load with
 weights_only=True, full validation); the validated arrays are then kept as an `.npz`
 (read back with allow_pickle=False, so the cache can never run code) keyed by the
-sha256 of the file's bytes and its name (the name can carry the symbol). A changed file
+sha256 of the file's bytes, its name (the name can carry the symbol) and, for an SB3
+zip, its sidecar's bytes. A changed file
 has a new key; a damaged cache entry is ignored and rewritten."""
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def cache_dir() -> Path:
 def _key(path: Path, data: bytes) -> str:
     h = hashlib.sha256(data)
     h.update(b"\0" + path.name.encode() + b"\0" + str(CACHE_VERSION).encode())
+    if data[:2] == b"PK" and path.suffix.lower() == ".zip":
+        # an SB3 zip is half a policy: its sidecar holds the features, targets and obs_norm
+        from .sb3 import sidecar_path
+
+        try:
+            h.update(b"\0sidecar\0" + sidecar_path(path).read_bytes())
+        except OSError:
+            h.update(b"\0no sidecar")
     return h.hexdigest()
 
 

@@ -424,3 +424,22 @@ def test_convert_without_vecnormalize_and_errors(models, tmp_path):
     res = CliRunner().invoke(convert, ["sb3", str(models["box2"]), "-o", str(tmp_path / "x.pt")])
     assert res.exit_code == 1 and "1-dim Box" in res.output
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_policy_cache_sees_sidecar_changes(models, tmp_path, monkeypatch):
+    """An SB3 zip's sidecar is half the policy: editing or breaking it must not be hidden
+    by the cache of validated policies."""
+    from engine.policy_cache import load_policy_cached
+
+    monkeypatch.setenv("FOLDGATE_CACHE_DIR", str(tmp_path / "cache"))
+    src, _ = models["discrete"]
+    zp = tmp_path / src.name
+    shutil.copy(src, zp)
+    side = _write_sidecar(zp, targets=[0.0, 1.0, None])
+    first = load_policy_cached(zp)
+    assert np.isnan(first.targets[2])
+    _write_sidecar(zp, targets=[0.0, 0.5, 1.0])
+    assert list(load_policy_cached(zp).targets) == [0.0, 0.5, 1.0]
+    side.write_text("{not json")
+    with pytest.raises(PolicyError):
+        load_policy_cached(zp)
