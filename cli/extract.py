@@ -16,9 +16,9 @@ _MB = 1024 * 1024
 @click.option("--dest", default="training_archives", show_default=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory that receives YYYYMMDD_HHMMSS_extract/.")
-@click.option("--max-total-mb", type=click.FloatRange(min=0, min_open=True), default=4096, show_default=True,
+@click.option("--max-total-mb", type=click.FloatRange(min=0, min_open=True, max=1e9), default=4096, show_default=True,
               help="Refuse archives that inflate beyond this many MiB.")
-@click.option("--max-ratio", type=click.FloatRange(min=1), default=200, show_default=True,
+@click.option("--max-ratio", type=click.FloatRange(min=1, max=1e9), default=200, show_default=True,
               help="Refuse entries (and archives) that inflate more than this many times.")
 def extract(archive: Path, dest: Path, max_total_mb: float, max_ratio: float) -> None:
     """Extract a training ARCHIVE.zip to DEST/YYYYMMDD_HHMMSS_extract/, refusing unsafe

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import click
 
@@ -16,13 +17,22 @@ def _positive_int(ctx, param, value):
     return value
 
 
-def _non_negative(ctx, param, value):
-    if value is not None and value < 0:
-        raise click.BadParameter(f"must not be negative, got {value}", ctx=ctx, param=param)
+def _finite(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}", ctx=ctx, param=param)
+    return value
+
+
+def _bps(ctx, param, value):
+    """A cost in basis points: 0 <= x < 10,000 (at 100% a sell would fill at price 0)."""
+    value = _finite(ctx, param, value)
+    if value is not None and not 0 <= value < 10_000:
+        raise click.BadParameter(f"must be at least 0 and below 10000 bps, got {value}", ctx=ctx, param=param)
     return value
 
 
 def _positive_float(ctx, param, value):
+    value = _finite(ctx, param, value)
     if value is not None and not value > 0:
         raise click.BadParameter(f"must be positive, got {value}", ctx=ctx, param=param)
     return value
@@ -55,9 +65,9 @@ def simulation_options(f):
         click.option("--fill", type=click.Choice(FILL_CHOICES), default="next-open", show_default=True,
                      help="Fill at the next bar's open, or at the deciding bar's close (optimistic)."),
         click.option("--commission-bps", type=float, default=10.0, show_default=True,
-                     callback=_non_negative, help="Commission per fill, in basis points of notional."),
+                     callback=_bps, help="Commission per fill, in basis points of notional."),
         click.option("--slippage-bps", type=float, default=5.0, show_default=True,
-                     callback=_non_negative, help="Slippage per fill, in basis points of price."),
+                     callback=_bps, help="Slippage per fill, in basis points of price."),
         click.option("--long-only/--allow-short", "long_only", default=None,
                      help="Clip short targets to flat, or allow them [default: long-only for crypto]."),
         click.option("--bars-per-year", type=float, default=None, callback=_positive_float,

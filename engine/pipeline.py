@@ -137,9 +137,11 @@ def parse_end(value: str | None) -> int | None:
             stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
             if stamp.tzinfo is None:
                 stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    except ValueError:
-        raise FoldgateError(f"--end: cannot read {value!r} as an ISO date or time") from None
-    return int(stamp.timestamp() * 1_000_000) * 1_000
+        ns = int(stamp.timestamp() * 1_000_000) * 1_000
+        np.datetime64(ns, "ns")  # inside the range of the store's timestamps?
+    except (ValueError, OverflowError):
+        raise FoldgateError(f"--end: cannot read {value!r} as an ISO date or time in 1678-2261") from None
+    return ns
 
 
 def iso(ns: int) -> str:

@@ -221,3 +221,27 @@ def test_bench_tiny_reports_ratios(tmp_path):
     assert res["torch_batch1"]["vs_torch_batch1"] == pytest.approx(1.0)
     for r_ in res.values():
         assert r_["bar_steps_per_s"] > 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--capital", "inf"], ["--capital", "0"], ["--commission-bps", "nan"], ["--commission-bps", "-1"],
+    ["--slippage-bps", "10000"], ["--slippage-bps", "inf"], ["--bars-per-year", "inf"], ["--days", "0"],
+    ["--fill", "later"],
+])
+def test_bad_numbers_are_usage_errors(args):
+    r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", *args)
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and "Error:" in r.output
+
+
+@pytest.mark.parametrize("end", ["9999-12-31", "1500-01-01", "2026-13-01"])
+def test_end_out_of_range(end):
+    assert_error(backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--end", end), 1, "--end")
+
+
+def test_end_inside_data_moves_the_window(tmp_path):
+    out = tmp_path / "r.json"
+    r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--end", "2026-09-30", "--days", 10, "--json", out)
+    assert r.exit_code == 0, r.output
+    bt = json.loads(out.read_text())["models"][0]["backtest"]
+    assert bt["end"].startswith("2026-09-30T23") and bt["start"].startswith("2026-09-21")
