@@ -48,29 +48,51 @@ def _checkpoint_cell(g) -> str:
 
 def build_gate_document(source: Path, root: Path, summary_path: Path, stamp: str | None, thresholds,
                         rows: list) -> dict:
-    """The `--json` document (schema foldgate.gate/1): one entry per symbol with the
-    report's `gating` object, or its error."""
-    counts = {"APPROVED": 0, "REVIEW": 0, "DROP": 0, "error": 0}
+    """The `--json` report (schema foldgate.report/1, command "gate"): one entry per symbol
+    with its `gating` object or its error; nothing was simulated, so the simulation
+    settings are null and backtest, folds, summary and decision are empty."""
+    from engine.pipeline import versions
+
+    settings = dict.fromkeys(("days", "walk_forward", "quick_days", "capital", "commission_bps",
+                              "slippage_bps", "fill", "end", "store", "source", "long_only",
+                              "bars_per_year", "device"))
+    settings["thresholds"] = thresholds.to_dict()
+    settings["thresholds_file"] = thresholds.source
     models = []
     for rec, g in rows:
-        counts[g.classification if g else "error"] += 1
         models.append({
             "symbol": rec.symbol,
             "timeframe": rec.timeframe,
+            "asset_class": None,
             "model_path": str(rec.model_path) if rec.model_path else None,
+            "model_sha256": _sha256(rec.model_path),
+            "long_only": None,
             "error": rec.error,
             "gating": g.to_dict() if g else None,
-            "shortfalls": list(g.shortfalls) if g else [],
+            "backtest": None,
+            "folds": [],
+            "summary": None,
+            "decision": None,
+            "reasons": list(g.shortfalls) + [str(f) for f in g.flags] if g else [rec.error],
         })
     return {
-        "schema": "foldgate.gate/1",
+        "schema": "foldgate.report/1",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "source": {"path": str(source), "root": str(root), "summary": str(summary_path), "stamp": stamp},
-        "thresholds_file": thresholds.source,
-        "thresholds": thresholds.to_dict(),
-        "counts": counts,
+        "command": "gate",
+        "versions": versions(),
+        "settings": settings,
+        "archive": {"path": str(source), "stamp": stamp, "extract_dir": str(root)},
         "models": models,
     }
+
+
+def _sha256(path) -> str | None:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+    except OSError:
+        return None
 
 
 def _print(rows: list, thresholds, summary_path: Path, stamp: str | None) -> None:

@@ -47,9 +47,15 @@ def test_json_is_written_atomically_with_the_report_gating_shape(archive, tmp_pa
     assert res.exit_code == 0, res.output
     doc = json.loads(target.read_text())
     assert sorted(p.name for p in target.parent.iterdir()) == ["gate.json"]  # no temp file left behind
-    assert doc["schema"] == "foldgate.gate/1" and doc["source"]["stamp"] == "20241227_120000"
-    assert doc["counts"] == {"APPROVED": 1, "REVIEW": 1, "DROP": 1, "error": 1}
-    assert doc["thresholds"]["review"]["max_drawdown"] == 0.15
+    assert doc["schema"] == "foldgate.report/1" and doc["command"] == "gate"
+    assert doc["archive"]["stamp"] == "20241227_120000"
+    from engine.report import validate_report
+
+    validate_report(doc)
+    classes = [m["gating"]["classification"] if m["gating"] else "error" for m in doc["models"]]
+    assert sorted(classes) == ["APPROVED", "DROP", "REVIEW", "error"]
+    assert all(m["decision"] is None and m["folds"] == [] for m in doc["models"])
+    assert doc["settings"]["thresholds"]["review"]["max_drawdown"] == 0.15
     models = {m["symbol"]: m for m in doc["models"]}
     uni = models["UNIUSD"]["gating"]
     assert set(uni) == {"classification", "metrics", "flags", "use_checkpoint", "checkpoint_index", "checkpoint"}
@@ -81,7 +87,8 @@ def test_config_changes_the_classes(archive, tmp_path):
     res = run(gate, archive, "--config", cfg, "--json", tmp_path / "g.json")
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "g.json").read_text())
-    assert doc["counts"]["APPROVED"] == 2 and doc["thresholds_file"] == str(cfg)
+    approved = [m for m in doc["models"] if m["gating"] and m["gating"]["classification"] == "APPROVED"]
+    assert len(approved) == 2 and doc["settings"]["thresholds_file"] == str(cfg)
     assert "≥0.6 / ≥0.5" in res.output
 
 
