@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -25,9 +26,19 @@ CACHE_VERSION = 1
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("FOLDGATE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "foldgate")
-    return Path(root) / "policies"
+    """$FOLDGATE_CACHE_DIR, else ~/.cache/foldgate; a read-only home falls back to the
+    temp directory so warm runs stay warm."""
+    if os.environ.get("FOLDGATE_CACHE_DIR"):
+        return Path(os.environ["FOLDGATE_CACHE_DIR"]) / "policies"
+    home = Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")) / "foldgate" / "policies"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if os.access(home, os.W_OK | os.X_OK):
+            return home
+    except OSError:
+        pass
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"foldgate-{uid}" / "policies"
 
 
 def _key(path: Path, data: bytes) -> str:

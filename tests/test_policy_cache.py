@@ -64,3 +64,14 @@ def test_warm_load_does_not_import_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=Path(__file__).resolve().parent.parent, check=True)
     assert out.stdout.split() == ["TSLA", "False"]
+
+
+def test_read_only_home_falls_back_to_temp(tmp_path, monkeypatch):
+    monkeypatch.delenv("FOLDGATE_CACHE_DIR")
+    blocker = tmp_path / "home-is-a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    d = cache_dir()
+    assert str(d).startswith(__import__("tempfile").gettempdir())
+    load_policy_cached(SAMPLES / "BTCUSD_1Hour.pt")
+    assert list(d.glob("*.npz"))
