@@ -87,18 +87,19 @@ def _describe(v: Any) -> str:
 
 
 def _history(name: str, raw: Any) -> list[float]:
+    """A metric's history as floats. A null or non-finite value stays NaN: gating then
+    classifies the model DROP with a flag (design.md 7), which is a verdict on the model,
+    not a broken summary; only values of the wrong type make the entry malformed."""
     values = raw if isinstance(raw, list) else [raw]
-    if not values:
-        raise _Bad(f"metric {name} is empty")
     out = []
     for i, v in enumerate(values):
         where = f"metric {name}" if not isinstance(raw, list) else f"metric {name}: element {i}"
+        if v is None:
+            out.append(math.nan)
+            continue
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
             raise _Bad(f"{where} is {_describe(v)}, expected a number")
-        f = float(v)
-        if not math.isfinite(f):
-            raise _Bad(f"{where} is {'NaN' if math.isnan(f) else f}")
-        out.append(f)
+        out.append(float(v))
     return out
 
 
@@ -270,13 +271,14 @@ def _parse_entry(label: str, raw_symbol: Any, entry: Any, top_tf: Any, root_real
         source = entry
     metrics = {}
     for key in METRIC_KEYS:
-        if key not in source:
-            raise _Bad(f"missing metric '{key}'")
-        metrics[key] = _history(key, source[key])
-    lengths = {k: len(v) for k, v in metrics.items()}
+        # a missing metric is an empty history: gating flags it MISSING_METRIC and drops the model
+        metrics[key] = _history(key, source[key]) if key in source else []
+    lengths = {k: len(v) for k, v in metrics.items() if v}
+    if not lengths:
+        raise _Bad("no metrics (" + ", ".join(METRIC_KEYS) + ")")
     if len(set(lengths.values())) > 1:
         raise _Bad("histories of unequal length: " + ", ".join(f"{k} {n}" for k, n in lengths.items()))
-    n = lengths["fitness_score"]
+    n = next(iter(lengths.values()))
     checkpoints = entry.get("checkpoints")
     if checkpoints is not None:
         if not isinstance(checkpoints, list) or not all(c is None or isinstance(c, str) for c in checkpoints):

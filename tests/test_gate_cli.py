@@ -14,7 +14,8 @@ SYMBOLS = {
     "UNIUSD": metric_history(0.75, 2.0, 0.90, 0.05, best_fitness=0.85, best_at=7),  # APPROVED, better checkpoint
     "BTCUSD": metric_history(0.60, 1.5, 80, 12),                                  # REVIEW, percent units
     "ETHUSD": metric_history(0.80, 2.0, 0.90, 0.45),                              # DROP, inflated proxy
-    "SOLUSD": {"metrics": {"fitness_score": [0.5]}},                              # malformed
+    "SOLUSD": {"metrics": {"fitness_score": [0.5]}},                              # DROP: metrics missing
+    "AVAXUSD": {"metrics": {"fitness_score": [0.5], "profit_factor": "high"}},    # malformed
 }
 
 
@@ -35,8 +36,8 @@ def test_table_shows_classes_metrics_flags_and_checkpoint(archive):
     for text in ["UNIUSD", "APPROVED", "BTCUSD", "REVIEW", "ETHUSD", "DROP", "SOLUSD", "ERROR",
                  "≥0.7 / ≥0.5", "≥1.8 / ≥1.3", "≥85% / ≥65%", "≤8% / ≤15%",
                  "80.0%", "45.0%", "use #7", "CHECKPOINT_BETTER", "PERCENT_UNITS", "INFLATED_PROXY_DD",
-                 "SOLUSD: missing metric 'profit_factor'",
-                 "4 symbols: 1 APPROVED, 1 REVIEW, 1 DROP, 1 not gated (errors)"]:
+                 "SOLUSD MISSING_METRIC", "AVAXUSD: metric profit_factor is a string",
+                 "5 symbols: 1 APPROVED, 1 REVIEW, 2 DROP, 1 not gated (errors)"]:
         assert text in out, text
     assert "Traceback" not in out
 
@@ -53,7 +54,7 @@ def test_json_is_written_atomically_with_the_report_gating_shape(archive, tmp_pa
 
     validate_report(doc)
     classes = [m["gating"]["classification"] if m["gating"] else "error" for m in doc["models"]]
-    assert sorted(classes) == ["APPROVED", "DROP", "REVIEW", "error"]
+    assert sorted(classes) == ["APPROVED", "DROP", "DROP", "REVIEW", "error"]
     assert all(m["decision"] is None and m["folds"] == [] for m in doc["models"])
     assert doc["settings"]["thresholds"]["review"]["max_drawdown"] == 0.15
     models = {m["symbol"]: m for m in doc["models"]}
@@ -63,7 +64,9 @@ def test_json_is_written_atomically_with_the_report_gating_shape(archive, tmp_pa
     assert uni["flags"][0]["code"] == "CHECKPOINT_BETTER"
     assert models["BTCUSD"]["gating"]["metrics"]["consistency"] == 0.8
     assert models["UNIUSD"]["model_path"].endswith("UNIUSD_1Hour.pt")
-    assert models["SOLUSD"]["gating"] is None and "profit_factor" in models["SOLUSD"]["error"]
+    assert models["SOLUSD"]["gating"]["classification"] == "DROP"
+    assert "MISSING_METRIC" in {f["code"] for f in models["SOLUSD"]["gating"]["flags"]}
+    assert models["AVAXUSD"]["gating"] is None and "profit_factor" in models["AVAXUSD"]["error"]
 
 
 def test_extracted_dir_and_bare_summary_sources(archive, tmp_path):
@@ -143,7 +146,7 @@ def test_extract_then_reuse(archive, tmp_path):
     assert res.exit_code == 0, res.output
     out = tmp_path / "ta" / "20241227_120000_extract"
     assert res.output.splitlines()[0] == f"Extracted: {out}"
-    assert "summary: training_summary_20241227_120000.json" in res.output and "models: 4 .pt files" in res.output
+    assert "summary: training_summary_20241227_120000.json" in res.output and "models: 5 .pt files" in res.output
     res = run(extract, archive, "--dest", tmp_path / "ta")
     assert res.output.splitlines()[0] == f"Already extracted: {out}"
 

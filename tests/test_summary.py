@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from archive_factory import build_training_archive, metric_history, summary_dict
@@ -123,15 +124,10 @@ def test_rl_symbols_copy_wins_over_a_stray_one_and_true_ambiguity_fails(tmp_path
 @pytest.mark.parametrize(
     "entry, reason",
     [
-        ({k: v for k, v in GOOD.items() if k != "consistency"}, "missing metric 'consistency'"),
         ({**GOOD, "profit_factor": [1.0, "2.0", 1, 1, 1]}, "metric profit_factor: element 1 is a string ('2.0'), "
                                                            "expected a number"),
         ({**GOOD, "profit_factor": [1.0, True, 1, 1, 1]}, "element 1 is a boolean (true)"),
-        ({**GOOD, "consistency": [0.9, None, 1, 1, 1]}, "metric consistency: element 1 is null"),
-        ({**GOOD, "fitness_score": [0.1, 0.2, float("nan"), 0.4, 0.5]}, "metric fitness_score: element 2 is NaN"),
-        ({**GOOD, "max_drawdown": [0.1, 0.2, 0.3, 0.4, float("inf")]}, "metric max_drawdown: element 4 is inf"),
         ({**GOOD, "fitness_score": "high"}, "metric fitness_score is a string ('high')"),
-        ({**GOOD, "fitness_score": []}, "metric fitness_score is empty"),
         ({**GOOD, "profit_factor": [1.0] * 4}, "histories of unequal length: fitness_score 5, profit_factor 4, "
                                                "consistency 5, max_drawdown 5"),
         ({"metrics": [1, 2]}, "'metrics' is a list, expected an object"),
@@ -153,6 +149,37 @@ def test_a_malformed_symbol_fails_alone_with_its_reason(tmp_path, entry, reason)
     assert reason in recs["UNIUSD"].error
     assert recs["UNIUSD"].model_path is None and recs["UNIUSD"].metrics == {}
     assert recs["ETHUSD"].ok and recs["ETHUSD"].model_path.name == "ETHUSD_1Hour.pt"
+
+
+@pytest.mark.parametrize(
+    "entry, flag",
+    [
+        ({k: v for k, v in GOOD.items() if k != "consistency"}, "MISSING_METRIC"),
+        ({**GOOD, "fitness_score": []}, "MISSING_METRIC"),
+        ({**GOOD, "consistency": [0.9, 1, 1, 1, None]}, "NON_FINITE_METRIC"),
+        ({**GOOD, "max_drawdown": [0.1, 0.2, 0.3, 0.4, float("inf")]}, "NON_FINITE_METRIC"),
+        ({**GOOD, "profit_factor": [1.0, 1, 1, 1, float("nan")]}, "NON_FINITE_METRIC"),
+    ],
+)
+def test_a_missing_or_non_finite_final_metric_is_drop_with_a_flag(tmp_path, entry, flag):
+    """design.md 7: a missing or non-finite metric is DROP with a flag; the symbol is
+    parsed, gated and dropped, and the others go on."""
+    from engine.gating import gate_metrics
+
+    summary = {"timeframe": "1Hour", "symbols": {"UNIUSD": entry, "ETHUSD": {"metrics": GOOD}}}
+    root, path = run_dir(tmp_path, summary, models=[f"{RL}/UNIUSD_1Hour.pt", f"{RL}/ETHUSD_1Hour.pt"])
+    recs = by_symbol(parse_summary(path, root))
+    assert recs["UNIUSD"].ok and recs["ETHUSD"].ok
+    g = gate_metrics(recs["UNIUSD"].metrics, recs["UNIUSD"].checkpoints)
+    assert g.classification == "DROP" and flag in [f.code for f in g.flags]
+    assert gate_metrics(recs["ETHUSD"].metrics).classification == "APPROVED"
+
+
+def test_a_nan_inside_a_history_is_skipped_by_the_checkpoint_advice(tmp_path):
+    entry = {**GOOD, "fitness_score": [0.1, float("nan"), 0.3, 0.4, GOOD["fitness_score"][-1]]}
+    root, path = run_dir(tmp_path, {"symbols": {"UNIUSD": entry}}, models=[f"{RL}/UNIUSD_1Hour.pt"])
+    (rec,) = parse_summary(path, root)
+    assert rec.ok and np.isnan(rec.metrics["fitness_score"][1])
 
 
 def test_list_records_without_symbol_bad_symbol_and_duplicates(tmp_path):
