@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from .gating import APPROVED, DROP, REVIEW, Thresholds, default_thresholds
+from .gating import APPROVED, DROP, REVIEW, Thresholds, as_thresholds
 
 LIVE = "LIVE"
 PAPER = "PAPER"
@@ -73,7 +73,7 @@ def decide(summary: Mapping[str, Any] | None, gating_class: str | None,
     "APPROVED" | "REVIEW" | "DROP", or None when there was no gating (a bare model).
     backtest_max_drawdown: the quick backtest's real drawdown (fraction), flagged when
     worse than the REVIEW max_drawdown bound."""
-    t = thresholds or default_thresholds()
+    t = as_thresholds(thresholds)
     r = t.decision
     gating = gating_class.upper() if isinstance(gating_class, str) else gating_class
     if gating not in (None, APPROVED, REVIEW, DROP):

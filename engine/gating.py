@@ -197,30 +197,52 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     return _build(_read_toml(p), str(p), default_thresholds().to_dict())
 
 
+def as_thresholds(value: Thresholds | Mapping | None) -> Thresholds:
+    """A Thresholds, or a mapping in the TOML's shape ({"approved": {...}, "review": {...},
+    ...}, any subset, over the defaults), or None for the defaults."""
+    if value is None:
+        return default_thresholds()
+    if isinstance(value, Thresholds):
+        return value
+    if isinstance(value, Mapping):
+        return _build(value, "thresholds", default_thresholds().to_dict())
+    raise ConfigError(f"thresholds must be a Thresholds or a mapping like the TOML file, got {type(value).__name__}")
+
+
 # ---------------------------------------------------------------------- flags
 
 
-@dataclass(frozen=True, eq=False)
-class Flag:
+class Flag(str):
     """A gating remark: `code` for machines, `message` (one sentence) for people.
-    Equal to another Flag with the same code and message, and to its code as a str,
-    so `"PERCENT_UNITS" in flags` works."""
 
-    code: str
-    message: str
+    It is a str, "CODE: message", so code written against the seed's list of flag
+    strings keeps working (`"percent" in flag.lower()`, `", ".join(flags)`); it also
+    equals its bare code, so `"PERCENT_UNITS" in flags` works."""
+
+    __slots__ = ("code", "message")
+
+    def __new__(cls, code: str, message: str):
+        self = super().__new__(cls, f"{code}: {message}")
+        self.code = code
+        self.message = message
+        return self
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Flag):
-            return (self.code, self.message) == (other.code, other.message)
-        if isinstance(other, str):
-            return self.code == other
-        return NotImplemented
+        if isinstance(other, str) and not isinstance(other, Flag) and other == self.code:
+            return True
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
 
     def __hash__(self) -> int:
         return hash(self.code)
 
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
+    def __repr__(self) -> str:
+        return f"Flag({self.code!r}, {self.message!r})"
+
+    def __reduce__(self):
+        return (Flag, (self.code, self.message))
 
     def to_dict(self) -> dict:
         return {"code": self.code, "message": self.message}
@@ -337,7 +359,7 @@ def _checkpoint(final: float | None, history: Sequence | None, margin: float) ->
 def assess(final_fitness, final_pf, final_consistency, final_max_dd, fitness_history,
            thresholds: Thresholds | None = None, checkpoints: Sequence | None = None) -> GatingResult:
     """Full gating result; `assess_model_quality` is its seed-compatible tuple form."""
-    t = thresholds or default_thresholds()
+    t = as_thresholds(thresholds)
     flags: list[Flag] = []
     fitness = _as_float("fitness", final_fitness, flags)
     pf = _as_float("profit_factor", final_pf, flags)

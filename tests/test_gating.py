@@ -234,3 +234,20 @@ def test_bad_config_is_refused_naming_key_and_file(tmp_path, text, needle):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_thresholds(tmp_path / "nope.toml")
+
+
+def test_thresholds_as_a_mapping_overlay_the_defaults():
+    from engine.errors import ConfigError
+
+    loose = {"approved": {"fitness": 0.6}}
+    assert assess_model_quality(0.65, 1.9, 0.9, 0.05, [0.5, 0.65])[0] == "REVIEW"
+    assert assess_model_quality(0.65, 1.9, 0.9, 0.05, [0.5, 0.65], thresholds=loose)[0] == "APPROVED"
+    with pytest.raises(ConfigError, match="approved.sharpe"):
+        assess_model_quality(0.65, 1.9, 0.9, 0.05, [0.5], thresholds={"approved": {"sharpe": 1.0}})
+
+
+def test_flags_are_strings_with_code_and_message():
+    cls, flags, _, _ = assess_model_quality(0.8, 2.0, 90, 0.05, [0.8])
+    (flag,) = flags
+    assert isinstance(flag, str) and flag.startswith("PERCENT_UNITS: ") and "percent" in flag.lower()
+    assert flag == "PERCENT_UNITS" and "PERCENT_UNITS" in flags and flag.code == "PERCENT_UNITS"
