@@ -34,7 +34,7 @@ SUPPORTED = (
     "supported: a foldgate.policy/1 checkpoint (torch.save of a dict, design.md 3) or a "
     "stable-baselines3 PPO MlpPolicy .zip with a MODEL.features.json sidecar"
 )
-_FILENAME_RE = re.compile(r"([A-Za-z0-9.]+)_(\d+(?:Min|Hour|Day|Week|Month))(?:_.*)?")
+_FILENAME_RE = re.compile(r"([A-Za-z0-9.-]+)_(\d+[A-Za-z]+)(?:_.*)?")
 _FIELDS = (
     "format", "symbol", "timeframe", "features", "window", "state_features", "obs_norm",
     "actor", "activation", "action", "trained_until", "meta",
@@ -301,8 +301,11 @@ def parse_filename(path: str | os.PathLike) -> tuple[str | None, str | None]:
     m = _FILENAME_RE.fullmatch(stem)
     if not m:
         return None, None
+    from .store import canonical_timeframe
+
     try:
-        return canonical_symbol(m.group(1)), m.group(2)
+        # any spelling the store accepts (1Hour, 1hour, 1H, 1h, 60Min) names the timeframe
+        return canonical_symbol(m.group(1)), canonical_timeframe(m.group(2))
     except FoldgateError:
         return None, None
 
@@ -338,11 +341,8 @@ def policy_from_fields(
         raise ctx.err("format", f"missing; expected {FORMAT!r}{hint}; {SUPPORTED}")
     if fmt != FORMAT:
         raise ctx.err("format", f"{_short(fmt)} is not supported (supported: {FORMAT!r})")
-    unknown = [k for k in fields if k not in _FIELDS]
-    if unknown:
-        raise ctx.err(
-            str(unknown[0]), f"unknown field (known: {', '.join(_FIELDS)})"
-        )
+    # Fields beyond design.md 3 (a trainer's step count, optimiser notes, ...) are
+    # metadata: they are ignored, never interpreted.
 
     # what the observation is made of
     if "features" not in fields:
@@ -556,7 +556,8 @@ def _torch_load(path: Path, source: Any) -> Any:
                 f"nothing in it was executed"
             ) from None
         raise PolicyError(f"{path}: not a torch checkpoint ({_one_line(msg)[:120]}); {SUPPORTED}") from None
-    except (EOFError, KeyError, ValueError, RuntimeError, OSError, zipfile.BadZipFile) as exc:
+    except Exception as exc:  # noqa: BLE001 - garbage can fail inside the unpickler in any way
+        # (IndexError, TypeError, MemoryError, ...); nothing from it was executed
         detail = _one_line(str(exc))[:120] or type(exc).__name__
         if isinstance(exc, EOFError):
             detail = "the file is empty or truncated"
