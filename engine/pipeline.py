@@ -159,11 +159,13 @@ def versions() -> dict:
         "numba": numba.__version__,
         "pyarrow": pyarrow.__version__,
     }
-    # torch is imported only when a checkpoint had to be read with it.
-    import sys
+    # from the package metadata: a warm run never imports torch (policies come from the cache)
+    from importlib import metadata
 
-    torch = sys.modules.get("torch")
-    out["torch"] = getattr(torch, "__version__", None)
+    try:
+        out["torch"] = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        out["torch"] = None
     return out
 
 
@@ -373,11 +375,13 @@ def summarize_jobs(jobs: list[ModelJob]) -> None:
         job.summary = walk_forward_summary(
             [f["metrics"] for f in job.folds], job.fold_returns, [f["in_sample"] for f in job.folds]
         )
-    if len(with_folds) > 1:
-        stitched = [np.concatenate(j.fold_returns) for j in with_folds]
-        trial_sharpes = [_per_bar_sharpe(r) for r in stitched]
-        for job, returns in zip(with_folds, stitched):
-            job.summary["dsr"] = _finite_or_none(deflated_sharpe_ratio(returns, trial_sharpes))
+    if len(jobs) > 1 and with_folds:
+        # N is every model of the run (design.md 6): one gated out or broken was still a
+        # trial; it has no Sharpe (NaN), so it counts in N but not in the Sharpes' variance.
+        stitched = {id(j): np.concatenate(j.fold_returns) for j in with_folds}
+        trial_sharpes = [_per_bar_sharpe(stitched[id(j)]) if id(j) in stitched else np.nan for j in jobs]
+        for job in with_folds:
+            job.summary["dsr"] = _finite_or_none(deflated_sharpe_ratio(stitched[id(job)], trial_sharpes))
     for job in with_folds:
         job.summary.setdefault("dsr", None)
         job.summary = {k: _clean(v) for k, v in job.summary.items()}
