@@ -112,10 +112,13 @@ def _progress(err: Console):
 @click.option("--refresh", is_flag=True, help="Re-fetch the whole window, not only what is missing.")
 @click.option("--data-url", envvar="FOLDGATE_ALPACA_DATA_URL", show_envvar=True, default=None,
               metavar="URL", help="Alpaca market-data base URL (proxies, tests).")
+@click.option("--asset-class", type=click.Choice(["crypto", "us_equity"]), default=None,
+              help="Which API to ask [default: what the store recorded, else guessed from the "
+                   "symbol: BTC/USD-style pairs and known coins are crypto].")
 @store_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the quality reports as JSON here.")
-def fetch(symbols, timeframe, days, start, end, feed, refresh, data_url, store, json_path):
+def fetch(symbols, timeframe, days, start, end, feed, refresh, data_url, asset_class, store, json_path):
     """Fetch bars for SYMBOL... (AAPL, BTCUSD, BTC/USD) from Alpaca into the bar store.
 
     Only what the store lacks in the window is requested; each symbol is written
@@ -150,7 +153,7 @@ def fetch(symbols, timeframe, days, start, end, feed, refresh, data_url, store, 
                 try:
                     reports += fetch_bars(st, [sym], timeframe, start=start, end=end, days=days,
                                           feed=feed, refresh=refresh, data_url=data_url,
-                                          progress=progress)
+                                          progress=progress, asset_class=asset_class)
                 except FoldgateError as exc:
                     failure = exc
                     break

@@ -545,3 +545,11 @@ def test_http_policy_from_env(monkeypatch):
         HttpPolicy.from_env()
     with pytest.raises(FoldgateError, match="positive"):
         HttpPolicy(read_timeout=0)
+
+
+def test_asset_class_option_picks_the_api(fake, store):
+    """A symbol the guess gets wrong can be fetched with --asset-class."""
+    fake.add_crypto("ZZZ/USD", make_bars(Y2024, 48))
+    reps = fetch(store, fake, ["ZZZUSD"], start=Y2024, end=Y2024 + dt.timedelta(hours=47), asset_class="crypto")
+    assert reps[0].asset_class == "crypto" and store.read("ZZZUSD", "1Hour").asset_class == "crypto"
+    assert {r.path for r in fake.bar_requests()} == {"/v1beta3/crypto/us/bars"}

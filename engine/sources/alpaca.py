@@ -50,7 +50,7 @@ from ..store import (
     format_ts,
     timeframe_seconds,
 )
-from ..symbols import alpaca_symbol, canonical_symbol, guess_asset_class, split_crypto_pair
+from ..symbols import alpaca_symbol, canonical_symbol, check_asset_class, guess_asset_class, split_crypto_pair
 from .credentials import MISSING_KEYS_HINT, Credentials, load_credentials
 
 DATA_URL_ENV = "FOLDGATE_ALPACA_DATA_URL"
@@ -724,7 +724,7 @@ def fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: s
                refresh: bool = False, data_url: str | None = None,
                progress: Callable[[FetchProgress], None] | None = None, *,
                http: HttpPolicy | None = None, credentials: Credentials | None = None,
-               ) -> list[FetchReport]:
+               asset_class: str | None = None) -> list[FetchReport]:
     """Fetch `symbols` at `timeframe` over the window into `store`; one FetchReport per
     symbol, in order. The window is [start, end] (UTC; `days` back from `end` when no
     start; `end` defaults to now, a future end is clamped), 365 days by default.
@@ -763,7 +763,9 @@ def fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: s
         if sym in seen:
             continue
         seen.add(sym)
-        ac = store.asset_class(sym, tf) or store.asset_class(sym) or guess_asset_class(raw)
+        # the user's word, then what the store recorded when Alpaca answered, then a guess
+        ac = (check_asset_class(asset_class) if asset_class else None) or store.asset_class(sym, tf) \
+            or store.asset_class(sym) or guess_asset_class(raw)
         wanted.append((sym, ac, alpaca_symbol(raw, ac)))
 
     creds_box: list = []
