@@ -12,7 +12,16 @@ where the history starts. Names with a window take any positive integer k:
 `hl_range`, `hour_sin`, `hour_cos`, `dow_sin`, `dow_cos`.
 
 `compute_features` also accepts a plain object with `timestamp`, `high`, `low`,
-`close`, `volume` arrays (e.g. a training environment's own container)."""
+`close`, `volume` arrays (e.g. a training environment's own container).
+
+The whole observation a policy sees is built the same way: `market_observations`
+stacks the window of lags exactly as the simulation kernel does, and
+`state_observation` computes the state features from the environment's position; a
+checkpoint's `obs_norm` is applied by `Policy.forward` / `Policy.act` (or
+`Policy.obs_norm.apply` for a trainer's own network):
+
+    market = market_observations(bars, policy.features, policy.window)   # (T, F*window) f32
+    obs_t = np.concatenate([market[t], state_observation(policy.state_features, ...)])"""
 
 from __future__ import annotations
 
@@ -107,3 +116,46 @@ def compute_features(bars, names: Sequence[str]) -> np.ndarray:
     if n and len(codes):
         features_nb(ts, *cols, codes, ks, out)
     return out
+
+
+STATE_FEATURES = ("position", "unrealized_return", "bars_held")
+
+
+def stack_window(feats: np.ndarray, window: int) -> np.ndarray:
+    """(T, F) features -> (T, F * window) float32 rows [features at t, at t-1, ...,
+    at t-window+1], the layout of a policy's observation (design.md 3). Rows whose lags
+    reach before the first bar are NaN."""
+    feats = np.asarray(feats)
+    if feats.ndim != 2:
+        raise ValueError(f"features must be a (T, F) array, got shape {feats.shape}")
+    if int(window) < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    t, f = feats.shape
+    out = np.full((t, f * window), np.nan, dtype=np.float32)
+    for lag in range(window):
+        # float64 -> float32 once, as the kernel rounds each feature value
+        out[lag:, lag * f:(lag + 1) * f] = feats[: t - lag].astype(np.float32)
+    return out
+
+
+def market_observations(bars, names: Sequence[str], window: int = 1) -> np.ndarray:
+    """The market part of every bar's observation: compute_features + stack_window."""
+    return stack_window(compute_features(bars, names), window)
+
+
+def state_observation(names: Sequence[str], position: float, close: float = float("nan"),
+                      avg_entry_price: float = float("nan"), bars_since_open: int = 0) -> np.ndarray:
+    """The state features (design.md 4) as float32, in the order named: `position` is the
+    target fraction held; `unrealized_return` is sign(position) * (close / avg_entry_price
+    - 1), 0 when flat; `bars_held` is bars since the opening fill / 100, 0 when flat."""
+    flat = position == 0
+    values = {
+        "position": position,
+        "unrealized_return": 0.0 if flat else float(np.sign(position)) * (close / avg_entry_price - 1.0),
+        "bars_held": 0.0 if flat else bars_since_open / 100.0,
+    }
+    try:
+        return np.array([values[n] for n in names], dtype=np.float32)
+    except KeyError as exc:
+        raise FeatureError(f"unknown state feature {exc.args[0]!r}; known: {', '.join(STATE_FEATURES)}") from None
+
