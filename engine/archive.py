@@ -26,7 +26,7 @@ import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .atomic import ensure_writable_dir
 from .errors import ArchiveError
@@ -367,6 +367,10 @@ def open_training_source(path: str | os.PathLike, dest_root: str | os.PathLike =
     if p.suffix.lower() == ".json":
         return p.parent, p, stamp_from_name(p.name) or stamp_from_name(p.parent.name)
     if p.suffix.lower() == ".zip" or zipfile.is_zipfile(p):
+        # no summary in the archive: say so before extracting anything
+        with _open_zip(p) as zf:
+            if not any(is_summary_name(PurePosixPath(n).name) for n in zf.namelist()):
+                raise ArchiveError(f"{p}: no training_summary_*.json in the archive; nothing extracted")
         root = extract_archive(p, dest_root)
         return root, _find_summary(root), stamp_from_name(root.name)
     raise ArchiveError(f"{p}: expected a training archive (.zip), its extracted directory, or a summary (.json)")

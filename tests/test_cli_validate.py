@@ -118,6 +118,7 @@ def test_archive_without_summary(tmp_path):
     r = validate(bad)
     assert r.exit_code == 1
     assert "summary" in r.output.strip().splitlines()[-1].lower()
+    assert not list(tmp_path.glob("training_archives/*_extract"))  # nothing extracted
 
 
 def test_interrupted_validate_leaves_no_report(archive, tmp_path, monkeypatch):
