@@ -26,7 +26,11 @@ def repo_root() -> Path:
 
 
 def sample_store_dir() -> Path:
-    return repo_root() / "data" / "bars"
+    d = repo_root() / "data" / "bars"
+    if not d.is_dir():
+        raise FoldgateError(f"no sample data at {d}: it ships with the source checkout; install it "
+                            "with `pip install -e .` from a clone, or pass --store")
+    return d
 
 
 def sample_policies_dir() -> Path:
