@@ -5,22 +5,26 @@ the model's observation, runs the float32 MLP, maps the action to a target posit
 fills orders with slippage and commission, and records equity and trades in float64.
 
 Layout, three layers as everywhere in kernels/:
-- `_simulate_nb`: the `prange` kernel; arrays in, arrays out. Its unit of work is
-  one trajectory, or two trajectories of the same model run in lockstep so that
-  their forward passes share every weight load (`_mlp2_nb`); the driver pairs them.
-- `_simulate`: the private driver; pairs trajectories, allocates outputs, calls.
+- `_simulate_nb`: the `prange` kernel; arrays in, arrays out. Its unit of work is up
+  to four trajectories of the same model run in lockstep ("lanes"), so that their
+  forward passes share every weight load (`_forward_nb`); the driver groups them.
+- `_simulate`: the private driver; groups trajectories, allocates outputs, calls.
 - `simulate`: the public wrapper; checks shapes, dtypes and offsets so that the
   kernel (which does no bounds checks) never reads or writes out of range.
 
-Speed comes from the layer loop. Weights are stored transposed, (in, out) row-major,
-and each layer is an outer-product update: for every input, add input * weight row
-to a contiguous accumulator over the outputs. That inner loop vectorises; a dot
-product per output would not (LLVM may not reorder a float reduction). The same
-order -- bias first, then inputs in index order, one rounding per multiply and per
-add -- is what the NumPy reference does, so kernel and reference agree bit for bit.
-No fastmath: it would let LLVM fuse or reorder those float32 operations.
-`error_model="numpy"` drops Python's zero-division checks, which would otherwise
-keep the tanh loop from vectorising.
+Speed comes from the layer loop (`_layer4_nb` and its 2- and 1-lane forms). Weights
+are stored transposed, (in, out) row-major, and each layer is an outer-product
+update: for every input, add input * weight row to a contiguous accumulator over the
+outputs. That inner loop vectorises; a dot product per output would not (LLVM may not
+reorder a float reduction). The same order -- bias first, then inputs in index order,
+one rounding per multiply and per add -- is what the NumPy reference does, so kernel
+and reference agree bit for bit. No fastmath: it would let LLVM fuse or reorder those
+float32 operations. `error_model="numpy"` drops Python's zero-division checks, which
+would otherwise keep the tanh loop from vectorising.
+
+The functions called per bar are compiled with `_nrt=False`: they allocate nothing,
+and without it every call increments and decrements the reference count of each
+array argument -- atomic instructions that took a fifth of the kernel's time.
 
 Numba's cache is keyed on this file only: after editing kernels/activations.py,
 delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh files anyway).
@@ -49,131 +53,197 @@ T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_COMMISSION = 0, 1, 2, 3
 S_EXPOSURE_BARS, S_TRADED_NOTIONAL, S_CLIPPED_SHORTS, S_N_FILLS = 0, 1, 2, 3
 
 
-@njit(cache=True, error_model="numpy")
-def _mlp_nb(x, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, weights, biases,
-            act, buf_a, buf_b):
-    """Forward pass of layers l0..l1-1 on x; returns the buffer holding the output."""
-    src = x
+# The forward pass works in one float32 buffer per unit with integer offsets, never
+# in array variables that are reassigned or returned: each such assignment is an
+# atomic reference-count update, and at a few per layer and lane those cost more than
+# the arithmetic (a quarter of the kernel's time when it did so). Region r (0 = the
+# observations, 1 and 2 = hidden activations, alternately) of lane l starts at
+# (r * _LANES + l) * width.
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off,
+                weights, biases, act):
+    """Forward pass of layers l0..l1-1 for lanes 0..n_lanes-1 (n_lanes 1, 2 or 4) of
+    `buf`; returns the offset of lane 0's output (lane l's is that + l * width)."""
+    src = 0
     for layer in range(l0, l1):
+        dst = (1 + (layer - l0) % 2) * _LANES * width
         n_in = layer_in[layer]
         n_out = layer_out[layer]
-        dst = buf_a if (layer - l0) % 2 == 0 else buf_b
-        # Offsets into weights and biases are unsigned: a signed index gets Numba's
-        # negative-index wraparound select, which turns the contiguous row loads into
-        # gathers; slicing instead costs a reference-count update per row.
-        stride = uint64(n_out)
-        b0 = uint64(layer_b_off[layer])
-        for j in range(n_out):
-            dst[j] = biases[b0 + uint64(j)]
-        # Four inputs per pass over the accumulator: a quarter of its loads and stores
-        # and of the loop set-ups. Still one rounding per product and per sum, summed
-        # in input order: the parentheses are the reference's sequential order.
-        k = 0
-        while k + 4 <= n_in:
-            h0 = src[k]
-            h1 = src[k + 1]
-            h2 = src[k + 2]
-            h3 = src[k + 3]
-            r0 = uint64(layer_w_off[layer] + k * n_out)
-            r1 = r0 + stride
-            r2 = r1 + stride
-            r3 = r2 + stride
+        b0 = layer_b_off[layer]
+        for l in range(n_lanes):
+            o = dst + l * width
             for j in range(n_out):
-                u = uint64(j)
-                dst[j] = (((dst[j] + h0 * weights[r0 + u]) + h1 * weights[r1 + u])
-                          + h2 * weights[r2 + u]) + h3 * weights[r3 + u]
-            k += 4
-        while k < n_in:
-            h = src[k]
-            r = uint64(layer_w_off[layer] + k * n_out)
-            for j in range(n_out):
-                dst[j] = dst[j] + h * weights[r + uint64(j)]
-            k += 1
+                buf[o + j] = biases[b0 + j]
+        if n_lanes == 4:
+            _layer4_nb(buf, src, dst, width, n_in, n_out, layer_w_off[layer], weights)
+        elif n_lanes == 2:
+            _layer2_nb(buf, src, dst, width, n_in, n_out, layer_w_off[layer], weights)
+        else:
+            _layer1_nb(buf, src, dst, n_in, n_out, layer_w_off[layer], weights)
         if layer < l1 - 1:
-            if act == ACT_TANH:
-                for j in range(n_out):
-                    dst[j] = tanh_f32_nb(dst[j])
-            else:
-                zero = np.float32(0.0)
-                for j in range(n_out):
-                    # written so NaN passes through like np.maximum
-                    dst[j] = zero if dst[j] < zero else dst[j]
+            for l in range(n_lanes):
+                o = uint64(dst + l * width)
+                if act == ACT_TANH:
+                    for j in range(n_out):
+                        buf[o + uint64(j)] = tanh_f32_nb(buf[o + uint64(j)])
+                else:
+                    zero = np.float32(0.0)
+                    for j in range(n_out):
+                        v = buf[o + uint64(j)]
+                        # written so NaN passes through like np.maximum
+                        buf[o + uint64(j)] = zero if v < zero else v
         src = dst
     return src
 
 
-@njit(cache=True, error_model="numpy")
-def _mlp2_nb(xa, xb, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, weights,
-             biases, act, a1, a2, b1, b2):
-    """`_mlp_nb` for two observations of the same model at once (lanes a and b).
+# The layer kernels: dst (bias already in place) += src @ W, W stored transposed,
+# (in, out) row-major, as an outer-product update: for every input, add input *
+# weight row to a contiguous accumulator over the outputs. That inner loop
+# vectorises; a dot product per output would not (LLVM may not reorder a float
+# reduction). Four inputs per pass over the accumulator: a quarter of its loads and
+# stores and of the loop set-ups. Still one rounding per product and per sum, summed
+# in input order: the parentheses are the reference's sequential order. Lanes share
+# every weight load. Offsets are unsigned: a signed index gets Numba's negative-index
+# wraparound select, which turns the contiguous row loads into gathers.
 
-    Each weight is loaded once for both lanes, and the two lanes' sums are independent
-    chains the core can overlap -- the last layer of a single lane (a few outputs, a
-    long chain of dependent adds) is latency-bound otherwise. Per lane the arithmetic
-    is exactly `_mlp_nb`'s. a1, a2, b1, b2 must be four distinct buffers."""
-    src_a = xa
-    src_b = xb
-    for layer in range(l0, l1):
-        n_in = layer_in[layer]
-        n_out = layer_out[layer]
-        even = (layer - l0) % 2 == 0
-        dst_a = a1 if even else a2
-        dst_b = b1 if even else b2
-        stride = uint64(n_out)
-        b0 = uint64(layer_b_off[layer])
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
+    stride = uint64(n_out)
+    a0 = uint64(dst)
+    k = 0
+    while k + 4 <= n_in:
+        i = uint64(src + k)
+        h0 = buf[i]
+        h1 = buf[i + uint64(1)]
+        h2 = buf[i + uint64(2)]
+        h3 = buf[i + uint64(3)]
+        r0 = uint64(w_off + k * n_out)
+        r1 = r0 + stride
+        r2 = r1 + stride
+        r3 = r2 + stride
         for j in range(n_out):
-            bias = biases[b0 + uint64(j)]
-            dst_a[j] = bias
-            dst_b[j] = bias
-        k = 0
-        while k + 4 <= n_in:
-            p0 = src_a[k]
-            p1 = src_a[k + 1]
-            p2 = src_a[k + 2]
-            p3 = src_a[k + 3]
-            q0 = src_b[k]
-            q1 = src_b[k + 1]
-            q2 = src_b[k + 2]
-            q3 = src_b[k + 3]
-            r0 = uint64(layer_w_off[layer] + k * n_out)
-            r1 = r0 + stride
-            r2 = r1 + stride
-            r3 = r2 + stride
-            for j in range(n_out):
-                u = uint64(j)
-                w_0 = weights[r0 + u]
-                w_1 = weights[r1 + u]
-                w_2 = weights[r2 + u]
-                w_3 = weights[r3 + u]
-                dst_a[j] = (((dst_a[j] + p0 * w_0) + p1 * w_1) + p2 * w_2) + p3 * w_3
-                dst_b[j] = (((dst_b[j] + q0 * w_0) + q1 * w_1) + q2 * w_2) + q3 * w_3
-            k += 4
-        while k < n_in:
-            p = src_a[k]
-            q = src_b[k]
-            r = uint64(layer_w_off[layer] + k * n_out)
-            for j in range(n_out):
-                w = weights[r + uint64(j)]
-                dst_a[j] = dst_a[j] + p * w
-                dst_b[j] = dst_b[j] + q * w
-            k += 1
-        if layer < l1 - 1:
-            if act == ACT_TANH:
-                for j in range(n_out):
-                    dst_a[j] = tanh_f32_nb(dst_a[j])
-                for j in range(n_out):
-                    dst_b[j] = tanh_f32_nb(dst_b[j])
-            else:
-                zero = np.float32(0.0)
-                for j in range(n_out):
-                    dst_a[j] = zero if dst_a[j] < zero else dst_a[j]
-                    dst_b[j] = zero if dst_b[j] < zero else dst_b[j]
-        src_a = dst_a
-        src_b = dst_b
-    return src_a, src_b
+            u = uint64(j)
+            buf[a0 + u] = (((buf[a0 + u] + h0 * weights[r0 + u]) + h1 * weights[r1 + u])
+                           + h2 * weights[r2 + u]) + h3 * weights[r3 + u]
+        k += 4
+    while k < n_in:
+        h = buf[uint64(src + k)]
+        r = uint64(w_off + k * n_out)
+        for j in range(n_out):
+            u = uint64(j)
+            buf[a0 + u] = buf[a0 + u] + h * weights[r + u]
+        k += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
+    stride = uint64(n_out)
+    a0 = uint64(dst)
+    a1 = uint64(dst + width)
+    k = 0
+    while k + 4 <= n_in:
+        i = uint64(src + k)
+        p0 = buf[i]
+        p1 = buf[i + uint64(1)]
+        p2 = buf[i + uint64(2)]
+        p3 = buf[i + uint64(3)]
+        i += uint64(width)
+        q0 = buf[i]
+        q1 = buf[i + uint64(1)]
+        q2 = buf[i + uint64(2)]
+        q3 = buf[i + uint64(3)]
+        r0 = uint64(w_off + k * n_out)
+        r1 = r0 + stride
+        r2 = r1 + stride
+        r3 = r2 + stride
+        for j in range(n_out):
+            u = uint64(j)
+            w_0 = weights[r0 + u]
+            w_1 = weights[r1 + u]
+            w_2 = weights[r2 + u]
+            w_3 = weights[r3 + u]
+            buf[a0 + u] = (((buf[a0 + u] + p0 * w_0) + p1 * w_1) + p2 * w_2) + p3 * w_3
+            buf[a1 + u] = (((buf[a1 + u] + q0 * w_0) + q1 * w_1) + q2 * w_2) + q3 * w_3
+        k += 4
+    while k < n_in:
+        i = uint64(src + k)
+        p = buf[i]
+        q = buf[i + uint64(width)]
+        r = uint64(w_off + k * n_out)
+        for j in range(n_out):
+            u = uint64(j)
+            w = weights[r + u]
+            buf[a0 + u] = buf[a0 + u] + p * w
+            buf[a1 + u] = buf[a1 + u] + q * w
+        k += 1
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
+    stride = uint64(n_out)
+    wd = uint64(width)
+    a0 = uint64(dst)
+    a1 = a0 + wd
+    a2 = a1 + wd
+    a3 = a2 + wd
+    k = 0
+    while k + 4 <= n_in:
+        i = uint64(src + k)
+        p0 = buf[i]
+        p1 = buf[i + uint64(1)]
+        p2 = buf[i + uint64(2)]
+        p3 = buf[i + uint64(3)]
+        i += wd
+        q0 = buf[i]
+        q1 = buf[i + uint64(1)]
+        q2 = buf[i + uint64(2)]
+        q3 = buf[i + uint64(3)]
+        i += wd
+        e0 = buf[i]
+        e1 = buf[i + uint64(1)]
+        e2 = buf[i + uint64(2)]
+        e3 = buf[i + uint64(3)]
+        i += wd
+        f0 = buf[i]
+        f1 = buf[i + uint64(1)]
+        f2 = buf[i + uint64(2)]
+        f3 = buf[i + uint64(3)]
+        r0 = uint64(w_off + k * n_out)
+        r1 = r0 + stride
+        r2 = r1 + stride
+        r3 = r2 + stride
+        for j in range(n_out):
+            u = uint64(j)
+            w_0 = weights[r0 + u]
+            w_1 = weights[r1 + u]
+            w_2 = weights[r2 + u]
+            w_3 = weights[r3 + u]
+            buf[a0 + u] = (((buf[a0 + u] + p0 * w_0) + p1 * w_1) + p2 * w_2) + p3 * w_3
+            buf[a1 + u] = (((buf[a1 + u] + q0 * w_0) + q1 * w_1) + q2 * w_2) + q3 * w_3
+            buf[a2 + u] = (((buf[a2 + u] + e0 * w_0) + e1 * w_1) + e2 * w_2) + e3 * w_3
+            buf[a3 + u] = (((buf[a3 + u] + f0 * w_0) + f1 * w_1) + f2 * w_2) + f3 * w_3
+        k += 4
+    while k < n_in:
+        i = uint64(src + k)
+        p = buf[i]
+        q = buf[i + wd]
+        e = buf[i + wd + wd]
+        f = buf[i + wd + wd + wd]
+        r = uint64(w_off + k * n_out)
+        for j in range(n_out):
+            u = uint64(j)
+            w = weights[r + u]
+            buf[a0 + u] = buf[a0 + u] + p * w
+            buf[a1 + u] = buf[a1 + u] + q * w
+            buf[a2 + u] = buf[a2 + u] + e * w
+            buf[a3 + u] = buf[a3 + u] + f * w
+        k += 1
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
     """Trade units to `target` * equity at raw price p on bar t; book the trade(s).
 
@@ -230,7 +300,7 @@ def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
         _open_trade_nb(t, new, fp, -(new * fp) - comm_open, comm_open, s)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _open_trade_nb(t, units, fp, pnl, comm, s):
     au = abs(units)
     s[2] = au
@@ -242,7 +312,7 @@ def _open_trade_nb(t, units, fp, pnl, comm, s):
     s[8] = t
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
     row = row0 + np.int64(s[9])
     tr_i[row, 0] = np.int64(s[8])
@@ -259,13 +329,17 @@ def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
 # the order state of the decision loop.
 _HELD, _PENDING, _PENDING_TARGET, _EXPOSURE, _CLIPPED = 12, 13, 14, 15, 16
 _STATE_SIZE = 17
+# per-lane integer constants of a unit (columns of its `lc` table)
+_L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY = range(8)
+_L_SIZE = 8
 
 
-@njit(cache=True, error_model="numpy")
-def _observe_nb(x, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, window,
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, window,
                 model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip, obs_dim):
-    """x = [features at t, t-1, ..., t-window+1] + state features, normalised."""
-    k = 0
+    """x[xo:xo + obs_dim] = [features at t, t-1, ..., t-window+1] + state features,
+    normalised."""
+    k = xo
     for lag in range(window):
         row = f_off + (t - lag) * nf
         for q in range(fc0, fc1):
@@ -289,31 +363,31 @@ def _observe_nb(x, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, window,
         k += 1
     if norm:
         for j in range(obs_dim):
-            v32 = (x[j] - norm_mean[no + j]) / norm_denom[no + j]
+            v32 = (x[xo + j] - norm_mean[no + j]) / norm_denom[no + j]
             if v32 < -nclip:
                 v32 = -nclip
             elif v32 > nclip:
                 v32 = nclip
-            x[j] = v32
+            x[xo + j] = v32
 
 
-@njit(cache=True, error_model="numpy")
-def _decide_nb(t, c, out, n_out, kind, targets, tg0, low32, high32, long_only, fill_mode,
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_only, fill_mode,
                s, tr_i, tr_f, row0, commission, slippage):
     """Action -> target; an order when it differs from the target held."""
     held = s[_HELD]
     if kind == ACTION_DISCRETE:
         best = 0
-        best_v = out[0]
+        best_v = out[oo]
         for j in range(1, n_out):
-            if out[j] > best_v:  # strictly: the lowest index wins ties
-                best_v = out[j]
+            if out[oo + j] > best_v:  # strictly: the lowest index wins ties
+                best_v = out[oo + j]
                 best = j
         target = targets[tg0 + best]
         if target != target:  # NaN = hold
             target = held
     else:
-        a32 = out[0]
+        a32 = out[oo]
         if a32 < low32:
             a32 = low32
         elif a32 > high32:
@@ -331,7 +405,7 @@ def _decide_nb(t, c, out, n_out, kind, targets, tg0, low32, high32, long_only, f
             _fill_nb(t, c, target, s, tr_i, tr_f, row0, commission, slippage)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
     """Exposure at this close, the fold-end close-out; returns the equity E_t."""
     if s[1] != 0.0:
@@ -342,7 +416,7 @@ def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
 
 
 @njit(cache=True, error_model="numpy")
-def _unit_nb(ia, ib, open_, close, bar_off, feats, feat_off, n_feat,
+def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
              model_feat_off, model_feat_col, model_window, model_state_off,
              model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
              norm_denom, norm_clip, model_layer_off, layer_in, layer_out, layer_w_off,
@@ -351,7 +425,15 @@ def _unit_nb(ia, ib, open_, close, bar_off, feats, feat_off, n_feat,
              traj_model, traj_series, traj_start, traj_end, traj_capital,
              traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
              traj_trade_off, equity, n_trades, trade_int, trade_float, stats):
-    """Trajectory ia, and ib (same model) in lockstep with it when ib >= 0."""
+    """Up to four trajectories of one model in lockstep ("lanes"); unit[l] < 0 marks
+    an absent lane. Lanes come longest first, so the lanes still deciding at a step
+    are always a prefix 0..n_dec-1, and the forward pass takes the 4-, 2- or 1-lane
+    form that covers them."""
+    n_lanes = 0
+    for l in range(4):
+        if unit[l] >= 0:
+            n_lanes += 1
+    ia = unit[0]
     m = traj_model[ia]
     fc0 = model_feat_off[m]
     fc1 = model_feat_off[m + 1]
@@ -371,101 +453,133 @@ def _unit_nb(ia, ib, open_, close, bar_off, feats, feat_off, n_feat,
     low32 = np.float32(model_low[m])
     high32 = np.float32(model_high[m])
 
-    two = ib >= 0
-    ib_ = ib if two else ia  # lane b's per-trajectory reads stay in range when absent
-    sa = np.zeros(_STATE_SIZE, dtype=np.float64)
-    sb = np.zeros(_STATE_SIZE, dtype=np.float64)
-    xa = np.empty(max(obs_dim, 1), dtype=np.float32)
-    xb = np.empty(max(obs_dim, 1), dtype=np.float32)
-    a1 = np.empty(max_width, dtype=np.float32)
-    a2 = np.empty(max_width, dtype=np.float32)
-    b1 = np.empty(max_width, dtype=np.float32)
-    b2 = np.empty(max_width, dtype=np.float32)
+    # per-lane state, one named array each: indexing a tuple of arrays by a runtime
+    # lane number costs reference-count updates on every access
+    s0 = np.zeros(_STATE_SIZE, dtype=np.float64)
+    s1 = np.zeros(_STATE_SIZE, dtype=np.float64)
+    s2 = np.zeros(_STATE_SIZE, dtype=np.float64)
+    s3 = np.zeros(_STATE_SIZE, dtype=np.float64)
+    # observations and activations of all lanes, see _forward_nb; zeros, so that a
+    # lane computed but not used (3 of 4 deciding) holds ordinary numbers
+    width = max(max_width, obs_dim, 1)
+    buf = np.zeros(3 * _LANES * width, dtype=np.float32)
 
-    s0a = traj_start[ia]
-    ea = traj_end[ia]
-    s0b = traj_start[ib_]
-    eb = traj_end[ib_]
-    boa = bar_off[traj_series[ia]]
-    bob = bar_off[traj_series[ib_]]
-    foa = feat_off[traj_series[ia]]
-    fob = feat_off[traj_series[ib_]]
-    nfa = n_feat[traj_series[ia]]
-    nfb = n_feat[traj_series[ib_]]
-    coma = traj_commission[ia]
-    comb = traj_commission[ib_]
-    slia = traj_slippage[ia]
-    slib = traj_slippage[ib_]
-    loa = traj_long_only[ia] != 0
-    lob = traj_long_only[ib_] != 0
-    rowa = traj_trade_off[ia]
-    rowb = traj_trade_off[ib_]
-    eqa = traj_eq_off[ia]
-    eqb = traj_eq_off[ib_]
-    na = ea - s0a
-    nb = eb - s0b if two else 0
-    sa[0] = traj_capital[ia]
-    sb[0] = traj_capital[ib_]
-    equity[eqa] = sa[0]
-    if two:
-        equity[eqb] = sb[0]
+    # per-lane constants, by lane number
+    n_steps = np.zeros(4, dtype=np.int64)
+    lc = np.zeros((4, _L_SIZE), dtype=np.int64)
+    com = np.zeros(4, dtype=np.float64)
+    sli = np.zeros(4, dtype=np.float64)
+    c = np.zeros(4, dtype=np.float64)
+    for l in range(n_lanes):
+        i = unit[l]
+        n_steps[l] = traj_end[i] - traj_start[i]
+        lc[l, _L_START] = traj_start[i]
+        lc[l, _L_END] = traj_end[i]
+        lc[l, _L_BARS] = bar_off[traj_series[i]]
+        lc[l, _L_FEATS] = feat_off[traj_series[i]]
+        lc[l, _L_NFEAT] = n_feat[traj_series[i]]
+        lc[l, _L_ROW] = traj_trade_off[i]
+        lc[l, _L_EQ] = traj_eq_off[i]
+        lc[l, _L_LONG_ONLY] = traj_long_only[i]
+        com[l] = traj_commission[i]
+        sli[l] = traj_slippage[i]
+        equity[traj_eq_off[i]] = traj_capital[i]
+    s0[0] = traj_capital[unit[0]]
+    if n_lanes > 1:
+        s1[0] = traj_capital[unit[1]]
+    if n_lanes > 2:
+        s2[0] = traj_capital[unit[2]]
+    if n_lanes > 3:
+        s3[0] = traj_capital[unit[3]]
 
-    out_a = a1
-    out_b = b1
-    for step in range(max(na, nb)):
-        live_a = step < na
-        live_b = step < nb
-        ta = s0a + step
-        tb = s0b + step
-        # an order from the previous close fills at this open
-        if live_a and sa[_PENDING] != 0.0:
-            _fill_nb(ta, open_[boa + ta], sa[_PENDING_TARGET], sa, trade_int, trade_float,
-                     rowa, coma, slia)
-            sa[_PENDING] = 0.0
-        if live_b and sb[_PENDING] != 0.0:
-            _fill_nb(tb, open_[bob + tb], sb[_PENDING_TARGET], sb, trade_int, trade_float,
-                     rowb, comb, slib)
-            sb[_PENDING] = 0.0
-        ca = close[boa + ta] if live_a else 0.0
-        cb = close[bob + tb] if live_b else 0.0
-        # the policy decides at every close but the last
-        dec_a = step < na - 1
-        dec_b = step < nb - 1
-        if dec_a:
-            _observe_nb(xa, ta, ca, sa, feats, foa, nfa, model_feat_col, fc0, fc1, window,
-                        model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip,
-                        obs_dim)
-        if dec_b:
-            _observe_nb(xb, tb, cb, sb, feats, fob, nfb, model_feat_col, fc0, fc1, window,
-                        model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip,
-                        obs_dim)
-        if dec_a and dec_b:
-            out_a, out_b = _mlp2_nb(xa, xb, l0, l1, layer_in, layer_out, layer_w_off,
-                                    layer_b_off, weights, biases, act, a1, a2, b1, b2)
-        elif dec_a:
-            out_a = _mlp_nb(xa, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off,
-                            weights, biases, act, a1, a2)
-        elif dec_b:
-            out_b = _mlp_nb(xb, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off,
-                            weights, biases, act, b1, b2)
-        if dec_a:
-            _decide_nb(ta, ca, out_a, n_out, kind, targets, tg0, low32, high32, loa,
-                       fill_mode, sa, trade_int, trade_float, rowa, coma, slia)
-        if dec_b:
-            _decide_nb(tb, cb, out_b, n_out, kind, targets, tg0, low32, high32, lob,
-                       fill_mode, sb, trade_int, trade_float, rowb, comb, slib)
-        if live_a:
-            equity[eqa + 1 + step] = _close_bar_nb(ta, ea, ca, sa, trade_int, trade_float,
-                                                   rowa, coma, slia)
-        if live_b:
-            equity[eqb + 1 + step] = _close_bar_nb(tb, eb, cb, sb, trade_int, trade_float,
-                                                   rowb, comb, slib)
-    _finish_nb(ia, sa, n_trades, stats)
-    if two:
-        _finish_nb(ib, sb, n_trades, stats)
+    out = 0
+    for step in range(n_steps[0]):
+        n_live = 0
+        n_dec = 0
+        for l in range(n_lanes):
+            if step < n_steps[l]:
+                n_live += 1
+            if step < n_steps[l] - 1:
+                n_dec += 1
+        # pending fills at this open, then the observations of the deciding lanes
+        _begin_nb(step, 0, n_dec > 0, s0, buf, 0 * width, lc, com, sli, c, open_, close, feats,
+                  trade_int, trade_float, model_feat_col, fc0, fc1, window,
+                  model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip,
+                  obs_dim)
+        if n_live > 1:
+            _begin_nb(step, 1, n_dec > 1, s1, buf, 1 * width, lc, com, sli, c, open_, close, feats,
+                      trade_int, trade_float, model_feat_col, fc0, fc1, window,
+                      model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip,
+                      obs_dim)
+        if n_live > 2:
+            _begin_nb(step, 2, n_dec > 2, s2, buf, 2 * width, lc, com, sli, c, open_, close, feats,
+                      trade_int, trade_float, model_feat_col, fc0, fc1, window,
+                      model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip,
+                      obs_dim)
+        if n_live > 3:
+            _begin_nb(step, 3, n_dec > 3, s3, buf, 3 * width, lc, com, sli, c, open_, close, feats,
+                      trade_int, trade_float, model_feat_col, fc0, fc1, window,
+                      model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip,
+                      obs_dim)
+        if n_dec > 0:
+            out = _forward_nb(buf, width, 4 if n_dec > 2 else n_dec, l0, l1, layer_in,
+                              layer_out, layer_w_off, layer_b_off, weights, biases, act)
+        # decisions, then the close of the bar
+        _end_nb(step, 0, n_dec > 0, s0, buf, out + 0 * width, lc, com, sli, c, equity, trade_int,
+                trade_float, n_out, kind, targets, tg0, low32, high32, fill_mode)
+        if n_live > 1:
+            _end_nb(step, 1, n_dec > 1, s1, buf, out + 1 * width, lc, com, sli, c, equity, trade_int,
+                    trade_float, n_out, kind, targets, tg0, low32, high32, fill_mode)
+        if n_live > 2:
+            _end_nb(step, 2, n_dec > 2, s2, buf, out + 2 * width, lc, com, sli, c, equity, trade_int,
+                    trade_float, n_out, kind, targets, tg0, low32, high32, fill_mode)
+        if n_live > 3:
+            _end_nb(step, 3, n_dec > 3, s3, buf, out + 3 * width, lc, com, sli, c, equity, trade_int,
+                    trade_float, n_out, kind, targets, tg0, low32, high32, fill_mode)
+    _finish_nb(unit[0], s0, n_trades, stats)
+    if n_lanes > 1:
+        _finish_nb(unit[1], s1, n_trades, stats)
+    if n_lanes > 2:
+        _finish_nb(unit[2], s2, n_trades, stats)
+    if n_lanes > 3:
+        _finish_nb(unit[3], s3, n_trades, stats)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _begin_nb(step, l, dec, s, x, xo, lc, com, sli, c, open_, close, feats, trade_int,
+              trade_float, model_feat_col, fc0, fc1, window, model_state_code, sc0, sc1,
+              norm, norm_mean, norm_denom, no, nclip, obs_dim):
+    """Lane l at the open of its bar: fill a pending order; its observation if it
+    decides at this close."""
+    t = lc[l, _L_START] + step
+    if s[_PENDING] != 0.0:
+        _fill_nb(t, open_[lc[l, _L_BARS] + t], s[_PENDING_TARGET], s, trade_int,
+                 trade_float, lc[l, _L_ROW], com[l], sli[l])
+        s[_PENDING] = 0.0
+    c[l] = close[lc[l, _L_BARS] + t]
+    if dec:
+        _observe_nb(x, xo, t, c[l], s, feats, lc[l, _L_FEATS], lc[l, _L_NFEAT],
+                    model_feat_col, fc0, fc1, window, model_state_code, sc0, sc1, norm,
+                    norm_mean, norm_denom, no, nclip, obs_dim)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _end_nb(step, l, dec, s, out, oo, lc, com, sli, c, equity, trade_int, trade_float, n_out,
+            kind, targets, tg0, low32, high32, fill_mode):
+    """Lane l at the close of its bar: act on the policy's output, then book E_t."""
+    t = lc[l, _L_START] + step
+    if dec:
+        _decide_nb(t, c[l], out, oo, n_out, kind, targets, tg0, low32, high32,
+                   lc[l, _L_LONG_ONLY] != 0, fill_mode, s, trade_int, trade_float,
+                   lc[l, _L_ROW], com[l], sli[l])
+    equity[lc[l, _L_EQ] + 1 + step] = _close_bar_nb(t, lc[l, _L_END], c[l], s, trade_int,
+                                                    trade_float, lc[l, _L_ROW], com[l],
+                                                    sli[l])
+
+
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _finish_nb(i, s, n_trades, stats):
     n_trades[i] = np.int64(s[9])
     stats[i, 0] = s[_EXPOSURE]
@@ -483,12 +597,12 @@ def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
                  model_low, model_high, max_width,
                  traj_model, traj_series, traj_start, traj_end, traj_capital,
                  traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
-                 traj_trade_off, unit_a, unit_b, equity, n_trades, trade_int, trade_float,
-                 stats):
-    """prange over units: one trajectory, or two of the same model run in lockstep
-    (unit_b[u] >= 0) so that their forward passes share the weight loads."""
-    for u in prange(unit_a.shape[0]):
-        _unit_nb(unit_a[u], unit_b[u], open_, close, bar_off, feats, feat_off, n_feat,
+                 traj_trade_off, units, equity, n_trades, trade_int, trade_float, stats):
+    """prange over units: up to four trajectories of the same model run in lockstep
+    (units[u] = their indices, -1 where absent) so that their forward passes share
+    the weight loads."""
+    for u in prange(units.shape[0]):
+        _unit_nb(units[u], open_, close, bar_off, feats, feat_off, n_feat,
                  model_feat_off, model_feat_col, model_window, model_state_off,
                  model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
                  norm_denom, norm_clip, model_layer_off, layer_in, layer_out, layer_w_off,
@@ -499,22 +613,25 @@ def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
                  traj_trade_off, equity, n_trades, trade_int, trade_float, stats)
 
 
-def _pair_units(traj_model, traj_start, traj_end):
-    """(unit_a, unit_b): trajectories of the same model paired, longest with longest so
-    that lockstep wastes little; an odd one out gets unit_b = -1. Units come longest
-    first, so the last ones handed to the threads are the short ones."""
+_LANES = 4
+
+
+def _group_units(traj_model, traj_start, traj_end):
+    """(n_units, 4) trajectory indices: trajectories of the same model in groups of
+    four, longest first within a group and grouped longest with longest, so lockstep
+    wastes little; -1 fills a short last group. Units come longest first, so the last
+    ones handed to the threads are the short ones."""
     lengths = traj_end - traj_start
-    unit_a, unit_b, unit_len = [], [], []
+    units, unit_len = [], []
     for m in np.unique(traj_model):
         idx = np.flatnonzero(traj_model == m)
         idx = idx[np.argsort(-lengths[idx], kind="stable")]
-        for k in range(0, idx.shape[0], 2):
-            unit_a.append(idx[k])
-            unit_b.append(idx[k + 1] if k + 1 < idx.shape[0] else -1)
+        for k in range(0, idx.shape[0], _LANES):
+            group = list(idx[k:k + _LANES])
+            units.append(group + [-1] * (_LANES - len(group)))
             unit_len.append(lengths[idx[k]])
     order = np.argsort(-np.asarray(unit_len, dtype=np.int64), kind="stable")
-    return (np.asarray(unit_a, dtype=np.int64)[order],
-            np.asarray(unit_b, dtype=np.int64)[order])
+    return np.asarray(units, dtype=np.int64).reshape(-1, _LANES)[order]
 
 
 # ---------------------------------------------------------------------------------
@@ -581,9 +698,9 @@ def _simulate(arrays: dict) -> SimulationResult:
         # units differ in length: hand them out one at a time, not in equal blocks
         old = numba.set_parallel_chunksize(1)
         try:
-            unit_a, unit_b = _pair_units(arrays["traj_model"], arrays["traj_start"],
-                                         arrays["traj_end"])
-            _simulate_nb(*(arrays[name] for name in KERNEL_INPUTS), unit_a, unit_b,
+            units = _group_units(arrays["traj_model"], arrays["traj_start"],
+                                 arrays["traj_end"])
+            _simulate_nb(*(arrays[name] for name in KERNEL_INPUTS), units,
                          equity, n_trades, trade_int, trade_float, stats)
         finally:
             numba.set_parallel_chunksize(old)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.batch import Batch
-from kernels.simulate import _mlp_nb, simulate
+from kernels.simulate import _LANES, _forward_nb, simulate
 from naive_simulate import naive_forward, naive_simulate
 
 STATE = ("position", "unrealized_return", "bars_held")
@@ -333,10 +333,20 @@ def test_mlp_matches_naive_forward_bitwise_and_torch_closely():
         width = a["max_width"]
         for _ in range(20):
             x = (3 * rng.standard_normal(pol.obs_dim)).astype(np.float32)
-            got = _mlp_nb(x, 0, len(pol.layers), a["layer_in"], a["layer_out"],
-                          a["layer_w_off"], a["layer_b_off"], a["weights"], a["biases"],
-                          a["model_act"][0], np.empty(width, np.float32),
-                          np.empty(width, np.float32))[:a["layer_out"][-1]].copy()
+            # the same observation in every lane: the 1-, 2- and 4-lane forms must all
+            # give the reference's bits
+            buf = np.zeros(3 * _LANES * width, np.float32)
+            for lane in range(_LANES):
+                buf[lane * width:lane * width + pol.obs_dim] = x
+            outs = []
+            for n_lanes in (1, 2, 4):
+                o = _forward_nb(buf, width, n_lanes, 0, len(pol.layers), a["layer_in"],
+                                a["layer_out"], a["layer_w_off"], a["layer_b_off"],
+                                a["weights"], a["biases"], a["model_act"][0])
+                outs += [buf[o + lane * width:o + lane * width + a["layer_out"][-1]].copy()
+                         for lane in range(n_lanes)]
+            got = outs[0]
+            assert all(g.tobytes() == got.tobytes() for g in outs)
             want = naive_forward(pol, x)
             assert got.tobytes() == want.tobytes()
             h = torch.from_numpy(x)
@@ -413,14 +423,16 @@ def test_features_before_the_window_may_be_nan():
 
 
 def test_lockstep_pairs_give_the_same_results_as_single_runs():
-    # the kernel runs two trajectories of one model in lockstep; lengths, series, costs
-    # and long-only differ within pairs, and the odd one out runs alone
+    # the kernel runs up to four trajectories of one model in lockstep (forward passes
+    # of 4, 2 or 1 lanes as the shorter ones end); lengths, series, costs and long-only
+    # differ within groups, and the last group is short
     rng = np.random.default_rng(21)
     names = ["f0", "f1", "f2"]
     series = [(*make_series(rng, 90, names), names) for _ in range(2)]
     pol = make_policy(rng, hidden=(9, 7), window=2, state=STATE, norm=True,
                       targets=(-1.0, math.nan, 0.5, 1.0))
-    spans = [(1, 90), (5, 40), (40, 42), (60, 61), (1, 89), (10, 80), (30, 31)]
+    spans = [(1, 90), (5, 40), (40, 42), (60, 61), (1, 89), (10, 80), (30, 31), (2, 88),
+             (20, 70)]
     cases = [(pol, k % 2, a, b, 1e5 * (1 + k), 0.001 * (k % 3), 0.0005 * (k % 2), k % 3 == 0)
              for k, (a, b) in enumerate(spans)]
     for fill in (0, 1):
