@@ -22,9 +22,12 @@ and reference agree bit for bit. No fastmath: it would let LLVM fuse or reorder 
 float32 operations. `error_model="numpy"` drops Python's zero-division checks, which
 would otherwise keep the tanh loop from vectorising.
 
-The functions called per bar are compiled with `_nrt=False`: they allocate nothing,
-and without it every call increments and decrements the reference count of each
-array argument -- atomic instructions that took a fifth of the kernel's time.
+The unit and everything it calls per bar are compiled with `_nrt=False` (the driver
+allocates their scratch): they allocate nothing, and with the runtime every call
+increments and decrements the reference count of each array argument -- atomic
+instructions that took a fifth of the kernel's time. Without it the per-bar helpers
+can also be inlined into the unit's loop (inline="always"), which spares passing
+dozens of array fields per call.
 
 Numba's cache is keyed on this file only: after editing kernels/activations.py,
 delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh files anyway).
@@ -330,11 +333,11 @@ def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
 _HELD, _PENDING, _PENDING_TARGET, _EXPOSURE, _CLIPPED = 12, 13, 14, 15, 16
 _STATE_SIZE = 17
 # per-lane integer constants of a unit (columns of its `lc` table)
-_L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY = range(8)
-_L_SIZE = 8
+_L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY, _L_STEPS = range(9)
+_L_SIZE = 9
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, window,
                 model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip, obs_dim):
     """x[xo:xo + obs_dim] = [features at t, t-1, ..., t-window+1] + state features,
@@ -371,7 +374,7 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
             x[xo + j] = v32
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_only, fill_mode,
                s, tr_i, tr_f, row0, commission, slippage):
     """Action -> target; an order when it differs from the target held."""
@@ -405,7 +408,7 @@ def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_onl
             _fill_nb(t, c, target, s, tr_i, tr_f, row0, commission, slippage)
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
     """Exposure at this close, the fold-end close-out; returns the equity E_t."""
     if s[1] != 0.0:
@@ -415,7 +418,7 @@ def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
     return s[0] + s[1] * c
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
              model_feat_off, model_feat_col, model_window, model_state_off,
              model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
@@ -424,11 +427,16 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
              model_target_off, targets, model_low, model_high, max_width,
              traj_model, traj_series, traj_start, traj_end, traj_capital,
              traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
-             traj_trade_off, equity, n_trades, trade_int, trade_float, stats):
+             traj_trade_off, equity, n_trades, trade_int, trade_float, stats, buf, state,
+             lc, lf):
     """Up to four trajectories of one model in lockstep ("lanes"); unit[l] < 0 marks
     an absent lane. Lanes come longest first, so the lanes still deciding at a step
     are always a prefix 0..n_dec-1, and the forward pass takes the 4-, 2- or 1-lane
-    form that covers them."""
+    form that covers them.
+
+    buf, state, lc and lf are this unit's scratch, allocated by the driver: with no
+    allocation here the unit runs without the reference-counting runtime (_nrt=False),
+    so the per-bar functions can be inlined into its loop without it."""
     n_lanes = 0
     for l in range(4):
         if unit[l] >= 0:
@@ -453,23 +461,27 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
     low32 = np.float32(model_low[m])
     high32 = np.float32(model_high[m])
 
-    # per-lane state, one named array each: indexing a tuple of arrays by a runtime
-    # lane number costs reference-count updates on every access
-    s0 = np.zeros(_STATE_SIZE, dtype=np.float64)
-    s1 = np.zeros(_STATE_SIZE, dtype=np.float64)
-    s2 = np.zeros(_STATE_SIZE, dtype=np.float64)
-    s3 = np.zeros(_STATE_SIZE, dtype=np.float64)
-    # observations and activations of all lanes, see _forward_nb; zeros, so that a
-    # lane computed but not used (3 of 4 deciding) holds ordinary numbers
+    # per-lane state, one named row each. buf holds the observations and activations
+    # of all lanes (see _forward_nb); zeros, so that a lane computed but not used (3 of
+    # 4 deciding) holds ordinary numbers
     width = max(max_width, obs_dim, 1)
-    buf = np.zeros(3 * _LANES * width, dtype=np.float32)
+    for j in range(3 * _LANES * width):
+        buf[j] = np.float32(0.0)
+    for l in range(4):
+        for j in range(_STATE_SIZE):
+            state[l, j] = 0.0
+    s0 = state[0]
+    s1 = state[1]
+    s2 = state[2]
+    s3 = state[3]
 
     # per-lane constants, by lane number
-    n_steps = np.zeros(4, dtype=np.int64)
-    lc = np.zeros((4, _L_SIZE), dtype=np.int64)
-    com = np.zeros(4, dtype=np.float64)
-    sli = np.zeros(4, dtype=np.float64)
-    c = np.zeros(4, dtype=np.float64)
+    n_steps = lc[:, _L_STEPS]
+    com = lf[0]
+    sli = lf[1]
+    c = lf[2]
+    for l in range(4):
+        n_steps[l] = 0
     for l in range(n_lanes):
         i = unit[l]
         n_steps[l] = traj_end[i] - traj_start[i]
@@ -483,6 +495,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
         lc[l, _L_LONG_ONLY] = traj_long_only[i]
         com[l] = traj_commission[i]
         sli[l] = traj_slippage[i]
+        c[l] = 0.0
         equity[traj_eq_off[i]] = traj_capital[i]
     s0[0] = traj_capital[unit[0]]
     if n_lanes > 1:
@@ -545,7 +558,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
         _finish_nb(unit[3], s3, n_trades, stats)
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _begin_nb(step, l, dec, s, x, xo, lc, com, sli, c, open_, close, feats, trade_int,
               trade_float, model_feat_col, fc0, fc1, window, model_state_code, sc0, sc1,
               norm, norm_mean, norm_denom, no, nclip, obs_dim):
@@ -563,7 +576,7 @@ def _begin_nb(step, l, dec, s, x, xo, lc, com, sli, c, open_, close, feats, trad
                     norm_mean, norm_denom, no, nclip, obs_dim)
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _end_nb(step, l, dec, s, out, oo, lc, com, sli, c, equity, trade_int, trade_float, n_out,
             kind, targets, tg0, low32, high32, fill_mode):
     """Lane l at the close of its bar: act on the policy's output, then book E_t."""
@@ -597,7 +610,8 @@ def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
                  model_low, model_high, max_width,
                  traj_model, traj_series, traj_start, traj_end, traj_capital,
                  traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
-                 traj_trade_off, units, equity, n_trades, trade_int, trade_float, stats):
+                 traj_trade_off, units, equity, n_trades, trade_int, trade_float, stats,
+                 work_buf, work_state, work_lc, work_lf):
     """prange over units: up to four trajectories of the same model run in lockstep
     (units[u] = their indices, -1 where absent) so that their forward passes share
     the weight loads."""
@@ -610,7 +624,8 @@ def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
                  model_target_off, targets, model_low, model_high, max_width,
                  traj_model, traj_series, traj_start, traj_end, traj_capital,
                  traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
-                 traj_trade_off, equity, n_trades, trade_int, trade_float, stats)
+                 traj_trade_off, equity, n_trades, trade_int, trade_float, stats,
+                 work_buf[u], work_state[u], work_lc[u], work_lf[u])
 
 
 _LANES = 4
@@ -700,8 +715,16 @@ def _simulate(arrays: dict) -> SimulationResult:
         try:
             units = _group_units(arrays["traj_model"], arrays["traj_start"],
                                  arrays["traj_end"])
+            # each unit's scratch, so that the unit itself allocates nothing
+            n_units = units.shape[0]
+            width = max(int(arrays["max_width"]), int(arrays["model_obs_dim"].max()), 1)
+            work_buf = np.empty((n_units, 3 * _LANES * width), dtype=np.float32)
+            work_state = np.empty((n_units, _LANES, _STATE_SIZE), dtype=np.float64)
+            work_lc = np.empty((n_units, _LANES, _L_SIZE), dtype=np.int64)
+            work_lf = np.empty((n_units, 3, _LANES), dtype=np.float64)
             _simulate_nb(*(arrays[name] for name in KERNEL_INPUTS), units,
-                         equity, n_trades, trade_int, trade_float, stats)
+                         equity, n_trades, trade_int, trade_float, stats, work_buf,
+                         work_state, work_lc, work_lf)
         finally:
             numba.set_parallel_chunksize(old)
     return SimulationResult(equity, n_trades, trade_int, trade_float, stats,
