@@ -74,11 +74,11 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
         dst = (1 + (layer - l0) % 2) * _LANES * width
         n_in = layer_in[layer]
         n_out = layer_out[layer]
-        b0 = layer_b_off[layer]
+        b0 = uint64(layer_b_off[layer])
         for l in range(n_lanes):
-            o = dst + l * width
+            o = uint64(dst + l * width)
             for j in range(n_out):
-                buf[o + j] = biases[b0 + j]
+                buf[o + uint64(j)] = biases[b0 + uint64(j)]
         if n_lanes == 4:
             _layer4_nb(buf, src, dst, width, n_in, n_out, layer_w_off[layer], weights)
         elif n_lanes == 2:
