@@ -3,10 +3,12 @@
     python benchmarks/kernel_rate.py            # reference sizes
     python benchmarks/kernel_rate.py --tiny     # CI sizes
     python benchmarks/kernel_rate.py --memory   # 1000 x 8760 bars: peak RSS too
+    python benchmarks/kernel_rate.py --norm     # with observation normalisation
 """
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import sys
 import time
@@ -22,6 +24,8 @@ from sizes import MEMORY, REFERENCE, TINY, bar_steps, make_kernel_batch  # noqa:
 
 def main(argv: list[str]) -> None:
     sizes = TINY if "--tiny" in argv else MEMORY if "--memory" in argv else REFERENCE
+    if "--norm" in argv:
+        sizes = dataclasses.replace(sizes, name=sizes.name + " + obs_norm", obs_norm=True)
     batch, packed = make_kernel_batch(sizes)
     t0 = time.perf_counter()
     batch.simulate_packed(packed)  # compile or load from cache, not timed

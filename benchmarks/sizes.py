@@ -24,6 +24,7 @@ class KernelSizes:
     n_actions: int = 3
     n_series: int = 8  # trajectories share series, as folds of a few symbols do
     rounds: int = 5
+    obs_norm: bool = False  # VecNormalize statistics, as most SB3 policies carry
 
 
 REFERENCE = KernelSizes("reference")
@@ -44,7 +45,11 @@ def reference_policy(sizes: KernelSizes, seed: int = 7, activation: str = "tanh"
               for i, o in zip(dims[:-1], dims[1:])]
     return SimpleNamespace(
         features=[f"ret_{k}" for k in range(1, sizes.n_inputs + 1)], window=1,
-        state_features=[], obs_norm=None, layers=layers, activation=activation,
+        state_features=[],
+        obs_norm=SimpleNamespace(mean=0.1 * rng.standard_normal(sizes.n_inputs),
+                                 var=rng.uniform(0.5, 2.0, sizes.n_inputs), epsilon=1e-8,
+                                 clip=10.0) if sizes.obs_norm else None,
+        layers=layers, activation=activation,
         action_kind="discrete", targets=np.array([-1.0, 0.0, 1.0]), low=-1.0, high=1.0,
         obs_dim=sizes.n_inputs)
 

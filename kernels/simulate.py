@@ -365,13 +365,18 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
         x[k] = np.float32(v)
         k += 1
     if norm:
+        # unsigned offsets: signed ones get a wraparound select that LLVM vectorises
+        # as gathers
+        ux = uint64(xo)
+        un = uint64(no)
         for j in range(obs_dim):
-            v32 = (x[xo + j] - norm_mean[no + j]) / norm_denom[no + j]
+            u = uint64(j)
+            v32 = (x[ux + u] - norm_mean[un + u]) / norm_denom[un + u]
             if v32 < -nclip:
                 v32 = -nclip
             elif v32 > nclip:
                 v32 = nclip
-            x[xo + j] = v32
+            x[ux + u] = v32
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
