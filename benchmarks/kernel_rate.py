@@ -4,6 +4,7 @@
     python benchmarks/kernel_rate.py --tiny     # CI sizes
     python benchmarks/kernel_rate.py --memory   # 1000 x 8760 bars: peak RSS too
     python benchmarks/kernel_rate.py --norm     # with observation normalisation
+    python benchmarks/kernel_rate.py --torch    # and torch's lockstep forward, same run
 """
 
 from __future__ import annotations
@@ -19,7 +20,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
-from sizes import MEMORY, REFERENCE, TINY, bar_steps, make_kernel_batch  # noqa: E402
+from sizes import (MEMORY, REFERENCE, TINY, bar_steps, make_kernel_batch,  # noqa: E402
+                   reference_policy)
+
+
+def torch_lockstep_rate(sizes, threads: int) -> float:
+    """Bar-steps/s of the baseline the kernel must beat: all trajectories in lockstep,
+    one batched torch forward (and argmax) per bar, on as many threads as the kernel;
+    no accounting at all, so it flatters torch."""
+    import torch
+
+    torch.set_num_threads(threads)
+    policy = reference_policy(sizes)
+    layers = [(torch.from_numpy(w), torch.from_numpy(b)) for w, b in policy.layers]
+    obs = torch.randn(sizes.n_bars, sizes.n_traj, sizes.n_inputs, dtype=torch.float32)
+
+    def run():
+        with torch.inference_mode():
+            for t in range(sizes.n_bars - 1):
+                h = obs[t]
+                for i, (w, b) in enumerate(layers):
+                    h = torch.addmm(b, h, w.T)
+                    if i < len(layers) - 1:
+                        h = torch.tanh(h)
+                h.argmax(dim=1)
+
+    run()
+    times = []
+    for _ in range(sizes.rounds):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return bar_steps(sizes) / float(np.median(times))
 
 
 def main(argv: list[str]) -> None:
@@ -47,6 +79,10 @@ def main(argv: list[str]) -> None:
           f"(x {numba.get_num_threads()} cores if they were free)")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak_mb:,.0f} MB")
+    if "--torch" in argv:
+        rate = torch_lockstep_rate(sizes, numba.get_num_threads())
+        print(f"torch lockstep forward (no accounting): median {rate:,.0f} bar-steps/s; "
+              f"kernel x {steps / median / rate:.2f}")
 
 
 if __name__ == "__main__":
