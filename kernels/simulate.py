@@ -25,9 +25,10 @@ would otherwise keep the tanh loop from vectorising.
 The unit and everything it calls per bar are compiled with `_nrt=False` (the driver
 allocates their scratch): they allocate nothing, and with the runtime every call
 increments and decrements the reference count of each array argument -- atomic
-instructions that took a fifth of the kernel's time. Without it the per-bar helpers
-can also be inlined into the unit's loop (inline="always"), which spares passing
-dozens of array fields per call.
+instructions that took a fifth of the kernel's time. The per-bar helpers could also be
+inlined into the unit's loop (inline="always"): that is ~9% faster warm, but Numba's
+IR inlining of four lanes' worth of calls added 3 s to the cold compile, which must
+stay well inside the 30 s a cold `foldgate backtest` may take, so they are not.
 
 Numba's cache is keyed on this file only: after editing kernels/activations.py,
 delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh files anyway).
@@ -337,7 +338,7 @@ _L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY, _L_S
 _L_SIZE = 9
 
 
-@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, window,
                 model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip, obs_dim):
     """x[xo:xo + obs_dim] = [features at t, t-1, ..., t-window+1] + state features,
@@ -379,7 +380,7 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
             x[ux + u] = v32
 
 
-@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_only, fill_mode,
                s, tr_i, tr_f, row0, commission, slippage):
     """Action -> target; an order when it differs from the target held."""
@@ -413,7 +414,7 @@ def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_onl
             _fill_nb(t, c, target, s, tr_i, tr_f, row0, commission, slippage)
 
 
-@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
     """Exposure at this close, the fold-end close-out; returns the equity E_t."""
     if s[1] != 0.0:
@@ -563,7 +564,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
         _finish_nb(unit[3], s3, n_trades, stats)
 
 
-@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _begin_nb(step, l, dec, s, x, xo, lc, com, sli, c, open_, close, feats, trade_int,
               trade_float, model_feat_col, fc0, fc1, window, model_state_code, sc0, sc1,
               norm, norm_mean, norm_denom, no, nclip, obs_dim):
@@ -581,7 +582,7 @@ def _begin_nb(step, l, dec, s, x, xo, lc, com, sli, c, open_, close, feats, trad
                     norm_mean, norm_denom, no, nclip, obs_dim)
 
 
-@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _end_nb(step, l, dec, s, out, oo, lc, com, sli, c, equity, trade_int, trade_float, n_out,
             kind, targets, tg0, low32, high32, fill_mode):
     """Lane l at the close of its bar: act on the policy's output, then book E_t."""
