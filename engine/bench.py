@@ -54,7 +54,7 @@ class Workload:
 
 def make_workload(cfg: BenchConfig) -> Workload:
     """Random-walk prices and standard-normal features, one series per 32 trajectories."""
-    from .policy import ObsNorm, Policy  # noqa: F401  (Policy is the kernel's input type)
+    from .policy import Policy
 
     rng = np.random.default_rng(cfg.seed)
     sizes = [cfg.n_inputs, *cfg.hidden, cfg.n_actions]

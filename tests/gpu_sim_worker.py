@@ -23,7 +23,6 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 for p in (str(HERE), str(HERE.parent)):
@@ -36,31 +35,14 @@ STATE = ("position", "unrealized_return", "bars_held")
 
 
 # ---------------------------------------------------------------------------------
-# stand-ins: the fields of engine.policy.Policy that the packer and the naive
-# reference read
+# stand-ins: the policy builder of the CPU kernel's tests, with wider weights so the
+# tiny simulator cases trade often
 
-def make_policy(rng, n_features=3, hidden=(6,), window=1, state=(), activation="tanh",
-                kind="discrete", targets=(-1.0, 0.0, 1.0), norm=False, low=-1.0, high=1.0,
-                scale=1.5):
-    names = [f"f{k}" for k in range(n_features)]
-    dim = n_features * window + len(state)
-    n_out = len(targets) if kind == "discrete" else 1
-    sizes = [dim, *hidden, n_out]
-    layers = []
-    for n_in, n_o in zip(sizes[:-1], sizes[1:]):
-        w = (scale * rng.standard_normal((n_o, n_in)) / np.sqrt(n_in)).astype(np.float32)
-        b = (0.2 * rng.standard_normal(n_o)).astype(np.float32)
-        layers.append((w, b))
-    obs_norm = None
-    if norm:
-        obs_norm = SimpleNamespace(mean=(0.3 * rng.standard_normal(dim)).astype(np.float32),
-                                   var=rng.uniform(0.2, 3.0, dim).astype(np.float32),
-                                   epsilon=1e-8, clip=float(rng.choice([1.5, 5.0])))
-    return SimpleNamespace(
-        features=names, window=window, state_features=list(state), obs_norm=obs_norm,
-        layers=layers, activation=activation, action_kind=kind,
-        targets=np.array(targets, dtype=np.float64) if kind == "discrete" else None,
-        low=low, high=high, obs_dim=dim)
+from test_simulate import make_policy as _make_policy  # noqa: E402
+
+
+def make_policy(rng, *args, scale=1.5, **kw):
+    return _make_policy(rng, *args, scale=scale, **kw)
 
 
 def tied_policy(rng):

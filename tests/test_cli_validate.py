@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import os
 import zipfile
 from pathlib import Path
 
