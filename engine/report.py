@@ -921,7 +921,7 @@ def _header(r: dict) -> str:
         ("Shorts", "per symbol (crypto long-only)" if lo is None else ("long-only" if lo else "allowed")),
         ("Bars / year", _fnum(st.get("bars_per_year"), 1) if st.get("bars_per_year") else "from the data"),
         ("Data", _e(st.get("source") or "") + (f' <code>{_e(st["store"])}</code>' if st.get("store") else "")),
-        ("Device", _e(st.get("device") or "")),
+        ("Device", _e(st.get("device_used") or st.get("device") or "")),
     ]
     if st.get("quick_days"):
         rows.insert(1, ("Backtest", f'last {_e(st["quick_days"])} days'))
