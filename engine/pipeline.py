@@ -144,10 +144,6 @@ def parse_end(value: str | None) -> int | None:
     return ns
 
 
-def iso(ns: int) -> str:
-    return np.datetime_as_string(np.datetime64(int(ns), "ns"), unit="s") + "Z"
-
-
 def versions() -> dict:
     import numba
     import pyarrow
@@ -242,8 +238,8 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     from kernels.gpu_simulate import GpuUnsupportedError
 
     from .batch import Batch
-    from .features import compute_features, lookback
-    from .folds import bars_per_year, make_folds, mark_in_sample
+    from .features import compute_features
+    from .folds import mark_in_sample
     from .store import BarStore
 
     store = BarStore(cfg.store)
@@ -255,50 +251,43 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             by_series.setdefault((job.symbol, job.timeframe), []).append(job)
 
     batch = Batch(fill_mode=0 if cfg.fill == "next-open" else 1)
-    planned = []  # (job, kind, fold_dict, trajectory id)
+    planned = []  # (job, "backtest" | "fold", window, in-sample?, trajectory id, bars/year, bar times)
     for (symbol, timeframe), group in by_series.items():
         if progress:
             progress(f"features {symbol} {timeframe}")
-        try:
-            warmup = max(lookback(job.policy.features) + job.policy.window - 1 for job in group)
+        try:  # the symbol's bars and features: a failure here fails all of its models
+            warmup = max(_warmup(job) for job in group)
             bars = _read_bars(store, symbol, timeframe, cfg, warmup)
             names = list(dict.fromkeys(n for job in group for n in job.policy.features))
-            feats = compute_features(bars, names)
-            series_id = batch.add_series(bars.open, bars.close, feats, names)
-            for job in group:
-                job.asset_class = bars.asset_class
-                job.long_only = cfg.long_only if cfg.long_only is not None else bars.asset_class == "crypto"
-                warmup = lookback(job.policy.features) + job.policy.window - 1
-                windows = []
-                if cfg.walk_forward:
-                    wf = make_folds(bars.timestamp, cfg.days, cfg.walk_forward, end=end_ns, warmup=warmup)
-                    windows += [("fold", f) for f in wf]
-                    bpy_folds = wf
-                else:
-                    bt = make_folds(bars.timestamp, cfg.days, 1, end=end_ns, warmup=warmup)
-                    windows += [("backtest", bt[0])]
-                    bpy_folds = bt
-                if cfg.quick_days and cfg.walk_forward:
-                    quick = make_folds(bars.timestamp, cfg.quick_days, 1, end=end_ns, warmup=warmup)
-                    windows.insert(0, ("backtest", quick[0]))
-                bpy = cfg.bars_per_year or bars_per_year(
-                    bars.timestamp[bpy_folds[0].start: bpy_folds[-1].end])
-                trained_until = getattr(job.policy, "trained_until", None)
-                tu_ns = int(trained_until.timestamp() * 1e9) if trained_until else None
-                in_sample = mark_in_sample([w for _, w in windows], tu_ns, job.train_periods)
-                model_id = batch.add_model(job.policy, series_id)
-                for (kind, window), flagged in zip(windows, in_sample):
-                    traj = batch.add_trajectory(
-                        model_id, series_id, window.start, window.end,
-                        capital=cfg.capital, commission=cfg.commission_bps / 1e4,
-                        slippage=cfg.slippage_bps / 1e4, long_only=job.long_only,
-                    )
-                    planned.append((job, kind, window, bool(flagged), traj, bpy, bars.timestamp))
+            series_id = batch.add_series(bars.open, bars.close, compute_features(bars, names), names)
         except FoldgateError as exc:
             if strict:
                 raise
             for job in group:
                 job.error = str(exc)
+            continue
+        times = bars.timestamp.astype("datetime64[ns]").astype("datetime64[s]")
+        for job in group:
+            try:  # the model's windows: a failure here (too few warm-up bars) fails it alone
+                windows, bpy = _plan_windows(job, bars, cfg, end_ns)
+            except FoldgateError as exc:
+                if strict:
+                    raise
+                job.error = str(exc)
+                continue
+            job.asset_class = bars.asset_class
+            job.long_only = cfg.long_only if cfg.long_only is not None else bars.asset_class == "crypto"
+            trained_until = getattr(job.policy, "trained_until", None)
+            tu_ns = int(trained_until.timestamp() * 1e9) if trained_until else None
+            in_sample = mark_in_sample([w for _, w in windows], tu_ns, job.train_periods)
+            model_id = batch.add_model(job.policy, series_id)
+            for (kind, window), flagged in zip(windows, in_sample):
+                traj = batch.add_trajectory(
+                    model_id, series_id, window.start, window.end,
+                    capital=cfg.capital, commission=cfg.commission_bps / 1e4,
+                    slippage=cfg.slippage_bps / 1e4, long_only=job.long_only,
+                )
+                planned.append((job, kind, window, bool(flagged), traj, bpy, times))
 
     planned = [p for p in planned if p[0].error is None]
     if not planned:
@@ -313,8 +302,8 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
         cfg.device_used = f"cpu (auto: {exc})"
         result = batch.run(device="cpu", bars_per_year=bpy_list, trajectories=traj_ids)
-    for (job, kind, window, in_sample, traj, bpy, ts), out in zip(planned, result):
-        record = _window_record(window, in_sample, out, ts)
+    for (job, kind, window, in_sample, traj, bpy, times), out in zip(planned, result):
+        record = _window_record(window, in_sample, out, times)
         if kind == "backtest":
             job.backtest = record
         else:
@@ -323,10 +312,35 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             job.fold_returns.append(out["returns"])
 
 
-def _window_record(window, in_sample: bool, out: dict, ts: np.ndarray) -> dict:
+def _warmup(job: ModelJob) -> int:
+    """Bars a model needs before a window's first bar: its features' lookback and lags."""
+    from .features import lookback
+
+    return lookback(job.policy.features) + job.policy.window - 1
+
+
+def _plan_windows(job: ModelJob, bars, cfg: RunConfig, end_ns: int | None):
+    """The model's windows, [("backtest" | "fold", window)], and the bars per year of the
+    run's main window (design.md 6: measured once over the whole --days window)."""
+    from .folds import bars_per_year, make_folds
+
+    warmup = _warmup(job)
+    if cfg.walk_forward:
+        main = make_folds(bars.timestamp, cfg.days, cfg.walk_forward, end=end_ns, warmup=warmup)
+        windows = [("fold", f) for f in main]
+        if cfg.quick_days:
+            quick = make_folds(bars.timestamp, cfg.quick_days, 1, end=end_ns, warmup=warmup)
+            windows.insert(0, ("backtest", quick[0]))
+    else:
+        main = make_folds(bars.timestamp, cfg.days, 1, end=end_ns, warmup=warmup)
+        windows = [("backtest", main[0])]
+    bpy = cfg.bars_per_year or bars_per_year(bars.timestamp[main[0].start: main[-1].end])
+    return windows, bpy
+
+
+def _window_record(window, in_sample: bool, out: dict, times: np.ndarray) -> dict:
     """One fold or backtest as the report writes it. Curves stay numpy arrays (the
-    report writer converts them in one vectorised pass); times are datetime64[s]."""
-    times = ts.astype("datetime64[ns]").astype("datetime64[s]")
+    report writer converts them in one vectorised pass); `times` are datetime64[s]."""
     bars_ts = times[window.start: window.end]
     ti, tf = out["trade_int"], out["trade_float"]
     entry_times = iso_list(times[ti[:, 0]])
@@ -337,9 +351,10 @@ def _window_record(window, in_sample: bool, out: dict, ts: np.ndarray) -> dict:
          "commission": float(tf[k, 3])}
         for k in range(len(ti))
     ]
+    start, end = iso_list(times[[window.start, window.end - 1]])
     return {
-        "start": iso(ts[window.start]),
-        "end": iso(ts[window.end - 1]),
+        "start": start,
+        "end": end,
         "bars": int(window.end - window.start),
         "in_sample": in_sample,
         "metrics": {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in out["metrics"].items()},

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -143,3 +144,25 @@ def test_demo_runs_offline(tmp_path):
     assert "HTML report:" in r.output and html.stat().st_size > 10_000
     for decision in DECISIONS:
         assert f": {decision}" in r.output
+
+
+def test_a_model_without_enough_warm_up_fails_alone(tmp_path):
+    """A model whose features reach further back than the store holds is an error for
+    that model only; the others of the archive are still decided."""
+    from archive_factory import build_training_archive, metric_history
+    from engine.policy import load_policy, policy_to_checkpoint, save_policy
+
+    greedy = load_policy(ROOT / "data" / "policies" / "BTCUSD_1Hour.pt")
+    fields = policy_to_checkpoint(greedy)
+    fields["features"] = ["sma_ratio_6000"] + fields["features"][1:]  # 6000 bars before the window
+    save_policy(tmp_path / "BTCUSD_1Hour.pt", **fields)
+    good = metric_history(0.8, 2.0, 0.9, 0.05)
+    archive = build_training_archive(tmp_path / "in", {"BTCUSD": good, "ETHUSD": good}, models={
+        "BTCUSD": tmp_path / "BTCUSD_1Hour.pt", "ETHUSD": ROOT / "data" / "policies" / "ETHUSD_1Hour.pt"})
+    r = validate(archive, "--out", tmp_path / "rep")
+    assert r.exit_code == 0, r.output
+    models = {m["symbol"]: m for m in json.loads((tmp_path / "rep" / "report.json").read_text())["models"]}
+    error = models["BTCUSD"]["error"] or ""
+    assert "warm-up" in error and re.search(r"\d+ bars", error), error
+    assert models["BTCUSD"]["decision"] is None
+    assert models["ETHUSD"]["decision"] in DECISIONS and len(models["ETHUSD"]["folds"]) == 5
