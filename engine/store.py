@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from .atomic import atomic_open, ensure_writable_dir
+from .calendar import slots_in_sessions
 from .errors import DataError, FoldgateError
 from .symbols import canonical_symbol, check_asset_class
 
@@ -329,22 +330,11 @@ class Gap:
         return self.after - self.before
 
 
-def _weekdays_between(day_a: int, day_b: int) -> int:
-    """Weekdays strictly between epoch days a < b (epoch day 0 was a Thursday)."""
-    count = 0
-    for d in range(day_a + 1, day_b):
-        if (d + 3) % 7 < 5:
-            count += 1
-            if count > 1:
-                break
-    return count
-
-
 def gaps(bars: Bars) -> list[Gap]:
     """Steps between consecutive bars longer than one timeframe, oldest first.
 
-    For us_equity, a gap across UTC dates with at most one weekday between them
-    (nights, weekends, a holiday) is marked market_closed."""
+    For us_equity, a gap is marked market_closed when no missing bar would have
+    overlapped a regular NYSE session (nights, weekends, holidays, early closes)."""
     ts = bars.timestamp
     if len(ts) < 2:
         return []
@@ -354,10 +344,7 @@ def gaps(bars: Bars) -> list[Gap]:
     equity = bars.asset_class == "us_equity"
     for i in np.flatnonzero(d > step):
         a, b = int(ts[i]), int(ts[i + 1])
-        closed = False
-        if equity:
-            da, db = a // (86400 * NS_PER_SECOND), b // (86400 * NS_PER_SECOND)
-            closed = db > da and _weekdays_between(da, db) <= 1
+        closed = equity and slots_in_sessions(a + step, b, step) == 0
         out.append(Gap(a, b, int((b - a) // step) - 1, closed))
     return out
 

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from engine.errors import FoldgateError, SourceError
+from engine.calendar import is_trading_day
 from engine.sources.alpaca import (
     HttpPolicy,
     analyse_gaps,
     ensure_bars,
     fetch_bars,
-    is_trading_day,
 )
 from engine.sources.credentials import Credentials
 from engine.store import BarStore

@@ -305,14 +305,22 @@ def test_gaps_crypto_and_equity_sessions():
     b = Bars("BTCUSD", "1Hour", "crypto", ts, np.ones(n), np.ones(n), np.ones(n), np.ones(n), np.ones(n))
     [g] = gaps(b)
     assert (g.before, g.after, g.missing, g.market_closed) == (int(ts[2]), int(ts[3]), 2, False)
-    # equities: Thu 14..20h, Fri 14h (night), Mon 14h (weekend), Mon 18h (intraday), Thu (2 weekdays gone)
+    # equities (NYSE calendar, 2026-01-08 a regular Thursday; sessions 14:30-21:00 UTC in
+    # winter): Thu 14..20h (hole), Fri 14h (night), Fri 20h (hole), Mon 14h (weekend),
+    # Mon 18h (intraday hole), Thu (2 trading days gone)
     day = 86400 * 10**9
-    ts = T0 + np.array([14 * H, 20 * H, day + 14 * H, 4 * day + 14 * H, 4 * day + 18 * H, 7 * day + 14 * H])
+    thu = T0 + 7 * day
+    ts = thu + np.array([14 * H, 20 * H, day + 14 * H, day + 20 * H, 4 * day + 14 * H, 4 * day + 18 * H,
+                         7 * day + 14 * H])
     n = len(ts)
     e = Bars("AAPL", "1Hour", "us_equity", ts, np.ones(n), np.ones(n), np.ones(n), np.ones(n), np.ones(n))
     info = summarize(e)
-    assert [g.market_closed for g in info.gaps] == [False, True, True, False, False]
-    assert len(info.unexpected_gaps) == 3 and info.n_bars == 6 and info.first == ts[0]
+    assert [g.market_closed for g in info.gaps] == [False, True, False, True, False, False]
+    assert len(info.unexpected_gaps) == 4 and info.n_bars == 7 and info.first == ts[0]
+    # a holiday is a closure, not a hole: Thu 2026-01-01 (New Year) between Wed and Fri bars
+    ts = T0 + np.array([-day + 20 * H, day + 14 * H])
+    h = Bars("AAPL", "1Hour", "us_equity", ts, np.ones(2), np.ones(2), np.ones(2), np.ones(2), np.ones(2))
+    assert [g.market_closed for g in gaps(h)] == [True]
 
 
 def test_shipped_sample_store_is_valid():
