@@ -15,7 +15,10 @@ def _ns(t: dt.datetime) -> int:
     return (t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1) * 1000
 
 
-_NY = ZoneInfo("America/New_York")
+@lru_cache(maxsize=1)
+def _new_york() -> ZoneInfo:
+    # looked up on first use: the store imports this module, and only stock gaps need it
+    return ZoneInfo("America/New_York")
 # Closures outside the holiday rules (national days of mourning, storms, 9/11).
 _SPECIAL_CLOSURES = frozenset(dt.date.fromisoformat(d) for d in (
     "2001-09-11", "2001-09-12", "2001-09-13", "2001-09-14", "2004-06-11", "2007-01-02",
@@ -97,12 +100,12 @@ def _session_ns(d: dt.date, extended: bool) -> tuple[int, int] | None:
     else:
         o = dt.time(9, 30)
         c = dt.time(13, 0) if d in _nyse_year(d.year)[1] else dt.time(16, 0)
-    return (_ns(dt.datetime.combine(d, o, _NY)), _ns(dt.datetime.combine(d, c, _NY)))
+    return (_ns(dt.datetime.combine(d, o, _new_york())), _ns(dt.datetime.combine(d, c, _new_york())))
 
 
 def _sessions(a_ns: int, b_ns: int, extended: bool = False) -> Iterable[tuple[int, int]]:
-    d = dt.datetime.fromtimestamp(a_ns // NS_PER_SECOND, _NY).date() - dt.timedelta(days=1)
-    last = dt.datetime.fromtimestamp(b_ns // NS_PER_SECOND, _NY).date() + dt.timedelta(days=1)
+    d = dt.datetime.fromtimestamp(a_ns // NS_PER_SECOND, _new_york()).date() - dt.timedelta(days=1)
+    last = dt.datetime.fromtimestamp(b_ns // NS_PER_SECOND, _new_york()).date() + dt.timedelta(days=1)
     while d <= last:
         s = _session_ns(d, extended)
         if s is not None and s[1] > a_ns and s[0] < b_ns:
