@@ -19,7 +19,6 @@ from . import __version__
 from .errors import FoldgateError
 from .policy_cache import load_policy_cached
 
-NS_PER_DAY = 86_400 * 1_000_000_000
 COUNT_METRICS = {"n_trades", "clipped_shorts", "bars"}
 
 
