@@ -14,6 +14,8 @@ results are split per trajectory exactly as Batch.run splits them."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,9 @@ DEFAULT_CHUNK_SIZE = 512
 """Trajectories per chunk: enough prange units to keep a node's cores busy, small
 enough that a killed run loses little and a progress bar moves."""
 MAX_CHUNK_SIZE = 1_000_000
+PAUSE_ENV = "FOLDGATE_CHUNK_PAUSE_S"
+"""Seconds to wait after each chunk is written: lets a test (or a demo of --resume)
+kill a run at a known moment. Unset in normal use."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ def run_chunked(batch, trajectories=None, *, bars_per_year=None, device: str = "
         reused = len(done)
         todo = [c for c in chunks if c[0] not in done]
         kernel_s = 0.0
+        pause = _pause_seconds()
         if todo:
             ex = executor if executor is not None else LocalExecutor()
             for index, chunk in ex.run_chunks(batch, todo, device):
@@ -137,6 +143,8 @@ def run_chunked(batch, trajectories=None, *, bars_per_year=None, device: str = "
                 done[index] = chunk
                 kernel_s += chunk.kernel_s
                 report(index, chunk, False)
+                if pause:
+                    time.sleep(pause)
         results = _merge(batch, [done[index] for index, _ in chunks], ids, bars_per_year)
     finally:
         if rd is not None:
@@ -145,10 +153,15 @@ def run_chunked(batch, trajectories=None, *, bars_per_year=None, device: str = "
                      time.perf_counter() - t_start, key, None if rd is None else rd.path, size)
 
 
+def _pause_seconds() -> float:
+    try:
+        return max(0.0, min(float(os.environ.get(PAUSE_ENV, "0") or 0), 60.0))
+    except ValueError:
+        return 0.0
+
+
 def _recorded_chunk_size(run_dir, key: str) -> int | None:
     """The chunk size of the same run recorded in `run_dir`, if there is one."""
-    import json
-
     try:
         old = json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
