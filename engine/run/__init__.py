@@ -64,7 +64,8 @@ class RunOutput:
     Ray tasks, which run side by side)."""
     wall_s: float
     """Seconds this call took, packing, writing and merging included."""
-    run_key: str
+    run_key: str | None
+    """sha256 of the run's inputs (None without a run directory: nothing to key)."""
     run_dir: Path | None
     chunk_size: int
 
@@ -98,10 +99,10 @@ def run_chunked(batch, trajectories=None, *, bars_per_year=None, device: str = "
         raise ValueError(f"no trajectory {bad}")
     if resume and run_dir is None:
         raise FoldgateError("--resume needs a run directory (--out)")
-    digests = run_digests(batch, ids, device)
-    key = run_key(digests)
-    rd = None
+    rd, key = None, None
     if run_dir is not None:
+        digests = run_digests(batch, ids, device)
+        key = run_key(digests)
         if chunk_size is None and resume:
             chunk_size = _recorded_chunk_size(run_dir, key)
         size = check_chunk_size(DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size)
