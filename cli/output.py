@@ -152,8 +152,11 @@ def print_decision(con: Console, entry: dict) -> None:
         others = [f"{name} {d}" for name, d in (entry.get("decisions") or {}).items() if name != profile and d]
         if others:
             con.print(f"  Other profile: {', '.join(others)}", markup=False)
+    reasons = set(entry.get("reasons") or [])
     for flag in entry.get("flags") or []:
-        con.print(f"  Flag {flag['code']}: {flag['message']}", markup=False)
+        text = f"{flag['code']}: {flag['message']}"
+        if text not in reasons:  # the evidence rule lists its flags among the reasons already
+            con.print(f"  Flag {text}", markup=False)
 
 
 def print_backtest(report: dict) -> None:

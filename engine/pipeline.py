@@ -514,7 +514,8 @@ def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
 
 
 def _evidence_flags(job: ModelJob, t) -> None:
-    """The model's flags of design.md 8 (each also becomes a reason)."""
+    """The model's flags of design.md 8 (each also becomes a reason; the evidence rule says
+    itself when a model never traded or its window is shorter than MinTRL)."""
     from .metrics import is_buy_and_hold_like
 
     e = job.summary["evidence"]
@@ -524,8 +525,6 @@ def _evidence_flags(job: ModelJob, t) -> None:
         job.flag("IN_SAMPLE_FOLDS",
                  f"{n_is} of {len(job.folds)} folds overlap the training period; they are shown but left out of "
                  f"the evidence statistics, as their results may flatter the model or not")
-    if e.get("never_traded"):
-        job.flag("NEVER_TRADED", "the model never traded in the out-of-sample folds: no Sharpe ratio to test")
     bars = sum(f["bars"] for f in oos)
     if bars:
         exposure = sum((f["metrics"]["exposure"] or 0.0) * f["bars"] for f in oos) / bars
@@ -535,11 +534,6 @@ def _evidence_flags(job: ModelJob, t) -> None:
             job.flag("BUY_AND_HOLD_LIKE",
                      f"exposure {exposure:.0%} with at most one trade per fold: the model mostly holds the "
                      f"symbol{vs}; its edge is the market's, not the policy's")
-    mtrl = e.get("min_trl_bars")
-    if mtrl is not None and e.get("n_bars") is not None and e["n_bars"] < mtrl:
-        job.flag("SHORT_WINDOW",
-                 f"{e['n_bars']} out-of-sample bars, fewer than the {mtrl:,.0f} (about {e['min_trl_days']:.0f} "
-                 f"days) this Sharpe needs to reach PSR {t.evidence.live_min_psr:g}: test a longer window")
 
 
 def _finite_or_none(x):
