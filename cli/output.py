@@ -8,6 +8,7 @@ import os
 import sys
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -207,12 +208,12 @@ def print_validate(report: dict) -> None:
               f"{s['walk_forward']} folds, capital {s['capital']:,.0f}", markup=False)
     con.print(f"  profile {profile} (the other profile's verdict in 'Other'), device "
               f"{s.get('device_used') or s['device']}", markup=False)
-    table = Table(title="Decisions", title_justify="left")
+    table = Table(title="Decisions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Other", "left"),
-                         ("Pos. folds", "right"), ("Sharpe mean", "right"), ("Sharpe std", "right"),
-                         ("OOS Sharpe (90% CI)", "right"), ("PSR", "right"), ("MinTRL days", "right"),
-                         ("q-value", "right"), ("DSR", "right")]:
-        table.add_column(col, justify=justify)
+                         ("+Folds", "right"), ("SR mean", "right"), ("SR std", "right"), ("OOS SR", "right"),
+                         ("90% CI", "right"), ("PSR", "right"), ("MinTRL d", "right"), ("q", "right"),
+                         ("DSR", "right")]:
+        table.add_column(col, justify=justify, no_wrap=True)
     models = sorted(report["models"], key=lambda e: (DECISION_ORDER.get(e["decision"], 4), e["symbol"] or ""))
     for e in models:
         sm = e["summary"] or {}
@@ -226,7 +227,7 @@ def print_validate(report: dict) -> None:
             other or "-",
             f"{sm['positive_folds']}/{sm['folds']}" if sm else "-",
             num(sm.get("sharpe_mean")) if sm else "-", num(sm.get("sharpe_std")) if sm else "-",
-            f"{num(ev.get('sr_annual'))} ({num(lo)}, {num(hi)})" if ev else "-",
+            num(ev.get("sr_annual")) if ev else "-", f"{num(lo)}..{num(hi)}" if ev else "-",
             num(ev.get("psr_hurdle"), 3) if ev else "-",
             num(ev.get("min_trl_days"), 0) if ev else "-",
             num(ev.get("bh_q"), 3) if ev else "-",

@@ -470,17 +470,20 @@ def _evidence(job: ModelJob, t) -> dict:
 
     oos = [k for k, f in enumerate(job.folds) if not f["in_sample"]]
     returns = [np.asarray(job.fold_returns[k], dtype=np.float64) for k in oos]
-    holds = [np.asarray(job.hold_returns[k], dtype=np.float64) for k in oos]
     stitched = np.concatenate(returns) if returns else np.zeros(0)
-    hold = np.concatenate(holds) if holds else np.zeros(0)
-    excess = stitched - hold
     ev = t.evidence
-    traded = any(job.folds[k]["metrics"]["n_trades"] > 0 for k in oos)
+    # buy-and-hold over the same folds; a job built by hand (a notebook) may lack it
+    hold = np.concatenate([job.hold_returns[k] for k in oos]) if len(job.hold_returns) == len(job.folds) \
+        and returns else None
+    if ev.benchmark == "buy_and_hold" and hold is None:
+        raise FoldgateError("[decision.evidence] benchmark = \"buy_and_hold\" needs buy-and-hold's returns")
+    excess = stitched - hold if hold is not None else None
+    traded = any(job.folds[k]["metrics"].get("n_trades", 1) > 0 for k in oos)
     evidence = evidence_summary(excess if ev.benchmark == "buy_and_hold" else stitched,
                                 [r.size for r in returns], job.bars_per_year, hurdle_sharpe=ev.hurdle_sharpe,
                                 level=ev.live_min_psr, traded=traded)
     ann = float(np.sqrt(job.bars_per_year))
-    if hold.size:
+    if hold is not None:
         evidence["buy_and_hold"] = {"return": _finite_or_none(np.prod(1.0 + hold) - 1.0),
                                     "sharpe": _finite_or_none(per_bar_sharpe(hold) * ann)}
         # the information ratio: annualised Sharpe of the per-bar excess over buy-and-hold

@@ -1,4 +1,4 @@
-"""Synthetic `foldgate.report/1` reports, and a headless-Chromium page loader.
+"""Synthetic `foldgate.report/2` reports, and a headless-Chromium page loader.
 
 `make_report` builds reports shaped like the pipeline's output (numpy arrays and
 scalars included, NaN where a metric is undefined) without running a simulation, so
@@ -259,7 +259,7 @@ def make_report(n_models: int = 7, n_folds: int = 5, bars_per_fold: int = 240, b
             m["reasons"].append(f"{m['summary']['in_sample_folds']} fold(s) overlap training: in-sample, flagged")
         models.append(m)
     return {
-        "schema": "foldgate.report/1",
+        "schema": "foldgate.report/2",
         "created": "2025-06-01T12:34:56Z",
         "command": command,
         "versions": {"foldgate": "0.1.0", "python": "3.11.9", "numpy": np.__version__, "numba": "0.61.0",

@@ -71,7 +71,7 @@ def test_json_report_matches_schema_and_equity_accounting(tmp_path):
     report = json.loads(out.read_text())
     schema = json.loads((ROOT / "engine" / "schemas" / "report.schema.json").read_text())
     jsonschema.validate(report, schema)
-    assert report["schema"] == "foldgate.report/1"
+    assert report["schema"] == "foldgate.report/2"
     assert [m["symbol"] for m in report["models"]] == ["AAPL", "MSFT"]
     for m in report["models"]:
         assert m["long_only"] is False

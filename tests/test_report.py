@@ -1,4 +1,4 @@
-"""The foldgate.report/1 JSON (schema, NaN, atomic writes) and the HTML page
+"""The foldgate.report/2 JSON (schema, NaN, atomic writes) and the HTML page
 (escaping, self-containment, size, and how it behaves in a real browser)."""
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def test_empty_report_validates_and_renders():
      "report.models[0].summary.folds: 4 but 5 folds listed"),
     (lambda r: r["models"][5].__setitem__("decision", "LIVE"),
      "report.models[5].decision: 'LIVE' for a model that failed"),
-    (lambda r: r.__setitem__("schema", "foldgate.report/2"), "report.schema: 'foldgate.report/1' was expected"),
+    (lambda r: r.__setitem__("schema", "foldgate.report/2"), "report.schema: 'foldgate.report/2' was expected"),
 ])
 def test_broken_report_names_the_field(mutate, expect):
     r = make_report(n_models=7, n_folds=5, bars_per_fold=120, backtest_bars=96, seed=3)
@@ -101,7 +101,7 @@ def test_broken_report_names_the_field(mutate, expect):
     with pytest.raises(R.ReportSchemaError) as info:
         R.validate_report(r)
     assert any(e.startswith(expect) for e in info.value.errors), info.value.errors
-    assert str(info.value).startswith("report does not match foldgate.report/1: report.")
+    assert str(info.value).startswith("report does not match foldgate.report/2: report.")
 
 
 def test_errors_inside_null_alternatives_are_not_hidden():
