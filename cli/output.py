@@ -122,7 +122,8 @@ def evidence_lines(e: dict) -> list[str]:
     if e.get("min_trl_bars") is not None:
         lines.append(f"  MinTRL: {e['min_trl_bars']:,.0f} bars ({e['min_trl_days']:,.0f} days)")
     else:
-        lines.append(f"  MinTRL: n/a ({e.get('min_trl_reason') or 'no Sharpe above the hurdle'})")
+        lines.append("  MinTRL: n/a")
+        lines.append(f"    {e.get('min_trl_reason') or 'no Sharpe above the hurdle'}")
     lines.append(f"  Cochran's Q: {num(e.get('cochran_q'))} (p {num(e.get('cochran_p'), 3)})")
     if (e.get("n_variants") or 1) > 1:
         lines.append(f"  DSR: {num(e.get('dsr'), 3)} (best of {e['n_variants']} variants of this symbol)")

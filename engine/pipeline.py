@@ -184,7 +184,7 @@ def parse_end(value: str | None) -> int | None:
 def load_jobs(paths: list[str | os.PathLike], strict: bool = True) -> list[ModelJob]:
     """Load each model; with strict=False a bad model becomes a job with an error."""
     jobs = []
-    for path in expand_model_paths(paths):
+    for path in expand_model_paths(paths, strict=strict):
         job = ModelJob(model_path=Path(path))
         try:
             job.policy = load_policy_cached(path)
@@ -213,8 +213,9 @@ def check_name_symbol(job: ModelJob) -> None:
                  f"{name_symbol}; it was run on {job.policy.symbol}, the checkpoint's")
 
 
-def expand_model_paths(paths) -> list[Path]:
-    """Model files, with directories expanded to the checkpoints they hold."""
+def expand_model_paths(paths, strict: bool = True) -> list[Path]:
+    """Model files, with directories expanded to the checkpoints they hold. With
+    strict=False a missing file is kept, for its job to fail alone when it is loaded."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
@@ -223,7 +224,7 @@ def expand_model_paths(paths) -> list[Path]:
             if not found:
                 raise FoldgateError(f"{p}: no .pt or .zip models in this directory")
             out.extend(found)
-        elif not p.exists():
+        elif not p.exists() and strict:
             raise FoldgateError(f"{p}: no such model file")
         else:
             out.append(p)
@@ -621,8 +622,8 @@ def run_backtest(model_paths: list, cfg: RunConfig, progress=None, *, strict: bo
     if cfg.walk_forward is not None and cfg.walk_forward < 1:
         raise FoldgateError("--walk-forward must be at least 1")
     thresholds = cfg.load_thresholds()
-    if strict is None:
-        strict = len(expand_model_paths(model_paths)) == 1
+    if strict is None:  # one model: its failure is the run's; several: each fails alone
+        strict = len(expand_model_paths(model_paths, strict=False)) == 1
     jobs = load_jobs(model_paths, strict=strict)
     simulate_jobs(jobs, cfg, strict=strict, progress=progress)
     summarize_jobs(jobs, thresholds)
