@@ -93,7 +93,21 @@ def test_empty_report_validates_and_renders():
      "report.models[0].summary.folds: 4 but 5 folds listed"),
     (lambda r: r["models"][5].__setitem__("decision", "LIVE"),
      "report.models[5].decision: 'LIVE' for a model that failed"),
-    (lambda r: r.__setitem__("schema", "foldgate.report/2"), "report.schema: 'foldgate.report/2' was expected"),
+    (lambda r: r.__setitem__("schema", "foldgate.report/1"), "report.schema: 'foldgate.report/2' was expected"),
+    (lambda r: r["models"][0].__setitem__("decision", "DROP"),
+     "report.models[0].decision: 'DROP' but decisions.evidence (the profile used) is 'LIVE'"),
+    (lambda r: r["models"][0]["decisions"].__setitem__("seed", "MAYBE"), "report.models[0].decisions.seed: 'MAYBE'"),
+    (lambda r: r["models"][0].__setitem__("profile", "hunch"), "report.models[0].profile: 'hunch' is not one of"),
+    (lambda r: r["models"][0]["flags"].append({"code": "lower", "message": "x"}),
+     "report.models[0].flags[1].code: 'lower' does not match"),
+    (lambda r: r["models"][0]["summary"]["evidence"].__setitem__("oos_folds", 2),
+     "report.models[0].summary.evidence.oos_folds: 2 but 4 out-of-sample folds listed"),
+    (lambda r: r["models"][0]["summary"]["evidence"].__setitem__("psr0", 1.5),
+     "report.models[0].summary.evidence.psr0: 1.5 is greater than the maximum of 1"),
+    (lambda r: r["models"][0]["summary"]["evidence"].pop("bh_q"),
+     "report.models[0].summary.evidence: 'bh_q' is a required property"),
+    (lambda r: r["models"][0]["folds"][0]["buy_and_hold"].__setitem__("equity", [1.0, 2.0]),
+     "report.models[0].folds[0].buy_and_hold.equity: 2 values for 120 timestamps"),
 ])
 def test_broken_report_names_the_field(mutate, expect):
     r = make_report(n_models=7, n_folds=5, bars_per_fold=120, backtest_bars=96, seed=3)

@@ -56,6 +56,11 @@ def _semantic_errors(r: dict) -> list[str]:
                               "(want one more: the starting capital)")
             if isinstance(ts, list) and isinstance(p.get("bars"), int) and p["bars"] != len(ts):
                 errors.append(f"{where}.{name}.bars: {p['bars']} but {len(ts)} timestamps")
+            bh = p.get("buy_and_hold")
+            if isinstance(bh, dict) and isinstance(bh.get("equity"), list) and isinstance(ts, list) \
+                    and len(bh["equity"]) != len(ts) + 1:
+                errors.append(f"{where}.{name}.buy_and_hold.equity: {len(bh['equity'])} values for {len(ts)} "
+                              "timestamps (want one more: the starting capital)")
         for k, f in enumerate(folds):
             if isinstance(f, dict) and f.get("index") != k:
                 errors.append(f"{where}.folds[{k}].index: {f.get('index')!r}, want {k} (folds in order)")
@@ -66,6 +71,21 @@ def _semantic_errors(r: dict) -> list[str]:
             if isinstance(s.get("positive_folds"), int) and isinstance(s.get("folds"), int) \
                     and s["positive_folds"] > s["folds"]:
                 errors.append(f"{where}.summary.positive_folds: {s['positive_folds']} > folds {s['folds']}")
+        e = s.get("evidence") if isinstance(s, dict) else None
+        if isinstance(e, dict):
+            oos = sum(1 for f in folds if isinstance(f, dict) and not f.get("in_sample"))
+            if e.get("oos_folds") != oos:
+                errors.append(f"{where}.summary.evidence.oos_folds: {e.get('oos_folds')!r} but {oos} out-of-sample "
+                              "folds listed")
+            for key in ("fold_sharpe", "fold_sharpe_ci90"):
+                if isinstance(e.get(key), list) and len(e[key]) != e.get("oos_folds"):
+                    errors.append(f"{where}.summary.evidence.{key}: {len(e[key])} values for "
+                                  f"{e.get('oos_folds')!r} out-of-sample folds")
+        decisions = m.get("decisions")
+        if isinstance(decisions, dict) and m.get("profile") in decisions and m.get("decision") is not None \
+                and decisions[m["profile"]] != m["decision"]:
+            errors.append(f"{where}.decision: {m['decision']!r} but decisions.{m['profile']} (the profile used) is "
+                          f"{decisions[m['profile']]!r}")
         if m.get("symbol") is None and not m.get("error"):
             errors.append(f"{where}.symbol: null is only allowed for a model that failed (with an error)")
         if m.get("error") and m.get("decision") is not None:
