@@ -276,10 +276,24 @@ def test_each_model_section_has_its_parts(rep):
         for reason in m["reasons"]:
             assert html.escape(reason) in sec
         if m["folds"]:
-            assert sec.count("<svg") == 3  # equity, drawdown, Sharpe bars
-            assert sec.count('class="ln"') == 2 * (len(m["folds"]) + 1)  # each fold + backtest, twice
+            assert sec.count("<svg") == 3  # stitched equity, its drawdown, the forest plot
+            # ONE stitched policy curve per run of out-of-sample folds, not one per fold
+            runs = 1 + sum(1 for a, b in zip(m["folds"], m["folds"][1:]) if a["in_sample"] and not b["in_sample"]) \
+                - (1 if m["folds"][0]["in_sample"] else 0)
+            assert sec.count('class="ln pol"') == 2 * runs  # equity and drawdown
+            assert sec.count('class="ln bh"') == runs  # buy-and-hold on the equity chart
+            assert sec.count('class="fb"') == 2 * sum(not f["in_sample"] for f in m["folds"])  # fold boundaries
+            assert sec.count('class="shade"') == 2 * sum(f["in_sample"] for f in m["folds"])
+            # the forest plot: a point per fold, an interval per out-of-sample fold and the pooled row
+            oos = sum(not f["in_sample"] for f in m["folds"])
+            assert sec.count('<circle class="pt') == len(m["folds"])
+            assert sec.count('<line class="ci') == 3 * (oos + 1)
             fold_rows = sec[sec.index('class="grid folds"'):]
             assert fold_rows.count("<tr>") == len(m["folds"]) + 1
+            e = m["summary"]["evidence"]
+            assert f"{e['psr0']:.3f}" in sec and "PSR(hurdle" in sec and "MinTRL" in sec
+            other = [d for k, d in m["decisions"].items() if k != m["profile"]][0]
+            assert f'seed profile: <span class="badge b-{other.lower()}">' in sec
         else:
             assert "<svg" not in sec
 
@@ -298,12 +312,13 @@ def test_curves_are_downsampled_but_keep_extremes():
 
 
 def test_json_keeps_full_curves_while_html_draws_fewer_points():
-    r = make_report(n_models=1, n_folds=1, bars_per_fold=5000, backtest_bars=24)
+    r = make_report(n_models=1, n_folds=3, bars_per_fold=5000, backtest_bars=24)  # fold 0 in-sample
     data = json.loads(R.report_to_json(r))
-    assert len(data["models"][0]["folds"][0]["equity"]) == 5001
+    assert len(data["models"][0]["folds"][1]["equity"]) == 5001
     page = R.render_html(r)
-    paths = re.findall(r'class="ln" data-f="0" d="M([^"]+)"', page)
-    assert paths and all(len(p.split()) <= R.MAX_CURVE_POINTS for p in paths)
+    paths = re.findall(r'class="ln (?:pol|bh)" d="M([^"]+)"', page)
+    # the two out-of-sample folds stitched: 10,000 bars drawn with at most MAX_CURVE_POINTS
+    assert len(paths) == 3 and all(len(p.split()) <= R.MAX_CURVE_POINTS for p in paths)
 
 
 def test_fifty_model_page_is_under_10_mb():

@@ -21,7 +21,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..decision import DECISIONS  # LIVE, PAPER, RETRAIN, DROP: also the page's sort order
 from .jsonio import to_jsonable
-from .svg import _Frame, _path_d, _svg, downsample
+from .svg import downsample, forest_plot, stitched_chart
 
 
 def _e(value: Any) -> str:
@@ -84,100 +84,128 @@ def _order_key(item: tuple[int, dict]):
     return (rank, -(sharpe if sharpe is not None else -math.inf), str(m.get("symbol")), i)
 
 
-# Okabe-Ito, then a few more: distinguishable for colour-blind readers, cycled for K > 10.
-FOLD_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7F3C8D",
-                "#11A579", "#3969AC", "#F2B701"]
-BACKTEST_COLOUR = "#3d4451"
 
 
 
-def _curves(m: dict) -> list[dict]:
-    """Each fold's (and the backtest's) return and drawdown curves, downsampled."""
-    out = []
-    periods = [(f"Fold {f.get('index', k) + 1}", f, FOLD_COLOURS[k % len(FOLD_COLOURS)], str(k))
-               for k, f in enumerate(m.get("folds") or [])]
-    if m.get("backtest"):
-        periods.append(("Backtest", m["backtest"], BACKTEST_COLOUR, "bt"))
-    for name, p, colour, key in periods:
-        eq = np.array([np.nan if v is None else v for v in p.get("equity") or []], dtype=np.float64)
-        if eq.size < 2 or not np.isfinite(eq[0]) or eq[0] == 0:
+POLICY_COLOUR = "#0969da"
+HOLD_COLOUR = "#6e7781"
+
+
+def _epoch(times: list) -> np.ndarray:
+    """ISO times with a Z (as to_jsonable writes them) -> epoch seconds."""
+    if not times:
+        return np.zeros(0)
+    stamps = np.array([str(t).rstrip("Z") for t in times], dtype="datetime64[s]")
+    return stamps.astype(np.int64).astype(np.float64)
+
+
+def _curve(p: dict, key: str = "equity") -> np.ndarray:
+    src = p.get(key) if key == "equity" else (p.get("buy_and_hold") or {}).get("equity")
+    return np.array([np.nan if v is None else v for v in src or []], dtype=np.float64)
+
+
+def _stitched(m: dict) -> dict | None:
+    """The out-of-sample folds compounded into one curve on one time axis (design.md 6.1:
+    the evidence is theirs), with buy-and-hold over the same folds; in-sample folds are
+    gaps, shaded. A model without folds shows its backtest the same way."""
+    folds = m.get("folds") or []
+    periods = [(f"F{f.get('index', k) + 1}", f) for k, f in enumerate(folds)] if folds else \
+        ([("", m["backtest"])] if m.get("backtest") else [])
+    segments, boundaries, shaded = [], [], []
+    level = {"equity": 1.0, "hold": 1.0}
+    run: dict | None = None
+    for name, p in periods:
+        t = _epoch(p.get("timestamps") or [])
+        eq = _curve(p)
+        if t.size == 0 or eq.size != t.size + 1 or not np.isfinite(eq[0]) or eq[0] == 0:
             continue
-        cap = eq[0]
-        ret = eq / cap - 1.0
-        peak = np.fmax.accumulate(np.where(np.isfinite(eq), eq, -np.inf))
-        peak = np.maximum(peak, cap)
-        dd = eq / peak - 1.0
-        xr, yr = downsample(ret)
-        xd, yd = downsample(dd)
-        met = p.get("metrics") or {}
-        out.append({"name": name, "key": key, "colour": colour, "ret": (xr, yr), "dd": (xd, yd),
-                    "n": eq.size - 1, "period": p, "total_return": met.get("total_return"),
-                    "max_drawdown": met.get("max_drawdown"), "in_sample": bool(p.get("in_sample")),
-                    "dashed": key == "bt"})
+        if p.get("in_sample"):
+            shaded.append((float(t[0]), float(t[-1]), f"{name} in-sample"))
+            run = None
+            continue
+        if folds:
+            boundaries.append((float(t[0]), name))
+        if run is None:
+            run = {"x": [], "equity": [], "hold": []}
+            segments.append(run)
+        for key, curve in (("equity", eq), ("hold", _curve(p, "hold"))):
+            if curve.size != eq.size or not np.isfinite(curve[0]) or curve[0] == 0:
+                curve = np.full(eq.size, np.nan)
+            growth = curve / curve[0]
+            run[key].append(level[key] * growth[1:])
+            last = growth[np.isfinite(growth)]
+            level[key] *= float(last[-1]) if last.size else 1.0
+        run["x"].append(t)
+    if not segments:
+        return None
+    out = {"segments": [], "boundaries": boundaries, "shaded": shaded}
+    peak = 1.0
+    for seg in segments:
+        x = np.concatenate(seg["x"])
+        eq = np.concatenate(seg["equity"])
+        hold = np.concatenate(seg["hold"])
+        dd = np.empty_like(eq)
+        for i, v in enumerate(eq):  # the running peak carries over the in-sample gaps
+            peak = max(peak, v) if np.isfinite(v) else peak
+            dd[i] = v / peak - 1.0
+        out["segments"].append({"x": x, "ret": eq - 1.0, "hold": hold - 1.0, "dd": dd})
+    out["total"] = level["equity"] - 1.0
+    out["hold_total"] = level["hold"] - 1.0 if np.isfinite(level["hold"]) else None
     return out
 
 
-def _line_chart(curves: list[dict], which: str, width: int, height: int, label: str) -> str:
-    finite = [y[np.isfinite(y)] for y in (c[which][1] for c in curves)]
-    finite = [y for y in finite if y.size]
-    lo = min([0.0] + [float(y.min()) for y in finite])
-    hi = max([0.0] + [float(y.max()) for y in finite])
-    xmax = max(c[which][0][-1] for c in curves)
-    fr = _Frame(width, height, 0.0, float(xmax), lo, hi)
-    body = fr.axes(pct=True, x_label="bars into period" if which == "ret" else "")
-    for c in curves:
-        d = _path_d(fr, *c[which])
-        dash = ' stroke-dasharray="5 3"' if c["dashed"] else ""
-        body.append(f'<path class="ln" data-f="{c["key"]}" d="{d}" stroke="{c["colour"]}"{dash}>'
-                    f'<title>{_e(c["name"])}</title></path>')
-    return _svg(fr, body, label)
+def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    idx, yy = downsample(y)
+    return x[idx.astype(np.int64)], yy
 
 
-def _sharpe_bars(folds: list[dict], summary: dict | None, width: int, height: int) -> str:
-    vals = [(f.get("metrics") or {}).get("sharpe") for f in folds]
-    finite = [v for v in vals if v is not None]
-    lo, hi = (min(finite + [0.0]), max(finite + [0.0])) if finite else (-1.0, 1.0)
-    # the wider pad leaves room for the value labels above and below the bars
-    fr = _Frame(width, height, 0.0, float(len(folds)), lo, hi, left=40, right=10, bottom=30, pad=0.14)
-    body = fr.axes(pct=False, x_label="", y_ticks=5)
-    # the generic x ticks are bar counts; a bar chart labels its bars instead
-    body = [b for b in body if 'class="tick"' not in b and 'class="xt"' not in b]
-    slot = (fr.r - fr.l) / max(1, len(folds))
-    bw = min(46.0, slot * 0.62)
-    y0 = float(fr.py(0.0))
-    for k, (f, v) in enumerate(zip(folds, vals)):
-        cx = fr.l + slot * (k + 0.5)
-        name = f"Fold {f.get('index', k) + 1}"
-        insample = bool(f.get("in_sample"))
+def _equity_charts(st: dict, width: int) -> str:
+    ret, hold, dd = [], [], []
+    for seg in st["segments"]:
+        ret.append({"x": seg["x"], "y": seg["ret"], "cls": "pol", "title": "policy"})
+        if np.isfinite(seg["hold"]).any():
+            hold.append({"x": seg["x"], "y": seg["hold"], "cls": "bh", "title": "buy-and-hold", "dashed": True})
+        dd.append({"x": seg["x"], "y": seg["dd"], "cls": "pol", "title": "policy drawdown"})
+    thin = [dict(c, **dict(zip(("x", "y"), _thin(c["x"], c["y"])))) for c in hold + ret]
+    dd = [dict(c, **dict(zip(("x", "y"), _thin(c["x"], c["y"])))) for c in dd]
+    eq_svg = stitched_chart(thin, st["boundaries"], st["shaded"], width, 250,
+                            "Out-of-sample equity, folds compounded, and buy-and-hold")
+    dd_svg = stitched_chart(dd, st["boundaries"], st["shaded"], width, 120, "Drawdown of the stitched curve")
+    legend = (f'<div class="legend"><span class="lg"><i class="sw" style="--c:{POLICY_COLOUR}"></i><b>Policy</b> '
+              f'<span class="{_signcls(st["total"])}">{_fpct(st["total"])}</span></span>')
+    if hold:
+        legend += (f'<span class="lg"><i class="sw dash" style="--c:{HOLD_COLOUR}"></i><b>Buy-and-hold</b> '
+                   f'(same folds, fills and costs) <span class="{_signcls(st["hold_total"])}">'
+                   f'{_fpct(st["hold_total"])}</span></span>')
+    if st["shaded"]:
+        legend += '<span class="lg"><i class="sw shade"></i>in-sample folds: excluded from the curve and the evidence</span>'
+    legend += "</div>"
+    return (f'<div class="ct">Equity: return since the first out-of-sample bar</div>{eq_svg}'
+            f'<div class="ct">Drawdown from running peak</div>{dd_svg}{legend}')
+
+
+def _forest(m: dict, width: int) -> str:
+    """Fold Sharpes (section 6, annualised) with their 90% intervals (design.md 6.1), and the
+    stitched out-of-sample Sharpe with its interval as the last row."""
+    folds = m.get("folds") or []
+    e = (m.get("summary") or {}).get("evidence") or {}
+    cis = list(e.get("fold_sharpe_ci90") or [])
+    rows = []
+    for k, f in enumerate(folds):
+        v = (f.get("metrics") or {}).get("sharpe")
+        row = {"name": f"Fold {f.get('index', k) + 1}", "value": v, "lo": None, "hi": None, "cls": "pol"}
+        if f.get("in_sample"):
+            row.update(cls="is", note="in-sample")
+        elif cis:
+            lo, hi = cis.pop(0) or (None, None)
+            row.update(lo=lo, hi=hi)
         if v is not None:
-            y = float(fr.py(v))
-            top, h = min(y, y0), max(abs(y - y0), 0.8)
-            cls = "bar pos" if v >= 0 else "bar neg"
-            cls += " is" if insample else ""
-            body.append(f'<rect class="{cls}" x="{cx - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" height="{h:.1f}">'
-                        f'<title>{_e(name)}: Sharpe {v:.2f}{" (in-sample)" if insample else ""}</title></rect>')
-            ty = top - 4 if v >= 0 else top + h + 11
-            body.append(f'<text class="bv" x="{cx:.1f}" y="{ty:.1f}">{v:.2f}</text>')
-        lab = f"F{f.get('index', k) + 1}" + ("·IS" if insample else "")
-        body.append(f'<text class="xt" x="{cx:.1f}" y="{fr.b + 15}">{_e(lab)}</text>')
-    mean = (summary or {}).get("sharpe_mean")
-    if mean is not None:
-        y = float(fr.py(mean))
-        body.append(f'<line class="mean" x1="{fr.l}" x2="{fr.r}" y1="{y:.1f}" y2="{y:.1f}"/>')
-    return _svg(fr, body, "Sharpe ratio per fold")
-
-
-def _legend(curves: list[dict]) -> str:
-    items = []
-    for c in curves:
-        p = c["period"]
-        sw = "sw dash" if c["dashed"] else "sw"
-        tag = ' <span class="tag">in-sample</span>' if c["in_sample"] else ""
-        items.append(
-            f'<span class="lg" data-f="{c["key"]}"><i class="{sw}" style="--c:{c["colour"]}"></i>'
-            f'<b>{_e(c["name"])}</b> {_fdate(p.get("start"), False)} &rarr; {_fdate(p.get("end"), False)} '
-            f'<span class="{_signcls(c["total_return"])}">{_fpct(c["total_return"])}</span>{tag}</span>')
-    return '<div class="legend">' + "".join(items) + "</div>"
+            row["cls"] += " neg" if v < 0 else ""
+        rows.append(row)
+    if e.get("sr_annual") is not None:
+        lo, hi = e.get("sr_ci90") or (None, None)
+        rows.append({"name": "All OOS", "value": e["sr_annual"], "lo": lo, "hi": hi, "cls": "all", "diamond": True})
+    return forest_plot(rows, width, "Sharpe ratio per fold with 90% intervals")
 
 
 def _metric_tiles(p: dict) -> str:
@@ -259,9 +287,8 @@ def _fold_table(folds: list[dict]) -> str:
     for k, f in enumerate(folds):
         m = f.get("metrics") or {}
         sample = '<span class="tag">in-sample</span>' if f.get("in_sample") else '<span class="muted">out</span>'
-        colour = FOLD_COLOURS[k % len(FOLD_COLOURS)]
         rows.append(
-            f'<tr><td><i class="sw" style="--c:{colour}"></i>{f.get("index", k) + 1}</td>'
+            f'<tr><td>{f.get("index", k) + 1}</td>'
             f'<td class="per">{_fdate(f.get("start"))} &rarr; {_fdate(f.get("end"))}</td>'
             f'<td>{_fnum(f.get("bars"), 0)}</td>{_td_pct(m.get("total_return"))}{_td_num(m.get("sharpe"), 2, True)}'
             f'{_td_num(m.get("sortino"), 2, True)}{_td_pct(m.get("max_drawdown"), 2, signed=False)}'
@@ -284,6 +311,35 @@ def _summary_line(s: dict | None) -> str:
         ("In-sample folds", _e(s.get("in_sample_folds"))),
     ]
     return '<div class="wf">' + "".join(f"<div><span>{k}</span><b>{v}</b></div>" for k, v in items) + "</div>"
+
+
+def _evidence_line(s: dict | None) -> str:
+    """design.md 6.1's figures, out-of-sample folds only."""
+    e = (s or {}).get("evidence")
+    if not e:
+        return ""
+    lo, hi = e.get("sr_ci90") or (None, None)
+    hurdle = e.get("hurdle_sharpe") or 0.0
+    bh = e.get("buy_and_hold") or {}
+    mtrl = (f'{_fnum(e["min_trl_days"], 0)} days <small>({_fnum(e.get("min_trl_bars"), 0)} bars)</small>'
+            if e.get("min_trl_bars") is not None else f'<span class="na" title="{_e(e.get("min_trl_reason"))}">n/a</span>')
+    items = [
+        ("Sharpe (90% CI)", f'{_fnum(e.get("sr_annual"))} <small>[{_fnum(lo)}, {_fnum(hi)}]</small>'),
+        ("PSR(0)", _fnum(e.get("psr0"), 3)),
+        (f"PSR(hurdle {hurdle:g})", _fnum(e.get("psr_hurdle"), 3)),
+        ("MinTRL", mtrl),
+        ("Out-of-sample", f'{_e(e.get("oos_folds"))} folds, {_fnum(e.get("n_bars"), 0)} bars'),
+        ("Cochran's Q p", _fnum(e.get("cochran_p"), 3)),
+        (f'DSR ({_e(e.get("n_variants") or 1)} variant{"s" if (e.get("n_variants") or 1) > 1 else ""})',
+         _fnum(e.get("dsr"), 3)),
+        ("BH q-value", _fnum(e.get("bh_q"), 3) + ("" if e.get("bh_pass") is None else
+                                                    (" pass" if e["bh_pass"] else " fail"))),
+        ("Buy-and-hold", f'{_fpct(bh.get("return"))} <small>Sharpe {_fnum(bh.get("sharpe"))}</small>'),
+        ("Excess Sharpe", _fnum(e.get("excess_sharpe"), 2, True)),
+        ("Serial corr. q", f'{_fnum(e.get("q"))} <small>{_e(e.get("lags"))} lags</small>'),
+    ]
+    return ('<h4>Evidence <small>out-of-sample folds stitched</small></h4><div class="wf ev">'
+            + "".join(f"<div><span>{k}</span><b>{v}</b></div>" for k, v in items) + "</div>")
 
 
 def _model_section(i: int, m: dict, settings: dict) -> str:
@@ -311,9 +367,21 @@ def _model_section(i: int, m: dict, settings: dict) -> str:
         reasons = ["A decision needs a walk-forward test (--walk-forward K)."]
     lines = ([f'<p class="err">{_e(m["error"])}</p>'] if m.get("error") else []) + \
         (["<ul>" + "".join(f"<li>{_e(r)}</li>" for r in reasons) + "</ul>"] if reasons else [])
+    profile = m.get("profile")
+    if dec and profile:
+        verdict_title += f" ({profile} profile)"
+    others = [f"{_e(name)} profile: {_badge(d) if d in DECISIONS else '&mdash;'}"
+              for name, d in (m.get("decisions") or {}).items() if name != profile and (d or dec)]
+    if others and dec:
+        lines.append(f'<p class="other">{" &middot; ".join(others)}</p>')
+    # the evidence rule lists its flags among the reasons; show the others here
+    flags = [f for f in m.get("flags") or [] if f"{f.get('code')}: {f.get('message')}" not in reasons]
+    if flags:
+        lines.append('<ul class="flags">' + "".join(
+            f'<li><code>{_e(f.get("code"))}</code> {_e(f.get("message"))}</li>' for f in flags) + "</ul>")
     verdict = f'<div class="verdict v-{kind}"><h3>{_e(verdict_title)}</h3>{"".join(lines)}</div>'
 
-    parts = [head, meta, verdict, _summary_line(m.get("summary"))]
+    parts = [head, meta, verdict, _summary_line(m.get("summary")), _evidence_line(m.get("summary"))]
     blocks = []
     if m.get("gating"):
         blocks.append(_gating_table(m["gating"], thresholds, default_th))
@@ -326,28 +394,25 @@ def _model_section(i: int, m: dict, settings: dict) -> str:
         parts.append('<div class="cols">' + "".join(f"<div>{b}</div>" for b in blocks) + "</div>")
 
     folds = m.get("folds") or []
-    curves = _curves(m)
-    if curves:
-        eq = _line_chart(curves, "ret", 760, 250, "Return of each fold from its start")
-        dd = _line_chart(curves, "dd", 760, 130, "Drawdown of each fold")
-        charts = (f'<div class="chart"><div class="ct">Equity: return since period start</div>{eq}'
-                  f'<div class="ct">Drawdown from running peak</div>{dd}{_legend(curves)}</div>')
-        bars = ""
+    st = _stitched(m)
+    if st:
+        forest = ""
         if folds:
-            s = m.get("summary") or {}
-            stat = f' &middot; mean {_fnum(s.get("sharpe_mean"))} &plusmn; {_fnum(s.get("sharpe_std"))}' if s else ""
-            bars = (f'<div class="chart"><div class="ct">Sharpe per fold{stat}</div>'
-                    f'{_sharpe_bars(folds, m.get("summary"), 340, 250)}</div>')
-        parts.append(f'<div class="charts">{charts}{bars}</div>')
+            s_ = m.get("summary") or {}
+            stat = f' &middot; mean {_fnum(s_.get("sharpe_mean"))} &plusmn; {_fnum(s_.get("sharpe_std"))}' if s_ else ""
+            forest = (f'<div class="chart"><div class="ct">Sharpe per fold, 90% intervals{stat}</div>'
+                      f'{_forest(m, 360)}</div>')
+        parts.append(f'<div class="charts"><div class="chart">{_equity_charts(st, 760)}</div>{forest}</div>')
     if folds:
         parts.append("<h4>Walk-forward folds</h4>" + _fold_table(folds))
     return f'<section class="model m-{kind}" id="m{i}">' + "".join(parts) + "</section>"
 
 
 def _summary_table(order: list[tuple[int, dict]]) -> str:
-    head = ("<tr><th>Symbol</th><th>Decision</th><th>Gate</th><th>+Folds</th><th>Sharpe mean</th>"
-            "<th>Sharpe std</th><th>Mean fold ret.</th><th>Worst fold DD</th><th>Backtest ret.</th>"
-            "<th>Backtest DD</th><th>PSR</th><th>DSR</th><th>Notes</th></tr>")
+    head = ("<tr><th>Symbol</th><th>Decision</th><th>Other profile</th><th>Gate</th><th>+Folds</th>"
+            "<th>Sharpe mean</th><th>Sharpe std</th><th>OOS Sharpe [90% CI]</th><th>PSR</th><th>q-value</th>"
+            "<th>MinTRL days</th><th>Mean fold ret.</th><th>Worst fold DD</th><th>Backtest ret.</th>"
+            "<th>Backtest DD</th><th>DSR</th><th>Notes</th></tr>")
     rows = []
     for i, m in order:
         s = m.get("summary") or {}
@@ -365,17 +430,26 @@ def _summary_table(order: list[tuple[int, dict]]) -> str:
             n = len(g["flags"])
             notes.append(f'<span class="muted" title="{_e("; ".join(str(f.get("code")) for f in g["flags"]))}">'
                          f'{n} flag{"s" if n != 1 else ""}</span>')
+        for f in m.get("flags") or []:
+            notes.append(f'<span class="tag" title="{_e(f.get("message"))}">{_e(f.get("code"))}</span>')
         pos = f'{s["positive_folds"]}/{s["folds"]}' if s else "&mdash;"
         rank = _order_key((i, m))[0]
+        e = s.get("evidence") or {}
+        lo, hi = e.get("sr_ci90") or (None, None)
+        ci = (f'<td data-v="{e["sr_annual"]}" class="{_signcls(e["sr_annual"])}">{_fnum(e["sr_annual"])} '
+              f'<small>[{_fnum(lo)}, {_fnum(hi)}]</small></td>') if e.get("sr_annual") is not None else _td_num(None)
+        other = [d for name, d in (m.get("decisions") or {}).items() if name != m.get("profile") and d]
         rows.append(
             f'<tr><td><a href="#m{i}">{_e(m.get("symbol"))}</a> <small>{_e(m.get("timeframe") or "")}</small></td>'
             f'<td data-v="{rank}">{_decision_badge(m)}</td>'
+            f'<td>{" ".join(_badge(d) for d in other) if other else "&mdash;"}</td>'
             f'<td>{_badge(g["classification"]) if g.get("classification") else "&mdash;"}</td>'
             f'<td data-v="{(s["positive_folds"] / s["folds"]) if s else ""}">{pos}</td>'
-            f'{_td_num(s.get("sharpe_mean"), 2, True)}{_td_num(s.get("sharpe_std"))}'
+            f'{_td_num(s.get("sharpe_mean"), 2, True)}{_td_num(s.get("sharpe_std"))}{ci}'
+            f'{_td_num(e.get("psr_hurdle"), 3)}{_td_num(e.get("bh_q"), 3)}{_td_num(e.get("min_trl_days"), 0)}'
             f'{_td_pct(s.get("return_mean"))}{_td_pct(worst, signed=False)}'
             f'{_td_pct(bt.get("total_return"))}{_td_pct(bt.get("max_drawdown"), signed=False)}'
-            f'{_td_num(s.get("psr"), 3)}{_td_num(s.get("dsr"), 3)}<td class="notes"><div>{" ".join(notes)}</div></td></tr>')
+            f'{_td_num(s.get("dsr"), 3)}<td class="notes"><div>{" ".join(notes)}</div></td></tr>')
     return (f'<div class="scroll"><table class="grid summary" id="summary-table"><thead>{head}</thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
@@ -494,14 +568,18 @@ svg .mean{stroke:#1f2328;stroke-dasharray:4 3;stroke-width:1}
 .sw{display:inline-block;width:14px;height:3px;background:var(--c);vertical-align:middle;margin-right:5px;border-radius:2px}
 .sw.dash{background:repeating-linear-gradient(90deg,var(--c) 0 5px,transparent 5px 8px)}
 .folds td:first-child{font-weight:600}
+svg .shade{fill:#f1f3f5}svg .sl{text-anchor:middle;font-size:10px;fill:#8c959f}
+svg .fb{stroke:#afb8c1;stroke-dasharray:2 3}svg .fl{font-size:10px;fill:#656d76}
+svg .ln.pol{stroke:#0969da}svg .ln.bh{stroke:#6e7781;stroke-width:1.3}
+svg .ci{stroke:#0969da;stroke-width:1.6}svg .ci.neg{stroke:#cf222e}svg .ci.all{stroke:#1f2328;stroke-width:2.2}
+svg .pt{fill:#0969da}svg .pt.neg{fill:#cf222e}svg .pt.is{fill:#fff;stroke:#8c959f;stroke-width:1.5}
+svg .pt.all{fill:#1f2328}svg .fn{text-anchor:end;font-size:10px;fill:#8c959f}
+.sw.shade{background:#e3e6ea;height:10px}.other{margin:6px 0 0;font-size:13px;color:var(--muted)}
+.wf.ev{margin-top:4px}.wf small{font-weight:400;color:var(--muted)}
 .empty{color:var(--muted);padding:30px;text-align:center}
 @media (max-width:900px){.cols,.charts{grid-template-columns:1fr}.tiles{grid-template-columns:repeat(2,1fr)}}
 @media print{body{background:#fff}.model{content-visibility:visible;break-inside:avoid}header{background:#fff;color:#000}}
 """
-
-# Hovering a legend entry fades the other curves (CSS :has, no script needed).
-CSS += "".join(f'.chart:has(.lg[data-f="{k}"]:hover) .ln:not([data-f="{k}"]){{opacity:.12}}'
-               for k in [*map(str, range(12)), "bt"])
 
 # Sorts the summary table by a clicked column; numbers compare as numbers, blanks last.
 SCRIPT = """(function(){var t=document.getElementById('summary-table');if(!t)return;
