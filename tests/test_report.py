@@ -514,3 +514,29 @@ def test_docs_describe_every_schema_field():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text(encoding="utf-8")
     undocumented = sorted(n for n in names if f"`{n}`" not in doc)
     assert not undocumented, f"docs/report.md does not describe: {undocumented}"
+
+
+@pytest.mark.parametrize("metric, value, level", [
+    ("max_drawdown", 0.05, "APPROVED"), ("max_drawdown", 0.08, "APPROVED"), ("max_drawdown", 0.10, "REVIEW"),
+    ("max_drawdown", 0.15, "REVIEW"), ("max_drawdown", 0.20, "DROP"),
+    ("fitness", 0.75, "APPROVED"), ("fitness", 0.70, "APPROVED"), ("fitness", 0.55, "REVIEW"), ("fitness", 0.4, "DROP"),
+    ("consistency", 0.90, "APPROVED"), ("consistency", 0.60, "DROP"),
+])
+def test_gating_table_levels_follow_engine_gating(rep, metric, value, level):
+    """The table's levels are engine.gating's comparisons: inverting the drawdown
+    comparison (smaller is better) there or here fails this test (issue 8 item 12)."""
+    from engine.gating import as_thresholds, metric_level
+
+    r = json.loads(R.report_to_json(rep))
+    m = r["models"][0]
+    m["gating"]["metrics"][metric] = value
+    sec = R.render_html(r)
+    sec = sec[sec.index('id="m0"'):]
+    sec = sec[: sec.find("<section") if "<section" in sec else len(sec)]
+    labels = {"fitness": "Fitness", "consistency": "Consistency", "max_drawdown": "Max drawdown (proxy)"}
+    row = re.search(rf"<tr><th>{re.escape(labels[metric])}</th>(.*?)</tr>", sec).group(1)
+    assert f'<span class="badge b-{level.lower()}">{level}</span>' in row
+    t = as_thresholds(r["settings"]["thresholds"])
+    assert ("DROP", "REVIEW", "APPROVED")[metric_level(metric, value, t)] == level
+    op = "&le;" if metric == "max_drawdown" else "&ge;"
+    assert row.count(op) == 2

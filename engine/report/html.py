@@ -230,20 +230,34 @@ def _metric_tiles(p: dict) -> str:
     return f'<div class="sub">{period}{insample}</div><div class="tiles">{cells}</div>'
 
 
-GATE_ROWS = [("fitness", "Fitness", False, False), ("profit_factor", "Profit factor", False, False),
-             ("consistency", "Consistency", True, False), ("max_drawdown", "Max drawdown (proxy)", True, True)]
+GATE_ROWS = [("fitness", "Fitness", False), ("profit_factor", "Profit factor", False),
+             ("consistency", "Consistency", True), ("max_drawdown", "Max drawdown (proxy)", True)]
+GATE_LEVELS = ("DROP", "REVIEW", "APPROVED")  # engine.gating.metric_level's 0, 1, 2
 
 
-def _gate_level(value, key: str, upper: bool, thresholds: dict) -> str | None:
-    if value is None:
-        return None
-    for cls in ("APPROVED", "REVIEW"):
-        t = (thresholds.get(cls.lower()) or {}).get(key)
-        if t is None:
-            return None
-        if (value <= t) if upper else (value >= t):
-            return cls
-    return "DROP"
+def _gate_thresholds(thresholds: dict | None):
+    """The report's thresholds as engine.gating reads them (over the defaults), so the
+    table's levels and operators come from gating's own comparisons, never a copy."""
+    from ..errors import ConfigError
+    from ..gating import as_thresholds
+
+    try:
+        return as_thresholds(thresholds or None)
+    except ConfigError:  # a hand-edited report: show the defaults rather than fail the page
+        return as_thresholds(None)
+
+
+def _gate_level(value, key: str, t) -> str | None:
+    from ..gating import metric_level
+
+    return None if value is None else GATE_LEVELS[metric_level(key, value, t)]
+
+
+def _gate_op(key: str, t) -> str:
+    """<= for a metric where less is better (no value is too small to approve), else >=."""
+    from ..gating import metric_level
+
+    return "&le;" if metric_level(key, -math.inf, t) == 2 else "&ge;"
 
 
 @functools.lru_cache(maxsize=1)
@@ -255,12 +269,13 @@ def _default_thresholds() -> dict:
 
 def _gating_table(g: dict, thresholds: dict, default_thresholds: bool) -> str:
     rows = []
-    for key, name, pct, upper in GATE_ROWS:
+    t = _gate_thresholds(thresholds)
+    for key, name, pct in GATE_ROWS:
         v = (g.get("metrics") or {}).get(key)
         fmt = (lambda x: _fpct(x, 1, signed=False)) if pct else (lambda x: _fnum(x, 2))
-        op = "&le;" if upper else "&ge;"
-        level = _gate_level(v, key, upper, thresholds)
-        ths = "".join(f'<td class="th">{op} {fmt((thresholds.get(c) or {}).get(key))}</td>' for c in ("approved", "review"))
+        op = _gate_op(key, t)
+        level = _gate_level(v, key, t)
+        ths = "".join(f'<td class="th">{op} {fmt(getattr(getattr(t, c), key))}</td>' for c in ("approved", "review"))
         lv = _badge(level, level) if level else _badge("none", "missing")
         rows.append(f"<tr><th>{name}</th><td>{fmt(v)}</td>{ths}<td>{lv}</td></tr>")
     head = "<tr><th>Metric</th><th>Final</th><th>APPROVED</th><th>REVIEW</th><th>Level</th></tr>"
