@@ -230,7 +230,12 @@ def evidence_verdicts(tests: dict, enough_folds=True):
 
 
 def _fmt_vs(value: float, threshold: float) -> str:
-    """value with 2 decimals, more when 2 would hide which side of the threshold it is."""
+    """value with 2 decimals, more when 2 would hide which side of the threshold it is;
+    small p-values with 2 significant digits (0.002, 1.3e-05), never as 0.00."""
+    if value != 0 and abs(value) < 0.01 and threshold != 0:
+        text = f"{value:.2g}"
+        if (float(text) == threshold) == (value == threshold):
+            return text
     for digits in (2, 3, 4, 6):
         text = f"{value:.{digits}f}"
         if (float(text) == threshold) == (value == threshold):
