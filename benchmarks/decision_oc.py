@@ -20,8 +20,8 @@ window the lagged cross-products sum z_t z_{t+j} (j <= 24) with the partial sums
 window's two ends. From them, for every Sharpe value at once, the benchmark rebuilds
 exactly what foldgate computes from the bars (the stitched SR, skewness, raw
 kurtosis, the autocovariances behind q, each fold's SR and whether its compounded
-return is positive, to 4th order in the returns, where the next term is below 1e-8 of
-a fold's spread) and passes them through foldgate's own formula functions
+return is positive, to 4th order in the returns: measured error below 2e-8 in log growth,
+1e-7 of a fold's spread) and passes them through foldgate's own formula functions
 (engine.metrics.evidence) and decision rule (engine.decision.evidence_tests /
 evidence_verdicts, which decide_evidence itself uses; decide_seed for the seed
 profile). tests/test_decision_oc.py checks the verdicts against full bar paths run
@@ -225,6 +225,25 @@ def _log_growth(f, s, c):
     return x1 - x2 / 2 + x3 / 3 - x4 / 4
 
 
+def simulate(seed: int, first_model: int, models: int, rho: float, wins: list[Window]):
+    """Sufficient statistics of `models` models (indices first_model...) for windows
+    `wins` of one clock (prefixes of one path): (fsum, cross, head, tail)."""
+    wins = sorted(wins, key=lambda w: w.n)
+    n_max = wins[-1].n
+    win_n = np.array([w.n for w in wins], dtype=np.int64)
+    kmax = max(w.folds for w in wins)
+    fold_id = np.zeros((len(wins), n_max), dtype=np.int64)
+    for wi, w in enumerate(wins):
+        fold_id[wi, :w.n] = np.repeat(np.arange(w.folds), w.lengths)
+    fsum = np.empty((models, len(wins), kmax, 4))
+    cross = np.empty((models, len(wins), MAX_LAGS))
+    head = np.empty((models, MAX_LAGS))
+    tail = np.empty((models, len(wins), MAX_LAGS))
+    _sufficient_nb(np.uint64(seed), np.uint64(first_model), float(rho), n_max, MAX_LAGS, win_n, fold_id, kmax,
+                   fsum, cross, head, tail)
+    return fsum, cross, head, tail
+
+
 def chunk_stats(w: Window, wi: int, fsum, cross, head, tail):
     """Clock-free statistics of window w (index wi) for a chunk of models: the parts of
     foldgate's evidence that do not depend on the edge c."""
@@ -251,34 +270,41 @@ def chunk_stats(w: Window, wi: int, fsum, cross, head, tail):
     }
 
 
-def verdicts(w: Window, st: dict, sharpe: float, rules=None):
-    """(evidence codes, seed codes) of the chunk's models at true annual Sharpe `sharpe`."""
-    t = rules or default_thresholds()
-    e = t.evidence
+def evidence_arrays(w: Window, st: dict, sharpe: float, rules=None) -> dict:
+    """foldgate's evidence statistics of the chunk's models at true annual Sharpe
+    `sharpe`, through engine.metrics.evidence's formula functions."""
+    e = (rules or default_thresholds()).evidence
     c = sharpe / math.sqrt(w.bpy)
     sr = (st["mean"] + c) / st["sd"]
     se = sharpe_se(sr, st["g3"], st["g4"], st["q"], w.n)
-    h = e.hurdle_sharpe / math.sqrt(w.bpy)
-    psr0 = psr(sr, se, 0.0)
-    psr_h = psr(sr, se, h)
     fold_sr = (st["fold_mean"] + c) / st["fold_sd"]
-    qf = st["q"] * variance_factor(sr, st["g3"], st["g4"])
-    _, cp = cochran(fold_sr, st["lens"], qf)
+    _, cp = cochran(fold_sr, st["lens"], st["q"] * variance_factor(sr, st["g3"], st["g4"]))
     f = st["f"]
     growth = _log_growth((f[..., 0], f[..., 1], f[..., 2], f[..., 3], st["lens"]), w.vol, c)
-    positive = (growth > 0).sum(axis=1)
-    tests = evidence_tests(psr0, psr_h, psr0, positive / w.folds, cp, e)
+    return {"sr": sr, "q": st["q"], "se": se, "psr0": psr(sr, se, 0.0),
+            "psr_hurdle": psr(sr, se, e.hurdle_sharpe / math.sqrt(w.bpy)), "cochran_p": cp,
+            "positive": (growth > 0).sum(axis=1), "fold_sharpe": fold_sr * math.sqrt(w.bpy),
+            "fold_return": np.expm1(growth)}
+
+
+def verdicts(w: Window, st: dict, sharpe: float, rules=None, seed_profile: bool = True):
+    """(evidence codes, seed codes or None) of the chunk's models at true annual Sharpe
+    `sharpe`: indices into engine.decision.DECISIONS."""
+    t = rules or default_thresholds()
+    e = t.evidence
+    a = evidence_arrays(w, st, sharpe, t)
+    tests = evidence_tests(a["psr0"], a["psr_hurdle"], a["psr0"], a["positive"] / w.folds, a["cochran_p"], e)
     ev = evidence_verdicts(tests, w.folds >= e.min_oos_folds)
+    if not seed_profile:
+        return ev, None
     # the seed's table, through decide_seed itself
-    fold_sharpe = fold_sr * math.sqrt(w.bpy)
-    sigma = fold_sharpe.std(axis=1, ddof=1)
-    fold_ret = np.expm1(growth)
-    mean_ret = fold_ret.mean(axis=1)
-    best = fold_ret.max(axis=1)
-    seed = np.empty(sr.shape[0], dtype=np.int64)
+    sigma = a["fold_sharpe"].std(axis=1, ddof=1)
+    mean_ret = a["fold_return"].mean(axis=1)
+    best = a["fold_return"].max(axis=1)
+    seed = np.empty(ev.shape[0], dtype=np.int64)
     index = {d: i for i, d in enumerate(DECISIONS)}
-    for i in range(sr.shape[0]):
-        summary = {"folds": w.folds, "positive_folds": int(positive[i]), "sharpe_std": float(sigma[i]),
+    for i in range(ev.shape[0]):
+        summary = {"folds": w.folds, "positive_folds": int(a["positive"][i]), "sharpe_std": float(sigma[i]),
                    "return_mean": float(mean_ret[i]), "return_max": float(best[i])}
         seed[i] = index[decide_seed(summary, None, None, t)[0]]
     return ev, seed
@@ -292,7 +318,7 @@ def bound(w: Window, sharpe: float, rho: float, level: float = 0.95) -> float:
 
 
 def run(models: int, seed: int = 20241220, chunk: int = 20000, windows=None, processes=None,
-        sharpes=SHARPES, progress=None) -> list[dict]:
+        sharpes=SHARPES, seed_profile: bool = True, progress=None) -> list[dict]:
     """One row per (process, window, Sharpe): shares of each decision per profile."""
     windows = windows or all_windows()
     processes = processes or PROCESSES
@@ -304,30 +330,19 @@ def run(models: int, seed: int = 20241220, chunk: int = 20000, windows=None, pro
         counts = {}
         for clock, wins in by_clock.items():
             wins = sorted(wins, key=lambda w: w.n)
-            n_max = wins[-1].n
-            win_n = np.array([w.n for w in wins], dtype=np.int64)
-            kmax = max(w.folds for w in wins)
-            fold_id = np.zeros((len(wins), n_max), dtype=np.int64)
-            for wi, w in enumerate(wins):
-                fold_id[wi, :w.n] = np.repeat(np.arange(w.folds), w.lengths)
-            lags = MAX_LAGS
             done = 0
             while done < models:
                 m = min(chunk, models - done)
-                fsum = np.empty((m, len(wins), kmax, 4))
-                cross = np.empty((m, len(wins), lags))
-                head = np.empty((m, lags))
-                tail = np.empty((m, len(wins), lags))
-                _sufficient_nb(np.uint64(seed), np.uint64(done), rho, n_max, lags, win_n, fold_id, kmax,
-                               fsum, cross, head, tail)
+                fsum, cross, head, tail = simulate(seed, done, m, rho, wins)
                 for wi, w in enumerate(wins):
                     st = chunk_stats(w, wi, fsum, cross, head, tail)
                     for sharpe in sharpes:
-                        ev, sd = verdicts(w, st, sharpe)
+                        ev, sd = verdicts(w, st, sharpe, seed_profile=seed_profile)
                         key = (w, sharpe)
                         c = counts.setdefault(key, {"evidence": np.zeros(4, np.int64), "seed": np.zeros(4, np.int64)})
                         c["evidence"] += np.bincount(ev, minlength=4)
-                        c["seed"] += np.bincount(sd, minlength=4)
+                        if sd is not None:
+                            c["seed"] += np.bincount(sd, minlength=4)
                 done += m
                 if progress:
                     progress(f"{pname} {clock}: {done}/{models}")
