@@ -38,6 +38,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+import numpy as np
+
 from .gating import APPROVED, DROP, REVIEW, Thresholds, as_thresholds
 
 LIVE = "LIVE"
@@ -205,8 +207,6 @@ def evidence_tests(psr0, psr_live, psr_paper, positive_fraction, cochran_p, rule
     live_folds: positive fraction >= min_positive_fraction; live_cochran: Cochran's p
     >= cochran_min_p; live_bh: the BH pass (True outside a run of several symbols);
     paper: PSR(0) (or DSR) >= paper_min_psr."""
-    import numpy as np
-
     with np.errstate(invalid="ignore"):
         return {
             "drop": np.asarray(psr0) <= rules.drop_max_psr,
@@ -221,8 +221,6 @@ def evidence_tests(psr0, psr_live, psr_paper, positive_fraction, cochran_p, rule
 def evidence_verdicts(tests: dict, enough_folds=True):
     """Codes (LIVE_CODE ...) from evidence_tests, in design.md 8's order: RETRAIN
     without enough out-of-sample folds, DROP, LIVE, PAPER, RETRAIN."""
-    import numpy as np
-
     live = tests["live_psr"] & tests["live_folds"] & tests["live_cochran"] & tests["live_bh"]
     code = np.select([~np.asarray(enough_folds, dtype=bool), tests["drop"], live, tests["paper"]],
                      [RETRAIN_CODE, DROP_CODE, LIVE_CODE, PAPER_CODE], RETRAIN_CODE)
@@ -230,7 +228,12 @@ def evidence_verdicts(tests: dict, enough_folds=True):
 
 
 def _fmt_vs(value: float, threshold: float) -> str:
-    """value with 2 decimals, more when 2 would hide which side of the threshold it is."""
+    """value with 2 decimals, more when 2 would hide which side of the threshold it is;
+    small p-values with 2 significant digits (0.002, 1.3e-05), never as 0.00."""
+    if value != 0 and abs(value) < 0.01 and threshold != 0:
+        text = f"{value:.2g}"
+        if (float(text) == threshold) == (value == threshold):
+            return text
     for digits in (2, 3, 4, 6):
         text = f"{value:.{digits}f}"
         if (float(text) == threshold) == (value == threshold):

@@ -330,7 +330,8 @@ def apply_variants(evidences: list[dict]) -> None:
         if not (math.isfinite(sr) and math.isfinite(se)):
             e["dsr"] = None
             continue
-        h = _num(e.get("hurdle_sharpe")) / math.sqrt(float(e["bars_per_year"]))
+        hurdle = _num(e.get("hurdle_sharpe") or 0.0)
+        h = hurdle / math.sqrt(float(e["bars_per_year"])) if hurdle else 0.0
         e["dsr"] = _f(psr(sr, se, expected_max_sharpe_61(n, v, h)))
 
 
