@@ -60,3 +60,22 @@ def test_a_task_error_is_raised_as_itself(executor):
     batch = random_batch(seed=6, n_series=1, n_policies=1)
     with pytest.raises(FoldgateError, match="device must be one of"):
         run_chunked(batch, chunk_size=2, executor=executor, device="tpu")
+
+
+def test_a_backtest_report_on_ray_equals_the_local_one(executor, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from engine.pipeline import RunConfig, run_backtest
+    from engine.report import report_to_json
+
+    monkeypatch.setenv("FOLDGATE_CACHE_DIR", str(tmp_path / "cache"))
+    root = Path(__file__).resolve().parent.parent
+    models = [root / "data" / "policies" / f"{s}_1Hour.pt" for s in ("BTCUSD", "ETHUSD", "AAPL")]
+    settings = dict(days=60, walk_forward=4, store=str(root / "data" / "bars"), chunk_size=5)
+    local = run_backtest(models, RunConfig(**settings))
+    cfg = RunConfig(**settings, executor="ray", ray_cpus=2, out_dir=str(tmp_path / "out"))
+    on_ray = run_backtest(models, cfg)
+    assert cfg.run_stats["chunks_run"] == cfg.run_stats["chunks"] >= 4
+    local.pop("created")
+    on_ray.pop("created")
+    assert report_to_json(on_ray) == report_to_json(local)
