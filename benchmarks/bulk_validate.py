@@ -73,13 +73,15 @@ def run_child(cmd: list[str], env: dict, log: Path) -> dict:
                 "peak_rss_mb": usage.ru_maxrss / 1024.0}
 
 
-def kernel_seconds(out_dir: Path) -> float | None:
-    """Seconds inside the kernel, from the run directory's index (None without one)."""
-    for index in (out_dir / "run" / "index.json", out_dir / "index.json"):
-        if index.exists():
-            chunks = json.loads(index.read_text()).get("chunks", {})
-            return float(sum(c.get("kernel_s", 0.0) for c in chunks.values()))
-    return None
+def kernel_seconds(out_dir: Path) -> tuple[float | None, int | None]:
+    """Seconds inside the kernel and the trajectories simulated (buy-and-hold ones
+    included), from the run directory's index and manifest; None without them."""
+    index, manifest = out_dir / "run" / "index.json", out_dir / "run" / "manifest.json"
+    if not index.exists():
+        return None, None
+    chunks = json.loads(index.read_text()).get("chunks", {})
+    n = json.loads(manifest.read_text()).get("n_trajectories") if manifest.exists() else None
+    return float(sum(c.get("kernel_s", 0.0) for c in chunks.values())), n
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -133,13 +135,13 @@ def main(argv: list[str] | None = None) -> dict:
     if res["rc"] not in (0, 1):  # 1: some model failed, reports still written
         sys.stderr.write(res["stderr"][-3000:])
         raise SystemExit(f"validate failed with exit status {res['rc']}")
-    kernel_s = kernel_seconds(out_dir)
+    kernel_s, simulated = kernel_seconds(out_dir)
     sizes = {name: (out_dir / name).stat().st_size / 1e6
              for name in ("report.json", "report.html") if (out_dir / name).exists()}
     trajectories = args.models * (args.folds + (1 if args.quick_days else 0)) * scenarios
     figures = {
         "models": args.models, "days": args.days, "folds": args.folds, "scenarios": scenarios,
-        "trajectories": trajectories, "wall_s": round(res["wall_s"], 3),
+        "trajectories": trajectories, "simulated_trajectories": simulated, "wall_s": round(res["wall_s"], 3),
         "kernel_s": None if kernel_s is None else round(kernel_s, 3),
         "kernel_share": None if kernel_s is None else round(kernel_s / res["wall_s"], 4),
         "peak_rss_mb": round(res["peak_rss_mb"], 1), "exit_status": res["rc"],
@@ -151,7 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
              else f"{kernel_s:.2f} s = {100 * kernel_s / res['wall_s']:.1f}% of wall")
     print(f"foldgate validate: {args.models} models x {args.folds} folds x {scenarios} "
           f"scenario{'s' if scenarios > 1 else ''}{' (no --stress in this build)' if not stress else ''}"
-          f", {args.days} days, {trajectories:,} trajectories")
+          f", {args.days} days, {trajectories:,} trajectories"
+          + (f" ({simulated:,} simulated with buy-and-hold)" if simulated else ""))
     print(f"  wall time     {res['wall_s']:.2f} s (warm caches; exit status {res['rc']})")
     print(f"  kernel        {share}")
     print(f"  peak RSS      {res['peak_rss_mb']:.0f} MB")
