@@ -224,3 +224,30 @@ def test_bad_settings_are_one_line_errors(batch, order, tmp_path):
 def test_an_empty_run_has_no_chunks(batch, tmp_path):
     out = run_chunked(batch, [], run_dir=tmp_path)
     assert out.results == [] and out.n_chunks == 0
+
+
+def test_a_chunk_that_cannot_be_written_is_a_one_line_error(batch, order, reference, tmp_path,
+                                                            monkeypatch):
+    import errno
+
+    import engine.run.rundir as rundir
+
+    real = rundir.atomic_open
+    calls = []
+
+    def full_disk(path, mode="wb"):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, mode)
+
+    monkeypatch.setattr(rundir, "atomic_open", full_disk)
+    with pytest.raises(FoldgateError, match=r"chunk-000002\.npz: cannot write the chunk \(No space "
+                                            r"left on device\); free space and run again with --resume"):
+        run_chunked(batch, order, run_dir=tmp_path, chunk_size=5)
+    monkeypatch.setattr(rundir, "atomic_open", real)
+    ex = CountingExecutor()
+    bpy, want = reference
+    out = run_chunked(batch, order, bars_per_year=bpy, run_dir=tmp_path, resume=True, executor=ex)
+    assert out.chunks_reused == 2 and 0 not in ex.ran and 1 not in ex.ran
+    assert_identical(out.results, want)

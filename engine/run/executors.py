@@ -137,7 +137,7 @@ class RayExecutor:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 index = pending.pop(done[0])
-                yield index, _unwrap(ray, done[0])
+                yield index, _unwrap(ray, done[0], index)
                 for nxt in todo:
                     submit(*nxt)
                     break
@@ -155,9 +155,10 @@ class RayExecutor:
         self._started = False
 
 
-def _unwrap(ray, ref):
+def _unwrap(ray, ref, index: int):
     """ray.get, with a task's own exception raised as itself (a FoldgateError or the
-    GPU kernel's refusal stays what it was)."""
+    GPU kernel's refusal stays what it was); Ray's own failures (a lost worker or node)
+    as one-line errors: the chunks already written stay for --resume."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
@@ -165,6 +166,10 @@ def _unwrap(ray, ref):
         if isinstance(cause, Exception):
             raise cause from None
         raise
+    except ray.exceptions.RayError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FoldgateError(f"--executor ray: chunk {index} failed ({first}); the finished "
+                            "chunks are kept, run again with --resume") from None
 
 
 def _worker_env() -> dict:

@@ -200,15 +200,20 @@ class RunDir:
         np.savez(buf, run_key=np.array(self.manifest["run_key"]), chunk=np.int64(index),
                  kernel_s=np.float64(chunk.kernel_s),
                  **{name: getattr(chunk, name) for name in _CHUNK_ARRAYS})
-        with atomic_open(self.chunks / chunk_name(index), "wb") as fh:
-            fh.write(buf.getbuffer())
-        self._index[f"{index:06d}"] = {
-            "trajectories": int(chunk.trajectories.shape[0]),
-            "trades": int(chunk.n_trades.sum()), "kernel_s": round(chunk.kernel_s, 6),
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        atomic_write_text(self.path / INDEX, json.dumps(
-            {"format": RUN_FORMAT, "run_key": self.manifest["run_key"],
-             "chunks": dict(sorted(self._index.items()))}, indent=1) + "\n")
+        path = self.chunks / chunk_name(index)
+        try:
+            with atomic_open(path, "wb") as fh:
+                fh.write(buf.getbuffer())
+            self._index[f"{index:06d}"] = {
+                "trajectories": int(chunk.trajectories.shape[0]),
+                "trades": int(chunk.n_trades.sum()), "kernel_s": round(chunk.kernel_s, 6),
+                "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            atomic_write_text(self.path / INDEX, json.dumps(
+                {"format": RUN_FORMAT, "run_key": self.manifest["run_key"],
+                 "chunks": dict(sorted(self._index.items()))}, indent=1) + "\n")
+        except OSError as exc:  # a full disk, a directory gone: the earlier chunks stay
+            raise FoldgateError(f"{path}: cannot write the chunk ({exc.strerror or exc}); "
+                                "free space and run again with --resume") from None
 
     def read_chunk(self, index: int, ids: np.ndarray, eq_lens: np.ndarray) -> ChunkResult | None:
         """Chunk `index` if its file exists and is this run's, for exactly the ids
