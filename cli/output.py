@@ -200,8 +200,12 @@ def write_reports(report: dict, json_path, html_path) -> None:
         con.print(f"HTML report: {html_path}", markup=False)
 
 
-def print_validate(report: dict) -> None:
-    """One line per model, sorted by decision, then the reasons of each."""
+FOLD_TABLE_MAX_MODELS = 10  # design.md 9: above this, one summary table (fold tables with --verbose)
+
+
+def print_validate(report: dict, verbose: bool = False) -> None:
+    """A fold table with the seed's lines per model (up to 10 models, or all with
+    verbose), then the summary table sorted by decision, then the reasons of each."""
     con = console()
     s = report["settings"]
     profile = s.get("profile") or "evidence"
@@ -209,6 +213,12 @@ def print_validate(report: dict) -> None:
               f"{s['walk_forward']} folds, capital {s['capital']:,.0f}", markup=False)
     con.print(f"  profile {profile} (the other profile's verdict in 'Other'), device "
               f"{s.get('device_used') or s['device']}", markup=False)
+    if verbose or len(report["models"]) <= FOLD_TABLE_MAX_MODELS:
+        for entry in report["models"]:
+            if entry["folds"]:
+                con.print(f"\n[bold]{entry['symbol']}[/] {entry['timeframe']} {entry['model_path']}")
+                print_folds(con, entry)
+        con.print()
     table = Table(title="Decisions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Other", "left"),
                          ("+Folds", "right"), ("SR mean", "right"), ("SR std", "right"), ("OOS SR", "right"),

@@ -175,6 +175,8 @@ def test_a_model_without_enough_warm_up_fails_alone(tmp_path):
     assert "warm-up" in error and re.search(r"\d+ bars", error), error
     assert models["BTCUSD"]["decision"] is None
     assert models["ETHUSD"]["decision"] in DECISIONS and len(models["ETHUSD"]["folds"]) == 5
+    # up to 10 models: a fold table and the seed's lines per model (design.md 9)
+    assert r.stdout.count("PER-FOLD ANALYSIS") == 1 and "Positive Folds: " in r.stdout
 
 
 def test_evidence_profile_by_default_with_the_other_verdict_beside_it(archive, tmp_path):
@@ -183,6 +185,7 @@ def test_evidence_profile_by_default_with_the_other_verdict_beside_it(archive, t
     seed = assert_exit_status(validate(archive, "--out", tmp_path / "s", "--profile", "seed"), tmp_path / "s")
     assert report["settings"]["profile"] == "evidence" and seed["settings"]["profile"] == "seed"
     assert "profile evidence" in r.stdout
+    assert "PER-FOLD ANALYSIS" not in r.stdout  # 15 models: the summary table only, unless --verbose
     by_seed = {m["symbol"]: m for m in seed["models"]}
     decided = [m for m in report["models"] if m["decision"]]
     assert decided
