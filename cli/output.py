@@ -126,7 +126,7 @@ def evidence_lines(e: dict) -> list[str]:
         lines.append(f"    {e.get('min_trl_reason') or 'no Sharpe above the hurdle'}")
     lines.append(f"  Cochran's Q: {num(e.get('cochran_q'))} (p {num(e.get('cochran_p'), 3)})")
     if (e.get("n_variants") or 1) > 1:
-        lines.append(f"  DSR: {num(e.get('dsr'), 3)} (best of {e['n_variants']} variants of this symbol)")
+        lines.append(f"  DSR: {num(e.get('dsr'), 3)} (deflated across the {e['n_variants']} variants of this symbol)")
     if e.get("bh_q") is not None:
         lines.append(f"  BH q-value: {num(e['bh_q'], 3)} ({'passes' if e.get('bh_pass') else 'fails'} "
                      f"the run's false-discovery bound)")
