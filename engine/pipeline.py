@@ -585,6 +585,9 @@ def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
                                         flags=job.flags),
             "seed": decide_seed(job.summary, job.gating_class, bt_dd, t),
         }
+        # flags are reasons in both profiles (design.md 8); the seed rule words in-sample folds itself
+        verdicts["seed"][1].extend(f"{f['code']}: {f['message']}" for f in job.flags
+                                   if f["code"] != "IN_SAMPLE_FOLDS")
         job.decisions = {name: v[0] for name, v in verdicts.items()}
         job.decision, job.reasons = verdicts[t.profile]
 

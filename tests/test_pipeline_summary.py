@@ -169,3 +169,16 @@ def test_both_profiles_are_decided_and_the_profile_picks_one():
     decide_jobs(jobs)
     for job in jobs:
         assert job.profile == "evidence" and job.decision == job.decisions["evidence"]
+
+
+def test_flags_are_reasons_in_both_profiles():
+    import dataclasses
+
+    from engine.gating import default_thresholds
+
+    job = _job(6)
+    job.flag("SYMBOL_MISMATCH", "x.pt: the checkpoint says symbol A but its file name says B")
+    summarize_jobs([job])
+    for profile in ("evidence", "seed"):
+        decide_jobs([job], dataclasses.replace(default_thresholds(), profile=profile))
+        assert "SYMBOL_MISMATCH: x.pt: the checkpoint says symbol A but its file name says B" in job.reasons
