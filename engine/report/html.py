@@ -144,10 +144,10 @@ def _stitched(m: dict) -> dict | None:
         x = np.concatenate(seg["x"])
         eq = np.concatenate(seg["equity"])
         hold = np.concatenate(seg["hold"])
-        dd = np.empty_like(eq)
-        for i, v in enumerate(eq):  # the running peak carries over the in-sample gaps
-            peak = max(peak, v) if np.isfinite(v) else peak
-            dd[i] = v / peak - 1.0
+        # the running peak carries over the in-sample gaps
+        running = np.maximum(np.fmax.accumulate(np.where(np.isfinite(eq), eq, -np.inf)), peak)
+        dd = eq / running - 1.0
+        peak = float(running[-1]) if running.size else peak
         out["segments"].append({"x": x, "ret": eq - 1.0, "hold": hold - 1.0, "dd": dd})
     out["total"] = level["equity"] - 1.0
     out["hold_total"] = level["hold"] - 1.0 if np.isfinite(level["hold"]) else None
