@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import textwrap
 
 import click
 from rich import box
@@ -144,13 +145,19 @@ def print_evidence(con: Console, entry: dict) -> None:
             con.print(line, markup=False)
 
 
+def print_reason(con: Console, reason: str) -> None:
+    """A reason as a list item whose continuation lines stay indented under it."""
+    con.print(textwrap.fill(reason, width=max(40, con.width - 1), initial_indent="  - ", subsequent_indent="    ",
+                            break_on_hyphens=False), markup=False)
+
+
 def print_decision(con: Console, entry: dict) -> None:
     if entry.get("decision"):
         style = DECISION_STYLE.get(entry["decision"], "")
         profile = entry.get("profile") or "evidence"
         con.print(f"Decision ({profile} profile): [{style}]{entry['decision']}[/]")
         for reason in entry.get("reasons", []):
-            con.print(f"  - {reason}", markup=False)
+            print_reason(con, reason)
         others = [f"{name} {d}" for name, d in (entry.get("decisions") or {}).items() if name != profile and d]
         if others:
             con.print(f"  Other profile: {', '.join(others)}", markup=False)
@@ -249,7 +256,7 @@ def print_validate(report: dict, verbose: bool = False) -> None:
         label = e["decision"] or "ERROR"
         con.print(f"{e['symbol']}: {label}", markup=False)
         for reason in e["reasons"] or ([e["error"]] if e["error"] else []):
-            con.print(f"  - {reason}", markup=False)
+            print_reason(con, reason)
 
 
 WARNING_FLAGS = ("SYMBOL_MISMATCH",)
