@@ -653,6 +653,11 @@ def _torch_load(path: Path, source: Any) -> Any:
             return torch.load(source, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
         msg = str(exc)
+        if "Weights only load failed" in msg and (op := re.search(r"Unsupported operand (\d+)", msg)):
+            raise PolicyError(
+                f"{path}: uses pickle opcode {op.group(1)}, which the safe loader refuses (139 = LONG4, an "
+                f"integer of more than 255 bytes); nothing in it was executed"
+            ) from None
         if "Weights only load failed" in msg:
             m = re.search(r"GLOBAL ([\w.]+)", msg)
             what = f" (it references {m.group(1)})" if m else " (or pickle opcodes the safe loader refuses)"
