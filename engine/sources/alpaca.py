@@ -41,11 +41,13 @@ import numpy as np
 
 from ..errors import FoldgateError, SourceError
 from ..store import (
+    NS_PER_DAY,
     NS_PER_SECOND,
     Bars,
     BarStore,
     canonical_timeframe,
     format_ts,
+    row_checks,
     timeframe_seconds,
 )
 from ..calendar import market_open_between, slots_in_sessions
@@ -55,7 +57,6 @@ from .credentials import MISSING_KEYS_HINT, Credentials, load_credentials
 DATA_URL_ENV = "FOLDGATE_ALPACA_DATA_URL"
 FEEDS = ("iex", "sip", "delayed_sip")
 DEFAULT_DAYS = 365
-NS_PER_DAY = 86_400 * NS_PER_SECOND
 _MAX_PAGES = 100_000  # a server that never stops paginating is a bug, not data
 _SKEW_NOTE_NS = 120 * NS_PER_SECOND  # HTTP Date has 1 s resolution; 2 min is real skew
 
@@ -262,33 +263,40 @@ def analyse_gaps(timestamp: np.ndarray, timeframe: str, asset_class: str) -> Gap
 # ----------------------------------------------------------------------------- parsing bars
 
 
-_REFUSALS = ("missing or NaN value", "non-positive price", "negative volume",
-             "high below low", "bad timestamp")
-
-
 def _column(rows: list, key: str) -> np.ndarray:
-    vals = [r.get(key) if isinstance(r, dict) else None for r in rows]
-    try:
-        return np.array(vals, dtype=np.float64)
-    except (TypeError, ValueError):
-        out = np.full(len(vals), np.nan)
-        for i, v in enumerate(vals):
+    """float64 per row; NaN where the field is missing or not a JSON number (a string,
+    a bool, null, an object, an integer too large for a float)."""
+    out = np.full(len(rows), np.nan)
+    for i, r in enumerate(rows):
+        v = r.get(key) if isinstance(r, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
             try:
                 out[i] = float(v)
-            except (TypeError, ValueError):
+            except OverflowError:  # an integer like 10**400
                 pass
-        return out
+    return out
 
 
 def _timestamps(rows: list) -> np.ndarray:
     """Alpaca's RFC 3339 `t` -> int64 ns UTC; unparseable -> INT64 min."""
     import pandas as pd  # an alpaca-py dependency; fast and strict ISO-8601
 
-    raw = [r.get("t") if isinstance(r, dict) and isinstance(r.get("t"), str) else None for r in rows]
+    raw = [r.get("t") if isinstance(r, dict) and isinstance(r.get("t"), str) and len(r["t"]) <= 64
+           else None for r in rows]
     if not raw:
         return np.empty(0, np.int64)
-    idx = pd.DatetimeIndex(pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce"))
+    try:
+        idx = pd.DatetimeIndex(pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce"))
+    except (ValueError, OverflowError, TypeError):  # one odd value spoils the vector parse
+        idx = pd.DatetimeIndex([_one_timestamp(pd, v) for v in raw])
     return idx.as_unit("ns").asi8.copy()
+
+
+def _one_timestamp(pd, value):
+    try:
+        return pd.to_datetime(value, utc=True, format="ISO8601", errors="coerce")
+    except (ValueError, OverflowError, TypeError):
+        return pd.NaT
 
 
 @dataclass
@@ -300,31 +308,32 @@ class _Parsed:
 
 def parse_bars(rows: list, step_ns: int, now_ns: int) -> _Parsed:
     """Alpaca bar dicts -> clean, sorted, unique columns; refused rows counted by reason.
-    Refused: a missing/NaN field, a price <= 0, volume < 0, high < low, a bad `t`.
-    Unfinished: bars whose interval has not ended by `now_ns`."""
+    Refused: a row that is not an object, a bad `t`, and whatever `engine.store.row_checks`
+    (design.md 2, the same rules as an import) refuses. Unfinished: bars whose interval
+    has not ended by `now_ns`."""
+    if not isinstance(rows, list):
+        raise SourceError(f"bars must be a list, got {type(rows).__name__}")
     ts = _timestamps(rows)
     o, h, l_, c, v = (_column(rows, k) for k in ("o", "h", "l", "c", "v"))
     n_ = _column(rows, "n")
     vw = _column(rows, "vw")
-    refused = dict.fromkeys(_REFUSALS, 0)
+    refused: dict[str, int] = {}
     bad = np.zeros(len(rows), dtype=bool)
 
     def mark(mask, reason):
         new = mask & ~bad
-        refused[reason] += int(new.sum())
+        if new.any():
+            refused[reason] = refused.get(reason, 0) + int(new.sum())
         bad[:] |= mask
 
+    mark(np.array([not isinstance(r, dict) for r in rows], dtype=bool), "malformed bar")
     mark(ts == np.iinfo(np.int64).min, "bad timestamp")
-    prices = np.stack([o, h, l_, c]) if len(rows) else np.empty((4, 0))
-    mark(~np.isfinite(prices).all(axis=0) | ~np.isfinite(v), "missing or NaN value")
-    with np.errstate(invalid="ignore"):
-        mark((prices <= 0).any(axis=0), "non-positive price")
-        mark(v < 0, "negative volume")
-        mark(h < l_, "high below low")
+    # trade count and vwap are optional: a bad one is dropped below, not a refused bar
+    for check in row_checks(np.where(bad, 0, ts), o, h, l_, c, v, now_ns=now_ns):
+        mark(check.mask, check.reason)
     unfinished_mask = ~bad & (ts + step_ns > now_ns)
     unfinished = int(unfinished_mask.sum())
     keep = ~bad & ~unfinished_mask
-    refused = {k: n for k, n in refused.items() if n}
 
     ts = ts[keep]
     order = np.argsort(ts, kind="stable")
@@ -338,7 +347,9 @@ def parse_bars(rows: list, step_ns: int, now_ns: int) -> _Parsed:
         return a[keep][sel]
 
     tc = pick(n_)
-    tc = None if len(tc) and np.isnan(tc).all() else np.where(np.isfinite(tc) & (tc >= 0), tc, -1).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        tc_ok = np.isfinite(tc) & (tc >= 0) & (tc <= 2.0**62) & (tc == np.round(tc))
+    tc = None if len(tc) and not tc_ok.any() else np.where(tc_ok, tc, -1).astype(np.int64)
     vwp = pick(vw)
     with np.errstate(invalid="ignore"):
         vwp = np.where(np.isfinite(vwp) & (vwp > 0), vwp, np.nan)
