@@ -212,7 +212,9 @@ class _Epochs:
 
     def __init__(self, values: np.ndarray, name: str, problems: "_Problems"):
         mags = np.abs(values)
-        usable = np.isfinite(mags) & (mags != 0)
+        # beyond the latest ns epoch a value is out of range in every unit: the range
+        # check reports it, not the unit check
+        usable = np.isfinite(mags) & (mags != 0) & (mags <= latest_ns())
         idx = _unit_index(np.where(usable, mags, 1.0))
         counts = np.bincount(idx[usable], minlength=len(EPOCH_UNITS))
         self.unit = int(np.argmax(counts)) if usable.any() else 0
