@@ -8,6 +8,7 @@ from `engine.store.row_checks`, the same ones an import applies)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -81,8 +82,11 @@ def _column(rows: list, key: str) -> np.ndarray:
     return out
 
 
+_BAD_TS = np.iinfo(np.int64).min
+
+
 def _timestamps(rows: list) -> np.ndarray:
-    """Alpaca's RFC 3339 `t` -> int64 ns UTC; unparseable -> INT64 min."""
+    """Alpaca's RFC 3339 `t` -> int64 ns UTC; unparseable or out of range -> INT64 min."""
     import pandas as pd  # an alpaca-py dependency; fast and strict ISO-8601
 
     raw = [r.get("t") if isinstance(r, dict) and isinstance(r.get("t"), str) and len(r["t"]) <= 64
@@ -91,16 +95,27 @@ def _timestamps(rows: list) -> np.ndarray:
         return np.empty(0, np.int64)
     try:
         idx = pd.DatetimeIndex(pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce"))
+        return idx.as_unit("ns").asi8.copy()
     except (ValueError, OverflowError, TypeError):  # one odd value spoils the vector parse
-        idx = pd.DatetimeIndex([_one_timestamp(pd, v) for v in raw])
-    return idx.as_unit("ns").asi8.copy()
+        return np.array([_one_timestamp(v) for v in raw], dtype=np.int64)
 
 
-def _one_timestamp(pd, value):
+def _one_timestamp(value: str | None) -> int:
+    """The slow, exact path for one value: ns, or INT64 min."""
+    if value is None:
+        return _BAD_TS
+    s = value.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
     try:
-        return pd.to_datetime(value, utc=True, format="ISO8601", errors="coerce")
-    except (ValueError, OverflowError, TypeError):
-        return pd.NaT
+        t = dt.datetime.fromisoformat(s)
+    except ValueError:
+        return _BAD_TS
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    d = t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    ns = (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1000
+    return ns if -(2**63) < ns < 2**63 else _BAD_TS
 
 
 @dataclass
@@ -131,7 +146,7 @@ def parse_bars(rows: list, step_ns: int, now_ns: int) -> _Parsed:
         bad[:] |= mask
 
     mark(np.array([not isinstance(r, dict) for r in rows], dtype=bool), "malformed bar")
-    mark(ts == np.iinfo(np.int64).min, "bad timestamp")
+    mark(ts == _BAD_TS, "bad timestamp")
     # trade count and vwap are optional: a bad one is dropped below, not a refused bar
     for check in row_checks(np.where(bad, 0, ts), o, h, l_, c, v, now_ns=now_ns):
         mark(check.mask, check.reason)
