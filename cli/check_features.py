@@ -24,11 +24,11 @@ def check_features(names, symbol, timeframe, store, n_bars, seed, cuts, starts, 
 
     Without NAMES, every built-in feature (several windows each, stockstats' too).
     Exit status 1 when any value moved."""
-    from engine.feature_check import BUILTIN_CHECK_NAMES, check_features as run_check, synthetic_bars
-    from engine.features import lookback, parse_features
+    from engine.feature_check import BUILTIN_CHECK_NAMES, default_length, synthetic_bars
+    from engine.feature_check import check_features as run_check
 
     names = list(names) or list(BUILTIN_CHECK_NAMES)
-    parse_features(names)  # an unknown name is one error line before anything runs
+    n = default_length(names)  # parses every name: an unknown one is one error line
     if symbol is not None:
         if n_bars is not None:
             raise click.UsageError("--bars applies to the synthetic series, not to --symbol")
@@ -38,7 +38,7 @@ def check_features(names, symbol, timeframe, store, n_bars, seed, cuts, starts, 
         bars = BarStore(store).read(canonical_symbol(symbol), canonical_timeframe(timeframe))
         where = f"{bars.symbol} {bars.timeframe}, {len(bars)} bars"
     else:
-        n = n_bars or max(3000, 3 * lookback(names) + 200)
+        n = n_bars or n
         bars = synthetic_bars(n, seed=seed)
         where = f"a synthetic series of {n} bars (seed {seed})"
     verdicts = run_check(names, bars, cuts=cuts, starts=starts, seed=seed, rtol=rtol)

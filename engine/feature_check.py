@@ -118,6 +118,13 @@ def check_feature(bars, name: str, *, cuts: int = DEFAULT_CUTS, starts: int = DE
                   seed: int = 0, rtol: float = 0.0) -> FeatureVerdict:
     """Compute `name` on `bars` and on truncated and late-started copies; every value
     that moves (beyond rtol, relative; 0 = bit for bit) is a Move."""
+    from .feature_plugins import unverified
+
+    with unverified([name]):
+        return _check_feature(bars, name, cuts, starts, seed, rtol)
+
+
+def _check_feature(bars, name, cuts, starts, seed, rtol) -> FeatureVerdict:
     from .features import compute_features, feature_lookback
 
     look = feature_lookback(name)
@@ -150,14 +157,22 @@ def check_feature(bars, name: str, *, cuts: int = DEFAULT_CUTS, starts: int = DE
     return verdict
 
 
+def default_length(names: Sequence[str]) -> int:
+    """Bars of the synthetic series: room for the longest lookback three times over.
+    Parsing the names here does not trigger a plugin's check (this is the check)."""
+    from .feature_plugins import unverified
+    from .features import feature_lookback
+
+    with unverified(names):
+        longest = max((feature_lookback(x) for x in names), default=0)
+    return max(3000, 3 * longest + _MIN_SPARE_BARS)
+
+
 def check_features(names: Sequence[str] | None = None, bars=None, *, cuts: int = DEFAULT_CUTS,
                    starts: int = DEFAULT_STARTS, seed: int = 0, rtol: float = 0.0) -> list[FeatureVerdict]:
     """check_feature for each name (every built-in when None) on `bars` (a synthetic
     series long enough for the longest lookback when None)."""
-    from .features import feature_lookback
-
     names = list(BUILTIN_CHECK_NAMES if not names else names)
     if bars is None:
-        longest = max((feature_lookback(x) for x in names), default=0)
-        bars = synthetic_bars(max(3000, 3 * longest + _MIN_SPARE_BARS), seed=seed)
+        bars = synthetic_bars(default_length(names), seed=seed)
     return [check_feature(bars, x, cuts=cuts, starts=starts, seed=seed, rtol=rtol) for x in names]

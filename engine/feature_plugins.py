@@ -20,6 +20,7 @@ again) and a feature that fails is refused, naming the bar where it looked ahead
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -61,6 +62,7 @@ def discover_entry_points() -> list:
 _registry: dict[str, PluginFeature] | None = None
 _loaded: dict[str, Callable] = {}
 _verified: set[str] = set()
+_checking: set[str] = set()  # names whose check is running: the check itself parses them
 
 
 def reset() -> None:
@@ -69,6 +71,7 @@ def reset() -> None:
     _registry = None
     _loaded.clear()
     _verified.clear()
+    _checking.clear()
 
 
 def registry() -> dict[str, PluginFeature]:
@@ -219,15 +222,15 @@ def _store_verdict(p: PluginFeature, name: str, verdict: dict) -> None:
 def verify_plugin_feature(name: str) -> None:
     """Run the lookahead check on a plugin feature (once per distribution version,
     cached) and raise FeatureError naming the bar where it moved if it fails."""
-    if name in _verified:
+    if name in _verified or name in _checking:
         return
     stem, _ = parse_plugin_name(name)
     p = registry()[stem]
     verdict = _cached_verdict(p, name)
     if verdict is None:
-        from .feature_check import check_features
+        from . import feature_check
 
-        result = check_features([name])[0]
+        result = feature_check.check_features([name])[0]
         first = result.first_lookahead()
         verdict = {
             "ok": result.ok,
@@ -248,6 +251,26 @@ def verify_plugin_feature(name: str) -> None:
             f"run `foldgate check-features {name}` for every one"
         )
     _verified.add(name)
+
+
+@contextlib.contextmanager
+def unverified(names):
+    """Inside, naming these features does not trigger their check: the check (or
+    `foldgate check-features`) is what runs."""
+    added = [n for n in names if n not in _checking]
+    _checking.update(added)
+    try:
+        yield
+    finally:
+        _checking.difference_update(added)
+
+
+def resolve_plugin_name(name: str) -> tuple[str, int]:
+    """parse_plugin_name, then the check before first use: a policy naming a plugin
+    feature that looks ahead is refused when it is loaded."""
+    parsed = parse_plugin_name(name)
+    verify_plugin_feature(name)
+    return parsed
 
 
 def compute_plugin_feature(bars, name: str, *, verify: bool = True) -> np.ndarray:

@@ -121,9 +121,9 @@ def _parse_stockstats(name: str, rest: str) -> tuple[str, int]:
 
 
 def _parse_plugin(name: str) -> tuple[str, int]:
-    from .feature_plugins import parse_plugin_name  # call time: entry points are read only when named
+    from .feature_plugins import resolve_plugin_name  # call time: entry points are read only when named
 
-    return parse_plugin_name(name)
+    return resolve_plugin_name(name)
 
 
 def parse_feature(name: str) -> tuple[str, int]:
