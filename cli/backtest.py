@@ -16,13 +16,14 @@ from .options import decision_options, positive_int, report_options, run_options
               help="Days of bars, ending at --end, to test on.")
 @click.option("--walk-forward", type=int, default=None, callback=positive_int, metavar="K",
               help="Cut the window into K out-of-sample folds, each starting flat with --capital.")
+@click.option("--verbose", "-v", is_flag=True, help="Each model's fold table even above 10 models.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Keep the run's chunks in DIR/run/ as they finish, for --resume.")
 @simulation_options
 @decision_options
 @report_options
 @run_options
-def backtest(models, days, walk_forward, out_dir, capital, end, store, data_source, data_url, fill, commission_bps,
+def backtest(models, days, walk_forward, verbose, out_dir, capital, end, store, data_source, data_url, fill, commission_bps,
              slippage_bps, long_only, bars_per_year, device, thresholds_path, profile, hurdle_sharpe,
              json_path, html_path, run_opts):
     """Backtest models on stored hourly bars, optionally walk-forward over K folds and
@@ -42,6 +43,6 @@ def backtest(models, days, walk_forward, out_dir, capital, end, store, data_sour
         report = run_backtest(list(models), cfg, progress=progress)
     output.note_resumed(cfg)
     output.warn_flags(report)
-    output.print_backtest(report)
+    output.print_backtest(report, verbose=verbose)
     output.write_reports(report, json_path, html_path)
     output.exit_on_failures(report)

@@ -11,6 +11,13 @@ where the history starts. Names with a window take any positive integer k:
 `ret_k`, `vol_k`, `sma_ratio_k`, `rsi_k`, `volume_z_k`; the others have none:
 `hl_range`, `hour_sin`, `hour_cos`, `dow_sin`, `dow_cos`.
 
+FinRL's indicators come with stockstats' definitions under `stockstats:` (see
+docs/features.md for each one's truncation length L): `stockstats:macd`, `macds`,
+`macdh`, `boll`, `boll_ub`, `boll_lb` (window 20, or `boll_ub_k`), `rsi_k`, `cci_k`,
+`dx_k`, `atr_k`, `wr_k` (window 14 when none is written), `close_k_sma`,
+`close_k_ema`. Installed packages add features through the `foldgate.features` entry
+point (engine/feature_plugins.py); their names carry their own namespace, `acme:mom_14`.
+
 `compute_features` also accepts a plain object with `timestamp`, `high`, `low`,
 `close`, `volume` arrays (e.g. a training environment's own container).
 
@@ -25,25 +32,49 @@ checkpoint's `obs_norm` is applied by `Policy.forward` / `Policy.act` (or
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from kernels.features import FEATURE_KINDS, features_nb
+from kernels.features import FEATURE_KINDS, N_ALPHAS, N_PARAMS, features_nb
 
 from .errors import FeatureError
 
 WINDOWED = ("ret", "vol", "sma_ratio", "rsi", "volume_z")
 PLAIN = ("hl_range", "hour_sin", "hour_cos", "dow_sin", "dow_cos")
 STATE_FEATURES = ("position", "unrealized_return", "bars_held")
-KNOWN_FEATURES = tuple(f"{w}_k" for w in WINDOWED) + PLAIN
+
+SS_PREFIX = "stockstats:"
+# stockstats' own default windows (its _dft_windows and DX_SMMA), used for a name
+# written without one, as stockstats does
+SS_WINDOWED = {"rsi": 14, "cci": 14, "dx": 14, "atr": 14, "wr": 14, "boll": 20, "boll_ub": 20, "boll_lb": 20}
+SS_PLAIN = ("macd", "macds", "macdh")
+SS_CLOSE = ("sma", "ema")  # stockstats:close_k_sma, stockstats:close_k_ema
+MACD_SPANS = (12, 26, 9)  # stockstats' macd: short, long, signal
+# An exponential average is truncated where the weight of everything older than its
+# last L inputs, (1 - alpha)^L, drops below EMA_TAIL: 1e-14 keeps the truncation below
+# float64 noise relative to the values averaged, so the stockstats features agree with
+# stockstats to ~1e-12 relative even across flat stretches and near zero crossings
+# (a looser 1e-7 would meet 1e-6 on average but not where macd or dx is near 0).
+EMA_TAIL = 1e-14
+# bounds a window before the kernels allocate their weights (L grows ~32 k)
+MAX_SS_WINDOW = 10_000
+
+KNOWN_FEATURES = (
+    tuple(f"{w}_k" for w in WINDOWED) + PLAIN
+    + tuple(f"{SS_PREFIX}{w}_k" for w in SS_WINDOWED) + tuple(SS_PREFIX + w for w in SS_PLAIN)
+    + tuple(f"{SS_PREFIX}close_k_{w}" for w in SS_CLOSE)
+)
 
 # Bars before t that the feature at t reads: ret/vol/rsi need c_{t-k}; sma_ratio and
 # volume_z need the k bars ending at t.
 _EXTRA_BARS = {"ret": 0, "vol": 0, "rsi": 0, "sma_ratio": -1, "volume_z": -1}
 
 _WINDOWED_RE = re.compile(r"^(%s)_(\d+)$" % "|".join(sorted(WINDOWED, key=len, reverse=True)))
+_SS_WINDOWED_RE = re.compile(r"^(%s)(?:_(\d+))?$" % "|".join(sorted(SS_WINDOWED, key=len, reverse=True)))
+_SS_CLOSE_RE = re.compile(r"^close_(\d+)_(%s)$" % "|".join(SS_CLOSE))
 _CODES = {kind: i for i, kind in enumerate(FEATURE_KINDS)}
 
 
@@ -51,8 +82,54 @@ def _known() -> str:
     return ", ".join(KNOWN_FEATURES) + " (k = a positive integer, e.g. ret_4)"
 
 
+def smma_alpha(k: int) -> float:
+    """stockstats' SMMA (RSI, ATR, DX): ewm with alpha = 1 / k."""
+    return 1.0 / k
+
+
+def span_alpha(span: int) -> float:
+    """stockstats' EMA (macd, close_k_ema): ewm(span), alpha = 2 / (span + 1)."""
+    return 2.0 / (span + 1.0)
+
+
+def truncation_length(alpha: float) -> int:
+    """L: the fewest last inputs whose ewm weights leave out at most EMA_TAIL of the
+    whole, (1 - alpha)^L <= EMA_TAIL."""
+    if alpha >= 1.0:
+        return 1
+    return max(1, math.ceil(math.log(EMA_TAIL) / math.log1p(-alpha)))
+
+
+def _parse_stockstats(name: str, rest: str) -> tuple[str, int]:
+    if rest in SS_PLAIN:
+        return "ss_" + rest, 0
+    m = _SS_WINDOWED_RE.match(rest)
+    kind, k = None, 0
+    if m:
+        kind, k = m.group(1), int(m.group(2)) if m.group(2) else SS_WINDOWED[m.group(1)]
+    else:
+        m = _SS_CLOSE_RE.match(rest)
+        if m:
+            kind, k = m.group(2), int(m.group(1))
+    if kind is None:
+        raise FeatureError(f"unknown feature {name!r}; known features: {_known()}")
+    if not 1 <= k <= MAX_SS_WINDOW:
+        raise FeatureError(f"feature {name!r}: the window must be an integer from 1 to {MAX_SS_WINDOW}")
+    if kind.startswith("boll") and k < 2:
+        raise FeatureError(f"feature {name!r}: Bollinger bands need a window of at least 2 (a sample std)")
+    return "ss_" + kind, k
+
+
+def _parse_plugin(name: str) -> tuple[str, int]:
+    from .feature_plugins import resolve_plugin_name  # call time: entry points are read only when named
+
+    return resolve_plugin_name(name)
+
+
 def parse_feature(name: str) -> tuple[str, int]:
-    """`"ret_4"` -> `("ret", 4)`; `"hl_range"` -> `("hl_range", 0)`.
+    """`"ret_4"` -> `("ret", 4)`; `"hl_range"` -> `("hl_range", 0)`;
+    `"stockstats:rsi_30"` -> `("ss_rsi", 30)`; a plugin's `"acme:mom_14"` ->
+    `("acme:mom", 14)`.
 
     Raises FeatureError naming the bad name and listing the known ones."""
     if not isinstance(name, str):
@@ -65,6 +142,10 @@ def parse_feature(name: str) -> tuple[str, int]:
         if k <= 0:
             raise FeatureError(f"feature {name!r}: the window k must be a positive integer")
         return m.group(1), k
+    if name.startswith(SS_PREFIX):
+        return _parse_stockstats(name, name[len(SS_PREFIX):])
+    if ":" in name:
+        return _parse_plugin(name)
     if name in STATE_FEATURES:
         raise FeatureError(
             f"{name!r} is a state feature (from the simulation), not a market feature; "
@@ -82,10 +163,52 @@ def parse_features(names: Iterable[str]) -> list[tuple[str, int]]:
     return [parse_feature(n) for n in names]
 
 
+def is_plugin_kind(kind: str) -> bool:
+    return ":" in kind
+
+
+def _kernel_params(kind: str, k: int) -> tuple[list[int], list[float], int]:
+    """(integer params, alphas, lookback) of a kernel feature: the one place where the
+    truncation lengths and lookbacks of the stockstats averages are decided."""
+    params, alphas = [k], []
+    if kind in _EXTRA_BARS:
+        look = k + _EXTRA_BARS[kind]
+    elif kind in ("ss_rsi", "ss_atr", "ss_dx"):
+        a = smma_alpha(k)
+        length = truncation_length(a)
+        params.append(length)
+        alphas.append(a)
+        look = length  # each input is a change from the bar before
+    elif kind == "ss_ema":
+        a = span_alpha(k)
+        length = truncation_length(a)
+        params.append(length)
+        alphas.append(a)
+        look = length - 1
+    elif kind in ("ss_macd", "ss_macds", "ss_macdh"):
+        alphas = [span_alpha(s) for s in MACD_SPANS]
+        lengths = [truncation_length(a) for a in alphas]
+        params += lengths
+        look = max(lengths[0], lengths[1]) - 1
+        if kind != "ss_macd":
+            look += lengths[2] - 1
+    elif kind in ("ss_sma", "ss_boll", "ss_boll_ub", "ss_boll_lb", "ss_cci", "ss_wr"):
+        look = k - 1
+    else:  # bar-local
+        look = 0
+    params += [0] * (N_PARAMS - len(params))
+    alphas += [0.0] * (N_ALPHAS - len(alphas))
+    return params, alphas, look
+
+
 def feature_lookback(name: str) -> int:
     """Bars before t that this feature needs at t (0 for bar-local features)."""
     kind, k = parse_feature(name)
-    return k + _EXTRA_BARS[kind] if kind in _EXTRA_BARS else 0
+    if is_plugin_kind(kind):
+        from .feature_plugins import plugin_lookback
+
+        return plugin_lookback(kind, k)
+    return _kernel_params(kind, k)[2]
 
 
 def lookback(names: Iterable[str]) -> int:
@@ -101,24 +224,34 @@ def _kernel_input(a, dtype) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
-def compute_features(bars, names: Sequence[str]) -> np.ndarray:
+def compute_features(bars, names: Sequence[str], *, verify_plugins: bool = True) -> np.ndarray:
     """Features of `bars` as a float64 (T, F) C-contiguous matrix, column j = names[j];
-    rows before a feature's lookback are NaN."""
+    rows before a feature's lookback are NaN. A plugin feature is checked for
+    lookahead before its first use (engine/feature_plugins.py) unless
+    `verify_plugins` is False (the check itself computes it that way)."""
     parsed = parse_features(names)
-    codes = np.array([_CODES[kind] for kind, _ in parsed], dtype=np.int64)
-    ks = np.array([k for _, k in parsed], dtype=np.int64)
     ts = _kernel_input(bars.timestamp, np.int64)
     cols = [_kernel_input(getattr(bars, c), np.float64) for c in ("high", "low", "close", "volume")]
     n = len(ts)
     if any(len(c) != n for c in cols):
         raise ValueError("timestamp, high, low, close and volume must have the same length")
-    out = np.empty((n, len(codes)), dtype=np.float64)
-    if n and len(codes):
-        features_nb(ts, *cols, codes, ks, out)
+    out = np.empty((n, len(parsed)), dtype=np.float64)
+    kern = [j for j, (kind, _) in enumerate(parsed) if not is_plugin_kind(kind)]
+    if n and kern:
+        codes = np.array([_CODES[parsed[j][0]] for j in kern], dtype=np.int64)
+        tables = [_kernel_params(*parsed[j]) for j in kern]
+        params = np.array([t[0] for t in tables], dtype=np.int64).reshape(len(kern), N_PARAMS)
+        alphas = np.array([t[1] for t in tables], dtype=np.float64).reshape(len(kern), N_ALPHAS)
+        block = np.empty((n, len(kern)), dtype=np.float64)
+        features_nb(ts, *cols, codes, params, alphas, block)
+        out[:, kern] = block
+    plugin_cols = [j for j in range(len(parsed)) if j not in set(kern)]
+    if plugin_cols:
+        from .feature_plugins import compute_plugin_feature
+
+        for j in plugin_cols:
+            out[:, j] = compute_plugin_feature(bars, names[j], verify=verify_plugins)
     return out
-
-
-STATE_FEATURES = ("position", "unrealized_return", "bars_held")
 
 
 def stack_window(feats: np.ndarray, window: int) -> np.ndarray:

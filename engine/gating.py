@@ -22,6 +22,8 @@ Flag codes (each flag also carries a one-sentence message):
                        the inflated proxy of the old reward_scale 0.1
     CHECKPOINT_BETTER  an earlier checkpoint's fitness beats the final one by at least
                        the checkpoint margin (0.05)
+    MODEL_MISSING      the summary's model file is not in the archive: gated, not
+                       backtested (set by the pipeline, design.md 7)
 
 TOML keys (a --config file may set any subset; unknown keys and non-numbers are
 refused): [approved] and [review]: fitness, profit_factor, consistency,
@@ -325,7 +327,7 @@ class Flag(str):
 
 FLAG_CODES = (
     "MISSING_METRIC", "NON_FINITE_METRIC", "OUT_OF_RANGE", "PERCENT_UNITS", "NEGATIVE_MAX_DD",
-    "PROXY_MAX_DD", "INFLATED_PROXY_DD", "CHECKPOINT_BETTER",
+    "PROXY_MAX_DD", "INFLATED_PROXY_DD", "CHECKPOINT_BETTER", "MODEL_MISSING",
 )
 
 

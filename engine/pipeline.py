@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import FoldgateError
 from .policy_cache import load_policy_cached
+from .promote import promote  # noqa: F401 - the API's `validate --promote`, in its own module
 
 COUNT_METRICS = {"n_trades", "clipped_shorts", "bars"}
 
@@ -546,22 +547,37 @@ def _evidence(job: ModelJob, t) -> dict:
     return evidence
 
 
-def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
-    from .metrics import apply_variants, benjamini_hochberg, best_variant, symbol_pvalue
-
+def _symbol_groups(jobs: list[ModelJob]) -> dict[tuple[str, str], list[ModelJob]]:
+    """The variants of each (symbol, timeframe): its models with a summary."""
     groups: dict[tuple[str, str], list[ModelJob]] = {}
     for job in jobs:
         if job.summary is not None:
             groups.setdefault((job.symbol, job.timeframe), []).append(job)
+    return groups
+
+
+def _fdr_eligible(group: list[ModelJob]) -> list[ModelJob]:
+    """The variants whose symbol takes part in BH: gating drops (backtested when forced) do not."""
+    return [j for j in group if j.gating_class != "DROP"]
+
+
+def is_multi_symbol(jobs: list[ModelJob]) -> bool:
+    """A run of several symbols (design.md 8: LIVE then also needs the BH pass)."""
+    return sum(1 for group in _symbol_groups(jobs).values() if _fdr_eligible(group)) > 1
+
+
+def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
+    from .metrics import apply_variants, benjamini_hochberg, best_variant, symbol_pvalue
+
+    groups = _symbol_groups(jobs)
     pvalued = []  # (group, p-value of its best variant): errors and gating drops left out
     for group in groups.values():
-        evidences = [j.summary["evidence"] for j in group]
-        apply_variants(evidences)
-        eligible = [j for j in group if j.gating_class != "DROP"]
+        apply_variants([j.summary["evidence"] for j in group])
+        eligible = _fdr_eligible(group)
         if eligible:
             best = best_variant([j.summary["evidence"] for j in eligible])
             pvalued.append((group, symbol_pvalue(eligible[best].summary["evidence"])))
-    if len(pvalued) < 2:  # a run of one symbol needs no BH
+    if not is_multi_symbol(jobs):  # a run of one symbol needs no BH
         return
     qvalues, passes = benjamini_hochberg([p for _, p in pvalued], t.evidence.q_fdr)
     for (group, _), q, ok in zip(pvalued, qvalues, passes):
@@ -617,8 +633,7 @@ def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
     from .gating import as_thresholds
 
     t = as_thresholds(thresholds)
-    multi = len({(j.symbol, j.timeframe) for j in jobs
-                 if j.summary is not None and j.gating_class != "DROP"}) > 1
+    multi = is_multi_symbol(jobs)
     for job in jobs:
         job.profile = t.profile
         if job.error:
@@ -638,6 +653,9 @@ def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
                                         flags=job.flags),
             "seed": decide_seed(job.summary, job.gating_class, bt_dd, t),
         }
+        # flags are reasons in both profiles (design.md 8); the seed rule words in-sample folds itself
+        verdicts["seed"][1].extend(f"{f['code']}: {f['message']}" for f in job.flags
+                                   if f["code"] != "IN_SAMPLE_FOLDS")
         job.decisions = {name: v[0] for name, v in verdicts.items()}
         job.decision, job.reasons = verdicts[t.profile]
 
@@ -706,6 +724,7 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
     """Extract, gate, backtest + walk-forward every model gating lets through (one batched
     call), decide. Returns the report and the jobs."""
     from . import archive as archive_mod
+    from . import gating as gating_mod
     from . import summary as summary_mod
 
     if thresholds_path is not None:
@@ -725,6 +744,10 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
             continue
         job.gating, job.gating_class = gate_record(rec, thresholds)
         job.train_periods = _train_periods(rec)
+        if rec.model_missing:  # design.md 7: gated and flagged, not backtested, not an error
+            job.gating["flags"].append(gating_mod.Flag("MODEL_MISSING", f"{rec.model_missing}; not backtested.").to_dict())
+            job.reasons = [rec.model_missing]
+            continue
         if job.gating_class == "DROP" and not cfg.force:
             continue
         try:
@@ -763,46 +786,3 @@ def _train_periods(rec) -> list[tuple[int | None, int | None]]:
     if not start and not end:
         return []
     return [(to_ns(start), to_ns(end))]
-
-
-def promote(jobs: list[ModelJob], report_path: Path, models_dir="models/rl_symbols") -> Path | None:
-    """Copy LIVE and PAPER models into `models_dir` and record them in its deployment
-    manifest; every file lands atomically, so an interrupted promote leaves the old state."""
-    import hashlib
-    import json
-    import shutil
-
-    from .atomic import atomic_open, atomic_write_text, ensure_writable_dir
-
-    chosen = [j for j in jobs if j.decision in ("LIVE", "PAPER") and j.model_path]
-    if not chosen:
-        return None
-    target = ensure_writable_dir(models_dir)
-    manifest_path = target / "deployment_manifest.json"
-    entries = {}
-    if manifest_path.exists():
-        try:
-            for e in json.loads(manifest_path.read_text()).get("models", []):
-                entries[e["symbol"]] = e
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise FoldgateError(f"{manifest_path}: existing manifest is not valid JSON; move it aside") from None
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    for job in chosen:
-        dest = target / Path(job.model_path).name
-        with open(job.model_path, "rb") as src, atomic_open(dest, "wb") as out:
-            shutil.copyfileobj(src, out)
-        sha = hashlib.sha256(dest.read_bytes()).hexdigest()
-        entries[job.symbol] = {
-            "symbol": job.symbol,
-            "timeframe": job.timeframe,
-            "model_file": dest.name,
-            "sha256": sha,
-            "decision": job.decision,
-            "mode": "live" if job.decision == "LIVE" else "paper",
-            "report": str(report_path),
-            "time": now,
-        }
-    manifest = {"schema": "foldgate.manifest/1", "updated": now,
-                "models": sorted(entries.values(), key=lambda e: e["symbol"])}
-    atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
-    return manifest_path

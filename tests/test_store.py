@@ -66,7 +66,7 @@ def test_round_trip_without_optional_columns(tmp_path):
 
 def test_read_is_a_zero_copy_memory_map(tmp_path):
     st = BarStore(tmp_path)
-    st.write(make(20_000))
+    st.write(make(20_000, start=T0 - 20_000 * H))
     before = pa.total_allocated_bytes()
     r = st.read("BTCUSD", "1Hour")
     # a copy of five float columns would allocate 800 kB from Arrow's pool
