@@ -18,6 +18,7 @@ import numpy as np
 from . import __version__
 from .errors import FoldgateError
 from .policy_cache import load_policy_cached
+from .promote import promote  # noqa: F401 - the API's `validate --promote`, in its own module
 
 COUNT_METRICS = {"n_trades", "clipped_shorts", "bars"}
 
@@ -515,6 +516,10 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
             continue
         job.gating, job.gating_class = gate_record(rec, thresholds)
         job.train_periods = _train_periods(rec)
+        if rec.model_missing:  # design.md 7: gated and flagged, not backtested, not an error
+            job.gating["flags"].append(gating_mod.Flag("MODEL_MISSING", f"{rec.model_missing}; not backtested.").to_dict())
+            job.reasons = [rec.model_missing]
+            continue
         if job.gating_class == "DROP" and not cfg.force:
             continue
         try:
@@ -551,46 +556,3 @@ def _train_periods(rec) -> list[tuple[int | None, int | None]]:
     if not start and not end:
         return []
     return [(to_ns(start), to_ns(end))]
-
-
-def promote(jobs: list[ModelJob], report_path: Path, models_dir="models/rl_symbols") -> Path | None:
-    """Copy LIVE and PAPER models into `models_dir` and record them in its deployment
-    manifest; every file lands atomically, so an interrupted promote leaves the old state."""
-    import hashlib
-    import json
-    import shutil
-
-    from .atomic import atomic_open, atomic_write_text, ensure_writable_dir
-
-    chosen = [j for j in jobs if j.decision in ("LIVE", "PAPER") and j.model_path]
-    if not chosen:
-        return None
-    target = ensure_writable_dir(models_dir)
-    manifest_path = target / "deployment_manifest.json"
-    entries = {}
-    if manifest_path.exists():
-        try:
-            for e in json.loads(manifest_path.read_text()).get("models", []):
-                entries[e["symbol"]] = e
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise FoldgateError(f"{manifest_path}: existing manifest is not valid JSON; move it aside") from None
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    for job in chosen:
-        dest = target / Path(job.model_path).name
-        with open(job.model_path, "rb") as src, atomic_open(dest, "wb") as out:
-            shutil.copyfileobj(src, out)
-        sha = hashlib.sha256(dest.read_bytes()).hexdigest()
-        entries[job.symbol] = {
-            "symbol": job.symbol,
-            "timeframe": job.timeframe,
-            "model_file": dest.name,
-            "sha256": sha,
-            "decision": job.decision,
-            "mode": "live" if job.decision == "LIVE" else "paper",
-            "report": str(report_path),
-            "time": now,
-        }
-    manifest = {"schema": "foldgate.manifest/1", "updated": now,
-                "models": sorted(entries.values(), key=lambda e: e["symbol"])}
-    atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
-    return manifest_path

@@ -1,4 +1,5 @@
-"""Walk-forward summary, probabilistic and deflated Sharpe ratios (design.md 6).
+"""Walk-forward summary, probabilistic and deflated Sharpe ratios (design.md 6); the
+evidence statistics of design.md 6.1 are in `engine.metrics.evidence`, re-exported here.
 
 Per-fold metrics come from `kernels.metrics.trajectory_metrics` (re-exported here).
 The statistics below use numpy and the standard library only (math.erfc for the
@@ -34,7 +35,15 @@ from kernels.metrics import (
     trajectory_returns_flat,
 )
 
-EULER_GAMMA = 0.5772156649015329
+from .evidence import (  # noqa: E402  (design.md 6.1, one home for its formulas)
+    EULER_GAMMA,
+    apply_variants,
+    benjamini_hochberg,
+    best_variant,
+    evidence_summary,
+    is_buy_and_hold_like,
+    symbol_pvalue,
+)
 
 SUMMARY_KEYS = (
     "folds",
@@ -186,5 +195,6 @@ __all__ = [
     "METRIC_NAMES", "SUMMARY_KEYS", "EULER_GAMMA", "trajectory_metrics",
     "trajectory_returns", "trajectory_returns_flat", "walk_forward_summary",
     "probabilistic_sharpe_ratio", "deflated_sharpe_ratio", "expected_max_sharpe",
-    "per_bar_sharpe", "norm_cdf", "metrics_rows",
+    "per_bar_sharpe", "norm_cdf", "metrics_rows", "evidence_summary", "apply_variants",
+    "benjamini_hochberg", "symbol_pvalue", "best_variant", "is_buy_and_hold_like",
 ]
