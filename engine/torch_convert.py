@@ -15,20 +15,13 @@ features, window, state_features, obs_norm, action, symbol, timeframe, trained_u
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import PolicyError
-
-# design.md 3's bounds; engine/policy.py does not define them as constants (yet)
-MAX_FILE_BYTES = 256 * 1024 * 1024
-MAX_PARAMETERS = 16_000_000
-MAX_WIDTH = 4096
-MAX_SIDECAR_BYTES = 16 * 1024 * 1024
+from .limits import LAYER_WIDTH, POLICY_PARAMS, SIDECAR_FILE, parse_json, read_bounded
 
 SUPPORTED_TORCH = (
     "supported: a torch.save'd state_dict (or a dict holding one under the sidecar's "
@@ -49,18 +42,13 @@ def _err(path: Path, msg: str) -> PolicyError:
 
 def read_torch_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
+    if not p.is_file():
+        raise _err(p, "no such sidecar file (JSON: actor_prefix, activation, features, action, ...)")
     try:
-        size = p.stat().st_size
-    except OSError:
-        raise _err(p, "no such sidecar file (JSON: actor_prefix, activation, features, action, ...)") from None
-    if size > MAX_SIDECAR_BYTES:
-        raise _err(p, f"{size} bytes; a sidecar is at most {MAX_SIDECAR_BYTES}")
-    try:
-        side = json.loads(p.read_text(encoding="utf-8"))
+        raw = read_bounded(p, SIDECAR_FILE, PolicyError)
     except OSError as exc:
         raise _err(p, f"cannot read: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _err(p, f"not valid JSON ({exc})") from None
+    side = parse_json(raw, str(p), PolicyError, "not valid JSON")
     if not isinstance(side, dict):
         raise _err(p, "expected a JSON object with actor_prefix, activation, features, action, ...")
     unknown = [k for k in side if k not in SIDECAR_KEYS]
@@ -82,16 +70,10 @@ def read_torch_sidecar(path: str | os.PathLike) -> dict[str, Any]:
 
 def _read_bounded(path: Path) -> bytes:
     """The file's bytes after checking that neither the file nor what torch.load will
-    unpack from it exceeds MAX_FILE_BYTES."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise _err(path, "no such file") from None
-    if path.is_dir():
-        raise _err(path, "is a directory, not a torch file")
-    if size > MAX_FILE_BYTES:
-        raise _err(path, f"{size} bytes; a policy file is at most {MAX_FILE_BYTES} bytes")
-    data = path.read_bytes()
+    unpack from it exceeds the policy file bound (engine/limits.py)."""
+    from .policy import _zip_kind, read_policy_bytes  # one rule for reading and telling zips apart
+
+    data = read_policy_bytes(path)
     if not data:
         raise _err(path, f"the file is empty; {SUPPORTED_TORCH}")
     if data[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -102,18 +84,13 @@ def _read_bounded(path: Path) -> bytes:
             "not a torch zip file (torch.save's format since torch 1.6; a legacy pickle "
             f"declares storage sizes that cannot be bounded before loading); {SUPPORTED_TORCH}",
         )
-    from .policy import _zip_kind  # one rule for telling torch, TorchScript and SB3 zips apart
-
-    kind = _zip_kind(path, data)
+    kind = _zip_kind(path, data)  # also bounds the sizes its entries declare
     if kind == "torchscript":
         raise _err(path, f"a TorchScript module; foldgate does not run TorchScript code. Save model.state_dict() instead; {SUPPORTED_TORCH}")
     if kind == "sb3":
         raise _err(path, "a stable-baselines3 zip: use `foldgate convert sb3`")
     if kind != "torch":
         raise _err(path, f"a zip archive that is not a torch checkpoint; {SUPPORTED_TORCH}")
-    total = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
-    if total > MAX_FILE_BYTES:
-        raise _err(path, f"unpacks to {total} bytes; at most {MAX_FILE_BYTES}")
     return data
 
 
@@ -142,6 +119,7 @@ def actor_layers(path: Path, sd: Mapping[str, Any], prefixes: list[str]) -> list
 
     layers: list[tuple[Any, Any]] = []
     names: list[str] = []
+    width, max_params = LAYER_WIDTH.value(), POLICY_PARAMS.value()
     for prefix in prefixes:
         pre = prefix
         if pre and not pre.endswith(".") and not any(k.startswith(pre) and k[len(pre):] in ("weight", "bias") for k in sd):
@@ -172,8 +150,8 @@ def actor_layers(path: Path, sd: Mapping[str, Any], prefixes: list[str]) -> list
                 what = "a layer norm or batch norm (1-D weight)" if w.dim() == 1 else f"a convolution ({w.dim()}-D weight)"
                 raise _err(path, f"{lname}.weight: shape {tuple(w.shape)} is {what}, not a Linear layer; {SUPPORTED_TORCH}")
             out_f, in_f = int(w.shape[0]), int(w.shape[1])
-            if max(out_f, in_f) > MAX_WIDTH:
-                raise _err(path, f"{lname}.weight: shape {tuple(w.shape)}; layers are at most {MAX_WIDTH} wide")
+            if max(out_f, in_f) > width:
+                raise _err(path, f"{lname}.weight: shape {tuple(w.shape)} is wider than {width:,} units; {LAYER_WIDTH.advice()}")
             if b is None:
                 b = torch.zeros(out_f, dtype=torch.float32)  # Linear(bias=False)
             elif not isinstance(b, torch.Tensor) or b.dim() != 1 or int(b.shape[0]) != out_f:
@@ -185,8 +163,8 @@ def actor_layers(path: Path, sd: Mapping[str, Any], prefixes: list[str]) -> list
             layers.append((w, b))
             names.append(lname)
     n_params = sum(int(w.numel()) + int(b.numel()) for w, b in layers)
-    if n_params > MAX_PARAMETERS:
-        raise _err(path, f"{n_params} parameters in the actor; at most {MAX_PARAMETERS}")
+    if n_params > max_params:
+        raise _err(path, f"{n_params:,} parameters in the actor, more than {max_params:,}; {POLICY_PARAMS.advice()}")
     return layers
 
 

@@ -15,7 +15,8 @@ from torch import nn
 from cli.main import app
 from engine.errors import PolicyError
 from engine.policy import load_policy
-from engine.torch_convert import MAX_WIDTH, convert_torch
+from engine.limits import LAYER_WIDTH
+from engine.torch_convert import convert_torch
 
 N_OBS = 10_000
 FEATURES = ["ret_1", "ret_4", "vol_24", "rsi_14", "stockstats:macd", "hour_sin"]
@@ -202,8 +203,22 @@ def test_sidecar_problems_are_one_line(tmp_path):
 
 
 def test_a_wide_layer_is_refused(tmp_path):
-    sd = {"actor.0.weight": torch.zeros(MAX_WIDTH + 1, 2), "actor.0.bias": torch.zeros(MAX_WIDTH + 1)}
-    _refused(tmp_path, sd, BASE, f"at most {MAX_WIDTH} wide")
+    width = LAYER_WIDTH.value()
+    sd = {"actor.0.weight": torch.zeros(width + 1, 2), "actor.0.bias": torch.zeros(width + 1)}
+    _refused(tmp_path, sd, BASE, f"wider than {width:,} units")
+
+
+def test_bounds_come_from_engine_limits(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOLDGATE_MAX_LAYER_WIDTH", "8")
+    sd = {f"actor.{k}": v for k, v in nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)).state_dict().items()}
+    _refused(tmp_path, sd, BASE, "wider than 8 units", "FOLDGATE_MAX_LAYER_WIDTH")
+    monkeypatch.setenv("FOLDGATE_MAX_LAYER_WIDTH", "4096")
+    monkeypatch.setenv("FOLDGATE_MAX_POLICY_PARAMS", "20")
+    _refused(tmp_path, sd, BASE, "parameters", "FOLDGATE_MAX_POLICY_PARAMS")
+    monkeypatch.delenv("FOLDGATE_MAX_POLICY_PARAMS")
+    monkeypatch.setenv("FOLDGATE_MAX_POLICY_MB", "1")
+    big = {"actor.0.weight": torch.zeros(600, 600), "actor.0.bias": torch.zeros(600)}
+    _refused(tmp_path, big, BASE, "bytes, over the bound")
 
 
 def test_torchscript_and_pickled_code_are_refused_and_never_run(tmp_path):
