@@ -202,6 +202,9 @@ def convert_torch(model: str | os.PathLike, sidecar: str | os.PathLike, output: 
     from .policy import load_policy, policy_from_fields, policy_to_checkpoint, save_policy
 
     fields = torch_checkpoint_fields(model, sidecar)
-    policy = policy_from_fields(fields, path=Path(model), name_path=Path(output), where=Path(model))
+    # what remains to check (features, action, obs_norm, the first layer against the
+    # observation) comes from the sidecar: name both files
+    where = f"{model} with {Path(sidecar).name}"
+    policy = policy_from_fields(fields, path=Path(model), name_path=Path(output), where=where)
     save_policy(output, **policy_to_checkpoint(policy))
     return load_policy(output)
