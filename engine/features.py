@@ -56,12 +56,14 @@ SS_CLOSE = ("sma", "ema")  # stockstats:close_k_sma, stockstats:close_k_ema
 MACD_SPANS = (12, 26, 9)  # stockstats' macd: short, long, signal
 # An exponential average is truncated where the weight of everything older than its
 # last L inputs, (1 - alpha)^L, drops below EMA_TAIL: 1e-14 keeps the truncation below
-# float64 noise relative to the values averaged, so the stockstats features agree with
-# stockstats to ~1e-12 relative even across flat stretches and near zero crossings
-# (a looser 1e-7 would meet 1e-6 on average but not where macd or dx is near 0).
+# float64 noise relative to the values averaged, so the stockstats features stay within
+# 1e-6 of stockstats, relative to the indicator itself, even near its zero crossings and
+# after flat stretches (worst measured: 6e-8, dx near 0); a looser 1e-7 would meet 1e-6
+# on average but not where macd or dx is near 0 (docs/features.md).
 EMA_TAIL = 1e-14
-# bounds a window before the kernels allocate their weights (L grows ~32 k)
-MAX_SS_WINDOW = 10_000
+# bounds a window before the kernels allocate their weights: L grows ~32 k and the work
+# T * L with it
+MAX_SS_WINDOW = 1_000
 
 KNOWN_FEATURES = (
     tuple(f"{w}_k" for w in WINDOWED) + PLAIN
