@@ -13,7 +13,7 @@ import click
 @click.option("--symbol", help="Check on this symbol's stored bars instead of a synthetic series.")
 @click.option("--timeframe", default="1Hour", show_default=True, help="Timeframe of --symbol's bars.")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), help="Bar store (default $FOLDGATE_STORE or ./data/bars).")
-@click.option("--bars", "n_bars", type=click.IntRange(1, 10_000_000), help="Length of the synthetic series (default: 3000, or 3x the longest lookback + 200).")
+@click.option("--bars", "n_bars", type=click.IntRange(1, 1_000_000), help="Length of the synthetic series (default: 3000, or 3x the longest lookback + 200).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the series and of the cut and start bars.")
 @click.option("--cuts", type=click.IntRange(1, 1000), default=6, show_default=True, help="Truncated copies per feature.")
 @click.option("--starts", type=click.IntRange(1, 1000), default=6, show_default=True, help="Late-started copies per feature.")
