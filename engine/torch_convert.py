@@ -30,9 +30,12 @@ SUPPORTED_TORCH = (
     "or ['body.', 'pi.'] for a shared body and a policy head)"
 )
 SIDECAR_KEYS = (
-    "actor_prefix", "activation", "state_dict_key", "symbol", "timeframe", "features",
-    "window", "state_features", "obs_norm", "action", "trained_until",
+    "actor_prefix", "activation", "state_dict_key", "obs_norm_keys", "symbol", "timeframe",
+    "features", "window", "state_features", "obs_norm", "action", "trained_until",
 )
+# obs_norm_keys without a clip: normalisation in the user's own forward does not clip;
+# the largest float32 keeps every value while staying finite (design.md 3)
+_NO_CLIP = 3.4028234663852886e38
 _LAYER_KEY = re.compile(r"^(?:(\d+)\.)?(weight|bias)$")
 
 
@@ -65,6 +68,17 @@ def read_torch_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     key = side.get("state_dict_key")
     if key is not None and not isinstance(key, str):
         raise _err(p, "state_dict_key: expected a string, the key of the dict that holds the state_dict")
+    nk = side.get("obs_norm_keys")
+    if nk is not None:
+        if "obs_norm" in side:
+            raise _err(p, "obs_norm_keys: give either obs_norm (values) or obs_norm_keys (state_dict keys), not both")
+        if not isinstance(nk, dict) or not isinstance(nk.get("mean"), str) or \
+                sum(isinstance(nk.get(x), str) for x in ("std", "var")) != 1:
+            raise _err(p, 'obs_norm_keys: expected {"mean": KEY, "std": KEY} or {"mean": KEY, "var": KEY, '
+                          '"epsilon": 1e-8, "clip": 10.0}, KEY a state_dict key')
+        extra = [x for x in nk if x not in ("mean", "std", "var", "epsilon", "clip")]
+        if extra:
+            raise _err(p, f"obs_norm_keys.{extra[0]}: unknown key (known: mean, std, var, epsilon, clip)")
     return side
 
 
@@ -181,6 +195,27 @@ def _what_is(rest: str) -> str:
     return f"the parameter {rest!r}"
 
 
+def _obs_norm_from_keys(path: Path, sd: Mapping[str, Any], nk: Mapping[str, Any]) -> dict[str, Any]:
+    """obs_norm from normalisation statistics kept in the state_dict (ElegantRL's
+    state_avg / state_std, a saved running mean and variance). A std becomes var =
+    std^2 with epsilon 0: float32 sqrt(std^2) is std again, exactly."""
+    import torch
+
+    def get(k):
+        t = sd.get(k)
+        if not isinstance(t, torch.Tensor) or t.dim() != 1 or not t.is_floating_point():
+            raise _err(path, f"obs_norm_keys: {k!r} is not a 1-D float tensor in the state_dict")
+        return t.detach().to(torch.float64)
+
+    mean = get(nk["mean"])
+    if "std" in nk:
+        var, eps = get(nk["std"]) ** 2, 0.0
+    else:
+        var, eps = get(nk["var"]), nk.get("epsilon", 1e-8)
+    return {"mean": mean.to(torch.float32), "var": var.to(torch.float32), "epsilon": eps,
+            "clip": nk.get("clip", _NO_CLIP)}
+
+
 def torch_checkpoint_fields(model: str | os.PathLike, sidecar: str | os.PathLike) -> dict[str, Any]:
     """The native checkpoint fields for a state_dict file and its sidecar."""
     from .policy import _torch_load
@@ -191,7 +226,9 @@ def torch_checkpoint_fields(model: str | os.PathLike, sidecar: str | os.PathLike
     obj = _torch_load(mp, io.BytesIO(data))
     sd = _select_state_dict(mp, obj, side.get("state_dict_key"))
     layers = actor_layers(mp, sd, side["actor_prefix"])
-    fields = {k: v for k, v in side.items() if k not in ("actor_prefix", "state_dict_key")}
+    fields = {k: v for k, v in side.items() if k not in ("actor_prefix", "state_dict_key", "obs_norm_keys")}
+    if side.get("obs_norm_keys") is not None:
+        fields["obs_norm"] = _obs_norm_from_keys(mp, sd, side["obs_norm_keys"])
     fields["format"] = "foldgate.policy/1"
     fields["actor"] = [t for wb in layers for t in wb]
     return fields

@@ -44,6 +44,20 @@ class ElegantActor(nn.Module):
         self.action_std_log = nn.Parameter(torch.zeros((1, action_dim)) - 0.5)
 
 
+class ElegantDiscreteActor(nn.Module):
+    """ElegantRL's ActorDiscretePPO: state_norm with state_avg / state_std kept as
+    parameters, then `net`; the action is the argmax."""
+
+    def __init__(self, state_dim, action_dim):
+        super().__init__()
+        self.state_avg = nn.Parameter(torch.zeros((state_dim,)), requires_grad=False)
+        self.state_std = nn.Parameter(torch.ones((state_dim,)), requires_grad=False)
+        self.net = nn.Sequential(nn.Linear(state_dim, 64), nn.ReLU(), nn.Linear(64, action_dim))
+
+    def forward(self, state):
+        return self.net((state - self.state_avg) / self.state_std).argmax(dim=1)
+
+
 class ActorCritic(nn.Module):
     """A custom ActorCritic: a shared body, separate policy and value heads."""
 
@@ -121,6 +135,33 @@ def test_elegantrl_actor_continuous_clipped_mean_matches(tmp_path):
     got = policy.act(obs)
     assert np.mean(np.abs(want) < 0.5) > 0.2 and np.mean(np.abs(want) == 0.5) > 0.05  # both regimes
     assert int(np.sum(np.abs(got - want) > 1e-5)) == 0
+
+
+def test_elegantrl_state_norm_kept_in_the_state_dict(tmp_path):
+    obs_dim = len(FEATURES)
+    actor = ElegantDiscreteActor(obs_dim, 3)
+    _randomise(actor, 8)
+    with torch.no_grad():
+        actor.state_avg.copy_(torch.linspace(-2.0, 3.0, obs_dim))
+        actor.state_std.copy_(torch.linspace(0.3, 4.0, obs_dim))
+    model, side = _write(tmp_path, "edp", actor.state_dict(), {
+        "actor_prefix": "net.", "activation": "relu", "features": FEATURES,
+        "obs_norm_keys": {"mean": "state_avg", "std": "state_std"},
+        "action": {"type": "discrete", "targets": [-1.0, 0.0, 1.0]},
+    })
+    policy = convert_torch(model, side, tmp_path / "SPY_1Day.pt")
+    assert policy.obs_norm is not None and policy.obs_norm.epsilon == 0.0
+    np.testing.assert_array_equal(policy.obs_norm.denom, actor.state_std.detach().numpy())
+    obs = _observations(obs_dim, 9) * 3.0
+    with torch.no_grad():
+        want = actor(torch.from_numpy(obs)).numpy()
+    got = load_policy(tmp_path / "SPY_1Day.pt").act(obs)
+    assert len(set(want.tolist())) == 3
+    assert int(np.sum(got != want)) == 0
+    _refused(tmp_path, actor.state_dict(), {**BASE, "actor_prefix": "net.", "features": FEATURES,
+                                            "obs_norm_keys": {"mean": "state_avg"}}, "obs_norm_keys")
+    _refused(tmp_path, actor.state_dict(), {**BASE, "actor_prefix": "net.", "features": FEATURES,
+                                            "obs_norm_keys": {"mean": "avg", "std": "state_std"}}, "'avg'")
 
 
 def test_custom_actor_critic_body_then_head_under_a_state_dict_key(tmp_path):
