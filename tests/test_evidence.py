@@ -331,3 +331,49 @@ def test_buy_and_hold_like_bounds():
     assert not is_buy_and_hold_like(1.0, [1, 2])
     assert is_buy_and_hold_like(1.0, [])
     assert not is_buy_and_hold_like(float("nan"), [1])
+
+
+# ---------------------------------------------------------------- properties
+
+from hypothesis import given, settings, strategies as hs  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(hs.lists(hs.one_of(hs.floats(-0.5, 0.5), hs.sampled_from([0.0, 0.01, float("nan"), float("inf")])),
+                max_size=60),
+       hs.integers(1, 6), hs.booleans())
+def test_any_series_gives_json_values_and_no_exception(values, k, traded):
+    r = np.array(values, dtype=np.float64)
+    k = min(k, max(len(r), 1))
+    lens = [len(r) // k] * (k - 1) + [len(r) - (len(r) // k) * (k - 1)]
+    e = evidence_summary(r, lens, BPY, traded=traded)
+    for key, v in e.items():
+        if isinstance(v, float):
+            assert math.isfinite(v), key
+    if e["psr0"] is not None:
+        assert 0.0 <= e["psr0"] <= 1.0
+        assert e["sr_ci90"][0] <= e["sr_annual"] <= e["sr_ci90"][1]
+    if e["cochran_p"] is not None:
+        assert 0.0 <= e["cochran_p"] <= 1.0
+
+
+def test_statistics_do_not_depend_on_the_return_scale():
+    rng = np.random.default_rng(21)
+    r = ar1(rng, 600, 0.2, 0.0008)
+    a = evidence_summary(r, [200] * 3, BPY)
+    b = evidence_summary(r * 7.5, [200] * 3, BPY)
+    for key in ("sr", "q", "se", "psr0", "cochran_p", "min_trl_bars", "g3", "g4"):
+        assert b[key] == pytest.approx(a[key], rel=1e-9), key
+
+
+def test_a_one_bar_fold_is_left_out_of_cochran():
+    rng = np.random.default_rng(22)
+    r = rng.normal(0.001, 0.01, 401)
+    e = evidence_summary(r, [1, 200, 200], BPY)
+    two = naive_evidence(list(r), [1, 200, 200], BPY)
+    assert e["cochran_q"] == pytest.approx(two["cochran_q"], rel=1e-9)
+    assert e["fold_sharpe"][0] is None and e["fold_sharpe_ci90"][0] == [None, None]
+    # K' = 2: p = chi2 sf with 1 degree of freedom
+    from scipy.stats import chi2
+
+    assert e["cochran_p"] == pytest.approx(chi2.sf(e["cochran_q"], 1), rel=1e-9)

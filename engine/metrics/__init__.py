@@ -3,7 +3,7 @@ evidence statistics of design.md 6.1 are in `engine.metrics.evidence`, re-export
 
 Per-fold metrics come from `kernels.metrics.trajectory_metrics` (re-exported here).
 The statistics below use numpy and the standard library only (math.erfc for the
-normal CDF, statistics.NormalDist for its inverse), so the engine needs no scipy.
+normal CDF); the evidence module imports scipy.special on first use.
 
 Sharpe ratios inside PSR and DSR are per bar, not annualised: SR = mean(r) / std(r,
 ddof 1) over the stitched fold returns, as in Bailey and Lopez de Prado, with the
@@ -24,7 +24,6 @@ Conventions where the statistics have no value (returned as NaN, written as null
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 
@@ -35,12 +34,13 @@ from kernels.metrics import (
     trajectory_returns_flat,
 )
 
-from .evidence import (  # noqa: E402  (design.md 6.1, one home for its formulas)
+from .evidence import (  # design.md 6.1: one home for its formulas
     EULER_GAMMA,
     apply_variants,
     benjamini_hochberg,
     best_variant,
     evidence_summary,
+    expected_max_z,
     is_buy_and_hold_like,
     symbol_pvalue,
 )
@@ -125,13 +125,14 @@ def expected_max_sharpe(trial_sharpes) -> float:
     v = float(np.var(finite)) if finite.size >= 2 else 0.0
     if n == 1 or v == 0.0:
         return 0.0
-    inv = NormalDist().inv_cdf
-    return math.sqrt(v) * ((1.0 - EULER_GAMMA) * inv(1.0 - 1.0 / n)
-                           + EULER_GAMMA * inv(1.0 - 1.0 / (n * math.e)))
+    return math.sqrt(v) * expected_max_z(n)
 
 
 def deflated_sharpe_ratio(returns, trial_sharpes) -> float:
-    """PSR of `returns` against SR* = expected_max_sharpe(trial_sharpes), where
+    """Section 6's run-wide DSR, kept for the API; design.md 6.1's DSR across the
+    variants of one symbol is `apply_variants`.
+
+    PSR of `returns` against SR* = expected_max_sharpe(trial_sharpes), where
     trial_sharpes holds the per-bar SR (per_bar_sharpe of the stitched fold returns)
     of every model in the run, this one included: N = len(trial_sharpes)."""
     return probabilistic_sharpe_ratio(returns, expected_max_sharpe(trial_sharpes))

@@ -152,12 +152,17 @@ def cochran(fold_sr, fold_n, qf):
     return stat, p
 
 
-def expected_max_sharpe_61(n_variants: int, v: float, h: float = 0.0) -> float:
-    """SR* = h + sqrt(V) ((1 - gamma) PhiInv(1 - 1/N) + gamma PhiInv(1 - 1/(N e)))."""
+def expected_max_z(n_variants: int) -> float:
+    """(1 - gamma) PhiInv(1 - 1/N) + gamma PhiInv(1 - 1/(N e)): the expected maximum of N
+    standard normals (Bailey and Lopez de Prado); N >= 2."""
     inv = NormalDist().inv_cdf
     n = n_variants
-    return h + math.sqrt(v) * ((1.0 - EULER_GAMMA) * inv(1.0 - 1.0 / n)
-                               + EULER_GAMMA * inv(1.0 - 1.0 / (n * math.e)))
+    return (1.0 - EULER_GAMMA) * inv(1.0 - 1.0 / n) + EULER_GAMMA * inv(1.0 - 1.0 / (n * math.e))
+
+
+def expected_max_sharpe_61(n_variants: int, v: float, h: float = 0.0) -> float:
+    """SR* = h + sqrt(V) ((1 - gamma) PhiInv(1 - 1/N) + gamma PhiInv(1 - 1/(N e)))."""
+    return h + math.sqrt(v) * expected_max_z(n_variants)
 
 
 # ---------------------------------------------------------------------------------
@@ -222,6 +227,8 @@ def evidence_summary(returns, fold_lengths, bars_per_year, *, hurdle_sharpe: flo
     bh_q, bh_pass, buy_and_hold and excess_sharpe are None (the run fills them);
     n_variants 1 and dsr = psr_hurdle until `apply_variants` says otherwise."""
     r, lens, bpy = _check_inputs(returns, fold_lengths, bars_per_year, level)
+    if not math.isfinite(float(hurdle_sharpe)):
+        raise ValueError(f"hurdle_sharpe must be finite, got {hurdle_sharpe!r}")
     n = int(r.size)
     ann = math.sqrt(bpy)
     h = float(hurdle_sharpe) / ann
@@ -384,5 +391,5 @@ __all__ = [
     "BH_LIKE_MAX_TRADES_PER_FOLD", "evidence_summary", "apply_variants", "benjamini_hochberg",
     "symbol_pvalue", "best_variant", "is_buy_and_hold_like", "bartlett_q", "bartlett_weights",
     "n_lags", "variance_factor", "sharpe_se", "psr", "min_trl_bars", "cochran",
-    "expected_max_sharpe_61", "phi", "phi_inv",
+    "expected_max_sharpe_61", "expected_max_z", "phi", "phi_inv",
 ]
