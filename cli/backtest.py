@@ -16,10 +16,11 @@ from .options import decision_options, positive_int, report_options, simulation_
               help="Days of bars, ending at --end, to test on.")
 @click.option("--walk-forward", type=int, default=None, callback=positive_int, metavar="K",
               help="Cut the window into K out-of-sample folds, each starting flat with --capital.")
+@click.option("--verbose", "-v", is_flag=True, help="Each model's fold table even above 10 models.")
 @simulation_options
 @decision_options
 @report_options
-def backtest(models, days, walk_forward, capital, end, store, data_source, data_url, fill, commission_bps,
+def backtest(models, days, walk_forward, verbose, capital, end, store, data_source, data_url, fill, commission_bps,
              slippage_bps, long_only, bars_per_year, device, thresholds_path, profile, hurdle_sharpe,
              json_path, html_path):
     """Backtest models on stored hourly bars, optionally walk-forward over K folds and
@@ -36,6 +37,6 @@ def backtest(models, days, walk_forward, capital, end, store, data_source, data_
     with output.status("backtesting") as progress:
         report = run_backtest(list(models), cfg, progress=progress)
     output.warn_flags(report)
-    output.print_backtest(report)
+    output.print_backtest(report, verbose=verbose)
     output.write_reports(report, json_path, html_path)
     output.exit_on_failures(report)

@@ -27,10 +27,11 @@ from .options import decision_options, positive_int, report_options, simulation_
 @click.option("--models-dir", default="models/rl_symbols", show_default=True, type=click.Path(file_okay=False),
               help="Where --promote puts models.")
 @click.option("--force", is_flag=True, help="Backtest models that gating dropped, too (they stay DROP).")
+@click.option("--verbose", "-v", is_flag=True, help="A fold table per model even above 10 models.")
 @simulation_options
 @decision_options
 @report_options
-def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, models_dir, force, capital, end,
+def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, models_dir, force, verbose, capital, end,
              store, data_source, data_url, fill, commission_bps, slippage_bps, long_only, bars_per_year, device,
              thresholds_path, profile, hurdle_sharpe, json_path, html_path):
     """Validate a training ARCHIVE (zip), its extracted DIR, or its SUMMARY.json: extract,
@@ -56,7 +57,7 @@ def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, mod
     write_json_report(json_file, report)
     write_html_report(html_file, report)
     output.warn_flags(report)
-    output.print_validate(report)
+    output.print_validate(report, verbose=verbose)
     output.write_reports(report, json_path, html_path)
     if promote:
         manifest = promote_models(jobs, json_file, models_dir)

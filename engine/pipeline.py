@@ -494,22 +494,37 @@ def _evidence(job: ModelJob, t) -> dict:
     return evidence
 
 
-def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
-    from .metrics import apply_variants, benjamini_hochberg, best_variant, symbol_pvalue
-
+def _symbol_groups(jobs: list[ModelJob]) -> dict[tuple[str, str], list[ModelJob]]:
+    """The variants of each (symbol, timeframe): its models with a summary."""
     groups: dict[tuple[str, str], list[ModelJob]] = {}
     for job in jobs:
         if job.summary is not None:
             groups.setdefault((job.symbol, job.timeframe), []).append(job)
+    return groups
+
+
+def _fdr_eligible(group: list[ModelJob]) -> list[ModelJob]:
+    """The variants whose symbol takes part in BH: gating drops (backtested when forced) do not."""
+    return [j for j in group if j.gating_class != "DROP"]
+
+
+def is_multi_symbol(jobs: list[ModelJob]) -> bool:
+    """A run of several symbols (design.md 8: LIVE then also needs the BH pass)."""
+    return sum(1 for group in _symbol_groups(jobs).values() if _fdr_eligible(group)) > 1
+
+
+def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
+    from .metrics import apply_variants, benjamini_hochberg, best_variant, symbol_pvalue
+
+    groups = _symbol_groups(jobs)
     pvalued = []  # (group, p-value of its best variant): errors and gating drops left out
     for group in groups.values():
-        evidences = [j.summary["evidence"] for j in group]
-        apply_variants(evidences)
-        eligible = [j for j in group if j.gating_class != "DROP"]
+        apply_variants([j.summary["evidence"] for j in group])
+        eligible = _fdr_eligible(group)
         if eligible:
             best = best_variant([j.summary["evidence"] for j in eligible])
             pvalued.append((group, symbol_pvalue(eligible[best].summary["evidence"])))
-    if len(pvalued) < 2:  # a run of one symbol needs no BH
+    if not is_multi_symbol(jobs):  # a run of one symbol needs no BH
         return
     qvalues, passes = benjamini_hochberg([p for _, p in pvalued], t.evidence.q_fdr)
     for (group, _), q, ok in zip(pvalued, qvalues, passes):
@@ -565,8 +580,7 @@ def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
     from .gating import as_thresholds
 
     t = as_thresholds(thresholds)
-    multi = len({(j.symbol, j.timeframe) for j in jobs
-                 if j.summary is not None and j.gating_class != "DROP"}) > 1
+    multi = is_multi_symbol(jobs)
     for job in jobs:
         job.profile = t.profile
         if job.error:
@@ -586,6 +600,9 @@ def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
                                         flags=job.flags),
             "seed": decide_seed(job.summary, job.gating_class, bt_dd, t),
         }
+        # flags are reasons in both profiles (design.md 8); the seed rule words in-sample folds itself
+        verdicts["seed"][1].extend(f"{f['code']}: {f['message']}" for f in job.flags
+                                   if f["code"] != "IN_SAMPLE_FOLDS")
         job.decisions = {name: v[0] for name, v in verdicts.items()}
         job.decision, job.reasons = verdicts[t.profile]
 
@@ -653,6 +670,7 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
     """Extract, gate, backtest + walk-forward every model gating lets through (one batched
     call), decide. Returns the report and the jobs."""
     from . import archive as archive_mod
+    from . import gating as gating_mod
     from . import summary as summary_mod
 
     if thresholds_path is not None:

@@ -400,3 +400,15 @@ def test_model_paths_in_reports_are_relative_to_the_working_directory(tmp_path, 
     monkeypatch.chdir(tmp_path)  # a model outside the working directory keeps its full path
     r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--days", 30, "--json", out)
     assert json.loads(out.read_text())["models"][0]["model_path"] == str(POLICIES / "BTCUSD_1Hour.pt")
+
+
+def test_above_ten_models_one_summary_table_unless_verbose():
+    n = len(list(POLICIES.glob("*.pt")))
+    assert n > 10
+    r = backtest("--model", POLICIES, "--days", 30, "--walk-forward", 2)
+    assert r.exit_code == 0, r.output
+    assert "PER-FOLD ANALYSIS" not in r.stdout and "Decisions" in r.stdout
+    assert all(f" {p.name.split('_')[0]} " in r.stdout for p in POLICIES.glob("*.pt"))
+    r = backtest("--model", POLICIES, "--days", 30, "--walk-forward", 2, "--verbose")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count("PER-FOLD ANALYSIS") == n and r.stdout.count("Positive Folds: ") == n
