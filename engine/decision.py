@@ -182,8 +182,10 @@ def decide_seed(summary: Mapping[str, Any] | None, gating_class: str | None,
             reasons.append(f"carried by one period: the best fold's {best:+.2%} {share}")
     in_sample = summary.get("in_sample_folds") or 0
     if in_sample:
-        reasons.append(f"in-sample folds: {in_sample}/{n} overlap the training period, so their results are "
-                       f"optimistic")
+        # the direction is unknown: a policy can overfit its training period or have
+        # been trained on a regime that later folds do not repeat
+        reasons.append(f"in-sample folds: {in_sample}/{n} overlap the training period, so their results "
+                       f"may flatter the model or not; the seed's rule still counts them")
     if backtest_max_drawdown is not None and math.isfinite(float(backtest_max_drawdown)):
         dd, bound = float(backtest_max_drawdown), t.review.max_drawdown
         if dd > bound:

@@ -59,6 +59,15 @@ class Move:
         return f"{self.feature}: bar {self.bar} ({iso}): {self.full!r} on the full series, {self.moved!r} {how}"
 
 
+    def to_dict(self) -> dict:
+        def num(x: float):
+            return None if math.isnan(x) else x
+
+        iso = np.datetime64(int(self.timestamp), "ns").astype("datetime64[s]").astype(str) + "Z"
+        return {"copy": self.copy, "at": self.at, "bar": self.bar, "time": iso,
+                "full": num(self.full), "moved": num(self.moved)}
+
+
 @dataclass
 class FeatureVerdict:
     feature: str
@@ -69,6 +78,10 @@ class FeatureVerdict:
     @property
     def ok(self) -> bool:
         return not self.moves
+
+    def to_dict(self) -> dict:
+        return {"feature": self.feature, "lookback": self.lookback, "ok": self.ok, "copies": self.copies,
+                "moves": [m.to_dict() for m in self.moves]}
 
     def first_lookahead(self) -> Move | None:
         """The earliest bar that moved when the future was cut off, else the earliest move."""

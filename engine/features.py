@@ -38,7 +38,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from kernels.features import FEATURE_KINDS, N_ALPHAS, N_PARAMS, features_nb
+from kernels import features as kf
+from kernels.features import FEATURE_KINDS, features_nb
 
 from .errors import FeatureError
 
@@ -55,12 +56,14 @@ SS_CLOSE = ("sma", "ema")  # stockstats:close_k_sma, stockstats:close_k_ema
 MACD_SPANS = (12, 26, 9)  # stockstats' macd: short, long, signal
 # An exponential average is truncated where the weight of everything older than its
 # last L inputs, (1 - alpha)^L, drops below EMA_TAIL: 1e-14 keeps the truncation below
-# float64 noise relative to the values averaged, so the stockstats features agree with
-# stockstats to ~1e-12 relative even across flat stretches and near zero crossings
-# (a looser 1e-7 would meet 1e-6 on average but not where macd or dx is near 0).
+# float64 noise relative to the values averaged, so the stockstats features stay within
+# 1e-6 of stockstats, relative to the indicator itself, even near its zero crossings and
+# after flat stretches (worst measured: 6e-8, dx near 0); a looser 1e-7 would meet 1e-6
+# on average but not where macd or dx is near 0 (docs/features.md).
 EMA_TAIL = 1e-14
-# bounds a window before the kernels allocate their weights (L grows ~32 k)
-MAX_SS_WINDOW = 10_000
+# bounds a window before the kernels allocate their weights: L grows ~32 k and the work
+# T * L with it
+MAX_SS_WINDOW = 1_000
 
 KNOWN_FEATURES = (
     tuple(f"{w}_k" for w in WINDOWED) + PLAIN
@@ -167,38 +170,64 @@ def is_plugin_kind(kind: str) -> bool:
     return ":" in kind
 
 
-def _kernel_params(kind: str, k: int) -> tuple[list[int], list[float], int]:
-    """(integer params, alphas, lookback) of a kernel feature: the one place where the
-    truncation lengths and lookbacks of the stockstats averages are decided."""
-    params, alphas = [k], []
-    if kind in _EXTRA_BARS:
-        look = k + _EXTRA_BARS[kind]
-    elif kind in ("ss_rsi", "ss_atr", "ss_dx"):
+def _ss_spec(kind: str, k: int) -> tuple[list[int], list[float], int]:
+    """(truncation lengths, alphas, lookback) of a stockstats feature: the one place
+    where the truncation of its exponential averages and its lookback are decided."""
+    if kind in ("ss_rsi", "ss_atr", "ss_dx"):
         a = smma_alpha(k)
         length = truncation_length(a)
-        params.append(length)
-        alphas.append(a)
-        look = length  # each input is a change from the bar before
-    elif kind == "ss_ema":
+        return [length], [a], length  # each input is a change from the bar before
+    if kind == "ss_ema":
         a = span_alpha(k)
         length = truncation_length(a)
-        params.append(length)
-        alphas.append(a)
-        look = length - 1
-    elif kind in ("ss_macd", "ss_macds", "ss_macdh"):
+        return [length], [a], length - 1
+    if kind in ("ss_macd", "ss_macds", "ss_macdh"):
         alphas = [span_alpha(s) for s in MACD_SPANS]
         lengths = [truncation_length(a) for a in alphas]
-        params += lengths
         look = max(lengths[0], lengths[1]) - 1
         if kind != "ss_macd":
-            look += lengths[2] - 1
-    elif kind in ("ss_sma", "ss_boll", "ss_boll_ub", "ss_boll_lb", "ss_cci", "ss_wr"):
-        look = k - 1
-    else:  # bar-local
-        look = 0
-    params += [0] * (N_PARAMS - len(params))
-    alphas += [0.0] * (N_ALPHAS - len(alphas))
-    return params, alphas, look
+            look += lengths[2] - 1  # the signal averages that many macd values
+        return lengths, alphas, look
+    return [], [], k - 1  # sma, boll, cci, wr: plain k-bar windows
+
+
+_MACD_PART = {"ss_macd": 0, "ss_macds": 1, "ss_macdh": 2}
+_BOLL_SIDE = {"ss_boll": 0.0, "ss_boll_ub": 1.0, "ss_boll_lb": -1.0}
+
+
+def _ss_column(kind: str, k: int, high, low, close, out) -> None:
+    """One stockstats feature into `out`, each kernel called by itself so that only
+    the kernels a run uses are compiled."""
+    lengths, alphas, _ = _ss_spec(kind, k)
+    if kind == "ss_sma":
+        kf.ss_sma_nb(close, k, out)
+    elif kind == "ss_ema":
+        kf.ewm_trunc_nb(close, alphas[0], lengths[0], lengths[0] - 1, out)
+    elif kind in _BOLL_SIDE:
+        kf.ss_boll_nb(close, k, _BOLL_SIDE[kind], out)
+    elif kind == "ss_rsi":
+        kf.ss_rsi_nb(close, alphas[0], lengths[0], out)
+    elif kind == "ss_cci":
+        kf.ss_cci_nb(high, low, close, k, out)
+    elif kind == "ss_dx":
+        kf.ss_dx_nb(high, low, close, alphas[0], lengths[0], out)
+    elif kind == "ss_atr":
+        kf.ss_atr_nb(high, low, close, alphas[0], lengths[0], out)
+    elif kind == "ss_wr":
+        kf.ss_wr_nb(high, low, close, k, out)
+    elif kind in _MACD_PART:
+        kf.ss_macd_nb(close, np.array(lengths, dtype=np.int64), np.array(alphas), _MACD_PART[kind], out)
+    else:  # pragma: no cover - parse_feature only yields the kinds above
+        raise ValueError(f"no kernel for {kind!r}")
+
+
+_SS_KINDS = frozenset(
+    ["ss_" + w for w in SS_WINDOWED] + ["ss_" + w for w in SS_PLAIN] + ["ss_" + w for w in SS_CLOSE]
+)
+
+
+def _is_stockstats(kind: str) -> bool:
+    return kind in _SS_KINDS
 
 
 def feature_lookback(name: str) -> int:
@@ -208,7 +237,9 @@ def feature_lookback(name: str) -> int:
         from .feature_plugins import plugin_lookback
 
         return plugin_lookback(kind, k)
-    return _kernel_params(kind, k)[2]
+    if _is_stockstats(kind):
+        return _ss_spec(kind, k)[2]
+    return k + _EXTRA_BARS[kind] if kind in _EXTRA_BARS else 0
 
 
 def lookback(names: Iterable[str]) -> int:
@@ -236,20 +267,22 @@ def compute_features(bars, names: Sequence[str], *, verify_plugins: bool = True)
     if any(len(c) != n for c in cols):
         raise ValueError("timestamp, high, low, close and volume must have the same length")
     out = np.empty((n, len(parsed)), dtype=np.float64)
-    kern = [j for j, (kind, _) in enumerate(parsed) if not is_plugin_kind(kind)]
-    if n and kern:
-        codes = np.array([_CODES[parsed[j][0]] for j in kern], dtype=np.int64)
-        tables = [_kernel_params(*parsed[j]) for j in kern]
-        params = np.array([t[0] for t in tables], dtype=np.int64).reshape(len(kern), N_PARAMS)
-        alphas = np.array([t[1] for t in tables], dtype=np.float64).reshape(len(kern), N_ALPHAS)
-        block = np.empty((n, len(kern)), dtype=np.float64)
-        features_nb(ts, *cols, codes, params, alphas, block)
-        out[:, kern] = block
-    plugin_cols = [j for j in range(len(parsed)) if j not in set(kern)]
-    if plugin_cols:
-        from .feature_plugins import compute_plugin_feature
+    own = [j for j, (kind, _) in enumerate(parsed) if kind in _CODES]
+    if n and own:
+        codes = np.array([_CODES[parsed[j][0]] for j in own], dtype=np.int64)
+        ks = np.array([parsed[j][1] for j in own], dtype=np.int64)
+        block = np.empty((n, len(own)), dtype=np.float64)
+        features_nb(ts, *cols, codes, ks, block)
+        out[:, own] = block
+    col = np.empty(n, dtype=np.float64)
+    for j, (kind, k) in enumerate(parsed):
+        if _is_stockstats(kind):
+            if n:
+                _ss_column(kind, k, cols[0], cols[1], cols[2], col)
+            out[:, j] = col
+        elif is_plugin_kind(kind):
+            from .feature_plugins import compute_plugin_feature
 
-        for j in plugin_cols:
             out[:, j] = compute_plugin_feature(bars, names[j], verify=verify_plugins)
     return out
 

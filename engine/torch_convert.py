@@ -15,20 +15,13 @@ features, window, state_features, obs_norm, action, symbol, timeframe, trained_u
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import PolicyError
-
-# design.md 3's bounds; engine/policy.py does not define them as constants (yet)
-MAX_FILE_BYTES = 256 * 1024 * 1024
-MAX_PARAMETERS = 16_000_000
-MAX_WIDTH = 4096
-MAX_SIDECAR_BYTES = 16 * 1024 * 1024
+from .limits import LAYER_WIDTH, POLICY_PARAMS, SIDECAR_FILE, parse_json, read_bounded
 
 SUPPORTED_TORCH = (
     "supported: a torch.save'd state_dict (or a dict holding one under the sidecar's "
@@ -37,9 +30,12 @@ SUPPORTED_TORCH = (
     "or ['body.', 'pi.'] for a shared body and a policy head)"
 )
 SIDECAR_KEYS = (
-    "actor_prefix", "activation", "state_dict_key", "symbol", "timeframe", "features",
-    "window", "state_features", "obs_norm", "action", "trained_until",
+    "actor_prefix", "activation", "state_dict_key", "obs_norm_keys", "symbol", "timeframe",
+    "features", "window", "state_features", "obs_norm", "action", "trained_until",
 )
+# obs_norm_keys without a clip: normalisation in the user's own forward does not clip;
+# the largest float32 keeps every value while staying finite (design.md 3)
+_NO_CLIP = 3.4028234663852886e38
 _LAYER_KEY = re.compile(r"^(?:(\d+)\.)?(weight|bias)$")
 
 
@@ -49,18 +45,13 @@ def _err(path: Path, msg: str) -> PolicyError:
 
 def read_torch_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
+    if not p.is_file():
+        raise _err(p, "no such sidecar file (JSON: actor_prefix, activation, features, action, ...)")
     try:
-        size = p.stat().st_size
-    except OSError:
-        raise _err(p, "no such sidecar file (JSON: actor_prefix, activation, features, action, ...)") from None
-    if size > MAX_SIDECAR_BYTES:
-        raise _err(p, f"{size} bytes; a sidecar is at most {MAX_SIDECAR_BYTES}")
-    try:
-        side = json.loads(p.read_text(encoding="utf-8"))
+        raw = read_bounded(p, SIDECAR_FILE, PolicyError)
     except OSError as exc:
         raise _err(p, f"cannot read: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _err(p, f"not valid JSON ({exc})") from None
+    side = parse_json(raw, str(p), PolicyError, "not valid JSON")
     if not isinstance(side, dict):
         raise _err(p, "expected a JSON object with actor_prefix, activation, features, action, ...")
     unknown = [k for k in side if k not in SIDECAR_KEYS]
@@ -77,21 +68,26 @@ def read_torch_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     key = side.get("state_dict_key")
     if key is not None and not isinstance(key, str):
         raise _err(p, "state_dict_key: expected a string, the key of the dict that holds the state_dict")
+    nk = side.get("obs_norm_keys")
+    if nk is not None:
+        if "obs_norm" in side:
+            raise _err(p, "obs_norm_keys: give either obs_norm (values) or obs_norm_keys (state_dict keys), not both")
+        if not isinstance(nk, dict) or not isinstance(nk.get("mean"), str) or \
+                sum(isinstance(nk.get(x), str) for x in ("std", "var")) != 1:
+            raise _err(p, 'obs_norm_keys: expected {"mean": KEY, "std": KEY} or {"mean": KEY, "var": KEY, '
+                          '"epsilon": 1e-8, "clip": 10.0}, KEY a state_dict key')
+        extra = [x for x in nk if x not in ("mean", "std", "var", "epsilon", "clip")]
+        if extra:
+            raise _err(p, f"obs_norm_keys.{extra[0]}: unknown key (known: mean, std, var, epsilon, clip)")
     return side
 
 
 def _read_bounded(path: Path) -> bytes:
     """The file's bytes after checking that neither the file nor what torch.load will
-    unpack from it exceeds MAX_FILE_BYTES."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise _err(path, "no such file") from None
-    if path.is_dir():
-        raise _err(path, "is a directory, not a torch file")
-    if size > MAX_FILE_BYTES:
-        raise _err(path, f"{size} bytes; a policy file is at most {MAX_FILE_BYTES} bytes")
-    data = path.read_bytes()
+    unpack from it exceeds the policy file bound (engine/limits.py)."""
+    from .policy import _zip_kind, read_policy_bytes  # one rule for reading and telling zips apart
+
+    data = read_policy_bytes(path)
     if not data:
         raise _err(path, f"the file is empty; {SUPPORTED_TORCH}")
     if data[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -102,18 +98,13 @@ def _read_bounded(path: Path) -> bytes:
             "not a torch zip file (torch.save's format since torch 1.6; a legacy pickle "
             f"declares storage sizes that cannot be bounded before loading); {SUPPORTED_TORCH}",
         )
-    from .policy import _zip_kind  # one rule for telling torch, TorchScript and SB3 zips apart
-
-    kind = _zip_kind(path, data)
+    kind = _zip_kind(path, data)  # also bounds the sizes its entries declare
     if kind == "torchscript":
         raise _err(path, f"a TorchScript module; foldgate does not run TorchScript code. Save model.state_dict() instead; {SUPPORTED_TORCH}")
     if kind == "sb3":
         raise _err(path, "a stable-baselines3 zip: use `foldgate convert sb3`")
     if kind != "torch":
         raise _err(path, f"a zip archive that is not a torch checkpoint; {SUPPORTED_TORCH}")
-    total = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
-    if total > MAX_FILE_BYTES:
-        raise _err(path, f"unpacks to {total} bytes; at most {MAX_FILE_BYTES}")
     return data
 
 
@@ -142,6 +133,7 @@ def actor_layers(path: Path, sd: Mapping[str, Any], prefixes: list[str]) -> list
 
     layers: list[tuple[Any, Any]] = []
     names: list[str] = []
+    width, max_params = LAYER_WIDTH.value(), POLICY_PARAMS.value()
     for prefix in prefixes:
         pre = prefix
         if pre and not pre.endswith(".") and not any(k.startswith(pre) and k[len(pre):] in ("weight", "bias") for k in sd):
@@ -172,8 +164,8 @@ def actor_layers(path: Path, sd: Mapping[str, Any], prefixes: list[str]) -> list
                 what = "a layer norm or batch norm (1-D weight)" if w.dim() == 1 else f"a convolution ({w.dim()}-D weight)"
                 raise _err(path, f"{lname}.weight: shape {tuple(w.shape)} is {what}, not a Linear layer; {SUPPORTED_TORCH}")
             out_f, in_f = int(w.shape[0]), int(w.shape[1])
-            if max(out_f, in_f) > MAX_WIDTH:
-                raise _err(path, f"{lname}.weight: shape {tuple(w.shape)}; layers are at most {MAX_WIDTH} wide")
+            if max(out_f, in_f) > width:
+                raise _err(path, f"{lname}.weight: shape {tuple(w.shape)} is wider than {width:,} units; {LAYER_WIDTH.advice()}")
             if b is None:
                 b = torch.zeros(out_f, dtype=torch.float32)  # Linear(bias=False)
             elif not isinstance(b, torch.Tensor) or b.dim() != 1 or int(b.shape[0]) != out_f:
@@ -185,8 +177,8 @@ def actor_layers(path: Path, sd: Mapping[str, Any], prefixes: list[str]) -> list
             layers.append((w, b))
             names.append(lname)
     n_params = sum(int(w.numel()) + int(b.numel()) for w, b in layers)
-    if n_params > MAX_PARAMETERS:
-        raise _err(path, f"{n_params} parameters in the actor; at most {MAX_PARAMETERS}")
+    if n_params > max_params:
+        raise _err(path, f"{n_params:,} parameters in the actor, more than {max_params:,}; {POLICY_PARAMS.advice()}")
     return layers
 
 
@@ -203,6 +195,27 @@ def _what_is(rest: str) -> str:
     return f"the parameter {rest!r}"
 
 
+def _obs_norm_from_keys(path: Path, sd: Mapping[str, Any], nk: Mapping[str, Any]) -> dict[str, Any]:
+    """obs_norm from normalisation statistics kept in the state_dict (ElegantRL's
+    state_avg / state_std, a saved running mean and variance). A std becomes var =
+    std^2 with epsilon 0: float32 sqrt(std^2) is std again, exactly."""
+    import torch
+
+    def get(k):
+        t = sd.get(k)
+        if not isinstance(t, torch.Tensor) or t.dim() != 1 or not t.is_floating_point():
+            raise _err(path, f"obs_norm_keys: {k!r} is not a 1-D float tensor in the state_dict")
+        return t.detach().to(torch.float64)
+
+    mean = get(nk["mean"])
+    if "std" in nk:
+        var, eps = get(nk["std"]) ** 2, 0.0
+    else:
+        var, eps = get(nk["var"]), nk.get("epsilon", 1e-8)
+    return {"mean": mean.to(torch.float32), "var": var.to(torch.float32), "epsilon": eps,
+            "clip": nk.get("clip", _NO_CLIP)}
+
+
 def torch_checkpoint_fields(model: str | os.PathLike, sidecar: str | os.PathLike) -> dict[str, Any]:
     """The native checkpoint fields for a state_dict file and its sidecar."""
     from .policy import _torch_load
@@ -213,7 +226,9 @@ def torch_checkpoint_fields(model: str | os.PathLike, sidecar: str | os.PathLike
     obj = _torch_load(mp, io.BytesIO(data))
     sd = _select_state_dict(mp, obj, side.get("state_dict_key"))
     layers = actor_layers(mp, sd, side["actor_prefix"])
-    fields = {k: v for k, v in side.items() if k not in ("actor_prefix", "state_dict_key")}
+    fields = {k: v for k, v in side.items() if k not in ("actor_prefix", "state_dict_key", "obs_norm_keys")}
+    if side.get("obs_norm_keys") is not None:
+        fields["obs_norm"] = _obs_norm_from_keys(mp, sd, side["obs_norm_keys"])
     fields["format"] = "foldgate.policy/1"
     fields["actor"] = [t for wb in layers for t in wb]
     return fields
@@ -224,6 +239,9 @@ def convert_torch(model: str | os.PathLike, sidecar: str | os.PathLike, output: 
     from .policy import load_policy, policy_from_fields, policy_to_checkpoint, save_policy
 
     fields = torch_checkpoint_fields(model, sidecar)
-    policy = policy_from_fields(fields, path=Path(model), name_path=Path(output), where=Path(model))
+    # what remains to check (features, action, obs_norm, the first layer against the
+    # observation) comes from the sidecar: name both files
+    where = f"{model} with {Path(sidecar).name}"
+    policy = policy_from_fields(fields, path=Path(model), name_path=Path(output), where=where)
     save_policy(output, **policy_to_checkpoint(policy))
     return load_policy(output)

@@ -8,14 +8,14 @@ training (which sees a different start) would drift from validation. The windows
 are short (tens to hundreds of bars), so O(T * k) is a few milliseconds a year.
 
 `features_nb` fills a whole (T, F) matrix from feature codes, one compiled call per
-series. Codes are the indices of FEATURE_KINDS; `engine/features.py` parses names and
-fills each column's integer parameters (the window k, and for stockstats' exponential
-averages their truncation lengths: that rule lives in engine/features.py).
+series. Codes are the indices of FEATURE_KINDS; `engine/features.py` parses names.
 
-The `ss_*` kernels reproduce stockstats' indicators (FinRL's defaults) with one
+The `ss_*_nb` kernels reproduce stockstats' indicators (FinRL's defaults) with one
 change: an exponential average there weighs the whole history; here it is the same
 adjust=True weighted mean over the last L inputs only, so a value never depends on
-where the history starts.
+where the history starts. engine/features.py decides L and alpha and calls each
+kernel by itself: kept out of `features_nb`'s dispatch, they are compiled only by a
+run that uses them (inlined there, they tripled every cold start).
 """
 
 from __future__ import annotations
@@ -27,18 +27,9 @@ from numba import njit
 FEATURE_KINDS = (
     "ret", "vol", "sma_ratio", "rsi", "hl_range", "volume_z",
     "hour_sin", "hour_cos", "dow_sin", "dow_cos",
-    "ss_sma", "ss_ema", "ss_boll", "ss_boll_ub", "ss_boll_lb", "ss_rsi", "ss_cci", "ss_dx",
-    "ss_atr", "ss_wr", "ss_macd", "ss_macds", "ss_macdh",
 )
 CODE_RET, CODE_VOL, CODE_SMA_RATIO, CODE_RSI, CODE_HL_RANGE, CODE_VOLUME_Z = 0, 1, 2, 3, 4, 5
 CODE_HOUR_SIN, CODE_HOUR_COS, CODE_DOW_SIN, CODE_DOW_COS = 6, 7, 8, 9
-CODE_SS_SMA, CODE_SS_EMA, CODE_SS_BOLL, CODE_SS_BOLL_UB, CODE_SS_BOLL_LB = 10, 11, 12, 13, 14
-CODE_SS_RSI, CODE_SS_CCI, CODE_SS_DX, CODE_SS_ATR, CODE_SS_WR = 15, 16, 17, 18, 19
-CODE_SS_MACD, CODE_SS_MACDS, CODE_SS_MACDH = 20, 21, 22
-# Per column, features_nb takes N_PARAMS integers (k, then up to three truncation
-# lengths L) and N_ALPHAS floats (the smoothing factors alpha of those averages).
-N_PARAMS = 4
-N_ALPHAS = 3
 # stockstats' Bollinger width in standard deviations (StockDataFrame.BOLL_STD_TIMES)
 _BOLL_STD_TIMES = 2.0
 # stockstats' CCI constant
@@ -400,10 +391,8 @@ def ss_macd_nb(close, lengths, alphas, part, out):
 
 
 @njit(cache=True)
-def feature_nb(code, params, alphas, timestamp, high, low, close, volume, out):
-    """One feature by code into the 1-D `out`; params = (k, L1, L2, L3), alphas the
-    smoothing factors that go with L1, L2, L3."""
-    k = params[0]
+def feature_nb(code, k, timestamp, high, low, close, volume, out):
+    """One feature by code into the 1-D `out`."""
     if code == CODE_RET:
         ret_nb(close, k, out)
     elif code == CODE_VOL:
@@ -424,39 +413,16 @@ def feature_nb(code, params, alphas, timestamp, high, low, close, volume, out):
         days = np.empty(timestamp.shape[0])
         weekday_nb(timestamp, days)
         cyclic_nb(days, 7.0, code == CODE_DOW_COS, out)
-    elif code == CODE_SS_SMA:
-        ss_sma_nb(close, k, out)
-    elif code == CODE_SS_EMA:
-        ewm_trunc_nb(close, alphas[0], params[1], params[1] - 1, out)
-    elif code == CODE_SS_BOLL:
-        ss_boll_nb(close, k, 0.0, out)
-    elif code == CODE_SS_BOLL_UB:
-        ss_boll_nb(close, k, 1.0, out)
-    elif code == CODE_SS_BOLL_LB:
-        ss_boll_nb(close, k, -1.0, out)
-    elif code == CODE_SS_RSI:
-        ss_rsi_nb(close, alphas[0], params[1], out)
-    elif code == CODE_SS_CCI:
-        ss_cci_nb(high, low, close, k, out)
-    elif code == CODE_SS_DX:
-        ss_dx_nb(high, low, close, alphas[0], params[1], out)
-    elif code == CODE_SS_ATR:
-        ss_atr_nb(high, low, close, alphas[0], params[1], out)
-    elif code == CODE_SS_WR:
-        ss_wr_nb(high, low, close, k, out)
-    elif code == CODE_SS_MACD or code == CODE_SS_MACDS or code == CODE_SS_MACDH:
-        ss_macd_nb(close, params[1:], alphas, code - CODE_SS_MACD, out)
     else:
         raise ValueError("unknown feature code")
 
 
 @njit(cache=True)
-def features_nb(timestamp, high, low, close, volume, codes, params, alphas, out):
-    """Fill out[:, j] with feature codes[j] (parameters params[j], alphas[j]); out is
-    (T, F) float64."""
+def features_nb(timestamp, high, low, close, volume, codes, ks, out):
+    """Fill out[:, j] with feature codes[j] (window ks[j]); out is (T, F) float64."""
     n = close.shape[0]
     col = np.empty(n)
     for j in range(codes.shape[0]):
-        feature_nb(codes[j], params[j], alphas[j], timestamp, high, low, close, volume, col)
+        feature_nb(codes[j], ks[j], timestamp, high, low, close, volume, col)
         for t in range(n):
             out[t, j] = col[t]

@@ -79,6 +79,24 @@ def test_cli_reports_the_moves_and_exits_1(monkeypatch):
     assert "Error: 1 of 3 features moved" in res.output
 
 
+def test_cli_json_holds_every_moved_value(monkeypatch, tmp_path):
+    import json
+
+    from plugin_factory import running_mean
+
+    install(monkeypatch, FakeEntryPoint("acme:avg", running_mean))
+    out = tmp_path / "check.json"
+    res = CliRunner().invoke(app, ["check-features", "acme:avg_3", "ret_1", "--bars", "600", "--json", str(out)])
+    assert res.exit_code == 1
+    doc = json.loads(out.read_text())
+    avg, ret = doc["features"]
+    assert avg["feature"] == "acme:avg_3" and not avg["ok"] and ret["ok"] and ret["moves"] == []
+    printed = int(res.output.split("MOVED  acme:avg_3 (lookback 3): ")[1].split()[0])
+    assert len(avg["moves"]) == printed > 10  # all of them, though 10 were printed
+    m = avg["moves"][0]
+    assert set(m) == {"copy", "at", "bar", "time", "full", "moved"} and m["time"].endswith("Z")
+
+
 def test_cli_unknown_name_is_one_line(monkeypatch):
     install(monkeypatch)
     res = CliRunner().invoke(app, ["check-features", "ret_4", "nope_3"])

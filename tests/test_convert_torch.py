@@ -15,7 +15,8 @@ from torch import nn
 from cli.main import app
 from engine.errors import PolicyError
 from engine.policy import load_policy
-from engine.torch_convert import MAX_WIDTH, convert_torch
+from engine.limits import LAYER_WIDTH
+from engine.torch_convert import convert_torch
 
 N_OBS = 10_000
 FEATURES = ["ret_1", "ret_4", "vol_24", "rsi_14", "stockstats:macd", "hour_sin"]
@@ -41,6 +42,20 @@ class ElegantActor(nn.Module):
             nn.Linear(state_dim, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, action_dim)
         )
         self.action_std_log = nn.Parameter(torch.zeros((1, action_dim)) - 0.5)
+
+
+class ElegantDiscreteActor(nn.Module):
+    """ElegantRL's ActorDiscretePPO: state_norm with state_avg / state_std kept as
+    parameters, then `net`; the action is the argmax."""
+
+    def __init__(self, state_dim, action_dim):
+        super().__init__()
+        self.state_avg = nn.Parameter(torch.zeros((state_dim,)), requires_grad=False)
+        self.state_std = nn.Parameter(torch.ones((state_dim,)), requires_grad=False)
+        self.net = nn.Sequential(nn.Linear(state_dim, 64), nn.ReLU(), nn.Linear(64, action_dim))
+
+    def forward(self, state):
+        return self.net((state - self.state_avg) / self.state_std).argmax(dim=1)
 
 
 class ActorCritic(nn.Module):
@@ -120,6 +135,33 @@ def test_elegantrl_actor_continuous_clipped_mean_matches(tmp_path):
     got = policy.act(obs)
     assert np.mean(np.abs(want) < 0.5) > 0.2 and np.mean(np.abs(want) == 0.5) > 0.05  # both regimes
     assert int(np.sum(np.abs(got - want) > 1e-5)) == 0
+
+
+def test_elegantrl_state_norm_kept_in_the_state_dict(tmp_path):
+    obs_dim = len(FEATURES)
+    actor = ElegantDiscreteActor(obs_dim, 3)
+    _randomise(actor, 8)
+    with torch.no_grad():
+        actor.state_avg.copy_(torch.linspace(-2.0, 3.0, obs_dim))
+        actor.state_std.copy_(torch.linspace(0.3, 4.0, obs_dim))
+    model, side = _write(tmp_path, "edp", actor.state_dict(), {
+        "actor_prefix": "net.", "activation": "relu", "features": FEATURES,
+        "obs_norm_keys": {"mean": "state_avg", "std": "state_std"},
+        "action": {"type": "discrete", "targets": [-1.0, 0.0, 1.0]},
+    })
+    policy = convert_torch(model, side, tmp_path / "SPY_1Day.pt")
+    assert policy.obs_norm is not None and policy.obs_norm.epsilon == 0.0
+    np.testing.assert_array_equal(policy.obs_norm.denom, actor.state_std.detach().numpy())
+    obs = _observations(obs_dim, 9) * 3.0
+    with torch.no_grad():
+        want = actor(torch.from_numpy(obs)).numpy()
+    got = load_policy(tmp_path / "SPY_1Day.pt").act(obs)
+    assert len(set(want.tolist())) == 3
+    assert int(np.sum(got != want)) == 0
+    _refused(tmp_path, actor.state_dict(), {**BASE, "actor_prefix": "net.", "features": FEATURES,
+                                            "obs_norm_keys": {"mean": "state_avg"}}, "obs_norm_keys")
+    _refused(tmp_path, actor.state_dict(), {**BASE, "actor_prefix": "net.", "features": FEATURES,
+                                            "obs_norm_keys": {"mean": "avg", "std": "state_std"}}, "'avg'")
 
 
 def test_custom_actor_critic_body_then_head_under_a_state_dict_key(tmp_path):
@@ -202,8 +244,22 @@ def test_sidecar_problems_are_one_line(tmp_path):
 
 
 def test_a_wide_layer_is_refused(tmp_path):
-    sd = {"actor.0.weight": torch.zeros(MAX_WIDTH + 1, 2), "actor.0.bias": torch.zeros(MAX_WIDTH + 1)}
-    _refused(tmp_path, sd, BASE, f"at most {MAX_WIDTH} wide")
+    width = LAYER_WIDTH.value()
+    sd = {"actor.0.weight": torch.zeros(width + 1, 2), "actor.0.bias": torch.zeros(width + 1)}
+    _refused(tmp_path, sd, BASE, f"wider than {width:,} units")
+
+
+def test_bounds_come_from_engine_limits(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOLDGATE_MAX_LAYER_WIDTH", "8")
+    sd = {f"actor.{k}": v for k, v in nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)).state_dict().items()}
+    _refused(tmp_path, sd, BASE, "wider than 8 units", "FOLDGATE_MAX_LAYER_WIDTH")
+    monkeypatch.setenv("FOLDGATE_MAX_LAYER_WIDTH", "4096")
+    monkeypatch.setenv("FOLDGATE_MAX_POLICY_PARAMS", "20")
+    _refused(tmp_path, sd, BASE, "parameters", "FOLDGATE_MAX_POLICY_PARAMS")
+    monkeypatch.delenv("FOLDGATE_MAX_POLICY_PARAMS")
+    monkeypatch.setenv("FOLDGATE_MAX_POLICY_MB", "1")
+    big = {"actor.0.weight": torch.zeros(600, 600), "actor.0.bias": torch.zeros(600)}
+    _refused(tmp_path, big, BASE, "bytes, over the bound")
 
 
 def test_torchscript_and_pickled_code_are_refused_and_never_run(tmp_path):

@@ -175,7 +175,7 @@ def test_value_does_not_depend_on_where_the_history_starts():
 
 @pytest.mark.parametrize("name", [
     "stockstats:rsi_0", "stockstats:boll_ub_1", "stockstats:close_30", "stockstats:macd_5",
-    "stockstats:foo", "stockstats:rsi_99999999", "stockstats:close_0_sma",
+    "stockstats:foo", "stockstats:rsi_99999999", "stockstats:rsi_1001", "stockstats:close_0_sma",
 ])
 def test_bad_stockstats_names_are_refused(name):
     with pytest.raises(FeatureError) as exc:
