@@ -10,7 +10,8 @@ under 1,000 names), gated APPROVED, so every one is backtested and walked forwar
 with `--stress` support in validate, every fold runs in its 4 scenarios. The archive
 and store are built once per --workdir and reused. The command runs once to warm the
 Numba and policy caches, then once measured in a child process: wall time around it,
-peak RSS from that child's own rusage (os.wait4), and the kernel's seconds from the
+peak RSS as that child's own VmHWM (Linux; its rusage elsewhere; with --executor ray
+the driver's alone), and the kernel's seconds from the
 run directory's index (the sum over chunks of the time inside the simulation call).
 Arguments after `--` go to `foldgate validate` as they are."""
 
@@ -57,20 +58,38 @@ def validate_supports(flag: str, env: dict) -> bool:
     return flag in out.stdout
 
 
-def run_child(cmd: list[str], env: dict, log: Path) -> dict:
-    """Run `cmd`; its wall time, exit status, output and its own peak RSS."""
+# The child reports its own peak RSS (VmHWM) at exit: Linux carries a forking parent's
+# peak into the child's ru_maxrss, so wait4's figure can be this script's, not foldgate's.
+_CHILD = ("import atexit, os, sys\n"
+          "def _hwm():\n"
+          "    with open('/proc/self/status') as f:\n"
+          "        kb = next(int(l.split()[1]) for l in f if l.startswith('VmHWM:'))\n"
+          "    with open(os.environ['FOLDGATE_BENCH_HWM'], 'w') as out:\n"
+          "        out.write(str(kb))\n"
+          "if os.path.exists('/proc/self/status'):\n"
+          "    atexit.register(_hwm)\n"
+          "sys.argv = ['foldgate'] + sys.argv[1:]\n"
+          "from cli.main import main\n"
+          "main()\n")
+
+
+def run_child(args: list[str], env: dict, log: Path) -> dict:
+    """`foldgate ARGS` in a child process: wall time, exit status, output, peak RSS."""
+    hwm = log.with_suffix(".hwm")
+    hwm.unlink(missing_ok=True)
+    env = dict(env, FOLDGATE_BENCH_HWM=str(hwm))
     with open(log.with_suffix(".out"), "w+") as out, open(log.with_suffix(".err"), "w+") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
-        # reap the child with wait4: its own rusage, not the maximum over every child
-        # this process has had (the --help probe, the warm-up run)
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD, *args], cwd=ROOT, env=env,
+                                stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        peak_kb = int(hwm.read_text()) if hwm.exists() else usage.ru_maxrss
         return {"rc": proc.returncode, "wall_s": wall, "stdout": out.read(), "stderr": err.read(),
-                "peak_rss_mb": usage.ru_maxrss / 1024.0}
+                "peak_rss_mb": peak_kb / 1024.0}
 
 
 def kernel_seconds(out_dir: Path) -> tuple[float | None, int | None]:
@@ -117,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     scenarios = 4 if stress else 1
 
     def command(out: Path) -> list[str]:
-        cmd = [sys.executable, "-m", "cli.main", "validate", str(archive), "--store", str(store),
+        cmd = ["validate", str(archive), "--store", str(store),
                "--days", str(args.days), "--walk-forward", str(args.folds),
                "--quick-days", str(args.quick_days), "--dest", str(workdir / "extracts"),
                "--out", str(out)]
