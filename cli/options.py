@@ -131,6 +131,7 @@ def _chunk_size(ctx, param, value):
 def run_options(f):
     """--resume, --chunk-size, --executor, --ray-address, --ray-cpus (design.md 11); the
     command receives them as one dict, `run_opts`, of RunConfig's field names."""
+    from engine.run import DEFAULT_CHUNK_SIZE
     @functools.wraps(f)
     def wrapper(*args, resume, chunk_size, executor, ray_address, ray_cpus, **kwargs):
         if executor != "ray" and (ray_address or ray_cpus):
@@ -144,8 +145,8 @@ def run_options(f):
                      help="Reuse the chunks a killed run of the same inputs left in the run "
                           "directory (--out DIR/run); simulate only the rest."),
         click.option("--chunk-size", type=int, default=None, callback=_chunk_size, metavar="N",
-                     help="Trajectories per chunk of the run [default: 512, or what the resumed "
-                          "run used]."),
+                     help=f"Trajectories per chunk of the run [default: {DEFAULT_CHUNK_SIZE}, or what "
+                          "the resumed run used]."),
         click.option("--executor", type=click.Choice(EXECUTOR_CHOICES), default="local",
                      show_default=True,
                      help="Run chunks in this process, or as Ray tasks (pip install 'foldgate[ray]')."),

@@ -15,8 +15,6 @@ from ..errors import FoldgateError
 from .rundir import ChunkResult
 
 EXECUTORS = ("local", "ray")
-MARKET_KEYS = ("open_", "close", "bar_off", "feats", "feat_off", "n_feat")
-"""The packed arrays made from the series alone (engine.batch._pack_series)."""
 
 
 def simulate_chunk(batch, ids: list[int], device: str) -> ChunkResult:
@@ -109,6 +107,10 @@ class RayExecutor:
         return ray
 
     def run_chunks(self, batch, chunks, device: str) -> Iterator[tuple[int, ChunkResult]]:
+        # the kernel's inputs made from the series alone: Ray tasks get those from the
+        # object store (imported here: numba is not for `foldgate --help` to load)
+        from kernels.simulate import _MARKET as market_keys
+
         ray = self._connect()
         chunks = list(chunks)
         refs: dict[int, object] = {}  # series id -> ObjectRef, one put per series
@@ -119,7 +121,7 @@ class RayExecutor:
 
         def submit(index, ids):
             packed = batch.pack(ids)
-            rest = {k: v for k, v in packed.arrays.items() if k not in MARKET_KEYS}
+            rest = {k: v for k, v in packed.arrays.items() if k not in market_keys}
             series_ids = sorted({batch.trajectories[t].series for t in ids})
             for s in series_ids:
                 if s not in refs:
