@@ -275,7 +275,7 @@ def print_validate(report: dict, verbose: bool = False) -> None:
             print_reason(con, reason)
 
 
-WARNING_FLAGS = ("SYMBOL_MISMATCH",)
+WARNING_FLAGS = ("SYMBOL_MISMATCH", "END_PAST_LAST_BAR")
 
 
 def warn_flags(report: dict) -> None:
