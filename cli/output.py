@@ -283,7 +283,7 @@ def note_resumed(cfg) -> None:
                    f"{stats['run_dir']}, {stats['chunks_run']} simulated", err=True)
 
 
-WARNING_FLAGS = ("SYMBOL_MISMATCH",)
+WARNING_FLAGS = ("SYMBOL_MISMATCH", "END_PAST_LAST_BAR")
 
 
 def warn_flags(report: dict) -> None:

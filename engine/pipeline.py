@@ -306,7 +306,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
 
     from .batch import Batch
     from .features import compute_features
-    from .folds import mark_in_sample
+    from .folds import end_past_last_bar, mark_in_sample
     from .store import BarStore
 
     store = BarStore(cfg.store)
@@ -335,6 +335,9 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             for job in group:
                 job.error = str(exc)
             continue
+        past_end = end_past_last_bar(bars.timestamp, max(cfg.days, cfg.quick_days or 0), end_ns)
+        for job in group if past_end else ():
+            job.flag("END_PAST_LAST_BAR", f"{symbol}: {past_end}")
         times = bars.timestamp.astype("datetime64[ns]").astype("datetime64[s]")
         hold_id = batch.add_model(HOLD_POLICY, series_id)
         for job in group:
