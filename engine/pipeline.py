@@ -576,6 +576,10 @@ def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
     pvalued = []  # (group, p-value of its best variant): errors and gating drops left out
     for group in groups.values():
         apply_variants([j.summary["evidence"] for j in group])
+        if len(group) > 1:
+            pbo = _variants_pbo(group)
+            for job in group:
+                job.summary["pbo"] = pbo
         eligible = _fdr_eligible(group)
         if eligible:
             best = best_variant([j.summary["evidence"] for j in eligible])
@@ -587,6 +591,27 @@ def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
         for job in group:
             job.summary["evidence"]["bh_q"] = _finite_or_none(q)
             job.summary["evidence"]["bh_pass"] = bool(ok)
+
+
+def _variants_pbo(group: list[ModelJob]) -> dict:
+    """design.md 11: the probability of backtest overfitting across one symbol's variants,
+    by CSCV over the folds that are out of sample for every one of them."""
+    from .pbo import N_BLOCKS, PBOResult, pbo_cscv, returns_matrix
+
+    def undefined(reason):
+        return PBOResult(None, reason, len(group), 0, N_BLOCKS, 0, None, None).to_dict()
+
+    n_folds = {len(j.folds) for j in group}
+    if len(n_folds) != 1:
+        return undefined("the variants have different numbers of folds")
+    common = [k for k in range(n_folds.pop()) if not any(j.folds[k]["in_sample"] for j in group)]
+    if not common:
+        return undefined("no fold is out of sample for every variant")
+    try:
+        m = returns_matrix([np.concatenate([j.fold_returns[k] for k in common]) for j in group])
+        return pbo_cscv(m).to_dict()
+    except ValueError as exc:  # folds of different lengths, a ruined (NaN) curve
+        return undefined(str(exc))
 
 
 def _evidence_flags(job: ModelJob, t) -> None:

@@ -120,3 +120,40 @@ def test_returns_matrix_stacks_variants_and_names_a_length_mismatch():
     assert m.shape == (2, 3) and list(m[:, 1]) == [3.0, 4.0]
     with pytest.raises(ValueError, match="variant 2 has 1 bars"):
         returns_matrix([[1.0, 2.0], [3.0, 4.0], [5.0]])
+
+
+def test_a_backtest_of_variants_reports_their_pbo(tmp_path, monkeypatch):
+    """Three checkpoints of one symbol (variants): each model's summary holds the PBO of
+    the three, computed from the out-of-sample fold returns the report itself shows."""
+    import sys
+    from pathlib import Path
+
+    from engine.pipeline import RunConfig, run_backtest
+    from engine.report import to_jsonable, validate_report
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "data"))
+    from make_sample_policies import build_sample_policies
+
+    monkeypatch.setenv("FOLDGATE_CACHE_DIR", str(tmp_path / "cache"))
+    models = [build_sample_policies(tmp_path / f"v{k}", symbols=["ETHUSD"], seed=k)[0]
+              for k in range(3)]
+    single = build_sample_policies(tmp_path / "one", symbols=["BTCUSD"])[0]
+    cfg = RunConfig(days=120, walk_forward=4, store=str(root / "data" / "bars"))
+    report = to_jsonable(run_backtest([*models, single], cfg))
+    validate_report(report)
+    eth = [m for m in report["models"] if m["symbol"] == "ETHUSD"]
+    btc = [m for m in report["models"] if m["symbol"] == "BTCUSD"]
+    assert len(eth) == 3 and "pbo" not in btc[0]["summary"]  # one model: no variants
+    pbos = [m["summary"]["pbo"] for m in eth]
+    assert pbos[0] == pbos[1] == pbos[2] and pbos[0]["n_variants"] == 3
+
+    def stitched(m):
+        eq = [np.asarray(f["equity"], dtype=np.float64) for f in m["folds"] if not f["in_sample"]]
+        return np.concatenate([e[1:] / e[:-1] - 1.0 for e in eq])
+
+    want = pbo_cscv(returns_matrix([stitched(m) for m in eth]))
+    got = pbos[0]
+    assert got["n_bars"] == want.n_bars and got["n_combinations"] == 12_870
+    assert got["pbo"] == pytest.approx(want.pbo, abs=1e-12)
+    assert got["prob_oos_loss"] == pytest.approx(want.prob_oos_loss, abs=1e-12)
