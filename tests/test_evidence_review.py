@@ -179,3 +179,23 @@ def test_retrain_says_first_why_it_is_not_paper():
 def test_paper_says_first_why_it_is_not_live():
     decision, reasons = decide_evidence(_ev(0.85), 3, "APPROVED")
     assert decision == "PAPER" and reasons[0] == "PSR 0.85 < 0.95 needed for LIVE"
+
+
+# --- a run of several symbols: LIVE also needs the BH pass, through decide_jobs
+
+
+def test_several_symbols_live_needs_the_bh_pass_through_the_pipeline():
+    strong = _job(7, means=[0.00075] * 4, symbol="AAA")
+    others = [_job(8 + i, means=[-0.0002] * 4, symbol=f"Z{i}") for i in range(3)]
+    summarize_jobs([strong] + others)
+    decide_jobs([strong] + others)
+    e = strong.summary["evidence"]
+    assert e["psr_hurdle"] >= 0.95 and e["cochran_p"] >= 0.01 and strong.oos_positive_folds >= 2  # LIVE alone
+    assert e["bh_q"] > 0.10 and e["bh_pass"] is False
+    assert strong.decision == "PAPER"
+    assert any(r.startswith("BH q-value") and "needed for LIVE" in r for r in strong.reasons)
+    # the same model alone: one symbol needs no BH
+    alone = _job(7, means=[0.00075] * 4, symbol="AAA")
+    summarize_jobs([alone])
+    decide_jobs([alone])
+    assert alone.summary["evidence"]["bh_q"] is None and alone.decision == "LIVE"
