@@ -340,12 +340,12 @@ def decide_evidence(evidence: Mapping[str, Any] | None, positive_folds: int, gat
             reasons.append(_vs(drop_label, psr0, "<=", e.drop_max_psr, ": losses beyond noise"))
         elif base == LIVE:
             reasons.extend(text(True) for _, text in live_parts)
-        else:
+        elif base == PAPER:  # decisive: the LIVE tests it failed
             reasons.extend(text(False) for name, text in live_parts if not tests[name])
-            if base == PAPER:
-                reasons.append(_vs(paper_label, psr_paper, ">=", e.paper_min_psr, " (PAPER)"))
-            else:
-                reasons.append(_vs(paper_label, psr_paper, "<", e.paper_min_psr, " needed for PAPER"))
+            reasons.append(_vs(paper_label, psr_paper, ">=", e.paper_min_psr, " (PAPER)"))
+        else:  # decisive: the PAPER test it failed (as the seed rule words RETRAIN); then LIVE's
+            reasons.append(_vs(paper_label, psr_paper, "<", e.paper_min_psr, " needed for PAPER"))
+            reasons.extend(text(False) for name, text in live_parts if not tests[name])
 
     n_bars = evidence.get("n_bars")
     mtrl = _finite(evidence, "min_trl_bars")

@@ -536,7 +536,8 @@ def _evidence(job: ModelJob, t) -> dict:
     if ev.benchmark == "buy_and_hold" and hold is None:
         raise FoldgateError("[decision.evidence] benchmark = \"buy_and_hold\" needs buy-and-hold's returns")
     excess = stitched - hold if hold is not None else None
-    traded = any(job.folds[k]["metrics"].get("n_trades", 1) > 0 for k in oos)
+    # with no out-of-sample fold there is nothing to have traded in: that is said, not "never traded"
+    traded = not oos or any(job.folds[k]["metrics"].get("n_trades", 1) > 0 for k in oos)
     evidence = evidence_summary(excess if ev.benchmark == "buy_and_hold" else stitched,
                                 [r.size for r in returns], job.bars_per_year, hurdle_sharpe=ev.hurdle_sharpe,
                                 level=ev.live_min_psr, traded=traded)
