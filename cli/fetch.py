@@ -109,6 +109,9 @@ def _progress(err: Console):
                    "A future end is clamped to now.")
 @click.option("--feed", type=click.Choice(["iex", "sip"]), default="iex", show_default=True,
               help="Stock data feed (sip needs a paid Alpaca plan). Crypto ignores it.")
+@click.option("--adjustment", type=click.Choice(["raw", "split", "dividend", "all"]), default=None,
+              help="Stock price adjustment [default: split]; recorded in the store, and bars of "
+                   "another adjustment are never merged into a symbol. Crypto ignores it.")
 @click.option("--refresh", is_flag=True, help="Re-fetch the whole window, not only what is missing.")
 @click.option("--data-url", envvar="FOLDGATE_ALPACA_DATA_URL", show_envvar=True, default=None,
               metavar="URL", help="Alpaca market-data base URL (proxies, tests).")
@@ -118,7 +121,8 @@ def _progress(err: Console):
 @store_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the quality reports as JSON here.")
-def fetch(symbols, timeframe, days, start, end, feed, refresh, data_url, asset_class, store, json_path):
+def fetch(symbols, timeframe, days, start, end, feed, adjustment, refresh, data_url, asset_class, store,
+          json_path):
     """Fetch bars for SYMBOL... (AAPL, BTCUSD, BTC/USD) from Alpaca into the bar store.
 
     Only what the store lacks in the window is requested; each symbol is written
@@ -156,7 +160,8 @@ def fetch(symbols, timeframe, days, start, end, feed, refresh, data_url, asset_c
                 try:
                     reports += fetch_bars(st, [sym], timeframe, start=start, end=end, days=days,
                                           feed=feed, refresh=refresh, data_url=data_url,
-                                          progress=progress, asset_class=asset_class)
+                                          progress=progress, asset_class=asset_class,
+                                          adjustment=adjustment)
                 except FoldgateError as exc:
                     failure = exc
                     break
