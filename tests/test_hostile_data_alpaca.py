@@ -193,6 +193,7 @@ def test_hostile_keys_json_is_one_error(text, words):
 def test_keys_file_nested_100000_deep_is_refused(tmp_path):
     f = tmp_path / "keys.json"
     f.write_text("[" * 100_000 + "]" * 100_000)
+    f.chmod(0o600)
     with pytest.raises(SourceError) as exc:
         read_keys_file(f)
     assert str(f) in str(exc.value) and "\n" not in str(exc.value)
