@@ -641,3 +641,18 @@ def test_first_available_bar_is_remembered_and_not_asked_again(fake, store):
     assert store.read("NEWUSD", "1Hour").searched_from == int(earlier.timestamp()) * 10**9
     r = CliRunner().invoke(app, ["data", "show", "NEWUSD", "--store", str(store.root)])
     assert "none before 2024-01-11 00:00 UTC" in r.output
+
+
+def test_cli_adjustment_option_reaches_alpaca_and_the_store(fake, tmp_path):
+    raw, adjusted = _split_history(Y2024, 30, 10)
+    fake.add_stock("AAPL", raw, adjustment="raw")
+    fake.add_stock("AAPL", adjusted, adjustment="split")
+    env = {"FOLDGATE_ALPACA_DATA_URL": fake.url, "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET}
+    args = ["AAPL", "--start", "2024-01-01", "--end", "2024-01-01", "--store", str(tmp_path / "s")]
+    res = _cli([*args, "--adjustment", "raw"], env=env)
+    assert res.exit_code == 0, res.output
+    assert fake.bar_requests()[-1].params["adjustment"] == "raw"
+    assert BarStore(tmp_path / "s").read("AAPL", "1Hour").adjustment == "raw"
+    res = _cli(args, env=env)  # the default, split, into a raw symbol: refused
+    assert res.exit_code == 1 and "never merged" in res.output.strip().splitlines()[-1]
+    assert _cli([*args, "--adjustment", "weird"], env=env).exit_code == 2
