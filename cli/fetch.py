@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from engine.errors import FoldgateError, SourceError
+from engine.store import ADJUSTMENTS, DEFAULT_STOCK_ADJUSTMENT
 
 from .options import store_option
 
@@ -109,8 +110,8 @@ def _progress(err: Console):
                    "A future end is clamped to now.")
 @click.option("--feed", type=click.Choice(["iex", "sip"]), default="iex", show_default=True,
               help="Stock data feed (sip needs a paid Alpaca plan). Crypto ignores it.")
-@click.option("--adjustment", type=click.Choice(["raw", "split", "dividend", "all"]), default=None,
-              help="Stock price adjustment [default: split]; recorded in the store, and bars of "
+@click.option("--adjustment", type=click.Choice(list(ADJUSTMENTS)), default=None,
+              help=f"Stock price adjustment [default: {DEFAULT_STOCK_ADJUSTMENT}]; recorded in the store, and bars of "
                    "another adjustment are never merged into a symbol. Crypto ignores it.")
 @click.option("--refresh", is_flag=True, help="Re-fetch the whole window, not only what is missing.")
 @click.option("--data-url", envvar="FOLDGATE_ALPACA_DATA_URL", show_envvar=True, default=None,
