@@ -343,7 +343,8 @@ def _timestamp_column(arr: pa.Array, name: str, problems: _Problems) -> tuple[np
         ep = _Epochs(np.where(ok, vals, 0.0), name, problems)
         ok &= ~ep.mixed
         out = np.zeros(n, dtype=np.int64)
-        ns = vals * ep.factor
+        with np.errstate(over="ignore"):  # inf is out of range, and reported so below
+            ns = vals * ep.factor
         inside = ok & (ns >= EARLIEST_NS) & (ns <= latest_ns())
         out[inside] = np.round(ns[inside]).astype(np.int64)
         for i in np.flatnonzero(ok & ~inside):
@@ -403,7 +404,8 @@ def _timestamp_strings(arr: pa.Array, name: str, problems: _Problems) -> tuple[n
                     if val is not None and v.startswith("-") and len(digits) > _MAX_EPOCH_DIGITS:
                         val = -1
                 else:
-                    x = numeric[i] * epochs.factor
+                    with np.errstate(over="ignore"):
+                        x = numeric[i] * epochs.factor
                     val = round(x) if abs(x) < 2**63 else (None if x > 0 else -1)
                 if _check_range(val, text, i, name, problems):
                     out[i], ok[i] = val, True

@@ -315,7 +315,6 @@ def store_table(draw):
         name = draw(st.sampled_from(table.column_names))
         i = table.schema.get_field_index(name)
         if what == "cell" and n:
-            vals = table.column(name).to_pylist()
             row = draw(st.integers(min_value=0, max_value=n - 1))
             if table.schema.field(name).type != SCHEMA.field(name).type:
                 continue  # retyped by an earlier mutation
@@ -324,9 +323,11 @@ def store_table(draw):
                 vals[row] = draw(st.integers(min_value=-(2**63), max_value=2**63 - 1))
                 arr = pa.array(vals, pa.int64()).view(pa.timestamp("ns", tz="UTC"))
             elif name == "trade_count":
+                vals = table.column(name).to_pylist()
                 vals[row] = draw(st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1)))
                 arr = pa.array(vals, pa.int64())
             else:
+                vals = table.column(name).to_pylist()
                 vals[row] = draw(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)))
                 arr = pa.array(vals, pa.float64())
             table = table.set_column(i, table.schema.field(name), arr)
