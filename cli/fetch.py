@@ -179,7 +179,13 @@ def fetch(symbols, timeframe, days, start, end, feed, adjustment, refresh, data_
         pending = [s for s in symbols][len(done):]
         kept = f" ({', '.join(done)} written)" if done else ""
         raise type(failure)(f"{failure}; not fetched: {', '.join(pending)}{kept}")
-    missing = [r.symbol for r in reports if r.status == "no-data"]
+    missing = [r.symbol for r in reports if r.status == "no-data" and not r.received]
+    unusable = [r for r in reports if r.status == "no-data" and r.received]
+    if unusable:  # bars came, none could be stored: say why, not "unknown symbol"
+        raise SourceError("; ".join(
+            f"none of the {r.received} {timeframe} bars Alpaca sent for {r.symbol} could be stored ("
+            + (", ".join(f"{n} {k}" for k, n in r.refused.items()) or f"{r.unfinished} unfinished")
+            + "); nothing written for it" for r in unusable))
     if missing:
         raise SourceError(f"Alpaca has no {timeframe} bars for {', '.join(missing)} in that window "
                           "(unknown symbol?); nothing written for it")
