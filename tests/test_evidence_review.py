@@ -3,7 +3,9 @@ each test here failed against a deliberate mutation of the code it guards (a com
 flipped, in-sample folds counted, a median read as a mean) that the suite let through."""
 
 import dataclasses
+import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -199,3 +201,38 @@ def test_several_symbols_live_needs_the_bh_pass_through_the_pipeline():
     summarize_jobs([alone])
     decide_jobs([alone])
     assert alone.summary["evidence"]["bh_q"] is None and alone.decision == "LIVE"
+
+
+# --- terminal output
+
+
+def _backtest(tmp_path, monkeypatch, *args):
+    monkeypatch.setenv("FOLDGATE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "80")
+    return CliRunner().invoke(app, ["backtest", "--store", str(ROOT / "data" / "bars"), "--model",
+                                    str(ROOT / "data" / "policies" / "ETHUSD_1Hour.pt"), *map(str, args)])
+
+
+def test_backtest_title_is_one_line(tmp_path, monkeypatch):
+    r = _backtest(tmp_path, monkeypatch, "--days", 30)
+    assert r.exit_code == 0, r.output
+    assert any(re.fullmatch(r"Backtest \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d", line.strip())
+               for line in r.output.splitlines()), r.output
+
+
+def test_min_trl_is_the_same_whole_number_in_the_figures_and_the_reasons(tmp_path, monkeypatch):
+    out = tmp_path / "r.json"
+    r = _backtest(tmp_path, monkeypatch, "--days", 180, "--walk-forward", 5, "--json", out)
+    assert r.exit_code == 0, r.output
+    e = json.loads(out.read_text())["models"][0]["summary"]["evidence"]
+    assert e["min_trl_bars"] is not None and e["min_trl_bars"] > e["n_bars"]  # the shipped ETHUSD: short window
+    want = math.ceil(e["min_trl_bars"])
+    assert f"MinTRL: {want:,} bars" in r.output
+    assert f"< {want} (" in r.output  # "window shorter than MinTRL: ... < N (D days)"
+
+
+def test_summary_table_does_not_call_an_undecided_model_an_error():
+    from cli.output import undecided_label
+
+    assert undecided_label({"decision": None, "error": "boom"}) == "ERROR"
+    assert undecided_label({"decision": None, "error": None}) == "-"
