@@ -303,7 +303,10 @@ def exit_on_failures(report: dict) -> None:
     if not failed:
         return
     for m in failed:
-        click.echo(f"Error: {m.get('symbol') or m.get('model_path') or '?'}: {m['error']}", err=True)
+        label = m.get("symbol") or m.get("model_path") or "?"
+        # a loading error already opens with the model's path: name it once
+        text = m["error"] if str(m["error"]).startswith(f"{label}:") else f"{label}: {m['error']}"
+        click.echo(f"Error: {text}", err=True)
     click.echo(f"Error: {len(failed)} of {len(report['models'])} models failed; the reports include them",
                err=True)
     raise SystemExit(1)

@@ -236,3 +236,12 @@ def test_summary_table_does_not_call_an_undecided_model_an_error():
 
     assert undecided_label({"decision": None, "error": "boom"}) == "ERROR"
     assert undecided_label({"decision": None, "error": None}) == "-"
+
+
+def test_a_failed_model_is_named_once_on_stderr(tmp_path, monkeypatch):
+    bad = tmp_path / "BAD_1Hour.pt"
+    bad.write_bytes(b"not a checkpoint")
+    r = _backtest(tmp_path, monkeypatch, "--model", bad, "--days", 60, "--walk-forward", 2)
+    assert r.exit_code == 1, r.output
+    line = next(x for x in r.stderr.splitlines() if str(bad) in x)
+    assert line.startswith("Error: ") and line.count(str(bad)) == 1, line
