@@ -25,13 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BPY = 8766.0
 
 
-def _job(seed, *, means, bars=300, in_sample=(), trades=None, exposure=None, symbol="AAA"):
-    """A job built by hand: fold k has mean return means[k]; trades / exposure per fold."""
+def _job(seed, *, means, bars=300, in_sample=(), trades=None, exposure=None, symbol="AAA", exact=False):
+    """A job built by hand: fold k has mean return means[k] (exactly, with std 0.01, when
+    exact); trades / exposure per fold."""
     rng = np.random.default_rng(seed)
     job = ModelJob(model_path=None, symbol=symbol, timeframe="1Hour", bars_per_year=BPY)
     bars = [bars] * len(means) if isinstance(bars, int) else list(bars)
     for k, (mu, n) in enumerate(zip(means, bars)):
         r = rng.normal(mu, 0.01, n)
+        if exact:
+            r = mu + 0.01 * (r - r.mean()) / r.std(ddof=1)
         job.fold_returns.append(r)
         job.hold_returns.append(rng.normal(0.0, 0.01, n))
         job.folds.append({"index": k, "bars": n, "in_sample": k in in_sample, "metrics": {
@@ -227,8 +230,9 @@ def test_min_trl_is_the_same_whole_number_in_the_figures_and_the_reasons(tmp_pat
     e = json.loads(out.read_text())["models"][0]["summary"]["evidence"]
     assert e["min_trl_bars"] is not None and e["min_trl_bars"] > e["n_bars"]  # the shipped ETHUSD: short window
     want = math.ceil(e["min_trl_bars"])
-    assert f"MinTRL: {want:,} bars" in r.output
-    assert f"< {want} (" in r.output  # "window shorter than MinTRL: ... < N (D days)"
+    text = " ".join(r.output.split())  # reasons wrap at 80 columns
+    assert f"MinTRL: {want:,} bars" in text
+    assert f"< {want} (" in text  # "window shorter than MinTRL: ... < N (D days)"
 
 
 def test_summary_table_does_not_call_an_undecided_model_an_error():
@@ -245,3 +249,24 @@ def test_a_failed_model_is_named_once_on_stderr(tmp_path, monkeypatch):
     assert r.exit_code == 1, r.output
     line = next(x for x in r.stderr.splitlines() if str(bad) in x)
     assert line.startswith("Error: ") and line.count(str(bad)) == 1, line
+
+
+# --- a window shorter than MinTRL is a flag, and so a reason in BOTH profiles (design.md 8)
+
+
+def test_short_of_min_trl_is_a_flag_and_a_reason_in_both_profiles():
+    job = _job(9, means=[0.0002] * 4, exact=True)  # per-bar SR 0.02
+    summarize_jobs([job])
+    e = job.summary["evidence"]
+    assert e["min_trl_bars"] is not None and e["n_bars"] < e["min_trl_bars"]
+    flag = next(f for f in job.flags if f["code"] == "SHORT_OF_MIN_TRL")
+    assert flag["message"].startswith(f"window shorter than MinTRL: {e['n_bars']} out-of-sample bars < "
+                                      f"{math.ceil(e['min_trl_bars'])}")
+    for profile in ("evidence", "seed"):
+        decide_jobs([job], dataclasses.replace(default_thresholds(), profile=profile))
+        assert sum("shorter than MinTRL" in r for r in job.reasons) == 1, (profile, job.reasons)
+    # long enough: no flag
+    job = _job(10, means=[0.002] * 4, exact=True)  # per-bar SR 0.2
+    summarize_jobs([job])
+    assert job.summary["evidence"]["n_bars"] >= job.summary["evidence"]["min_trl_bars"]
+    assert "SHORT_OF_MIN_TRL" not in {f["code"] for f in job.flags}
