@@ -235,7 +235,7 @@ def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
     table = Table(title="Decisions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Other", "left"),
                          ("+Folds", "right"), ("SR mean", "right"), ("SR std", "right"), ("OOS SR", "right"),
-                         ("90% CI", "right"), ("PSR", "right"), ("MinTRL d", "right"), ("q", "right"),
+                         ("90% CI", "right"), ("PSR", "right"), ("MinTRL d", "right"), ("BH q", "right"),
                          ("DSR", "right")]:
         table.add_column(col, justify=justify, no_wrap=True)
     models = sorted(report["models"], key=lambda e: (DECISION_ORDER.get(e["decision"], 4), e["symbol"] or ""))
