@@ -230,13 +230,22 @@ def undecided_label(entry: dict) -> str:
     return "ERROR" if entry.get("error") else "-"
 
 
+SUMMARY_COLUMNS = (  # (header, justify); NARROW_DROPS leave the table below 80 columns
+    ("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Other", "left"), ("+Folds", "right"),
+    ("SR mean", "right"), ("SR std", "right"), ("OOS SR", "right"), ("90% CI", "right"), ("PSR", "right"),
+    ("MinTRL d", "right"), ("BH q", "right"), ("DSR", "right"),
+)
+SUMMARY_WIDE = 116  # the whole table's width; below it every column was cut to "Gati…"
+NARROW_DROPS = {"evidence": ("+Folds", "SR mean", "SR std", "90% CI"), "seed": ("SR mean", "OOS SR", "90% CI", "MinTRL d")}
+
+
 def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
-    """One row per model, sorted by decision; returns the models in that order."""
+    """One row per model, sorted by decision; returns the models in that order. On a
+    terminal narrower than the table, the columns the profile does not decide on go."""
+    drop = NARROW_DROPS.get(profile, NARROW_DROPS["evidence"]) if con.width < SUMMARY_WIDE else ()
+    columns = [(c, j) for c, j in SUMMARY_COLUMNS if c not in drop]
     table = Table(title="Decisions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
-    for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Other", "left"),
-                         ("+Folds", "right"), ("SR mean", "right"), ("SR std", "right"), ("OOS SR", "right"),
-                         ("90% CI", "right"), ("PSR", "right"), ("MinTRL d", "right"), ("BH q", "right"),
-                         ("DSR", "right")]:
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=True)
     models = sorted(report["models"], key=lambda e: (DECISION_ORDER.get(e["decision"], 4), e["symbol"] or ""))
     for e in models:
@@ -246,8 +255,9 @@ def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
         style = DECISION_STYLE.get(e["decision"], "red" if e.get("error") else "")
         other = ", ".join(f"{d}" for name, d in (e.get("decisions") or {}).items() if name != profile and d)
         lo, hi = ev.get("sr_ci90") or (None, None)
-        table.add_row(
-            e["symbol"] or "?", (e["gating"] or {}).get("classification", "-"), f"[{style}]{decision}[/]" if style else decision,
+        cells = dict(zip([c for c, _ in SUMMARY_COLUMNS], (
+            e["symbol"] or "?", (e["gating"] or {}).get("classification", "-"),
+            f"[{style}]{decision}[/]" if style else decision,
             other or "-",
             f"{sm['positive_folds']}/{sm['folds']}" if sm else "-",
             num(sm.get("sharpe_mean")) if sm else "-", num(sm.get("sharpe_std")) if sm else "-",
@@ -256,7 +266,8 @@ def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
             num(ev.get("min_trl_days"), 0) if ev else "-",
             num(ev.get("bh_q"), 3) if ev else "-",
             num(sm.get("dsr"), 3) if sm else "-",
-        )
+        )))
+        table.add_row(*(cells[c] for c, _ in columns))
     con.print(table)
     return models
 

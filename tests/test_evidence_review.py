@@ -270,3 +270,29 @@ def test_short_of_min_trl_is_a_flag_and_a_reason_in_both_profiles():
     summarize_jobs([job])
     assert job.summary["evidence"]["n_bars"] >= job.summary["evidence"]["min_trl_bars"]
     assert "SHORT_OF_MIN_TRL" not in {f["code"] for f in job.flags}
+
+
+@pytest.mark.parametrize("profile", ["evidence", "seed"])
+def test_summary_table_fits_80_columns_without_cutting_its_cells(profile):
+    import io
+
+    from rich.console import Console
+
+    from cli.output import print_summary_table
+
+    ev = {"sr_annual": -12.34, "sr_ci90": [-14.56, -10.12], "psr_hurdle": 0.001, "min_trl_days": 12345.0,
+          "bh_q": 0.999, "oos_folds": 5}
+    model = {"symbol": "PAXGUSD", "gating": {"classification": "APPROVED"}, "decision": "RETRAIN", "error": None,
+             "decisions": {"evidence": "RETRAIN", "seed": "RETRAIN"},
+             "summary": {"positive_folds": 5, "folds": 5, "sharpe_mean": -12.34, "sharpe_std": 10.12,
+                         "dsr": 0.001, "evidence": ev}}
+    buf = io.StringIO()
+    con = Console(file=buf, width=80, highlight=False, soft_wrap=False)
+    print_summary_table(con, {"models": [model]}, profile)
+    lines = buf.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "…" not in buf.getvalue(), buf.getvalue()
+    assert "APPROVED" in buf.getvalue() and "RETRAIN" in buf.getvalue()
+    wide = io.StringIO()
+    print_summary_table(Console(file=wide, width=120, highlight=False, soft_wrap=False), {"models": [model]}, profile)
+    assert "SR mean" in wide.getvalue() and "90% CI" in wide.getvalue()  # all columns where they fit
