@@ -296,6 +296,14 @@ def print_validate(report: dict, verbose: bool = False) -> None:
             print_reason(con, reason)
 
 
+def note_resumed(cfg) -> None:
+    """On stderr: how much of a resumed run came from its run directory."""
+    stats = cfg.run_stats or {}
+    if stats.get("chunks_reused"):
+        click.echo(f"Resumed: {stats['chunks_reused']} of {stats['chunks']} chunks read from "
+                   f"{stats['run_dir']}, {stats['chunks_run']} simulated", err=True)
+
+
 WARNING_FLAGS = ("SYMBOL_MISMATCH", "END_PAST_LAST_BAR")
 
 
