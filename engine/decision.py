@@ -289,6 +289,9 @@ def decide_evidence(evidence: Mapping[str, Any] | None, positive_folds: int, gat
         paper_label = "PSR" if hurdle == 0 else "PSR(0)"
         psr_live, psr_paper = psr_h, psr0
     drop_label = "PSR" if hurdle == 0 else "PSR(0)"
+    if e.benchmark == "buy_and_hold":  # the statistics are of the excess returns: say so
+        of = " of the excess over buy-and-hold"
+        live_label, paper_label, drop_label = live_label + of, paper_label + of, drop_label + of
 
     reasons: list[str] = []
     if oos < e.min_oos_folds:

@@ -296,3 +296,12 @@ def test_summary_table_fits_80_columns_without_cutting_its_cells(profile):
     wide = io.StringIO()
     print_summary_table(Console(file=wide, width=120, highlight=False, soft_wrap=False), {"models": [model]}, profile)
     assert "SR mean" in wide.getvalue() and "90% CI" in wide.getvalue()  # all columns where they fit
+
+
+def test_reasons_say_when_the_psr_is_of_the_excess_over_buy_and_hold():
+    t = default_thresholds()
+    t = dataclasses.replace(t, evidence=dataclasses.replace(t.evidence, benchmark="buy_and_hold"))
+    _, reasons = decide_evidence(_ev(0.85), 3, "APPROVED", t)
+    assert reasons[0] == "PSR of the excess over buy-and-hold 0.85 < 0.95 needed for LIVE"
+    _, reasons = decide_evidence(_ev(0.85), 3, "APPROVED")
+    assert reasons[0] == "PSR 0.85 < 0.95 needed for LIVE"
