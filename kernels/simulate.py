@@ -16,11 +16,13 @@ Speed comes from the layer loop (`_layer4_nb` and its 2- and 1-lane forms). Weig
 are stored transposed, (in, out) row-major, and each layer is an outer-product
 update: for every input, add input * weight row to a contiguous accumulator over the
 outputs. That inner loop vectorises; a dot product per output would not (LLVM may not
-reorder a float reduction). The same order -- bias first, then inputs in index order,
-one rounding per multiply and per add -- is what the NumPy reference does, so kernel
-and reference agree bit for bit. No fastmath: it would let LLVM fuse or reorder those
-float32 operations. `error_model="numpy"` drops Python's zero-division checks, which
-would otherwise keep the tanh loop from vectorising.
+reorder a float reduction). Each step is an explicit fused multiply-add
+(kernels/fma.py: one rounding, twice the throughput of a multiply and an add), bias
+first, then inputs in index order: the NumPy reference does the same correctly rounded
+steps in the same order, so kernel and reference agree bit for bit. No fastmath: it
+would let LLVM fuse or reorder float32 operations on its own. `error_model="numpy"`
+drops Python's zero-division checks, which would otherwise keep the tanh loop from
+vectorising.
 
 The unit and everything it calls per bar are compiled with `_nrt=False` (the driver
 allocates their scratch): they allocate nothing, and with the runtime every call
@@ -43,6 +45,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from .activations import tanh_f32_nb
+from .fma import fma_f32_nb as fma
 
 STATE_POSITION, STATE_UNREALIZED, STATE_BARS_HELD = 0, 1, 2
 ACT_TANH, ACT_RELU = 0, 1
@@ -107,8 +110,8 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
 # weight row to a contiguous accumulator over the outputs. That inner loop
 # vectorises; a dot product per output would not (LLVM may not reorder a float
 # reduction). Four inputs per pass over the accumulator: a quarter of its loads and
-# stores and of the loop set-ups. Still one rounding per product and per sum, summed
-# in input order: the parentheses are the reference's sequential order. Lanes share
+# stores and of the loop set-ups. Still one fused multiply-add (one rounding) per input,
+# in input order: the nesting is the reference's sequential order. Lanes share
 # every weight load. Offsets are unsigned: a signed index gets Numba's negative-index
 # wraparound select, which turns the contiguous row loads into gathers.
 
@@ -130,15 +133,14 @@ def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
         r3 = r2 + stride
         for j in range(n_out):
             u = uint64(j)
-            buf[a0 + u] = (((buf[a0 + u] + h0 * weights[r0 + u]) + h1 * weights[r1 + u])
-                           + h2 * weights[r2 + u]) + h3 * weights[r3 + u]
+            buf[a0 + u] = fma(h3, weights[r3 + u], fma(h2, weights[r2 + u], fma(h1, weights[r1 + u], fma(h0, weights[r0 + u], buf[a0 + u]))))
         k += 4
     while k < n_in:
         h = buf[uint64(src + k)]
         r = uint64(w_off + k * n_out)
         for j in range(n_out):
             u = uint64(j)
-            buf[a0 + u] = buf[a0 + u] + h * weights[r + u]
+            buf[a0 + u] = fma(h, weights[r + u], buf[a0 + u])
         k += 1
 
 
@@ -169,8 +171,8 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
             w_1 = weights[r1 + u]
             w_2 = weights[r2 + u]
             w_3 = weights[r3 + u]
-            buf[a0 + u] = (((buf[a0 + u] + p0 * w_0) + p1 * w_1) + p2 * w_2) + p3 * w_3
-            buf[a1 + u] = (((buf[a1 + u] + q0 * w_0) + q1 * w_1) + q2 * w_2) + q3 * w_3
+            buf[a0 + u] = fma(p3, w_3, fma(p2, w_2, fma(p1, w_1, fma(p0, w_0, buf[a0 + u]))))
+            buf[a1 + u] = fma(q3, w_3, fma(q2, w_2, fma(q1, w_1, fma(q0, w_0, buf[a1 + u]))))
         k += 4
     while k < n_in:
         i = uint64(src + k)
@@ -180,8 +182,8 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
         for j in range(n_out):
             u = uint64(j)
             w = weights[r + u]
-            buf[a0 + u] = buf[a0 + u] + p * w
-            buf[a1 + u] = buf[a1 + u] + q * w
+            buf[a0 + u] = fma(p, w, buf[a0 + u])
+            buf[a1 + u] = fma(q, w, buf[a1 + u])
         k += 1
 
 
@@ -225,10 +227,10 @@ def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
             w_1 = weights[r1 + u]
             w_2 = weights[r2 + u]
             w_3 = weights[r3 + u]
-            buf[a0 + u] = (((buf[a0 + u] + p0 * w_0) + p1 * w_1) + p2 * w_2) + p3 * w_3
-            buf[a1 + u] = (((buf[a1 + u] + q0 * w_0) + q1 * w_1) + q2 * w_2) + q3 * w_3
-            buf[a2 + u] = (((buf[a2 + u] + e0 * w_0) + e1 * w_1) + e2 * w_2) + e3 * w_3
-            buf[a3 + u] = (((buf[a3 + u] + f0 * w_0) + f1 * w_1) + f2 * w_2) + f3 * w_3
+            buf[a0 + u] = fma(p3, w_3, fma(p2, w_2, fma(p1, w_1, fma(p0, w_0, buf[a0 + u]))))
+            buf[a1 + u] = fma(q3, w_3, fma(q2, w_2, fma(q1, w_1, fma(q0, w_0, buf[a1 + u]))))
+            buf[a2 + u] = fma(e3, w_3, fma(e2, w_2, fma(e1, w_1, fma(e0, w_0, buf[a2 + u]))))
+            buf[a3 + u] = fma(f3, w_3, fma(f2, w_2, fma(f1, w_1, fma(f0, w_0, buf[a3 + u]))))
         k += 4
     while k < n_in:
         i = uint64(src + k)
@@ -240,10 +242,10 @@ def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
         for j in range(n_out):
             u = uint64(j)
             w = weights[r + u]
-            buf[a0 + u] = buf[a0 + u] + p * w
-            buf[a1 + u] = buf[a1 + u] + q * w
-            buf[a2 + u] = buf[a2 + u] + e * w
-            buf[a3 + u] = buf[a3 + u] + f * w
+            buf[a0 + u] = fma(p, w, buf[a0 + u])
+            buf[a1 + u] = fma(q, w, buf[a1 + u])
+            buf[a2 + u] = fma(e, w, buf[a2 + u])
+            buf[a3 + u] = fma(f, w, buf[a3 + u])
         k += 1
 
 
