@@ -181,7 +181,8 @@ class Batch:
         if device not in DEVICES:
             raise FoldgateError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
         if device in ("cuda", "auto"):
-            gpu = _gpu_simulate()
+            # only an explicit "cuda" takes Numba's CUDA simulator (slow, for tests)
+            gpu = _gpu_simulate(allow_simulator=device == "cuda")
             if gpu is not None:
                 return _as_result(gpu(**packed.arrays), packed.arrays)
             if device == "cuda":
@@ -366,14 +367,17 @@ def _pack_models(policies: list, series_names: list[list[str]]) -> dict:
     }
 
 
-def _gpu_simulate():
-    """kernels.gpu_simulate.gpu_simulate when it imports and a CUDA GPU is usable."""
+def _gpu_simulate(allow_simulator: bool = False):
+    """kernels.gpu_simulate.gpu_simulate when it imports and a CUDA GPU is usable (or,
+    with allow_simulator, when NUMBA_ENABLE_CUDASIM=1 selected Numba's simulator)."""
     try:
         from kernels import gpu_simulate as g
     except Exception:  # numba-cuda absent or no driver: the CPU kernel it is
         return None
     available = getattr(g, "cuda_available", None)
     try:
+        if allow_simulator and g.simulator_active():
+            return g.gpu_simulate
         if available is not None and not available():
             return None
     except Exception:

@@ -16,10 +16,16 @@ rounds to float32 exactly as the exact p + c would (53 >= 24 + 2 bits: Boldo and
 Melquiond, "Emulation of FMA and correctly rounded sums", 2008).
 """
 
+import math
+import struct
+
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
+
+_F64 = struct.Struct("<d")
+_F64_BITS = struct.Struct("<Q")
 
 
 @intrinsic
@@ -60,3 +66,17 @@ def fma_f32_np(a, b, c):
         s = np.where(nudge, np.nextafter(s, toward), s)
         out = s.astype(np.float32).reshape(np.shape(p))
     return out
+
+
+def fma_f32_py(a, b, c):
+    """Scalar form of `fma_f32_np` in plain Python floats (float32 result): ~20x
+    quicker per call than NumPy on 0-d arrays, for the CUDA simulator, which runs the
+    GPU kernel one multiply-add at a time."""
+    p = float(a) * float(b)  # exact
+    cd = float(c)
+    s = p + cd
+    bv = s - p
+    err = (p - (s - bv)) + (cd - bv)
+    if err != 0.0 and math.isfinite(s) and not _F64_BITS.unpack(_F64.pack(s))[0] & 1:
+        s = math.nextafter(s, math.inf if err > 0.0 else -math.inf)
+    return np.float32(s)

@@ -73,7 +73,7 @@ from numba import float64 as nb_float64
 
 from .activations import (INV_LN2, LN2_HI, LN2_LO, SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
                           TANH_SMALL)
-from .fma import fma_f32_np
+from .fma import fma_f32_py
 from .simulate import (ACT_TANH, ACTION_DISCRETE, FILL_NEXT_OPEN, KERNEL_INPUTS,
                        STATE_POSITION, STATE_UNREALIZED, SimulationResult, _DTYPES,
                        _array, _check_feature_reads, _check_market, _check_models,
@@ -135,7 +135,7 @@ def _gpu_ffma(a, b, c):
 
 # The simulator runs the kernel as Python, where libdevice is a stub and a product
 # is rounded on its own anyway; ldexp wants a Python int there, and the fused
-# multiply-add is kernels/fma.py's exact NumPy emulation.
+# multiply-add is kernels/fma.py's exact emulation.
 def _gpu_fmul_sim(a, b):
     return a * b
 
@@ -149,7 +149,7 @@ def _gpu_pow2_sim(k):
 
 
 def _gpu_ffma_sim(a, b, c):
-    return np.float32(fma_f32_np(a, b, c))
+    return fma_f32_py(a, b, c)
 
 
 _TQ5, _TQ4, _TQ3, _TQ2, _TQ1, _TQ0 = TANH_Q
@@ -600,6 +600,20 @@ def cuda_available() -> bool:
         if c is None or _simulating(c):
             return False
         return bool(c.is_available()) and len(c.gpus) > 0
+    except Exception:
+        return False
+
+
+def simulator_active() -> bool:
+    """True when numba.cuda is (or will be, on first import) Numba's CUDA simulator:
+    NUMBA_ENABLE_CUDASIM=1 set before numba.cuda was imported. The simulator runs
+    the CUDA kernel as Python on the CPU: slow, for tests of the whole --device cuda
+    path. Never raises."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") in ("", "0"):
+        return False
+    try:
+        c = _import_cuda()
+        return c is not None and _simulating(c)
     except Exception:
         return False
 
