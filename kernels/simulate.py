@@ -5,7 +5,7 @@ the model's observation, runs the float32 MLP, maps the action to a target posit
 fills orders with slippage and commission, and records equity and trades in float64.
 
 Layout, three layers as everywhere in kernels/:
-- `_simulate_nb`: the `prange` kernel; arrays in, arrays out. Its unit of work is up
+- `_simulate_nb`: the nogil kernel over a block of units; arrays in, arrays out. Its unit of work is up
   to four trajectories of the same model run in lockstep ("lanes"), so that their
   forward passes share every weight load (`_forward_nb`); the driver groups them.
 - `_simulate`: the private driver; groups trajectories, allocates outputs, calls.
@@ -38,11 +38,13 @@ delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh files anyw
 
 from __future__ import annotations
 
+import itertools
+import threading
 from dataclasses import dataclass
 
 import numba
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
 from .activations import tanh_f32_nb
 from .fma import fma_f32_nb as fma
@@ -68,7 +70,7 @@ S_EXPOSURE_BARS, S_TRADED_NOTIONAL, S_CLIPPED_SHORTS, S_N_FILLS = 0, 1, 2, 3
 # (r * _LANES + l) * width.
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off,
                 weights, biases, act):
     """Forward pass of layers l0..l1-1 for lanes 0..n_lanes-1 (n_lanes 1, 2 or 4) of
@@ -116,7 +118,7 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
 # wraparound select, which turns the contiguous row loads into gathers.
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
     stride = uint64(n_out)
     a0 = uint64(dst)
@@ -144,7 +146,7 @@ def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
         k += 1
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
     stride = uint64(n_out)
     a0 = uint64(dst)
@@ -187,7 +189,7 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
         k += 1
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
     stride = uint64(n_out)
     wd = uint64(width)
@@ -249,7 +251,7 @@ def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
         k += 1
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
     """Trade units to `target` * equity at raw price p on bar t; book the trade(s).
 
@@ -306,7 +308,7 @@ def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
         _open_trade_nb(t, new, fp, -(new * fp) - comm_open, comm_open, s)
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _open_trade_nb(t, units, fp, pnl, comm, s):
     au = abs(units)
     s[2] = au
@@ -318,7 +320,7 @@ def _open_trade_nb(t, units, fp, pnl, comm, s):
     s[8] = t
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
     row = row0 + np.int64(s[9])
     tr_i[row, 0] = np.int64(s[8])
@@ -340,7 +342,7 @@ _L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY, _L_S
 _L_SIZE = 9
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, window,
                 model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip, obs_dim):
     """x[xo:xo + obs_dim] = [features at t, t-1, ..., t-window+1] + state features,
@@ -382,7 +384,7 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
             x[ux + u] = v32
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_only, fill_mode,
                s, tr_i, tr_f, row0, commission, slippage):
     """Action -> target; an order when it differs from the target held."""
@@ -416,7 +418,7 @@ def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_onl
             _fill_nb(t, c, target, s, tr_i, tr_f, row0, commission, slippage)
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
     """Exposure at this close, the fold-end close-out; returns the equity E_t."""
     if s[1] != 0.0:
@@ -426,7 +428,7 @@ def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
     return s[0] + s[1] * c
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
              model_feat_off, model_feat_col, model_window, model_state_off,
              model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
@@ -566,7 +568,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
         _finish_nb(unit[3], s3, n_trades, stats)
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _begin_nb(step, l, dec, s, x, xo, lc, com, sli, c, open_, close, feats, trade_int,
               trade_float, model_feat_col, fc0, fc1, window, model_state_code, sc0, sc1,
               norm, norm_mean, norm_denom, no, nclip, obs_dim):
@@ -584,7 +586,7 @@ def _begin_nb(step, l, dec, s, x, xo, lc, com, sli, c, open_, close, feats, trad
                     norm_mean, norm_denom, no, nclip, obs_dim)
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _end_nb(step, l, dec, s, out, oo, lc, com, sli, c, equity, trade_int, trade_float, n_out,
             kind, targets, tg0, low32, high32, fill_mode):
     """Lane l at the close of its bar: act on the policy's output, then book E_t."""
@@ -600,7 +602,7 @@ def _end_nb(step, l, dec, s, out, oo, lc, com, sli, c, equity, trade_int, trade_
 
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _finish_nb(i, s, n_trades, stats):
     n_trades[i] = np.int64(s[9])
     stats[i, 0] = s[_EXPOSURE]
@@ -609,7 +611,7 @@ def _finish_nb(i, s, n_trades, stats):
     stats[i, 3] = s[11]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
                  model_feat_off, model_feat_col, model_window, model_state_off,
                  model_state_code, model_obs_dim, model_norm, norm_off, norm_mean, norm_denom,
@@ -618,12 +620,12 @@ def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
                  model_low, model_high, max_width,
                  traj_model, traj_series, traj_start, traj_end, traj_capital,
                  traj_commission, traj_slippage, traj_long_only, fill_mode, traj_eq_off,
-                 traj_trade_off, units, equity, n_trades, trade_int, trade_float, stats,
+                 traj_trade_off, units, u0, u1, equity, n_trades, trade_int, trade_float, stats,
                  work_buf, work_state, work_lc, work_lf):
-    """prange over units: up to four trajectories of the same model run in lockstep
+    """Units u0..u1-1: up to four trajectories of the same model run in lockstep
     (units[u] = their indices, -1 where absent) so that their forward passes share
-    the weight loads."""
-    for u in prange(units.shape[0]):
+    the weight loads. Without the GIL: the driver's threads each run blocks of units."""
+    for u in range(u0, u1):
         _unit_nb(units[u], open_, close, bar_off, feats, feat_off, n_feat,
                  model_feat_off, model_feat_col, model_window, model_state_off,
                  model_state_code, model_obs_dim, model_norm, norm_off, norm_mean,
@@ -706,6 +708,58 @@ class SimulationResult:
         return getattr(self, name)
 
 
+def _run_blocks(run, units, traj_start, traj_end):
+    """run(u0, u1) over all units, on numba.get_num_threads() threads.
+
+    The kernel is a plain nogil function, and Python threads hand its blocks out: a
+    `parallel=True` kernel cost 3 s more to compile on every cold start, for the same
+    speed. Units come longest first and differ in length, so threads claim blocks
+    from a shared counter as they finish (a thread that other work slows down takes
+    fewer), each block about 1/16 of a thread's share of the work and at least 16k
+    bar-steps, so that the ~50 us of a call stay under 1%."""
+    n_units = units.shape[0]
+    n_threads = max(1, min(numba.get_num_threads(), n_units))
+    lengths = (traj_end - traj_start)[units[:, 0]]
+    total = int(lengths.sum())
+    target = max(total // (16 * n_threads), 16_384 // _LANES)
+    # block boundaries: cut whenever a block's bars reach the target
+    bounds = [0]
+    acc = 0
+    for u in range(n_units):
+        acc += int(lengths[u])
+        if acc >= target:
+            bounds.append(u + 1)
+            acc = 0
+    if bounds[-1] != n_units:
+        bounds.append(n_units)
+    blocks = list(zip(bounds[:-1], bounds[1:]))
+    if n_threads == 1 or len(blocks) == 1:
+        for u0, u1 in blocks:
+            run(u0, u1)
+        return
+    claim = itertools.count()  # next() on a count is atomic under the GIL
+    errors = []
+
+    def worker():
+        try:
+            while True:
+                b = next(claim)
+                if b >= len(blocks):
+                    return
+                run(*blocks[b])
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n_threads - 1)]
+    for t in threads:
+        t.start()
+    worker()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
 def _simulate(arrays: dict) -> SimulationResult:
     """Allocate the outputs and run the kernel on validated, correctly typed arrays."""
     n_traj = arrays["traj_model"].shape[0]
@@ -718,23 +772,22 @@ def _simulate(arrays: dict) -> SimulationResult:
     trade_float = np.zeros((cap, 4), dtype=np.float64)
     stats = np.zeros((n_traj, 4), dtype=np.float64)
     if n_traj:
-        # units differ in length: hand them out one at a time, not in equal blocks
-        old = numba.set_parallel_chunksize(1)
-        try:
-            units = _group_units(arrays["traj_model"], arrays["traj_start"],
-                                 arrays["traj_end"])
-            # each unit's scratch, so that the unit itself allocates nothing
-            n_units = units.shape[0]
-            width = max(int(arrays["max_width"]), int(arrays["model_obs_dim"].max()), 1)
-            work_buf = np.empty((n_units, 3 * _LANES * width), dtype=np.float32)
-            work_state = np.empty((n_units, _LANES, _STATE_SIZE), dtype=np.float64)
-            work_lc = np.empty((n_units, _LANES, _L_SIZE), dtype=np.int64)
-            work_lf = np.empty((n_units, 3, _LANES), dtype=np.float64)
-            _simulate_nb(*(arrays[name] for name in KERNEL_INPUTS), units,
-                         equity, n_trades, trade_int, trade_float, stats, work_buf,
-                         work_state, work_lc, work_lf)
-        finally:
-            numba.set_parallel_chunksize(old)
+        units = _group_units(arrays["traj_model"], arrays["traj_start"], arrays["traj_end"])
+        # each unit's scratch, so that the unit itself allocates nothing
+        n_units = units.shape[0]
+        width = max(int(arrays["max_width"]), int(arrays["model_obs_dim"].max()), 1)
+        work_buf = np.empty((n_units, 3 * _LANES * width), dtype=np.float32)
+        work_state = np.empty((n_units, _LANES, _STATE_SIZE), dtype=np.float64)
+        work_lc = np.empty((n_units, _LANES, _L_SIZE), dtype=np.int64)
+        work_lf = np.empty((n_units, 3, _LANES), dtype=np.float64)
+        inputs = tuple(arrays[name] for name in KERNEL_INPUTS)
+        outputs = (equity, n_trades, trade_int, trade_float, stats, work_buf, work_state,
+                   work_lc, work_lf)
+
+        def run(u0, u1):
+            _simulate_nb(*inputs, units, u0, u1, *outputs)
+
+        _run_blocks(run, units, arrays["traj_start"], arrays["traj_end"])
     return SimulationResult(equity, n_trades, trade_int, trade_float, stats,
                             arrays["traj_eq_off"], arrays["traj_trade_off"])
 
