@@ -19,6 +19,10 @@ docs/internals.md, "The simulation kernel".
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,10 +79,70 @@ class PackedBatch:
     capital: np.ndarray  # float64 (n_traj,), for the metrics
 
 
+class CompileNotice:
+    """Says on stderr, once per process, that a cold start compiles the kernels, before
+    the pause, and then how long it took:
+
+        foldgate: compiling kernels (once, ~12 s)...
+        foldgate: kernels compiled in 11.4 s; later runs load them from the cache
+
+    `start()` runs when the first Batch is made (a run makes it before it computes
+    features, the first kernel it calls), `finish()` after a run's kernels ran.
+    FOLDGATE_COMPILE_NOTICE=0 silences it."""
+
+    def __init__(self, write=None):
+        self._write = write
+        self._lock = threading.Lock()
+        self._checked = False
+        self._t0 = None
+
+    def _say(self, text: str) -> None:
+        if self._write is not None:
+            self._write(text)
+            return
+        sys.stderr.write(f"foldgate: {text}\n")
+        sys.stderr.flush()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._checked:
+                return
+            self._checked = True
+            if os.environ.get("FOLDGATE_COMPILE_NOTICE", "1") == "0":
+                return
+            from kernels.jit_cache import cold_kernels
+
+            cold = cold_kernels()
+            if not cold:
+                return
+            self._t0 = time.perf_counter()
+            self._say(f"compiling kernels (once, ~{sum(s for _, s in cold):.0f} s)...")
+
+    def finish(self) -> None:
+        with self._lock:
+            if self._t0 is None:
+                return
+            from kernels.jit_cache import cold_kernels
+
+            left = cold_kernels()
+            took = time.perf_counter() - self._t0
+            self._t0 = None
+            if left:  # the cache could not be written: every run compiles
+                self._say(f"kernels compiled in {took:.1f} s, but Numba could not cache "
+                          f"{len(left)} of them (is NUMBA_CACHE_DIR writable?)")
+            else:
+                self._say(f"kernels compiled in {took:.1f} s; later runs load them from "
+                          "the cache")
+
+
+COMPILE_NOTICE = CompileNotice()
+
+
 class Batch:
     """Collects series, models and trajectories; packs and simulates them in one call."""
 
     def __init__(self, fill_mode: int | str = 0):
+        COMPILE_NOTICE.start()
         if isinstance(fill_mode, str):
             if fill_mode not in FILL_MODES:
                 raise FoldgateError(f"fill must be one of {', '.join(FILL_MODES)}, "
@@ -200,7 +264,9 @@ class Batch:
         (the names of kernels.metrics.METRIC_NAMES)."""
         packed = self.pack(trajectories)
         result = self.simulate_packed(packed, device=device)
-        return split_result(result, packed, bars_per_year)
+        out = split_result(result, packed, bars_per_year)
+        COMPILE_NOTICE.finish()
+        return out
 
 
 def split_result(result: SimulationResult, packed: PackedBatch, bars_per_year=None) -> list[dict]:
