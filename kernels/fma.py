@@ -26,6 +26,8 @@ from numba.extending import intrinsic
 
 _F64 = struct.Struct("<d")
 _F64_BITS = struct.Struct("<Q")
+# the largest float32 plus half its ulp: from here on, IEEE rounding gives infinity
+_F32_OVERFLOW = float(np.finfo(np.float32).max) + 2.0 ** 103
 
 
 @intrinsic
@@ -79,4 +81,6 @@ def fma_f32_py(a, b, c):
     err = (p - (s - bv)) + (cd - bv)
     if err != 0.0 and math.isfinite(s) and not _F64_BITS.unpack(_F64.pack(s))[0] & 1:
         s = math.nextafter(s, math.inf if err > 0.0 else -math.inf)
+    if abs(s) >= _F32_OVERFLOW:  # what the cast would round to, without its warning
+        return np.float32(math.copysign(math.inf, s))
     return np.float32(s)

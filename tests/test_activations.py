@@ -185,3 +185,81 @@ def test_within_one_ulp_of_torch_on_a_dense_sweep_of_every_exponent():
     k = int(np.argmax(d))
     assert d[k] <= 1, f"{d[k]} ulps at x = {x[~nan][k]!r}: {got[~nan][k]!r} vs {want[~nan][k]!r}"
     assert np.mean(d == 0) > 0.995
+
+
+# ---------------------------------------------------------------------------------
+# the fused multiply-add of the layer loops (kernels/fma.py) and its twins
+
+def _exact_fma_f32(a, b, c):
+    """Correctly rounded float32 of a*b + c, by exact rational arithmetic."""
+    from fractions import Fraction
+
+    x = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    # past the largest float32 by half an ulp (2^103) or more, IEEE rounds to infinity
+    if abs(x) >= Fraction(float(np.finfo(np.float32).max)) + 2 ** 103:
+        return np.float32(np.inf if x > 0 else -np.inf)
+    y = np.float32(float(x))  # within an ulp; pick the nearest of it and its neighbours
+    cands = [np.nextafter(y, np.float32(-np.inf)), y, np.nextafter(y, np.float32(np.inf))]
+    cands = [v for v in cands if np.isfinite(v)]
+    return min(cands, key=lambda v: (abs(Fraction(float(v)) - x),
+                                     int(np.array(v).view(np.uint32)) & 1))
+
+
+def _fma_cases(n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(n).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    c = rng.standard_normal(n).astype(np.float32)
+    # cancellation: c ~ -a*b, where a separate multiply and add lose most bits
+    k = n // 3
+    c[:k] = (-(a[:k].astype(np.float64) * b[:k]) * (1 + 1e-7 * rng.standard_normal(k))).astype(np.float32)
+    # tiny addends: the product decides, c only breaks ties
+    c[k:2 * k] *= np.float32(1e-8)
+    # subnormal and huge magnitudes
+    a[-8:] = np.float32(1e-30)
+    b[-8:] = np.float32(1e-15)
+    a[-16:-8] = np.float32(3e38)
+    return a, b, c
+
+
+def test_fma_is_correctly_rounded_and_its_twins_agree():
+    from numba import njit
+
+    from kernels.fma import fma_f32_nb, fma_f32_np, fma_f32_py
+
+    @njit
+    def apply(a, b, c, out):
+        for i in range(a.size):
+            out[i] = fma_f32_nb(a[i], b[i], c[i])
+
+    a, b, c = _fma_cases(200_000, 4)
+    got = np.empty_like(a)
+    apply(a, b, c, got)
+    twin = fma_f32_np(a, b, c)
+    assert got.view(np.uint32).tobytes() == twin.view(np.uint32).tobytes()
+    # a separate multiply and add differs on many of these: the test can tell them apart
+    with np.errstate(over="ignore"):
+        assert np.count_nonzero(a * b + c != got) > 1000
+    for i in list(range(0, a.size, 97)) + list(range(a.size - 16, a.size)):
+        want = _exact_fma_f32(a[i], b[i], c[i])
+        assert got[i] == want, (a[i], b[i], c[i])
+        assert fma_f32_py(a[i], b[i], c[i]).tobytes() == got[i].tobytes()
+
+
+def test_layer_loops_use_fused_multiply_adds():
+    from kernels.simulate import _layer4_nb
+
+    if "+fma" not in _host_features():
+        pytest.skip("no FMA on this CPU")
+    # a jitted caller compiles the helper into its own code (it has no Python wrapper)
+    from numba import njit
+
+    @njit
+    def call(buf, w):
+        _layer4_nb(buf, 0, 64, 16, 16, 16, 0, w)
+
+    buf = np.zeros(64 + 4 * 16, np.float32)
+    w = np.zeros(256, np.float32)
+    call(buf, w)
+    asm = call.inspect_asm(call.signatures[0])
+    assert re.search(r"vfn?madd\w*ps", asm)
