@@ -27,13 +27,16 @@ vectorising.
 The unit and everything it calls per bar are compiled with `_nrt=False` (the driver
 allocates their scratch): they allocate nothing, and with the runtime every call
 increments and decrements the reference count of each array argument -- atomic
-instructions that took a fifth of the kernel's time. The per-bar helpers could also be
-inlined into the unit's loop (inline="always"): that is ~9% faster warm, but Numba's
-IR inlining of four lanes' worth of calls added 3 s to the cold compile, which must
-stay well inside the 30 s a cold `foldgate backtest` may take, so they are not.
+instructions that took a fifth of the kernel's time. They are called once per bar for
+all lanes (a call passes each array as seven flattened fields, so per-lane calls cost
+a sixth of the time), and only helpers with a single call site are inlined: Numba's
+IR inlining of four lanes' worth of calls added 3 s to the cold compile. The helpers
+get no Python or C wrappers (no_cpython_wrapper, no_cfunc_wrapper: 1.5 s of every cold
+compile); call them from jitted code only.
 
-Numba's cache is keyed on this file only: after editing kernels/activations.py,
-delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh files anyway).
+Numba's cache is keyed on this file only: after editing kernels/activations.py or
+kernels/fma.py, delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh
+files anyway).
 """
 
 from __future__ import annotations
