@@ -27,7 +27,9 @@ def extract(archive: Path, dest: Path, max_total_mb: float, max_ratio: float) ->
 
     try:
         reused = existing_extract(archive, dest) is not None
-        out = extract_archive(archive, dest, max_total_bytes=int(max_total_mb * _MB), max_ratio=max_ratio)
+        # require_summary: what validate refuses, extract refuses too, in the same words
+        out = extract_archive(archive, dest, max_total_bytes=int(max_total_mb * _MB), max_ratio=max_ratio,
+                              require_summary=True)
     except FoldgateError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{'Already extracted' if reused else 'Extracted'}: {out}")

@@ -39,11 +39,24 @@ DEFAULT_MAX_ENTRIES = 100_000
 RATIO_FLOOR_BYTES = 64 * 1024
 MARKER = ".foldgate_extract.json"
 
+# NAME_MAX and PATH_MAX of common file systems: a longer name cannot be written, and
+# asking the OS about it raises instead of answering
+MAX_COMPONENT_BYTES = 255
+MAX_NAME_BYTES = 4096
+
 _CHUNK = 1 << 20
 _STAMP = r"(\d{8}_\d{6})"
 _SUMMARY_RE = re.compile(r"^training_summary(?:_" + _STAMP + r")?\.json$", re.IGNORECASE)
 _EXTRACT_DIR_RE = re.compile(r"^" + _STAMP + r"_extract$")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
+
+
+def quote(name: object, most: int = 160) -> str:
+    """A name from an archive or a summary as every message shows it: repr-quoted, so a
+    newline or a control character in it reads as `\\n` and can never start a second
+    line (or a forged `Error:`), and shortened past `most` characters."""
+    r = repr(name if isinstance(name, str) else str(name))
+    return r if len(r) <= most else r[: most - 4] + "...'"
 
 
 def _valid_stamp(text: str | None) -> str | None:
@@ -90,12 +103,18 @@ def _plan(zf: zipfile.ZipFile, zp: Path, max_total_bytes: int, max_ratio: float,
     files: set[str] = set()
     dirs: set[str] = set()
     declared = packed = 0
+    archive_size = _archive_size(zf)
     plan: list[_Entry] = []
+    _check_layout(zf, zp, infos)
     for info in infos:
         raw = info.orig_filename
-        shown = repr(raw)
+        shown = quote(raw)
+        if not raw:
+            raise ArchiveError(f"{zp}: an entry has an empty name")
         if "\x00" in raw:
             raise ArchiveError(f"{zp}: entry {shown} has a NUL byte in its name")
+        if len(raw.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            raise ArchiveError(f"{zp}: entry {shown} has a name longer than {MAX_NAME_BYTES} bytes")
         name = raw.replace("\\", "/")  # archives made on Windows may use backslashes
         if name.startswith("/") or _DRIVE_RE.match(name):
             raise ArchiveError(f"{zp}: entry {shown} has an absolute path")
@@ -107,6 +126,9 @@ def _plan(zf: zipfile.ZipFile, zp: Path, max_total_bytes: int, max_ratio: float,
                 if not parts:
                     raise ArchiveError(f"{zp}: entry {shown} leaves the destination ('..')")
                 parts.pop()
+            elif len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES:
+                raise ArchiveError(f"{zp}: entry {shown} has a path component of {len(part)} characters, more "
+                                   f"than a file name may have ({MAX_COMPONENT_BYTES} bytes)")
             else:
                 parts.append(part)
         mode = info.external_attr >> 16
@@ -116,7 +138,7 @@ def _plan(zf: zipfile.ZipFile, zp: Path, max_total_bytes: int, max_ratio: float,
         if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise ArchiveError(f"{zp}: entry {shown} is a special file (mode {oct(mode)}); only files and "
                                f"directories are extracted")
-        is_dir = info.is_dir() or kind == stat.S_IFDIR
+        is_dir = raw.endswith(("/", "\\")) or kind == stat.S_IFDIR
         if not parts:
             if is_dir:
                 continue  # "./": the destination itself
@@ -126,10 +148,10 @@ def _plan(zf: zipfile.ZipFile, zp: Path, max_total_bytes: int, max_ratio: float,
         key = "/".join(parts)
         parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
         if key in files or (not is_dir and key in dirs):
-            raise ArchiveError(f"{zp}: entry {shown} duplicates the name {key!r}")
+            raise ArchiveError(f"{zp}: entry {shown} duplicates the name {quote(key)}")
         clash = next((p for p in parents if p in files), None)
         if clash is not None:
-            raise ArchiveError(f"{zp}: entry {shown} needs {clash!r} as a directory, but it is a file entry")
+            raise ArchiveError(f"{zp}: entry {shown} needs {quote(clash)} as a directory, but it is a file entry")
         dirs.update(parents)
         (dirs if is_dir else files).add(key)
         if not is_dir:
@@ -141,11 +163,44 @@ def _plan(zf: zipfile.ZipFile, zp: Path, max_total_bytes: int, max_ratio: float,
                 raise ArchiveError(f"{zp}: entry {shown} declares a compression ratio of "
                                    f"{info.file_size / max(info.compress_size, 1):.0f}, over the bound of {max_ratio:g}")
             packed += info.compress_size
-            if declared > RATIO_FLOOR_BYTES and declared > max_ratio * max(packed, 1):
+            # against the archive's real size too: entries can share their data (refused in
+            # _check_layout), and a sum of compressed sizes can be made to say anything
+            if declared > RATIO_FLOOR_BYTES and declared > max_ratio * max(min(packed, archive_size), 1):
                 raise ArchiveError(f"{zp}: entry {shown} takes the declared compression ratio of the archive past "
                                    f"the bound of {max_ratio:g}")
         plan.append(_Entry(info, tuple(parts), is_dir))
     return plan
+
+
+def _archive_size(zf: zipfile.ZipFile) -> int:
+    fp = zf.fp
+    try:
+        here = fp.tell()
+        size = fp.seek(0, os.SEEK_END)
+        fp.seek(here)
+        return size
+    except (OSError, AttributeError, ValueError):
+        return 1 << 62
+
+
+_LOCAL_HEADER = 30  # bytes of a local file header before its name and extra field
+
+
+def _check_layout(zf: zipfile.ZipFile, zp: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Each entry's data must be its own: sorted by offset, an entry's local header and
+    compressed bytes end before the next entry starts and before the central directory.
+    Entries that point at the same (or overlapping) data inflate it once per entry, so a
+    tiny archive could declare honest-looking ratios and still write gigabytes."""
+    end = getattr(zf, "start_dir", None)
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    for a, b in zip(ordered, ordered[1:] + [None]):
+        stop = a.header_offset + _LOCAL_HEADER + len(a.orig_filename.encode("utf-8", "surrogateescape")) \
+            + a.compress_size
+        nxt = b.header_offset if b is not None else end
+        if nxt is not None and stop > nxt:
+            other = f"entry {quote(b.orig_filename)}" if b is not None else "the central directory"
+            raise ArchiveError(f"{zp}: entry {quote(a.orig_filename)} overlaps {other} (entries sharing their "
+                               f"data are refused)")
 
 
 def _stamp(zp: Path, plan: list[_Entry]) -> str:
@@ -215,15 +270,18 @@ def _extract_into(zf: zipfile.ZipFile, zp: Path, plan: list[_Entry], tmp: Path,
     base = os.path.realpath(tmp)
     total_out = total_in = 0
     for e in plan:
-        shown = repr(e.info.orig_filename)
+        shown = quote(e.info.orig_filename)
         target = tmp.joinpath(*e.parts)
         # the names were checked, and no link is ever created; this guards the guard
         if not os.path.realpath(target).startswith(base + os.sep):
             raise ArchiveError(f"{zp}: entry {shown} resolves outside the destination")
-        if e.is_dir:
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if e.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"{zp}: cannot create the directory of entry {shown}: {exc.strerror}") from None
         total_in += e.info.compress_size
         written = 0
         try:
@@ -293,13 +351,16 @@ def _open_zip(zp: Path) -> zipfile.ZipFile:
 
 def extract_archive(zip_path: str | os.PathLike, dest_root: str | os.PathLike = "training_archives",
                     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES, max_ratio: float = DEFAULT_MAX_RATIO,
-                    max_entries: int = DEFAULT_MAX_ENTRIES) -> Path:
+                    max_entries: int = DEFAULT_MAX_ENTRIES, require_summary: bool = False) -> Path:
     """Extract a training archive to `dest_root/YYYYMMDD_HHMMSS_extract/` and return that
     directory. A complete extract of the same archive (same sha256) is reused as is.
-    Raises ArchiveError naming the entry for anything unsafe, corrupt or over the bounds."""
+    Raises ArchiveError naming the entry for anything unsafe, corrupt or over the bounds;
+    with require_summary, also for an archive without a training summary."""
     zp = Path(zip_path)
     with _open_zip(zp) as zf:
         plan = _plan(zf, zp, max_total_bytes, max_ratio, max_entries)
+        if require_summary:
+            _require_summary(zp, [e.info for e in plan])
         stamp = _stamp(zp, plan)
         root = ensure_writable_dir(dest_root)
         dest = root / f"{stamp}_extract"
@@ -353,6 +414,22 @@ def _find_summary(root: Path) -> Path:
     return found[0]
 
 
+def _require_summary(zp: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse, before anything is extracted, a training archive without a training
+    summary, or whose summary declares more bytes than a summary may have (`extract`
+    and `validate` both go through this: one rule, one message)."""
+    from .limits import SUMMARY_FILE
+
+    summaries = [i for i in infos if is_summary_name(PurePosixPath(i.filename.replace("\\", "/")).name)]
+    if not summaries:
+        raise ArchiveError(f"{zp}: no training_summary_*.json in the archive; nothing extracted")
+    for info in summaries:
+        if info.file_size > SUMMARY_FILE.value():
+            raise ArchiveError(f"{zp}: entry {quote(info.filename)} declares {info.file_size:,} bytes, over the bound "
+                               f"of {SUMMARY_FILE.value():,} bytes per training summary; {SUMMARY_FILE.advice()}; "
+                               f"nothing extracted")
+
+
 def open_training_source(path: str | os.PathLike, dest_root: str | os.PathLike = "training_archives"
                          ) -> tuple[Path, Path, str | None]:
     """ARCHIVE.zip (extracted first, idempotently), an extracted DIR, or a SUMMARY.json ->
@@ -367,10 +444,6 @@ def open_training_source(path: str | os.PathLike, dest_root: str | os.PathLike =
     if p.suffix.lower() == ".json":
         return p.parent, p, stamp_from_name(p.name) or stamp_from_name(p.parent.name)
     if p.suffix.lower() == ".zip" or zipfile.is_zipfile(p):
-        # no summary in the archive: say so before extracting anything
-        with _open_zip(p) as zf:
-            if not any(is_summary_name(PurePosixPath(n).name) for n in zf.namelist()):
-                raise ArchiveError(f"{p}: no training_summary_*.json in the archive; nothing extracted")
-        root = extract_archive(p, dest_root)
+        root = extract_archive(p, dest_root, require_summary=True)
         return root, _find_summary(root), stamp_from_name(root.name)
     raise ArchiveError(f"{p}: expected a training archive (.zip), its extracted directory, or a summary (.json)")

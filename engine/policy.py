@@ -15,8 +15,10 @@ import io
 import math
 import os
 import re
+import sys
 import warnings
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +28,7 @@ import numpy as np
 
 from .atomic import atomic_write_bytes
 from .errors import FoldgateError, PolicyError
+from .limits import LAYER_WIDTH, POLICY_FILE, POLICY_PARAMS, file_size_error
 
 FORMAT = "foldgate.policy/1"
 STATE_FEATURES = ("position", "unrealized_return", "bars_held")
@@ -35,6 +38,8 @@ SUPPORTED = (
     "stable-baselines3 PPO MlpPolicy .zip with a MODEL.features.json sidecar"
 )
 _FILENAME_RE = re.compile(r"([A-Za-z0-9.-]+)_(\d+[A-Za-z]+)(?:_.*)?")
+# bar timestamps are int64 ns since 1970 (design.md 2); a date outside cannot be compared with them
+TRAINED_UNTIL_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(2261, 12, 31, 23, 59, 59, tzinfo=timezone.utc))
 _FIELDS = (
     "format", "symbol", "timeframe", "features", "window", "state_features", "obs_norm",
     "actor", "activation", "action", "trained_until", "meta",
@@ -211,8 +216,21 @@ def _one_line(s: str) -> str:
     return " ".join(s.split())
 
 
+def _key(k: Any) -> str:
+    """A dict key in a field path: a plain name as is, anything else quoted."""
+    return k if isinstance(k, str) and k.isidentifier() and len(k) <= 40 else _short(k)
+
+
 def _short(v: Any) -> str:
-    r = repr(v)
+    """A value as shown in a message: short, one line, and never itself an error
+    (repr of an int past Python's digit limit raises; a foreign object's repr may)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"an integer of {v.bit_length()} bits"
+    try:
+        r = repr(v)
+    except Exception:  # noqa: BLE001 - a hostile object's __repr__ can fail in any way
+        r = f"<{type(v).__name__}>"
+    r = _one_line(r)
     return r if len(r) <= 60 else r[:57] + "..."
 
 
@@ -220,26 +238,58 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def _tensor_to_f32(ctx: _Ctx, fieldname: str, t: Any, ndim: int) -> np.ndarray:
-    """A float tensor (or, for data made in Python, a float ndarray) -> float32 ndarray."""
+def _finite(v: Any) -> float | None:
+    """A number as a finite float, or None (not a number, NaN, inf, or an integer too
+    large for a float, which float() would raise on)."""
+    if not _is_number(v):
+        return None
     try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
+        f = float(v)
+    except (OverflowError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _float32_ok(v: float) -> bool:
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.float32(v)))
+
+
+def _check_tensor_meta(ctx: _Ctx, fieldname: str, t: Any, ndim: int, width: int) -> int:
+    """Shape, layout and dtype of a tensor from its metadata alone, before anything is
+    copied: a tensor can declare a shape its storage does not hold (stride 0), and
+    converting it would allocate the declared size. Returns its element count."""
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported
     if torch is not None and isinstance(t, torch.Tensor):
         if t.layout != torch.strided:
             raise ctx.err(fieldname, f"a {t.layout} tensor; only dense tensors are supported")
         if not t.is_floating_point():
             raise ctx.err(fieldname, f"dtype {t.dtype} is not a float tensor")
-        arr = t.detach().to("cpu", torch.float32).contiguous().numpy().copy()
+        shape = tuple(int(d) for d in t.shape)
     elif isinstance(t, np.ndarray):
         if t.dtype.kind != "f":
             raise ctx.err(fieldname, f"dtype {t.dtype} is not a float array")
-        arr = np.array(t, dtype=np.float32, order="C")
+        shape = tuple(int(d) for d in t.shape)
     else:
         raise ctx.err(fieldname, f"expected a float tensor, got {type(t).__name__}")
-    if arr.ndim != ndim:
-        raise ctx.err(fieldname, f"expected {ndim} dimensions, got shape {tuple(arr.shape)}")
+    if len(shape) != ndim:
+        raise ctx.err(fieldname, f"expected {ndim} dimensions, got shape {shape}")
+    if any(d > width for d in shape):
+        raise ctx.err(fieldname, f"shape {shape} is wider than {width:,} units; {LAYER_WIDTH.advice()}")
+    return math.prod(shape)
+
+
+def _tensor_to_f32(ctx: _Ctx, fieldname: str, t: Any, ndim: int) -> np.ndarray:
+    """A float tensor (or, for data made in Python, a float ndarray) -> float32 ndarray.
+    Its metadata is checked first (bounded shape), so the copy is bounded too."""
+    _check_tensor_meta(ctx, fieldname, t, ndim, LAYER_WIDTH.value())
+    if isinstance(t, np.ndarray):
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = np.array(t, dtype=np.float32, order="C")
+    else:
+        import torch
+
+        arr = t.detach().to("cpu", torch.float32).contiguous().numpy().copy()
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ctx.err(fieldname, f"{bad} non-finite value(s) (NaN/inf, or too large for float32)")
@@ -248,14 +298,14 @@ def _tensor_to_f32(ctx: _Ctx, fieldname: str, t: Any, ndim: int) -> np.ndarray:
 
 def _vector(ctx: _Ctx, fieldname: str, v: Any, n: int) -> np.ndarray:
     if isinstance(v, (list, tuple)):
+        if len(v) != n:
+            raise ctx.err(fieldname, f"length {len(v)} != obs_dim {n}")
         if not all(_is_number(x) for x in v):
             raise ctx.err(fieldname, "expected a list of numbers")
-        arr = np.asarray(v, dtype=np.float64)
-        with np.errstate(over="ignore"):
-            arr32 = arr.astype(np.float32)
-        if not np.all(np.isfinite(arr32)):
+        vals = [_finite(x) for x in v]
+        if any(x is None or not _float32_ok(x) for x in vals):
             raise ctx.err(fieldname, "non-finite value(s) (NaN/inf, or too large for float32)")
-        out = arr32
+        out = np.asarray(vals, dtype=np.float32)
     else:
         out = _tensor_to_f32(ctx, fieldname, v, 1)
     if out.shape != (n,):
@@ -263,13 +313,17 @@ def _vector(ctx: _Ctx, fieldname: str, v: Any, n: int) -> np.ndarray:
     return out
 
 
-def _str_list(ctx: _Ctx, fieldname: str, v: Any) -> list[str]:
+def _str_list(ctx: _Ctx, fieldname: str, v: Any, most: int) -> list[str]:
     if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
         raise ctx.err(fieldname, f"expected a list of names, got {_short(v)}")
+    if len(v) > most:
+        raise ctx.err(fieldname, f"{len(v):,} names, more than the {most:,} inputs a layer may take; "
+                                 f"{LAYER_WIDTH.advice()}")
     names = list(v)
-    dup = sorted({x for x in names if names.count(x) > 1})
+    seen: set[str] = set()
+    dup = sorted({x for x in names if x in seen or seen.add(x)})
     if dup:
-        raise ctx.err(fieldname, f"duplicate name(s) {', '.join(dup)}")
+        raise ctx.err(fieldname, f"duplicate name(s) {_short(', '.join(dup))}")
     return names
 
 
@@ -339,7 +393,7 @@ def policy_from_fields(
         if any(isinstance(k, str) and k.endswith(".weight") for k in fields):
             hint = " (this looks like a bare state_dict)"
         raise ctx.err("format", f"missing; expected {FORMAT!r}{hint}; {SUPPORTED}")
-    if fmt != FORMAT:
+    if not isinstance(fmt, str) or fmt != FORMAT:
         raise ctx.err("format", f"{_short(fmt)} is not supported (supported: {FORMAT!r})")
     # Fields beyond design.md 3 (a trainer's step count, optimiser notes, ...) are
     # metadata: they are ignored, never interpreted.
@@ -347,19 +401,23 @@ def policy_from_fields(
     # what the observation is made of
     if "features" not in fields:
         raise ctx.err("features", "missing")
-    features = _str_list(ctx, "features", fields["features"])
+    width, max_params = LAYER_WIDTH.value(), POLICY_PARAMS.value()
+    features = _str_list(ctx, "features", fields["features"], width)
     _check_features(ctx, features)
     window = fields.get("window", 1)
     if not isinstance(window, (int, np.integer)) or isinstance(window, bool) or not 1 <= window <= 100_000:
         raise ctx.err("window", f"expected an integer >= 1, got {_short(window)}")
     window = int(window)
-    state = _str_list(ctx, "state_features", fields.get("state_features", []) or [])
+    state = _str_list(ctx, "state_features", fields.get("state_features", []) or [], width)
     for i, s in enumerate(state):
         if s not in STATE_FEATURES:
-            raise ctx.err(f"state_features[{i}]", f"unknown state feature {s!r} (known: {', '.join(STATE_FEATURES)})")
+            raise ctx.err(f"state_features[{i}]", f"unknown state feature {_short(s)} (known: {', '.join(STATE_FEATURES)})")
     obs_dim = len(features) * window + len(state)
     if obs_dim == 0:
         raise ctx.err("features", "no features and no state features: the observation is empty")
+    if obs_dim > width:
+        raise ctx.err("window", f"the observation has {obs_dim:,} inputs ({len(features)} features x window "
+                                f"{window} + {len(state)} state), more than {width:,}; {LAYER_WIDTH.advice()}")
     obs_what = f"{len(features)} features x window {window} + {len(state)} state features"
 
     # the network
@@ -368,6 +426,16 @@ def policy_from_fields(
         raise ctx.err("actor", "missing")
     if not isinstance(actor, (list, tuple)) or len(actor) < 2 or len(actor) % 2:
         raise ctx.err("actor", "expected a list [W0, b0, ..., Wout, bout] of tensors (even length >= 2)")
+    if len(actor) > 2 * 64:
+        raise ctx.err("actor", f"{len(actor) // 2} layers; foldgate takes at most 64")
+    # every shape from metadata first: nothing is copied before the whole network fits
+    n_params = 0
+    for j in range(len(actor) // 2):
+        n_params += _check_tensor_meta(ctx, f"actor[{2 * j}] (layer {j} weight)", actor[2 * j], 2, width)
+        n_params += _check_tensor_meta(ctx, f"actor[{2 * j + 1}] (layer {j} bias)", actor[2 * j + 1], 1, width)
+        if n_params > max_params:
+            raise ctx.err("actor", f"more than {max_params:,} parameters (at layer {j}); "
+                                   f"{POLICY_PARAMS.advice()}")
     layers: list[tuple[np.ndarray, np.ndarray]] = []
     prev_out, prev_name = obs_dim, f"the observation ({obs_what})"
     for j in range(len(actor) // 2):
@@ -389,7 +457,7 @@ def policy_from_fields(
     n_out = prev_out
 
     activation = fields.get("activation", "tanh")
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ctx.err("activation", f"{_short(activation)} is not supported (supported: tanh, relu)")
 
     # the action
@@ -397,39 +465,40 @@ def policy_from_fields(
     if not isinstance(action, Mapping):
         raise ctx.err("action", "missing or not a dict {type: discrete|continuous, ...}")
     kind = action.get("type")
+    kind = kind if isinstance(kind, str) else _short(kind)
     targets = None
     if kind == "discrete":
         extra = [k for k in action if k not in ("type", "targets")]
         if extra:
-            raise ctx.err(f"action.{extra[0]}", "unknown key for a discrete action (known: type, targets)")
+            raise ctx.err(f"action.{_key(extra[0])}", "unknown key for a discrete action (known: type, targets)")
         tg = action.get("targets")
         if not isinstance(tg, (list, tuple)) or not tg:
             raise ctx.err("action.targets", "expected a non-empty list of numbers or null (hold)")
-        vals = []
-        for i, t in enumerate(tg):
-            if t is None:
-                vals.append(math.nan)
-            elif _is_number(t) and math.isfinite(float(t)):
-                vals.append(float(t))
-            else:
-                raise ctx.err(f"action.targets[{i}]", f"{_short(t)} is not a finite number or null")
-        if len(vals) != n_out:
+        if len(tg) != n_out:
             raise ctx.err(
                 "action.targets",
-                f"{len(vals)} targets but the last layer has {n_out} outputs",
+                f"{len(tg)} targets but the last layer has {n_out} outputs",
             )
+        vals = []
+        for i, t in enumerate(tg):
+            f = math.nan if t is None else _finite(t)
+            if f is None:
+                raise ctx.err(f"action.targets[{i}]", f"{_short(t)} is not a finite number or null")
+            vals.append(f)
         targets = np.asarray(vals, dtype=np.float64)
         real = targets[~np.isnan(targets)]
         low, high = (float(real.min()), float(real.max())) if real.size else (0.0, 0.0)
     elif kind == "continuous":
         extra = [k for k in action if k not in ("type", "low", "high")]
         if extra:
-            raise ctx.err(f"action.{extra[0]}", "unknown key for a continuous action (known: type, low, high)")
-        lo, hi = action.get("low"), action.get("high")
-        for nm, v in (("low", lo), ("high", hi)):
-            if not _is_number(v) or not math.isfinite(float(v)):
-                raise ctx.err(f"action.{nm}", f"{_short(v)} is not a finite number")
-        low, high = float(lo), float(hi)
+            raise ctx.err(f"action.{_key(extra[0])}", "unknown key for a continuous action (known: type, low, high)")
+        bounds = {}
+        for nm in ("low", "high"):
+            v = action.get(nm)
+            bounds[nm] = _finite(v)
+            if bounds[nm] is None or not _float32_ok(bounds[nm]):
+                raise ctx.err(f"action.{nm}", f"{_short(v)} is not a finite number (within float32)")
+        low, high = bounds["low"], bounds["high"]
         if not low < high:
             raise ctx.err("action", f"low {low:g} must be < high {high:g}")
         if n_out != 1:
@@ -445,7 +514,7 @@ def policy_from_fields(
             raise ctx.err("obs_norm", "expected a dict {mean, var, epsilon, clip}")
         extra = [k for k in on if k not in ("mean", "var", "epsilon", "clip")]
         if extra:
-            raise ctx.err(f"obs_norm.{extra[0]}", "unknown key (known: mean, var, epsilon, clip)")
+            raise ctx.err(f"obs_norm.{_key(extra[0])}", "unknown key (known: mean, var, epsilon, clip)")
         for k in ("mean", "var"):
             if k not in on:
                 raise ctx.err(f"obs_norm.{k}", "missing")
@@ -453,21 +522,30 @@ def policy_from_fields(
         var = _vector(ctx, "obs_norm.var", on["var"], obs_dim)
         if np.any(var < 0):
             raise ctx.err("obs_norm.var", f"negative at index {int(np.argmax(var < 0))}")
-        eps, clip = on.get("epsilon", 1e-8), on.get("clip", 10.0)
-        if not _is_number(eps) or not math.isfinite(float(eps)) or float(eps) < 0:
-            raise ctx.err("obs_norm.epsilon", f"{_short(eps)} is not a finite number >= 0")
-        if not _is_number(clip) or not float(clip) > 0 or math.isnan(float(clip)):
-            raise ctx.err("obs_norm.clip", f"{_short(clip)} is not a number > 0")
-        denom = np.sqrt(var + np.float32(eps))
-        if np.any(denom == 0):
-            raise ctx.err("obs_norm.var", f"var + epsilon is 0 at index {int(np.argmax(denom == 0))}")
-        obs_norm = ObsNorm(mean=mean, var=var, epsilon=float(eps), clip=float(clip))
+        raw_eps, raw_clip = on.get("epsilon", 1e-8), on.get("clip", 10.0)
+        eps, clip = _finite(raw_eps), _finite(raw_clip)
+        # the kernel computes in float32: a value that is finite only as a double (1e300)
+        # would become inf there, so it is refused here, at load
+        if eps is None or eps < 0 or not _float32_ok(eps):
+            raise ctx.err("obs_norm.epsilon", f"{_short(raw_eps)} is not a finite number >= 0 (within float32)")
+        if clip is None or not clip > 0 or not _float32_ok(clip):
+            raise ctx.err("obs_norm.clip", f"{_short(raw_clip)} is not a finite number > 0 (within float32)")
+        with np.errstate(over="ignore", invalid="ignore"):
+            denom = np.sqrt(var + np.float32(eps))
+        bad = ~(np.isfinite(denom) & (denom > 0))
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise ctx.err("obs_norm.var", f"sqrt(var + epsilon) at index {i} is {float(denom[i])!r}, "
+                                          f"not a finite number > 0 in float32")
+        obs_norm = ObsNorm(mean=mean, var=var, epsilon=eps, clip=clip)
 
     # identity
     fsym, ftf = parse_filename(name_path if name_path is not None else (path or ""))
     symbol = fields.get("symbol")
     if symbol is not None:
         try:
+            if not isinstance(symbol, str) or len(symbol) > 64:
+                raise FoldgateError("not a short string")
             symbol = canonical_symbol(symbol)
         except FoldgateError:
             raise ctx.err("symbol", f"{_short(symbol)} is not a symbol like 'BTCUSD' or 'AAPL'") from None
@@ -478,8 +556,8 @@ def policy_from_fields(
         from .store import canonical_timeframe  # call time: one spelling rule for the store and policies
 
         try:
-            if not isinstance(timeframe, str):
-                raise FoldgateError("not a string")
+            if not isinstance(timeframe, str) or len(timeframe) > 32:
+                raise FoldgateError("not a short string")
             timeframe = canonical_timeframe(timeframe)
         except FoldgateError:
             raise ctx.err("timeframe", f"{_short(timeframe)} is not a timeframe like '1Hour', '15Min', '1Day'") from None
@@ -488,15 +566,17 @@ def policy_from_fields(
     tu = fields.get("trained_until")
     trained_until = None
     if tu is not None:
-        if isinstance(tu, datetime):
-            trained_until = tu.replace(tzinfo=timezone.utc) if tu.tzinfo is None else tu.astimezone(timezone.utc)
-        elif isinstance(tu, str):
-            try:
+        try:
+            if isinstance(tu, datetime):
+                trained_until = tu.replace(tzinfo=timezone.utc) if tu.tzinfo is None else tu.astimezone(timezone.utc)
+            elif isinstance(tu, str) and len(tu) <= 64:
                 trained_until = parse_utc(tu)
-            except ValueError:
-                raise ctx.err("trained_until", f"{_short(tu)} is not an ISO-8601 time") from None
-        else:
-            raise ctx.err("trained_until", f"expected an ISO-8601 string, got {type(tu).__name__}")
+            else:
+                raise ctx.err("trained_until", f"expected an ISO-8601 string, got {_short(tu)}")
+        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved by an offset
+            raise ctx.err("trained_until", f"{_short(tu)} is not an ISO-8601 time in UTC's range") from None
+        if not TRAINED_UNTIL_RANGE[0] <= trained_until <= TRAINED_UNTIL_RANGE[1]:
+            raise ctx.err("trained_until", f"{_short(tu)} is outside 1970-2261, the range of bar timestamps")
     meta = fields.get("meta")
     if meta is not None and not isinstance(meta, Mapping):
         raise ctx.err("meta", "expected a dict")
@@ -524,15 +604,41 @@ def policy_from_fields(
 # ---------------------------------------------------------------------------
 # reading
 
-def _read_file(path: Path) -> bytes:
-    if not path.exists():
-        raise PolicyError(f"{path}: no such file")
-    if path.is_dir():
-        raise PolicyError(f"{path}: is a directory, not a policy file")
+def read_policy_bytes(path: Path) -> bytes:
+    """The bytes of a policy file, its size bounded before it is read."""
+    from .limits import read_bounded
+
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
+        if not path.exists():
+            raise PolicyError(f"{path}: no such file")
+        if path.is_dir():
+            raise PolicyError(f"{path}: is a directory, not a policy file")
+        return read_bounded(path, POLICY_FILE, PolicyError)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise PolicyError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+# torch.save stores tensors uncompressed, so a checkpoint inflates by a few bytes at
+# most; one that declares far more than it holds is a bomb, refused before torch.load.
+_MAX_INFLATION = 16
+_MAX_ZIP_ENTRIES = 100_000
+
+
+def check_zip_sizes(where: Any, zf: zipfile.ZipFile, packed_size: int) -> None:
+    """Refuse a zip (a torch checkpoint, an SB3 model) whose entries declare more bytes
+    than a policy may hold, or far more than the file's own size: torch allocates the
+    declared size of each record it reads."""
+    infos = zf.infolist()
+    if len(infos) > _MAX_ZIP_ENTRIES:
+        raise PolicyError(f"{where}: {len(infos):,} zip entries, more than {_MAX_ZIP_ENTRIES:,}")
+    declared = sum(i.file_size for i in infos)
+    limit = POLICY_FILE.value()
+    if declared > limit:
+        raise PolicyError(f"{where}: its zip entries declare {declared:,} bytes, over the bound of {limit:,} "
+                          f"bytes per policy file; {POLICY_FILE.advice()}")
+    if declared > _MAX_INFLATION * packed_size + (1 << 20):
+        raise PolicyError(f"{where}: its zip entries declare {declared:,} bytes in a {packed_size:,}-byte file "
+                          f"(a compression bomb); refused before loading")
 
 
 def _torch_load(path: Path, source: Any) -> Any:
@@ -547,6 +653,11 @@ def _torch_load(path: Path, source: Any) -> Any:
             return torch.load(source, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
         msg = str(exc)
+        if "Weights only load failed" in msg and (op := re.search(r"Unsupported operand (\d+)", msg)):
+            raise PolicyError(
+                f"{path}: uses pickle opcode {op.group(1)}, which the safe loader refuses (139 = LONG4, an "
+                f"integer of more than 255 bytes); nothing in it was executed"
+            ) from None
         if "Weights only load failed" in msg:
             m = re.search(r"GLOBAL ([\w.]+)", msg)
             what = f" (it references {m.group(1)})" if m else " (or pickle opcodes the safe loader refuses)"
@@ -566,9 +677,11 @@ def _torch_load(path: Path, source: Any) -> Any:
 
 def _zip_kind(path: Path, data: bytes) -> str:
     try:
-        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    except zipfile.BadZipFile as exc:
-        raise PolicyError(f"{path}: a damaged zip archive ({exc})") from None
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
+        raise PolicyError(f"{path}: a damaged zip archive ({_one_line(str(exc))[:120]})") from None
+    check_zip_sizes(path, zf, len(data))
+    names = zf.namelist()
     if "data" in names or "policy.pth" in names:
         return "sb3"
     if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
@@ -581,7 +694,7 @@ def _zip_kind(path: Path, data: bytes) -> str:
 def load_policy(path: str | os.PathLike) -> Policy:
     """Load and validate a native checkpoint or an SB3 PPO zip (with its sidecar)."""
     p = Path(path)
-    data = _read_file(p)
+    data = read_policy_bytes(p)
     if not data:
         raise PolicyError(f"{p}: the file is empty; {SUPPORTED}")
     if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -600,9 +713,25 @@ def load_policy(path: str | os.PathLike) -> Policy:
     elif data[:1] != b"\x80":
         # torch.save writes a zip, or (legacy) a pickle that starts with the PROTO opcode
         raise PolicyError(f"{p}: not a torch checkpoint (neither a zip archive nor a pickle); {SUPPORTED}")
-    obj = _torch_load(p, p)
+    obj = _torch_load(p, io.BytesIO(data))  # the bytes checked and hashed, not a re-read
     sha = hashlib.sha256(data).hexdigest()
-    return policy_from_fields(obj, path=p, source_format=FORMAT, sha256=sha)
+    with malformed(p):
+        return policy_from_fields(obj, path=p, source_format=FORMAT, sha256=sha)
+
+
+@contextmanager
+def malformed(where: Any):
+    """The last line of defence for a hostile file: an exception that no check above
+    foresaw becomes one PolicyError line instead of a traceback. (A refusal a check
+    words itself is always better; the fuzz suite hunts for the ones that land here.)"""
+    try:
+        yield
+    except FoldgateError:
+        raise
+    except (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError, RecursionError,
+            MemoryError, RuntimeError) as exc:
+        raise PolicyError(f"{where}: a malformed policy ({type(exc).__name__}: "
+                          f"{_one_line(str(exc))[:100]}); {SUPPORTED}") from None
 
 
 # ---------------------------------------------------------------------------

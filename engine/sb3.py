@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import os
 import re
@@ -28,7 +27,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import FoldgateError, PolicyError
-from .policy import Policy, _torch_load, policy_from_fields
+from .limits import LAYER_WIDTH, POLICY_FILE, POLICY_PARAMS, SIDECAR_FILE, parse_json, read_bounded
+from .policy import Policy, _check_tensor_meta, _Ctx, _key, _torch_load, check_zip_sizes, malformed, policy_from_fields
 
 SUPPORTED_SB3 = (
     "supported: stable-baselines3 PPO/A2C with MlpPolicy: a flat Box observation, "
@@ -39,7 +39,6 @@ SIDECAR_KEYS = (
     "features", "window", "state_features", "action", "targets", "obs_norm", "activation",
     "symbol", "timeframe", "trained_until", "meta",
 )
-_MAX_ENTRY = 256 * 1024 * 1024  # a PPO MlpPolicy is kilobytes to megabytes; refuse zip bombs
 _POLICY_KEY = re.compile(r"mlp_extractor\.(policy_net|shared_net|value_net)\.(\d+)\.(weight|bias)")
 
 
@@ -71,14 +70,16 @@ def _err(path: Any, msg: str) -> PolicyError:
     return PolicyError(" ".join(f"{path}: {msg}".split()))
 
 
-def _read_entry(zf: zipfile.ZipFile, path: Path, name: str) -> bytes:
+def _read_entry(zf: zipfile.ZipFile, path: Path, name: str, most: int | None = None) -> bytes:
     info = zf.getinfo(name)
-    if info.file_size > _MAX_ENTRY:
-        raise _err(path, f"entry {name!r} is {info.file_size} bytes, more than a policy can need")
+    most = POLICY_FILE.value() if most is None else most
+    if info.file_size > most:
+        raise _err(path, f"entry {name!r} is {info.file_size:,} bytes, over the bound of {most:,}")
     try:
         return zf.read(name)
-    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:  # RuntimeError: encrypted entries
-        raise _err(path, f"cannot read entry {name!r}: {exc}") from None
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError, NotImplementedError) as exc:
+        # RuntimeError: encrypted entries; NotImplementedError: an unknown compression
+        raise _err(path, f"cannot read entry {name!r}: {' '.join(str(exc).split())[:120]}") from None
 
 
 def _class_name(typ: Any) -> str:
@@ -91,12 +92,32 @@ def _parse_floats(s: Any) -> list[float]:
     """A numpy repr such as "[-1.]" or "[-inf  2.5]" -> floats."""
     if isinstance(s, (list, tuple)):
         return [float(x) for x in s]
-    if isinstance(s, (int, float)):
+    if isinstance(s, (int, float)) and not isinstance(s, bool):
         return [float(s)]
     body = str(s).strip().strip("[]")
     if "..." in body:
         raise ValueError("truncated repr")
     return [float(tok) for tok in body.replace(",", " ").split()]
+
+
+def _shown(v: Any) -> str:
+    from .policy import _short
+
+    return _short(v)
+
+
+def _shape(space: Mapping) -> list[int] | None:
+    """A space's shape from its readable `_shape` (a list, or a repr like "(7,)"), or
+    None when it is neither (an integer, a mapping, digits past any real size)."""
+    raw = space.get("_shape", space.get("shape"))
+    if isinstance(raw, str):
+        toks = re.findall(r"\d+", raw)
+        if any(len(t) > 9 for t in toks):
+            return None
+        raw = [int(t) for t in toks]
+    if not isinstance(raw, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in raw):
+        return None
+    return raw
 
 
 def _space(data: Mapping, key: str, path: Path) -> Mapping:
@@ -115,20 +136,19 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
     if p.is_dir():
         raise _err(p, "is a directory, not a model zip")
     try:
-        raw = p.read_bytes()
+        raw = read_bounded(p, POLICY_FILE, PolicyError)
     except OSError as exc:
         raise _err(p, f"cannot read: {exc.strerror}") from None
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
         names = set(zf.namelist())
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError):
         raise _err(p, f"not a zip archive, so not a stable-baselines3 model; {SUPPORTED_SB3}") from None
+    check_zip_sizes(p, zf, len(raw))
     if "data" not in names:
         raise _err(p, f"a zip without a 'data' entry: not a stable-baselines3 model saved by PPO.save(); {SUPPORTED_SB3}")
-    try:
-        data = json.loads(_read_entry(zf, p, "data").decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _err(p, f"its 'data' entry is not JSON ({exc.__class__.__name__}): not a stable-baselines3 model") from None
+    data = parse_json(_read_entry(zf, p, "data", SIDECAR_FILE.value()), f"{p}: its 'data' entry", PolicyError,
+                      "is not JSON, so not a stable-baselines3 model")
     if not isinstance(data, Mapping):
         raise _err(p, "its 'data' entry is not a JSON object: not a stable-baselines3 model")
     if "policy.pth" not in names:
@@ -166,12 +186,11 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
     otype = _class_name(osp[":type:"])
     if otype != "Box":
         raise _err(p, f"observation space {otype} is not supported (it needs a flat Box); {SUPPORTED_SB3}")
-    oshape = osp.get("_shape", osp.get("shape"))
-    if isinstance(oshape, str):
-        oshape = [int(x) for x in re.findall(r"\d+", oshape)]
-    if not isinstance(oshape, list) or len(oshape) != 1 or not isinstance(oshape[0], int):
-        raise _err(p, f"observation space has shape {oshape}; only a flat (1-dim) Box is supported")
-    obs_dim = int(oshape[0])
+    oshape = _shape(osp)
+    if oshape is None or len(oshape) != 1:
+        raise _err(p, f"observation space has shape {_shown(osp.get('_shape', osp.get('shape')))}; only a flat "
+                      f"(1-dim) Box is supported")
+    obs_dim = oshape[0]
 
     # action space
     asp = _space(data, "action_space", p)
@@ -187,14 +206,14 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
             raise _err(p, f"action_space: Discrete(start={start}) is not supported; only start=0")
         kind = "discrete"
     elif atype == "Box":
-        ashape = asp.get("_shape", asp.get("shape"))
-        if isinstance(ashape, str):
-            ashape = [int(x) for x in re.findall(r"\d+", ashape)]
+        ashape = _shape(asp)
         if ashape != [1]:
-            raise _err(p, f"action_space: a Box of shape {tuple(ashape or [])} is not supported (only 1-dim Box); {SUPPORTED_SB3}")
+            shown = tuple(ashape) if ashape is not None else _shown(asp.get("_shape", asp.get("shape")))
+            raise _err(p, f"action_space: a Box of shape {shown} is not "
+                          f"supported (only 1-dim Box); {SUPPORTED_SB3}")
         try:
             lo, hi = _parse_floats(asp.get("low")), _parse_floats(asp.get("high"))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise _err(p, "action_space: Box without readable low/high") from None
         if len(lo) != 1 or len(hi) != 1:
             raise _err(p, "action_space: Box low/high are not one value each")
@@ -243,6 +262,19 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
     actor += [sd["action_net.weight"], sd["action_net.bias"]]
 
     import torch
+
+    # shapes from metadata before any value is touched (isfinite of a stride-0 tensor
+    # that declares a huge shape would allocate all of it)
+    ctx, width, n_params = _Ctx(f"{p} (policy.pth)"), LAYER_WIDTH.value(), 0
+    if obs_dim > width:
+        raise _err(p, f"observation space of {obs_dim:,} inputs, more than {width:,}; {LAYER_WIDTH.advice()}")
+    for j in range(len(actor) // 2):
+        for t, what in ((actor[2 * j], "weight"), (actor[2 * j + 1], "bias")):
+            if not isinstance(t, torch.Tensor):
+                raise _err(p, f"policy.pth: layer {j} is not a (weight matrix, bias vector) pair")
+            n_params += _check_tensor_meta(ctx, f"layer {j} {what}", t, 2 if what == "weight" else 1, width)
+    if n_params > POLICY_PARAMS.value():
+        raise _err(p, f"policy.pth: more than {POLICY_PARAMS.value():,} parameters; {POLICY_PARAMS.advice()}")
 
     prev = obs_dim
     hidden: list[int] = []
@@ -305,16 +337,14 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     if not p.exists():
         raise _err(p, "no such sidecar file (features, window, state_features, action targets as JSON)")
     try:
-        side = json.loads(p.read_text(encoding="utf-8"))
+        side = parse_json(read_bounded(p, SIDECAR_FILE, PolicyError), str(p), PolicyError, "not valid JSON")
     except OSError as exc:
         raise _err(p, f"cannot read: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _err(p, f"not valid JSON ({exc})") from None
     if not isinstance(side, dict):
         raise _err(p, "expected a JSON object with features, window, state_features, action")
     unknown = [k for k in side if k not in SIDECAR_KEYS]
     if unknown:
-        raise _err(p, f"{unknown[0]}: unknown key (known: {', '.join(SIDECAR_KEYS)})")
+        raise _err(p, f"{_key(unknown[0])}: unknown key (known: {', '.join(SIDECAR_KEYS)})")
     if "features" not in side:
         raise _err(p, "features: missing")
     return side
@@ -344,8 +374,8 @@ def sb3_checkpoint_fields(
     state = side.get("state_features", []) or []
     if not isinstance(features, list) or not all(isinstance(x, str) for x in features):
         raise _err(sp, "features: expected a list of feature names")
-    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
-        raise _err(sp, f"window: expected an integer >= 1, got {window!r}")
+    if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= LAYER_WIDTH.value():
+        raise _err(sp, f"window: expected an integer from 1 to {LAYER_WIDTH.value():,}, got {_shown(window)}")
     if not isinstance(state, list) or not all(isinstance(x, str) for x in state):
         raise _err(sp, "state_features: expected a list of names")
     n = len(features) * window + len(state)
@@ -358,7 +388,7 @@ def sb3_checkpoint_fields(
 
     activation = side.get("activation")
     if activation is not None and activation not in ("tanh", "relu"):
-        raise _err(sp, f"activation: {activation!r} is not supported (supported: tanh, relu)")
+        raise _err(sp, f"activation: {_shown(activation)} is not supported (supported: tanh, relu)")
     if net.activation is not None:
         if activation is not None and activation != net.activation:
             raise _err(sp, f"activation: {activation!r} but {mp.name} says {net.activation!r}")
@@ -414,6 +444,8 @@ def sb3_checkpoint_fields(
         raise _err(sp, "obs_norm: given in the sidecar and from VecNormalize; keep one")
     on = obs_norm if obs_norm is not None else side.get("obs_norm")
     if on is not None:
+        if not isinstance(on, Mapping):
+            raise _err(sp, f"obs_norm: expected an object {{mean, var, epsilon, clip}}, got {_shown(on)}")
         fields["obs_norm"] = dict(on)
     for k in ("symbol", "timeframe", "trained_until", "meta"):
         if side.get(k) is not None:
@@ -428,12 +460,13 @@ def load_sb3_policy(
 ) -> Policy:
     """An SB3 PPO zip (plus sidecar, default `MODEL.features.json`) as a `Policy`."""
     mp = Path(model_path)
-    net = read_sb3_zip(mp)
-    fields = sb3_checkpoint_fields(mp, sidecar, obs_norm, net=net)
-    sp = Path(sidecar) if sidecar is not None else sidecar_path(mp)
-    return policy_from_fields(
-        fields, path=mp, source_format="sb3.zip", sha256=net.sha256, name_path=mp, where=sp
-    )
+    with malformed(mp):
+        net = read_sb3_zip(mp)
+        fields = sb3_checkpoint_fields(mp, sidecar, obs_norm, net=net)
+        sp = Path(sidecar) if sidecar is not None else sidecar_path(mp)
+        return policy_from_fields(
+            fields, path=mp, source_format="sb3.zip", sha256=net.sha256, name_path=mp, where=sp
+        )
 
 
 def read_vecnormalize(path: str | os.PathLike, *, trust_pickle: bool = False) -> dict[str, Any] | None:

@@ -11,17 +11,22 @@ profit_factor, consistency, max_drawdown: lists of numbers, or one number), and
 optionally "model" (or "model_path"), "timeframe", "checkpoints" (aligned with the
 histories), "train_start", "train_end".
 
-A malformed entry (missing metric, wrong type, NaN or infinite value, histories of
-unequal length, misaligned checkpoints, a bad date, a model path that leaves the
-root, a missing model file) fails that symbol alone: its record carries `error` and
-the others go on. A summary that cannot be read at all, or an archive without any
-model file, is an ArchiveError.
+Histories of different lengths are normal (fitness is logged at every evaluation,
+profit factor may be logged once): gating reads each metric's last value and the
+fitness history; checkpoints, when listed, are aligned with fitness_score.
+
+A malformed entry (a value of the wrong type or past float range, checkpoints not
+aligned with fitness_score, a bad date, a model path that leaves the root or cannot
+be a path) fails that symbol alone: its record carries `error` and the others go on.
+A model file that is missing is not an error: the record is gated and carries
+`model_missing` (design.md 7: the flag MODEL_MISSING, not backtested). A summary that
+cannot be read at all (over its size bound, invalid or too deeply nested JSON), or an
+archive without any model file, is an ArchiveError.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import numbers
 import os
@@ -30,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .archive import open_training_source
+from .archive import open_training_source, quote
 from .errors import ArchiveError, FoldgateError
+from .limits import SUMMARY_FILE, parse_json, read_bounded
 from .symbols import canonical_symbol
 
 METRIC_KEYS = ("fitness_score", "profit_factor", "consistency", "max_drawdown")
@@ -43,11 +49,12 @@ class SymbolRecord:
     symbol: str
     timeframe: str | None
     model_path: Path | None
-    metrics: dict[str, list[float]]        # METRIC_KEYS -> history, equal lengths; {} on error
-    checkpoints: list[str | None] | None   # aligned with the histories, or None
+    metrics: dict[str, list[float]]        # METRIC_KEYS -> history (lengths may differ); {} on error
+    checkpoints: list[str | None] | None   # aligned with fitness_score, or None
     train_start: str | None                # ISO text as written in the summary (validated)
     train_end: str | None
     error: str | None = None
+    model_missing: str | None = None       # why no model file was found (gated, not backtested)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +77,14 @@ class _Bad(Exception):
     """One symbol's entry is unusable; the message is the reason."""
 
 
+class _Missing(Exception):
+    """The entry is fine but its model file is not there."""
+
+    def __init__(self, message: str, timeframe: str | None):
+        super().__init__(message)
+        self.timeframe = timeframe
+
+
 # ------------------------------------------------------------------ values
 
 
@@ -79,7 +94,7 @@ def _describe(v: Any) -> str:
     if isinstance(v, bool):
         return f"a boolean ({str(v).lower()})"
     if isinstance(v, str):
-        return f"a string ({v!r})"
+        return f"a string ({quote(v)})"
     if isinstance(v, (list, dict)):
         return "a list" if isinstance(v, list) else "an object"
     kind = type(v).__name__
@@ -99,7 +114,10 @@ def _history(name: str, raw: Any) -> list[float]:
             continue
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
             raise _Bad(f"{where} is {_describe(v)}, expected a number")
-        out.append(float(v))
+        try:
+            out.append(float(v))
+        except OverflowError:  # an integer like 10**400: no float holds it
+            raise _Bad(f"{where} is an integer of {v.bit_length()} bits, too large for a number") from None
     return out
 
 
@@ -109,9 +127,11 @@ def _iso(name: str, v: Any) -> str | None:
     if not isinstance(v, str):
         raise _Bad(f"{name} is {_describe(v)}, expected an ISO date")
     try:
-        dt.datetime.fromisoformat(v.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise _Bad(f"{name} {v!r} is not an ISO date or time") from None
+        if len(v) > 64:
+            raise ValueError
+        _as_utc(v.strip()).astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved by an offset
+        raise _Bad(f"{name} {quote(v)} is not an ISO date or time") from None
     return v.strip()
 
 
@@ -150,8 +170,8 @@ class _ModelIndex:
             depth = min(len(p.parts) for p in preferred)
             preferred = [p for p in preferred if len(p.parts) == depth]
             if len(preferred) > 1:
-                listed = ", ".join(str(p.relative_to(self.root)) for p in preferred[:3])
-                raise _Bad(f"{len(hits)} files named {name} ({listed}); name the model in the summary")
+                listed = ", ".join(quote(str(p.relative_to(self.root))) for p in preferred[:3])
+                raise _Bad(f"{len(hits)} files named {quote(name)} ({listed}); name the model in the summary")
             hits = preferred
         return hits[0] if hits else None
 
@@ -160,20 +180,42 @@ class _ModelIndex:
         return [p for name, ps in self.by_name.items() if pat.match(name) for p in ps]
 
 
+_MAX_PATH, _MAX_COMPONENT = 4096, 255
+
+
+def _check_path_text(raw: str) -> str:
+    """A model path from the summary that the OS could be asked about: no NUL, within
+    PATH_MAX and NAME_MAX (beyond them the OS raises instead of answering)."""
+    if "\x00" in raw:
+        raise _Bad(f"model path {quote(raw)} holds a NUL character")
+    if len(raw.encode("utf-8", "surrogateescape")) > _MAX_PATH:
+        raise _Bad(f"model path of {len(raw):,} characters is longer than any path ({_MAX_PATH})")
+    long = next((c for c in raw.replace("\\", "/").split("/") if len(c.encode("utf-8", "surrogateescape"))
+                 > _MAX_COMPONENT), None)
+    if long is not None:
+        raise _Bad(f"model path {quote(raw)} has a component of {len(long)} characters, more than a file "
+                   f"name may have ({_MAX_COMPONENT})")
+    return raw
+
+
 def _inside(root_real: Path, p: Path, shown: str) -> Path:
-    real = p.resolve()
+    try:
+        real = p.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: a symlink loop (3.11)
+        raise _Bad(f"model path {quote(shown)} cannot be resolved ({type(exc).__name__})") from None
     if not real.is_relative_to(root_real):
-        raise _Bad(f"model path {shown} leaves the extract root {root_real}")
+        raise _Bad(f"model path {quote(shown)} leaves the extract root {root_real}")
     return real
 
 
 def _resolve_model(raw: Any, symbol: str, timeframe: str | None, root_real: Path, summary_dir: Path,
                    index: _ModelIndex, require: bool) -> tuple[Path | None, str | None]:
-    """(model path or None, timeframe, possibly read from the model's file name)."""
+    """(model path or None, timeframe, possibly read from the model's file name).
+    Raises _Missing when `require` and no model file is found."""
     if raw is not None:
         if not isinstance(raw, str) or not raw.strip():
             raise _Bad(f"model is {_describe(raw)}, expected a path")
-        text = raw.strip().replace("\\", "/")
+        text = _check_path_text(raw.strip()).replace("\\", "/")
         name = text.rsplit("/", 1)[-1]
         if timeframe is None:
             m = re.match(re.escape(symbol) + r"_([A-Za-z0-9]+)\.", name)
@@ -185,17 +227,22 @@ def _resolve_model(raw: Any, symbol: str, timeframe: str | None, root_real: Path
             if found is None:
                 if not require:
                     return None, timeframe
-                raise _Bad(f"model path {raw} is outside the extract root, and no file named {name} is inside it")
+                raise _Missing(f"model file missing: {quote(raw)} is outside the extract root, and no file named "
+                               f"{quote(name)} is inside it", timeframe)
             return _inside(root_real, found, str(found)), timeframe
         for base in dict.fromkeys((summary_dir, root_real)):
             cand = _inside(root_real, base / text, raw)
-            if cand.is_file():
-                return cand, timeframe
+            try:
+                if cand.is_file():
+                    return cand, timeframe
+            except OSError:
+                continue
         found = index.find(name)
         if found is None:
             if not require:
                 return None, timeframe
-            raise _Bad(f"model file missing: {raw} (no file named {name} under the extract root)")
+            raise _Missing(f"model file missing: {quote(raw)} (no file named {quote(name)} under the extract root)",
+                           timeframe)
         return _inside(root_real, found, str(found)), timeframe
 
     if timeframe is None:
@@ -207,14 +254,14 @@ def _resolve_model(raw: Any, symbol: str, timeframe: str | None, root_real: Path
             return None, None
         if hits:
             raise _Bad(f"no timeframe in the summary and {len(hits)} models for {symbol}; set \"timeframe\"")
-        raise _Bad(f"model file missing: no {symbol}_<timeframe>.pt under the extract root")
+        raise _Missing(f"model file missing: no {symbol}_<timeframe>.pt under the extract root", None)
     for suffix in MODEL_SUFFIXES:
         found = index.find(f"{symbol}_{timeframe}{suffix}")
         if found is not None:
             return _inside(root_real, found, str(found)), timeframe
     if not require:
         return None, timeframe
-    raise _Bad(f"model file missing: no {symbol}_{timeframe}.pt under the extract root")
+    raise _Missing(f"model file missing: no {symbol}_{timeframe}.pt under the extract root", timeframe)
 
 
 # ------------------------------------------------------------------ entries
@@ -273,23 +320,25 @@ def _parse_entry(label: str, raw_symbol: Any, entry: Any, top_tf: Any, root_real
     for key in METRIC_KEYS:
         # a missing metric is an empty history: gating flags it MISSING_METRIC and drops the model
         metrics[key] = _history(key, source[key]) if key in source else []
-    lengths = {k: len(v) for k, v in metrics.items() if v}
-    if not lengths:
+    if not any(metrics.values()):
         raise _Bad("no metrics (" + ", ".join(METRIC_KEYS) + ")")
-    if len(set(lengths.values())) > 1:
-        raise _Bad("histories of unequal length: " + ", ".join(f"{k} {n}" for k, n in lengths.items()))
-    n = next(iter(lengths.values()))
+    # histories of different lengths are normal; checkpoints follow the fitness evaluations
     checkpoints = entry.get("checkpoints")
     if checkpoints is not None:
         if not isinstance(checkpoints, list) or not all(c is None or isinstance(c, str) for c in checkpoints):
             raise _Bad("checkpoints must be a list of paths (or nulls)")
+        n = len(metrics["fitness_score"])
         if len(checkpoints) != n:
-            raise _Bad(f"checkpoints has {len(checkpoints)} entries, the histories {n}")
+            raise _Bad(f"checkpoints has {len(checkpoints)} entries, fitness_score {n}")
     start, end = _iso("train_start", entry.get("train_start")), _iso("train_end", entry.get("train_end"))
     if start and end and _as_utc(start) > _as_utc(end):
         raise _Bad(f"train_start {start} is after train_end {end}")
     model = entry.get("model", entry.get("model_path"))
-    model_path, timeframe = _resolve_model(model, symbol, timeframe, root_real, summary_dir, index, require)
+    try:
+        model_path, timeframe = _resolve_model(model, symbol, timeframe, root_real, summary_dir, index, require)
+    except _Missing as missing:
+        return SymbolRecord(symbol, missing.timeframe or timeframe, None, metrics, checkpoints, start, end,
+                            model_missing=str(missing))
     return SymbolRecord(symbol, timeframe, model_path, metrics, checkpoints, start, end)
 
 
@@ -303,15 +352,12 @@ def parse_summary(summary_path: str | os.PathLike, root: str | os.PathLike | Non
     path = Path(summary_path)
     root_real = Path(root if root is not None else path.parent).resolve()
     try:
-        text = path.read_text("utf-8")
+        raw = read_bounded(path, SUMMARY_FILE, ArchiveError, "training summary")  # before it is parsed
     except FileNotFoundError:
         raise ArchiveError(f"training summary {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ArchiveError(f"cannot read training summary {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ArchiveError(f"{path}: invalid JSON ({exc})") from None
+    except OSError as exc:
+        raise ArchiveError(f"cannot read training summary {path}: {exc.strerror}") from None
+    data = parse_json(raw, str(path), ArchiveError)
     items, top_tf = _entries(data, path)
     if top_tf is not None and not isinstance(top_tf, str):
         raise ArchiveError(f"{path}: 'timeframe' is {_describe(top_tf)}, expected a name like 1Hour")

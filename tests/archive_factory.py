@@ -107,3 +107,86 @@ def build_training_archive(out_dir: str | Path, symbols: Mapping[str, Mapping[st
         for name, data in (extra or {}).items():
             put(name, data)
     return zip_path
+
+
+# ------------------------------------------------------------------ policies
+
+
+def policy_fields(features=("ret_1", "ret_4"), window=1, state=("position",), hidden=(4,), n_out=3,
+                  seed=0, targets=None) -> dict:
+    """The fields of a small valid foldgate.policy/1 checkpoint (torch tensors)."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    sizes = [len(features) * window + len(state), *hidden, n_out]
+    actor = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        actor.append(torch.from_numpy(rng.normal(0, 0.5, (b, a)).astype(np.float32)))
+        actor.append(torch.from_numpy(rng.normal(0, 0.1, b).astype(np.float32)))
+    return {
+        "format": "foldgate.policy/1", "features": list(features), "window": window,
+        "state_features": list(state), "actor": actor, "activation": "tanh",
+        "action": {"type": "discrete", "targets": list(targets or [0.0, 1.0, None])[:n_out]},
+    }
+
+
+def policy_bytes(fields: Mapping[str, Any]) -> bytes:
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(dict(fields), buf)
+    return buf.getvalue()
+
+
+SB3_OBS = 3  # the hand-made SB3 zip: 2 features + 1 state feature
+
+
+def sb3_data(n_actions: int = 3, obs_dim: int = SB3_OBS) -> dict:
+    """The readable part of a PPO.save() `data` JSON, as SB3 writes it."""
+    return {
+        "policy_class": {":type:": "<class 'abc.ABCMeta'>", "__module__": "stable_baselines3.common.policies",
+                         "__init__": "<function ActorCriticPolicy.__init__ at 0x7f>"},
+        "observation_space": {":type:": "<class 'gymnasium.spaces.box.Box'>", "_shape": [obs_dim],
+                              "low": "[-5. -5. -5.]", "high": "[5. 5. 5.]"},
+        "action_space": {":type:": "<class 'gymnasium.spaces.discrete.Discrete'>", "n": str(n_actions),
+                         "start": "0", "_shape": []},
+        "policy_kwargs": {"net_arch": {"pi": [4], "vf": [4]}},
+    }
+
+
+def sb3_zip_bytes(data: Any = None, state_dict: Mapping[str, Any] | None = None, raw_data: bytes | None = None,
+                  seed: int = 0) -> bytes:
+    """A stable-baselines3 PPO zip built by hand (no SB3 needed): `data` JSON (or
+    raw_data bytes) and policy.pth, a state dict of a 3 -> 4 -> 3 tanh actor."""
+    import io
+
+    import numpy as np
+    import torch
+
+    if state_dict is None:
+        rng = np.random.default_rng(seed)
+
+        def t(*shape):
+            return torch.from_numpy(rng.normal(0, 0.5, shape).astype(np.float32))
+
+        state_dict = {
+            "mlp_extractor.policy_net.0.weight": t(4, SB3_OBS), "mlp_extractor.policy_net.0.bias": t(4),
+            "mlp_extractor.value_net.0.weight": t(4, SB3_OBS), "mlp_extractor.value_net.0.bias": t(4),
+            "action_net.weight": t(3, 4), "action_net.bias": t(3),
+            "value_net.weight": t(1, 4), "value_net.bias": t(1),
+        }
+    pth = io.BytesIO()
+    torch.save(dict(state_dict), pth)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data", raw_data if raw_data is not None else json.dumps(sb3_data() if data is None else data))
+        zf.writestr("policy.pth", pth.getvalue())
+        zf.writestr("_stable_baselines3_version", "2.3.0")
+    return out.getvalue()
+
+
+SB3_SIDECAR = {"features": ["ret_1", "ret_4"], "window": 1, "state_features": ["position"],
+               "targets": [0.0, 1.0, None]}

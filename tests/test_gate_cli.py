@@ -48,7 +48,7 @@ def test_json_is_written_atomically_with_the_report_gating_shape(archive, tmp_pa
     assert res.exit_code == 0, res.output
     doc = json.loads(target.read_text())
     assert sorted(p.name for p in target.parent.iterdir()) == ["gate.json"]  # no temp file left behind
-    assert doc["schema"] == "foldgate.report/1" and doc["command"] == "gate"
+    assert doc["schema"] == "foldgate.report/2" and doc["command"] == "gate"
     assert doc["archive"]["stamp"] == "20241227_120000"
     from engine.report import validate_report
 

@@ -75,3 +75,103 @@ def test_read_only_home_falls_back_to_temp(tmp_path, monkeypatch):
     assert str(d).startswith(__import__("tempfile").gettempdir())
     load_policy_cached(SAMPLES / "BTCUSD_1Hour.pt")
     assert list(d.glob("*.npz"))
+
+
+# ---------------------------------------------------------------- what an entry is trusted for
+
+
+def _entry_arrays(entry):
+    with np.load(entry, allow_pickle=False) as blob:
+        return {k: blob[k] for k in blob.files}
+
+
+def test_tampered_entry_is_discarded_and_rebuilt(tmp_path):
+    src = SAMPLES / "ETHUSD_1Hour.pt"
+    ref = load_policy(src)
+    load_policy_cached(src)
+    (entry,) = cache_dir().glob("*.npz")
+    arrays = _entry_arrays(entry)
+    arrays["w0"] = arrays["w0"] * 0 + 7.0  # other weights, same shapes, the old hash kept
+    np.savez(entry, **arrays)
+    obs = np.random.default_rng(3).standard_normal((32, ref.obs_dim)).astype(np.float32)
+    got = load_policy_cached(src)
+    assert np.array_equal(got.forward(obs), ref.forward(obs))
+    # rebuilt from the source: the entry is a genuine one again
+    assert np.array_equal(_entry_arrays(entry)["w0"], ref.layers[0][0])
+
+
+def test_entry_with_a_recomputed_hash_but_another_source_is_discarded(tmp_path):
+    from engine.policy_cache import payload_hash
+
+    src = SAMPLES / "ETHUSD_1Hour.pt"
+    load_policy_cached(src)
+    (entry,) = cache_dir().glob("*.npz")
+    arrays = _entry_arrays(entry)
+    import json as _json
+
+    meta = _json.loads(bytes(arrays["meta"]).decode())
+    meta["sha256"] = "0" * 64
+    arrays["meta"] = np.frombuffer(_json.dumps(meta).encode(), dtype=np.uint8)
+    arrays["payload_sha256"] = np.frombuffer(payload_hash(arrays).encode(), dtype=np.uint8)
+    np.savez(entry, **arrays)
+    assert load_policy_cached(src).sha256 == load_policy(src).sha256
+
+
+def test_oversized_entry_is_never_read(tmp_path, monkeypatch):
+    src = SAMPLES / "ETHUSD_1Hour.pt"
+    load_policy_cached(src)
+    (entry,) = cache_dir().glob("*.npz")
+    monkeypatch.setenv("FOLDGATE_MAX_POLICY_MB", "1")
+    with open(entry, "ab") as fh:
+        fh.truncate(3 << 20)
+    assert load_policy_cached(src).symbol == "ETHUSD"
+    assert entry.stat().st_size < (1 << 20)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getuid"), reason="POSIX ownership")
+def test_temp_fallback_is_private_and_a_loose_one_is_recreated(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    import engine.policy_cache as pc
+
+    monkeypatch.delenv("FOLDGATE_CACHE_DIR")
+    blocker = tmp_path / "home-is-a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setattr(pc.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    root = pc.temp_cache_root()
+    assert root.name == f"foldgate-{os.getuid()}"
+    load_policy_cached(SAMPLES / "BTCUSD_1Hour.pt")
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / "policies").stat().st_mode) == 0o700
+    # someone made it world-writable and planted a file: it is emptied and tightened
+    os.chmod(root, 0o777)
+    (root / "policies" / "planted.npz").write_bytes(b"x")
+    d = pc.usable_cache_dir()
+    assert d == root / "policies" and not (d / "planted.npz").exists()
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getuid"), reason="POSIX ownership")
+def test_cache_dir_of_another_owner_or_a_link_is_not_used(tmp_path, monkeypatch):
+    import os
+
+    import engine.policy_cache as pc
+
+    monkeypatch.delenv("FOLDGATE_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "nohome" / "f"))
+    (tmp_path / "nohome").write_text("a file, so no home cache")
+    monkeypatch.setattr(pc.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    elsewhere = tmp_path / "attacker"
+    elsewhere.mkdir(mode=0o700)
+    pc.temp_cache_root().symlink_to(elsewhere)
+    assert pc.usable_cache_dir() is None
+    p = load_policy_cached(SAMPLES / "BTCUSD_1Hour.pt")  # cold, never failing
+    assert p.symbol == "BTCUSD" and not list(elsewhere.rglob("*.npz"))
+    pc.temp_cache_root().unlink()
+    pc.temp_cache_root().mkdir(mode=0o700)
+    monkeypatch.setattr(pc, "_uid", lambda: os.getuid() + 1)  # as if someone else owned it
+    assert pc.usable_cache_dir() is None
