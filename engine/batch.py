@@ -119,20 +119,15 @@ class CompileNotice:
             self._say(f"compiling kernels (once, ~{sum(s for _, s in cold):.0f} s)...")
 
     def finish(self) -> None:
+        # Whether each kernel got cached is not asked again: a run may not call them
+        # all (no metrics without bars_per_year, no CPU kernel with --device cuda), and
+        # Numba warns by itself when it cannot write its cache.
         with self._lock:
             if self._t0 is None:
                 return
-            from kernels.jit_cache import cold_kernels
-
-            left = cold_kernels()
             took = time.perf_counter() - self._t0
             self._t0 = None
-            if left:  # the cache could not be written: every run compiles
-                self._say(f"kernels compiled in {took:.1f} s, but Numba could not cache "
-                          f"{len(left)} of them (is NUMBA_CACHE_DIR writable?)")
-            else:
-                self._say(f"kernels compiled in {took:.1f} s; later runs load them from "
-                          "the cache")
+            self._say(f"kernels compiled in {took:.1f} s; later runs load them from the cache")
 
 
 COMPILE_NOTICE = CompileNotice()

@@ -60,17 +60,12 @@ def test_notice_before_and_after_only_when_cold(monkeypatch):
     warm.finish()
     assert len(said) == 2
 
-    cold[0] = [("kernels.simulate._simulate_nb", 7.0)]
-    unwritable = CompileNotice(write=said.append)
-    unwritable.start()
-    unwritable.finish()  # still cold after the run: the cache could not be written
-    assert "could not cache 1" in said[-1]
-
     monkeypatch.setenv("FOLDGATE_COMPILE_NOTICE", "0")
     quiet = CompileNotice(write=said.append)
+    cold[0] = [("kernels.simulate._simulate_nb", 7.0)]
     quiet.start()
     quiet.finish()
-    assert "could not cache 1" in said[-1] and len(said) == 4
+    assert len(said) == 2
 
 
 def _backtest(tmp_path, numba_cache):
