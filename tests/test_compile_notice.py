@@ -46,7 +46,7 @@ def test_notice_before_and_after_only_when_cold(monkeypatch):
     monkeypatch.setattr(jit_cache, "cold_kernels", lambda: cold[0])
     n = CompileNotice(write=said.append)
     n.start()
-    assert said == ["compiling kernels (once, ~10 s)..."]
+    assert said == ["compiling kernels (once, ~10 s)..."]  # all cold kernels counted
     n.start()  # once per process
     assert len(said) == 1
     cold[0] = []
@@ -58,6 +58,14 @@ def test_notice_before_and_after_only_when_cold(monkeypatch):
     warm = CompileNotice(write=said.append)
     warm.start()
     warm.finish()
+    assert len(said) == 2
+
+    # only kernels a Batch may not call are cold (a benchmark that never computes
+    # features): nothing to announce
+    cold[0] = [("kernels.features.features_nb", 3.0)]
+    other = CompileNotice(write=said.append)
+    other.start()
+    other.finish()
     assert len(said) == 2
 
     monkeypatch.setenv("FOLDGATE_COMPILE_NOTICE", "0")
