@@ -239,3 +239,28 @@ def test_cli_backtest_on_the_simulator_matches_the_cpu(tmp_path):
 def test_auto_never_picks_the_simulator(tmp_path):
     sim, _ = _cli_backtest(tmp_path, "auto", simulator=True)
     assert "simulator" not in json.dumps(sim["settings"]).lower()
+
+
+def test_gpu_tanh_gives_the_cpu_tanh_bits(monkeypatch):
+    """The CUDA twin's tanh, run as the Python it is with the simulator's exact
+    multiply-add, against the CPU kernel's on inputs from every binade and around its
+    switch points (no numba.cuda import needed: the helpers are swapped in directly)."""
+    from kernels import gpu_simulate as G
+    from kernels.activations import TANH_SMALL, tanh_f32_array_nb
+
+    for name in ("_gpu_fmul", "_gpu_dmul", "_gpu_pow2", "_gpu_ffma"):
+        monkeypatch.setattr(G, name, getattr(G, name + "_sim"))
+    rng = np.random.default_rng(5)
+    x = np.concatenate([
+        rng.integers(0, 2**32, 3000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        rng.uniform(-10, 10, 3000).astype(np.float32),
+        TANH_SMALL + np.arange(-50, 50, dtype=np.float32) * np.spacing(TANH_SMALL),
+        np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 9.01, 20.0], np.float32),
+    ])
+    want = tanh_f32_array_nb(x)
+    # the unused branch overflows for huge |x| (a select drops it, as on a GPU)
+    with np.errstate(over="ignore", invalid="ignore"):
+        got = np.array([G._gpu_tanh_f32(v) for v in x], dtype=np.float32)
+    nan = np.isnan(x)
+    assert np.isnan(got[nan]).all()
+    assert got[~nan].tobytes() == want[~nan].tobytes()
