@@ -15,9 +15,11 @@ sys.path.insert(0, str(ROOT / "data"))
 from engine.store import Bars, BarStore  # noqa: E402
 
 
-def make_validate_workload(workdir: Path, n_symbols: int = 50, stamp: str = "20261101_000000"):
-    """(archive path, store dir): n_symbols symbols, each with a year of hourly bars, a
-    sample policy and training metrics that pass gating (APPROVED), so every model is
+def make_validate_workload(workdir: Path, n_symbols: int = 50, stamp: str = "20261101_000000",
+                           days: float | None = None):
+    """(archive path, store dir): n_symbols symbols, each with a year of hourly bars (the
+    last `days` days of them when given: a 1,000-symbol store stays small), a sample
+    policy and training metrics that pass gating (APPROVED), so every model is
     backtested and walked forward."""
     from make_sample_policies import build_sample_policies
 
@@ -27,6 +29,9 @@ def make_validate_workload(workdir: Path, n_symbols: int = 50, stamp: str = "202
     symbols = []
     for i in range(n_symbols):
         base = src.read(sources[i % len(sources)].symbol, "1Hour")
+        if days is not None:
+            first = base.timestamp[-1] - int(days * 86_400e9)
+            base = base.slice(int(base.timestamp.searchsorted(first)), len(base))
         symbol = f"S{i:03d}USD"
         store.write(Bars(symbol, "1Hour", base.asset_class, base.timestamp, base.open, base.high, base.low,
                          base.close, base.volume, base.trade_count, base.vwap), mode="replace")

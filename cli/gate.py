@@ -11,6 +11,7 @@ from rich.table import Table
 from engine.errors import FoldgateError
 
 from . import output
+from .options import config_option
 
 CLASS_STYLE = {"APPROVED": "bold green", "REVIEW": "yellow", "DROP": "bold red"}
 LEVEL_STYLE = {2: "green", 1: "yellow", 0: "red"}
@@ -128,13 +129,12 @@ def _print(rows: list, thresholds, summary_path: Path, stamp: str | None) -> Non
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path), metavar="ARCHIVE|DIR|SUMMARY.json")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Thresholds TOML (defaults: the seed's v2.4.5 table).")
+@config_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the gating results as JSON (atomically).")
 @click.option("--dest", default="training_archives", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Where an archive is extracted.")
-def gate(source: Path, config_path: Path | None, json_path: Path | None, dest: Path) -> None:
+def gate(source: Path, thresholds_path: str | None, json_path: Path | None, dest: Path) -> None:
     """Classify every model of a training run APPROVED / REVIEW / DROP on its final
     training metrics, flag suspect metrics, and advise on better checkpoints."""
     from engine.archive import open_training_source
@@ -143,7 +143,7 @@ def gate(source: Path, config_path: Path | None, json_path: Path | None, dest: P
     from engine.summary import parse_summary
 
     try:
-        thresholds = load_thresholds(config_path)  # a bad config fails before any extraction
+        thresholds = load_thresholds(thresholds_path)  # a bad config fails before any extraction
         root, summary_path, stamp = open_training_source(source, dest)
         # a bare summary can be gated without its models; an archive or extract must hold them
         bare = source.is_file() and source.suffix.lower() == ".json"

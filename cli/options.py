@@ -113,4 +113,50 @@ def report_options(f):
     return functools.reduce(lambda acc, dec: dec(acc), reversed(decorators), f)
 
 
+EXECUTOR_CHOICES = ["local", "ray"]
+
+
+def _chunk_size(ctx, param, value):
+    if value is None:
+        return value
+    from engine.errors import FoldgateError
+    from engine.run import check_chunk_size
+
+    try:
+        return check_chunk_size(value)
+    except FoldgateError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--chunk-size "), ctx=ctx, param=param) from None
+
+
+def run_options(f):
+    """--resume, --chunk-size, --executor, --ray-address, --ray-cpus (design.md 11); the
+    command receives them as one dict, `run_opts`, of RunConfig's field names."""
+    from engine.run import DEFAULT_CHUNK_SIZE
+    @functools.wraps(f)
+    def wrapper(*args, resume, chunk_size, executor, ray_address, ray_cpus, **kwargs):
+        if executor != "ray" and (ray_address or ray_cpus):
+            raise click.UsageError("--ray-address and --ray-cpus need --executor ray")
+        run_opts = dict(resume=resume, chunk_size=chunk_size, executor=executor,
+                        ray_address=ray_address, ray_cpus=ray_cpus)
+        return f(*args, run_opts=run_opts, **kwargs)
+
+    decorators = [
+        click.option("--resume", is_flag=True,
+                     help="Reuse the chunks a killed run of the same inputs left in the run "
+                          "directory (--out DIR/run); simulate only the rest."),
+        click.option("--chunk-size", type=int, default=None, callback=_chunk_size, metavar="N",
+                     help=f"Trajectories per chunk of the run [default: {DEFAULT_CHUNK_SIZE}, or what "
+                          "the resumed run used]."),
+        click.option("--executor", type=click.Choice(EXECUTOR_CHOICES), default="local",
+                     show_default=True,
+                     help="Run chunks in this process, or as Ray tasks (pip install 'foldgate[ray]')."),
+        click.option("--ray-address", default=None, metavar="ADDR",
+                     help="Ray cluster to join: auto, ray://host:10001, host:6379 [default: start "
+                          "a local Ray]."),
+        click.option("--ray-cpus", type=int, default=None, callback=_positive_int, metavar="N",
+                     help="CPUs of the local Ray started without --ray-address [default: all]."),
+    ]
+    return functools.reduce(lambda acc, dec: dec(acc), reversed(decorators), wrapper)
+
+
 positive_int = _positive_int

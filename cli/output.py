@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import textwrap
 
 import click
 from rich import box
@@ -126,7 +127,7 @@ def evidence_lines(e: dict) -> list[str]:
         lines.append(f"    {e.get('min_trl_reason') or 'no Sharpe above the hurdle'}")
     lines.append(f"  Cochran's Q: {num(e.get('cochran_q'))} (p {num(e.get('cochran_p'), 3)})")
     if (e.get("n_variants") or 1) > 1:
-        lines.append(f"  DSR: {num(e.get('dsr'), 3)} (best of {e['n_variants']} variants of this symbol)")
+        lines.append(f"  DSR: {num(e.get('dsr'), 3)} (deflated across the {e['n_variants']} variants of this symbol)")
     if e.get("bh_q") is not None:
         lines.append(f"  BH q-value: {num(e['bh_q'], 3)} ({'passes' if e.get('bh_pass') else 'fails'} "
                      f"the run's false-discovery bound)")
@@ -144,13 +145,19 @@ def print_evidence(con: Console, entry: dict) -> None:
             con.print(line, markup=False)
 
 
+def print_reason(con: Console, reason: str) -> None:
+    """A reason as a list item whose continuation lines stay indented under it."""
+    con.print(textwrap.fill(reason, width=max(40, con.width - 1), initial_indent="  - ", subsequent_indent="    ",
+                            break_on_hyphens=False), markup=False)
+
+
 def print_decision(con: Console, entry: dict) -> None:
     if entry.get("decision"):
         style = DECISION_STYLE.get(entry["decision"], "")
         profile = entry.get("profile") or "evidence"
         con.print(f"Decision ({profile} profile): [{style}]{entry['decision']}[/]")
         for reason in entry.get("reasons", []):
-            con.print(f"  - {reason}", markup=False)
+            print_reason(con, reason)
         others = [f"{name} {d}" for name, d in (entry.get("decisions") or {}).items() if name != profile and d]
         if others:
             con.print(f"  Other profile: {', '.join(others)}", markup=False)
@@ -161,7 +168,9 @@ def print_decision(con: Console, entry: dict) -> None:
             con.print(f"  Flag {text}", markup=False)
 
 
-def print_backtest(report: dict) -> None:
+def print_backtest(report: dict, verbose: bool = False) -> None:
+    """Per model its metrics, fold table, the seed's lines, evidence and decision; above
+    10 models (without verbose) one summary table instead (design.md 9)."""
     con = console()
     s = report["settings"]
     fill = s["fill"] + (" (optimistic)" if s["fill"] == "close" else "")
@@ -171,6 +180,14 @@ def print_backtest(report: dict) -> None:
               markup=False)
     con.print(f"  fill {fill}, commission {s['commission_bps']:g} bps, slippage {s['slippage_bps']:g} bps, "
               f"device {s.get('device_used') or s['device']}", markup=False)
+    if not verbose and len(report["models"]) > FOLD_TABLE_MAX_MODELS:
+        con.print()
+        for e in print_summary_table(con, report, s.get("profile") or "evidence"):
+            if e.get("error"):
+                con.print(f"{e['symbol'] or e['model_path']}: ERROR", markup=False)
+                print_reason(con, e["error"])
+        con.print(f"({len(report['models'])} models: --verbose prints each one's fold table)", markup=False)
+        return
     for entry in report["models"]:
         if entry.get("error"):
             con.print(f"\n[bold]{entry['symbol'] or '?'}[/] {entry['model_path']}: [red]failed[/]")
@@ -200,15 +217,11 @@ def write_reports(report: dict, json_path, html_path) -> None:
         con.print(f"HTML report: {html_path}", markup=False)
 
 
-def print_validate(report: dict) -> None:
-    """One line per model, sorted by decision, then the reasons of each."""
-    con = console()
-    s = report["settings"]
-    profile = s.get("profile") or "evidence"
-    con.print(f"foldgate validate: quick backtest {s['quick_days']} days, walk-forward {s['days']} days x "
-              f"{s['walk_forward']} folds, capital {s['capital']:,.0f}", markup=False)
-    con.print(f"  profile {profile} (the other profile's verdict in 'Other'), device "
-              f"{s.get('device_used') or s['device']}", markup=False)
+FOLD_TABLE_MAX_MODELS = 10  # design.md 9: above this, one summary table (fold tables with --verbose)
+
+
+def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
+    """One row per model, sorted by decision; returns the models in that order."""
     table = Table(title="Decisions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
     for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Other", "left"),
                          ("+Folds", "right"), ("SR mean", "right"), ("SR std", "right"), ("OOS SR", "right"),
@@ -235,14 +248,42 @@ def print_validate(report: dict) -> None:
             num(sm.get("dsr"), 3) if sm else "-",
         )
     con.print(table)
+    return models
+
+
+def print_validate(report: dict, verbose: bool = False) -> None:
+    """A fold table with the seed's lines per model (up to 10 models, or all with
+    verbose), then the summary table sorted by decision, then the reasons of each."""
+    con = console()
+    s = report["settings"]
+    profile = s.get("profile") or "evidence"
+    con.print(f"foldgate validate: quick backtest {s['quick_days']} days, walk-forward {s['days']} days x "
+              f"{s['walk_forward']} folds, capital {s['capital']:,.0f}", markup=False)
+    con.print(f"  profile {profile} (the other profile's verdict in 'Other'), device "
+              f"{s.get('device_used') or s['device']}", markup=False)
+    if verbose or len(report["models"]) <= FOLD_TABLE_MAX_MODELS:
+        for entry in report["models"]:
+            if entry["folds"]:
+                con.print(f"\n[bold]{entry['symbol']}[/] {entry['timeframe']} {entry['model_path']}")
+                print_folds(con, entry)
+        con.print()
+    models = print_summary_table(con, report, profile)
     for e in models:
         label = e["decision"] or "ERROR"
         con.print(f"{e['symbol']}: {label}", markup=False)
         for reason in e["reasons"] or ([e["error"]] if e["error"] else []):
-            con.print(f"  - {reason}", markup=False)
+            print_reason(con, reason)
 
 
-WARNING_FLAGS = ("SYMBOL_MISMATCH",)
+def note_resumed(cfg) -> None:
+    """On stderr: how much of a resumed run came from its run directory."""
+    stats = cfg.run_stats or {}
+    if stats.get("chunks_reused"):
+        click.echo(f"Resumed: {stats['chunks_reused']} of {stats['chunks']} chunks read from "
+                   f"{stats['run_dir']}, {stats['chunks_run']} simulated", err=True)
+
+
+WARNING_FLAGS = ("SYMBOL_MISMATCH", "END_PAST_LAST_BAR")
 
 
 def warn_flags(report: dict) -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from . import output
-from .options import decision_options, positive_int, report_options, simulation_options
+from .options import decision_options, positive_int, report_options, run_options, simulation_options
 
 
 @click.command()
@@ -21,22 +19,25 @@ from .options import decision_options, positive_int, report_options, simulation_
 @click.option("--dest", default="training_archives", show_default=True, type=click.Path(file_okay=False),
               help="Where archives are extracted.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
-              help="Report directory [default: validation_reports/<archive stamp>/].")
+              help="Report directory [default: validation_reports/<archive stamp>/]; the run's "
+                   "chunks go to its run/ (see --resume).")
 @click.option("--promote", is_flag=True, help="Copy LIVE and PAPER models into --models-dir and write "
               "its deployment manifest.")
 @click.option("--models-dir", default="models/rl_symbols", show_default=True, type=click.Path(file_okay=False),
               help="Where --promote puts models.")
 @click.option("--force", is_flag=True, help="Backtest models that gating dropped, too (they stay DROP).")
+@click.option("--verbose", "-v", is_flag=True, help="A fold table per model even above 10 models.")
 @simulation_options
 @decision_options
 @report_options
-def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, models_dir, force, capital, end,
+@run_options
+def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, models_dir, force, verbose, capital, end,
              store, data_source, data_url, fill, commission_bps, slippage_bps, long_only, bars_per_year, device,
-             thresholds_path, profile, hurdle_sharpe, json_path, html_path):
+             thresholds_path, profile, hurdle_sharpe, json_path, html_path, run_opts):
     """Validate a training ARCHIVE (zip), its extracted DIR, or its SUMMARY.json: extract,
     gate, backtest, walk-forward, decide LIVE / PAPER / RETRAIN / DROP, and report."""
     from engine.atomic import ensure_writable_dir
-    from engine.pipeline import RunConfig, promote as promote_models, run_validate
+    from engine.pipeline import RunConfig, promote as promote_models, report_dir, run_validate
     from engine.report import write_html_report, write_json_report
 
     cfg = RunConfig(
@@ -44,19 +45,21 @@ def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, mod
         commission_bps=commission_bps, slippage_bps=slippage_bps, fill=fill, end=end, store=store,
         source=data_source, data_url=data_url, long_only=long_only, bars_per_year=bars_per_year,
         device=device, force=force, profile=profile, hurdle_sharpe=hurdle_sharpe, thresholds=thresholds_path,
+        out_dir=out_dir, keep_chunks=True, **run_opts,
     )
     if out_dir is not None:
         ensure_writable_dir(out_dir)  # fail before the work, not after it
     with output.status("validating") as progress:
         report, jobs = run_validate(source, cfg, dest_root=dest, progress=progress)
-    stamp = (report.get("archive") or {}).get("stamp") or "run"
-    out = Path(out_dir) if out_dir else Path("validation_reports") / stamp
+    output.note_resumed(cfg)
+    stamp = (report.get("archive") or {}).get("stamp")
+    out = report_dir(out_dir, stamp)
     ensure_writable_dir(out)
     json_file, html_file = out / "report.json", out / "report.html"
     write_json_report(json_file, report)
     write_html_report(html_file, report)
     output.warn_flags(report)
-    output.print_validate(report)
+    output.print_validate(report, verbose=verbose)
     output.write_reports(report, json_path, html_path)
     if promote:
         manifest = promote_models(jobs, json_file, models_dir)

@@ -182,8 +182,10 @@ def decide_seed(summary: Mapping[str, Any] | None, gating_class: str | None,
             reasons.append(f"carried by one period: the best fold's {best:+.2%} {share}")
     in_sample = summary.get("in_sample_folds") or 0
     if in_sample:
-        reasons.append(f"in-sample folds: {in_sample}/{n} overlap the training period, so their results are "
-                       f"optimistic")
+        # the direction is unknown: a policy can overfit its training period or have
+        # been trained on a regime that later folds do not repeat
+        reasons.append(f"in-sample folds: {in_sample}/{n} overlap the training period, so their results "
+                       f"may flatter the model or not; the seed's rule still counts them")
     if backtest_max_drawdown is not None and math.isfinite(float(backtest_max_drawdown)):
         dd, bound = float(backtest_max_drawdown), t.review.max_drawdown
         if dd > bound:
@@ -338,12 +340,12 @@ def decide_evidence(evidence: Mapping[str, Any] | None, positive_folds: int, gat
             reasons.append(_vs(drop_label, psr0, "<=", e.drop_max_psr, ": losses beyond noise"))
         elif base == LIVE:
             reasons.extend(text(True) for _, text in live_parts)
-        else:
+        elif base == PAPER:  # decisive: the LIVE tests it failed
             reasons.extend(text(False) for name, text in live_parts if not tests[name])
-            if base == PAPER:
-                reasons.append(_vs(paper_label, psr_paper, ">=", e.paper_min_psr, " (PAPER)"))
-            else:
-                reasons.append(_vs(paper_label, psr_paper, "<", e.paper_min_psr, " needed for PAPER"))
+            reasons.append(_vs(paper_label, psr_paper, ">=", e.paper_min_psr, " (PAPER)"))
+        else:  # decisive: the PAPER test it failed (as the seed rule words RETRAIN); then LIVE's
+            reasons.append(_vs(paper_label, psr_paper, "<", e.paper_min_psr, " needed for PAPER"))
+            reasons.extend(text(False) for name, text in live_parts if not tests[name])
 
     n_bars = evidence.get("n_bars")
     mtrl = _finite(evidence, "min_trl_bars")

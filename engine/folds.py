@@ -24,6 +24,7 @@ import numpy as np
 from .errors import DataError
 
 NS_PER_DAY = 86_400 * 10**9
+NS_PER_SECOND = 1_000_000_000
 DAYS_PER_YEAR = 365.25
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -222,8 +223,9 @@ def end_past_last_bar(timestamps_ns, days: float, end) -> str | None:
     if ts.size == 0 or end_ts <= int(ts[-1]):
         return None
     empty_h = min(end_ts - int(ts[-1]), int(round(float(days) * NS_PER_DAY))) / 3.6e12
-    return (f"--end {iso(end_ts)} lies past the last stored bar ({iso(int(ts[-1]))}): the "
-            f"{_days_text(days)} window ends at that bar, and its last {empty_h:,.0f} hours hold no bars")
+    end_text = iso(end_ts // NS_PER_SECOND * NS_PER_SECOND)  # to the second: a bare date ends at 23:59:59.999999
+    return (f"--end {end_text} lies past the last stored bar ({iso(int(ts[-1]))}): the "
+            f"{float(days):g}-day window ends at that bar, and its last {empty_h:,.0f} hours hold no bars")
 
 
 def bars_per_year(timestamps_ns_of_window) -> float:

@@ -108,6 +108,9 @@ class EvidenceRules:
 
 
 PROFILES = ("evidence", "seed")
+# The LIVE level (live_min_psr) is also MinTRL's: z = PhiInv(level) must be finite and
+# above 0, so the level lies strictly between these (at 1.0 no track record suffices).
+LIVE_LEVEL_RANGE = (0.5, 1.0)
 BENCHMARKS = ("zero", "buy_and_hold")
 
 
@@ -207,6 +210,10 @@ def _build_evidence(where: str, table: Any, merged: dict) -> None:
     missing = [n for n in sorted(names) if n not in merged]
     if missing:
         raise ConfigError(f"{where}: missing key 'decision.evidence.{missing[0]}'")
+    lo, hi = LIVE_LEVEL_RANGE
+    if not lo < merged["live_min_psr"] < hi:
+        raise ConfigError(f"{where}: key 'decision.evidence.live_min_psr' must be above {lo:g} and below {hi:g} "
+                          f"(it is also MinTRL's level), got {merged['live_min_psr']!r}")
     if merged["drop_max_psr"] >= merged["paper_min_psr"]:
         raise ConfigError(f"{where}: key 'decision.evidence.drop_max_psr' ({merged['drop_max_psr']}) must be "
                           f"below 'decision.evidence.paper_min_psr' ({merged['paper_min_psr']})")

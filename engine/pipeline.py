@@ -65,6 +65,25 @@ class RunConfig:
     """Thresholds TOML (gating bounds and decision rules); None: engine/defaults/thresholds.toml."""
     fetched: bool = False
     """Filled in by the run: some bars were fetched from Alpaca for it."""
+    out_dir: str | os.PathLike | None = None
+    """Report directory (validate; None: validation_reports/<stamp>/); the run directory
+    of chunk files is its `run/` (design.md 11). backtest: only the run directory's root."""
+    keep_chunks: bool = False
+    """validate: write the run directory even without out_dir (the CLI always does)."""
+    resume: bool = False
+    """Reuse the chunks a killed run of the same inputs left in the run directory."""
+    chunk_size: int | None = None
+    """Trajectories per chunk; None: engine.run's default (or what a resumed run recorded)."""
+    executor: str = "local"
+    """Where chunks run: 'local' (this process) or 'ray'."""
+    ray_address: str | None = None
+    """--executor ray: the cluster to join; None starts a local Ray on demand."""
+    ray_cpus: int | None = None
+    """--executor ray without an address: CPUs of the local Ray (None: all)."""
+    run_dir: Path | None = None
+    """Filled in by the run from out_dir (and keep_chunks): its run directory, or None."""
+    run_stats: dict | None = None
+    """Filled in by the run: chunks run and reused, kernel and wall seconds, run directory."""
 
     def load_thresholds(self):
         """The run's thresholds, with --profile and --hurdle-sharpe laid over the file's."""
@@ -291,7 +310,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
 
     from .batch import Batch
     from .features import compute_features
-    from .folds import mark_in_sample
+    from .folds import end_past_last_bar, mark_in_sample
     from .store import BarStore
 
     store = BarStore(cfg.store)
@@ -320,6 +339,9 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             for job in group:
                 job.error = str(exc)
             continue
+        past_end = end_past_last_bar(bars.timestamp, max(cfg.days, cfg.quick_days or 0), end_ns)
+        for job in group if past_end else ():
+            job.flag("END_PAST_LAST_BAR", f"{symbol}: {past_end}")
         times = bars.timestamp.astype("datetime64[ns]").astype("datetime64[s]")
         hold_id = batch.add_model(HOLD_POLICY, series_id)
         for job in group:
@@ -356,12 +378,13 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     hold_bpy = {p[5]: p[6] for p in planned}
     bpy_list = [p[6] for p in planned] + [hold_bpy[h] for h in holds]
     try:
-        result = batch.run(device=device, bars_per_year=bpy_list, trajectories=traj_ids)
+        result = _run_chunks(batch, traj_ids, bpy_list, device, cfg, progress)
     except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
         if cfg.device == "cuda":
             raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
         cfg.device_used = f"cpu (auto: {exc})"
-        result = batch.run(device="cpu", bars_per_year=bpy_list, trajectories=traj_ids)
+        # the GPU's chunks are another run's (the device is part of the run key)
+        result = _run_chunks(batch, traj_ids, bpy_list, "cpu", cfg, progress, resume=False)
     hold_out = dict(zip(holds, result[len(planned):]))
     for (job, kind, window, in_sample, traj, hold, bpy, times), out in zip(planned, result):
         record = _window_record(window, in_sample, out, times)
@@ -377,6 +400,39 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             job.folds.append(record)
             job.fold_returns.append(out["returns"])
             job.hold_returns.append(bench["returns"])
+
+
+RUN_SUBDIR = "run"
+"""The run directory's name inside the report directory (--out)."""
+
+
+def report_dir(out_dir, stamp: str | None) -> Path:
+    """validate's report directory: --out, else validation_reports/<archive stamp>/."""
+    return Path(out_dir) if out_dir else Path("validation_reports") / (stamp or "run")
+
+
+def _run_chunks(batch, traj_ids, bpy_list, device, cfg: RunConfig, progress, resume=None) -> list[dict]:
+    """The trajectories through engine.run: chunk by chunk, into the run directory when
+    the run has one, on the executor the run names (design.md 11)."""
+    from .run import make_executor, run_chunked
+
+    def on_chunk(p):
+        progress(f"simulating: chunk {p.chunks_done}/{p.n_chunks}, {p.trajectories_done:,} of "
+                 f"{p.n_trajectories:,} trajectories" + (" (from the run directory)" if p.reused else ""))
+
+    executor = make_executor(cfg.executor, cfg.ray_address, cfg.ray_cpus)
+    try:
+        out = run_chunked(batch, traj_ids, bars_per_year=bpy_list, device=device,
+                          run_dir=cfg.run_dir,
+                          resume=cfg.resume if resume is None else resume,
+                          chunk_size=cfg.chunk_size, executor=executor,
+                          progress=on_chunk if progress else None)
+    finally:
+        executor.close()
+    cfg.run_stats = {"chunks": out.n_chunks, "chunks_run": out.chunks_run,
+                     "chunks_reused": out.chunks_reused, "kernel_s": out.kernel_s,
+                     "wall_s": out.wall_s, "run_dir": None if out.run_dir is None else str(out.run_dir)}
+    return out.results
 
 
 def _warmup(job: ModelJob) -> int:
@@ -484,7 +540,8 @@ def _evidence(job: ModelJob, t) -> dict:
     if ev.benchmark == "buy_and_hold" and hold is None:
         raise FoldgateError("[decision.evidence] benchmark = \"buy_and_hold\" needs buy-and-hold's returns")
     excess = stitched - hold if hold is not None else None
-    traded = any(job.folds[k]["metrics"].get("n_trades", 1) > 0 for k in oos)
+    # with no out-of-sample fold there is nothing to have traded in: that is said, not "never traded"
+    traded = not oos or any(job.folds[k]["metrics"].get("n_trades", 1) > 0 for k in oos)
     evidence = evidence_summary(excess if ev.benchmark == "buy_and_hold" else stitched,
                                 [r.size for r in returns], job.bars_per_year, hurdle_sharpe=ev.hurdle_sharpe,
                                 level=ev.live_min_psr, traded=traded)
@@ -498,28 +555,68 @@ def _evidence(job: ModelJob, t) -> dict:
     return evidence
 
 
-def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
-    from .metrics import apply_variants, benjamini_hochberg, best_variant, symbol_pvalue
-
+def _symbol_groups(jobs: list[ModelJob]) -> dict[tuple[str, str], list[ModelJob]]:
+    """The variants of each (symbol, timeframe): its models with a summary."""
     groups: dict[tuple[str, str], list[ModelJob]] = {}
     for job in jobs:
         if job.summary is not None:
             groups.setdefault((job.symbol, job.timeframe), []).append(job)
+    return groups
+
+
+def _fdr_eligible(group: list[ModelJob]) -> list[ModelJob]:
+    """The variants whose symbol takes part in BH: gating drops (backtested when forced) do not."""
+    return [j for j in group if j.gating_class != "DROP"]
+
+
+def is_multi_symbol(jobs: list[ModelJob]) -> bool:
+    """A run of several symbols (design.md 8: LIVE then also needs the BH pass)."""
+    return sum(1 for group in _symbol_groups(jobs).values() if _fdr_eligible(group)) > 1
+
+
+def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
+    from .metrics import apply_variants, benjamini_hochberg, best_variant, symbol_pvalue
+
+    groups = _symbol_groups(jobs)
     pvalued = []  # (group, p-value of its best variant): errors and gating drops left out
     for group in groups.values():
-        evidences = [j.summary["evidence"] for j in group]
-        apply_variants(evidences)
-        eligible = [j for j in group if j.gating_class != "DROP"]
+        apply_variants([j.summary["evidence"] for j in group])
+        if len(group) > 1:
+            pbo = _variants_pbo(group)
+            for job in group:
+                job.summary["pbo"] = pbo
+        eligible = _fdr_eligible(group)
         if eligible:
             best = best_variant([j.summary["evidence"] for j in eligible])
             pvalued.append((group, symbol_pvalue(eligible[best].summary["evidence"])))
-    if len(pvalued) < 2:  # a run of one symbol needs no BH
+    if not is_multi_symbol(jobs):  # a run of one symbol needs no BH
         return
     qvalues, passes = benjamini_hochberg([p for _, p in pvalued], t.evidence.q_fdr)
     for (group, _), q, ok in zip(pvalued, qvalues, passes):
         for job in group:
             job.summary["evidence"]["bh_q"] = _finite_or_none(q)
             job.summary["evidence"]["bh_pass"] = bool(ok)
+
+
+def _variants_pbo(group: list[ModelJob]) -> dict:
+    """design.md 11: the probability of backtest overfitting across one symbol's variants,
+    by CSCV over the folds that are out of sample for every one of them."""
+    from .pbo import N_BLOCKS, PBOResult, pbo_cscv, returns_matrix
+
+    def undefined(reason):
+        return PBOResult(None, reason, len(group), 0, N_BLOCKS, 0, None, None).to_dict()
+
+    n_folds = {len(j.folds) for j in group}
+    if len(n_folds) != 1:
+        return undefined("the variants have different numbers of folds")
+    common = [k for k in range(n_folds.pop()) if not any(j.folds[k]["in_sample"] for j in group)]
+    if not common:
+        return undefined("no fold is out of sample for every variant")
+    try:
+        m = returns_matrix([np.concatenate([j.fold_returns[k] for k in common]) for j in group])
+        return pbo_cscv(m).to_dict()
+    except ValueError as exc:  # folds of different lengths, a ruined (NaN) curve
+        return undefined(str(exc))
 
 
 def _evidence_flags(job: ModelJob, t) -> None:
@@ -569,8 +666,7 @@ def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
     from .gating import as_thresholds
 
     t = as_thresholds(thresholds)
-    multi = len({(j.symbol, j.timeframe) for j in jobs
-                 if j.summary is not None and j.gating_class != "DROP"}) > 1
+    multi = is_multi_symbol(jobs)
     for job in jobs:
         job.profile = t.profile
         if job.error:
@@ -590,6 +686,9 @@ def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
                                         flags=job.flags),
             "seed": decide_seed(job.summary, job.gating_class, bt_dd, t),
         }
+        # flags are reasons in both profiles (design.md 8); the seed rule words in-sample folds itself
+        verdicts["seed"][1].extend(f"{f['code']}: {f['message']}" for f in job.flags
+                                   if f["code"] != "IN_SAMPLE_FOLDS")
         job.decisions = {name: v[0] for name, v in verdicts.items()}
         job.decision, job.reasons = verdicts[t.profile]
 
@@ -630,6 +729,7 @@ def run_backtest(model_paths: list, cfg: RunConfig, progress=None, *, strict: bo
     if strict is None:  # one model: its failure is the run's; several: each fails alone
         strict = len(expand_model_paths(model_paths, strict=False)) == 1
     jobs = load_jobs(model_paths, strict=strict)
+    cfg.run_dir = Path(cfg.out_dir) / RUN_SUBDIR if cfg.out_dir else None
     simulate_jobs(jobs, cfg, strict=strict, progress=progress)
     summarize_jobs(jobs, thresholds)
     if cfg.walk_forward:
@@ -657,6 +757,7 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
     """Extract, gate, backtest + walk-forward every model gating lets through (one batched
     call), decide. Returns the report and the jobs."""
     from . import archive as archive_mod
+    from . import gating as gating_mod
     from . import summary as summary_mod
 
     if thresholds_path is not None:
@@ -692,6 +793,8 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
             job.error = str(exc)
             job.policy = None
 
+    cfg.run_dir = (report_dir(cfg.out_dir, stamp) / RUN_SUBDIR
+                   if cfg.out_dir or cfg.keep_chunks else None)
     simulate_jobs(jobs, cfg, strict=False, progress=progress)
     summarize_jobs(jobs, thresholds)
     decide_jobs(jobs, thresholds)

@@ -400,3 +400,29 @@ def test_model_paths_in_reports_are_relative_to_the_working_directory(tmp_path, 
     monkeypatch.chdir(tmp_path)  # a model outside the working directory keeps its full path
     r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--days", 30, "--json", out)
     assert json.loads(out.read_text())["models"][0]["model_path"] == str(POLICIES / "BTCUSD_1Hour.pt")
+
+
+def test_above_ten_models_one_summary_table_unless_verbose():
+    n = len(list(POLICIES.glob("*.pt")))
+    assert n > 10
+    r = backtest("--model", POLICIES, "--days", 30, "--walk-forward", 2)
+    assert r.exit_code == 0, r.output
+    assert "PER-FOLD ANALYSIS" not in r.stdout and "Decisions" in r.stdout
+    assert all(f" {p.name.split('_')[0]} " in r.stdout for p in POLICIES.glob("*.pt"))
+    r = backtest("--model", POLICIES, "--days", 30, "--walk-forward", 2, "--verbose")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count("PER-FOLD ANALYSIS") == n and r.stdout.count("Positive Folds: ") == n
+
+
+def test_end_past_the_last_bar_is_said_not_silent(tmp_path):
+    out = tmp_path / "r.json"
+    r = backtest("--model", POLICIES / "UNIUSD_1Hour.pt", "--days", 30, "--end", "2026-11-25", "--json", out)
+    assert r.exit_code == 0, r.output
+    assert "Warning: UNIUSD: --end 2026-11-25T23:59:59Z lies past the last stored bar" in r.output
+    assert "last 121 hours hold no bars" in r.output
+    flags = json.loads(out.read_text())["models"][0]["flags"]
+    assert [f["code"] for f in flags] == ["END_PAST_LAST_BAR"]
+    # an end inside the data says nothing
+    r = backtest("--model", POLICIES / "UNIUSD_1Hour.pt", "--days", 30, "--end", "2026-11-19", "--json", out)
+    assert r.exit_code == 0 and "past the last stored bar" not in r.output
+    assert json.loads(out.read_text())["models"][0]["flags"] == []

@@ -98,7 +98,7 @@ def test_paper_boundary():
     _, reasons = decide_evidence(ev(psr0=0.85), 3, "APPROVED")
     assert reasons == ["PSR 0.85 < 0.95 needed for LIVE", "PSR 0.85 >= 0.80 (PAPER)"]
     _, reasons = decide_evidence(ev(psr0=0.62), 3, "APPROVED")
-    assert reasons[-1] == "PSR 0.62 < 0.80 needed for PAPER"
+    assert reasons[0] == "PSR 0.62 < 0.80 needed for PAPER"  # the decisive test first
 
 
 def test_hurdle_psr_decides_live_psr0_decides_paper_and_drop():

@@ -169,3 +169,27 @@ def test_both_profiles_are_decided_and_the_profile_picks_one():
     decide_jobs(jobs)
     for job in jobs:
         assert job.profile == "evidence" and job.decision == job.decisions["evidence"]
+
+
+def test_flags_are_reasons_in_both_profiles():
+    import dataclasses
+
+    from engine.gating import default_thresholds
+
+    job = _job(6)
+    job.flag("SYMBOL_MISMATCH", "x.pt: the checkpoint says symbol A but its file name says B")
+    summarize_jobs([job])
+    for profile in ("evidence", "seed"):
+        decide_jobs([job], dataclasses.replace(default_thresholds(), profile=profile))
+        assert "SYMBOL_MISMATCH: x.pt: the checkpoint says symbol A but its file name says B" in job.reasons
+
+
+@pytest.mark.parametrize("exposure, trades, flagged", [(0.99, 1, True), (0.95, 1, True), (0.94, 1, False),
+                                                       (1.0, 2, False), (0.96, 1, True)])
+def test_buy_and_hold_like_flag(exposure, trades, flagged):
+    job = _job(3, n_folds=3, in_sample=(0,))
+    for k, f in enumerate(job.folds):
+        # the in-sample fold is left out: its trades must not unflag the model
+        f["metrics"].update(exposure=exposure if k else 0.0, n_trades=trades if k else 40)
+    summarize_jobs([job])
+    assert ("BUY_AND_HOLD_LIKE" in {f["code"] for f in job.flags}) is flagged

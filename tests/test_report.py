@@ -540,3 +540,26 @@ def test_gating_table_levels_follow_engine_gating(rep, metric, value, level):
     assert ("DROP", "REVIEW", "APPROVED")[metric_level(metric, value, t)] == level
     op = "&le;" if metric == "max_drawdown" else "&ge;"
     assert row.count(op) == 2
+
+
+def test_out_of_sample_folds_are_stitched_into_one_compounded_curve():
+    from engine.report.html import _stitched
+
+    def period(i, start_h, equity, hold, in_sample=False):
+        t0 = np.datetime64("2025-01-01T00:00:00") + np.timedelta64(start_h, "h")
+        ts = [str(t0 + np.timedelta64(k, "h")) + "Z" for k in range(len(equity) - 1)]
+        return {"index": i, "in_sample": in_sample, "timestamps": ts, "equity": equity,
+                "buy_and_hold": {"equity": hold}}
+
+    m = {"folds": [period(0, 0, [100.0, 110.0, 121.0], [100.0, 100.0, 120.0]),
+                   period(1, 2, [100.0, 50.0, 200.0], [100.0, 1.0, 1.0], in_sample=True),
+                   period(2, 4, [100.0, 90.0, 99.0], [100.0, 105.0, 84.0])]}
+    st = _stitched(m)
+    assert [b[1] for b in st["boundaries"]] == ["F1", "F3"] and len(st["shaded"]) == 1
+    assert len(st["segments"]) == 2  # the in-sample fold is a gap, not part of the curve
+    np.testing.assert_allclose(st["segments"][0]["ret"], [0.10, 0.21])
+    np.testing.assert_allclose(st["segments"][1]["ret"], [1.21 * 0.9 - 1, 1.21 * 0.99 - 1])  # compounded
+    np.testing.assert_allclose(st["segments"][1]["hold"], [1.2 * 1.05 - 1, 1.2 * 0.84 - 1])
+    # drawdown from the running peak, which carries over the gap
+    np.testing.assert_allclose(st["segments"][1]["dd"], [0.9 - 1, 0.99 - 1])
+    assert st["total"] == pytest.approx(1.21 * 0.99 - 1) and st["hold_total"] == pytest.approx(1.2 * 0.84 - 1)

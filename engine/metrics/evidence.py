@@ -28,6 +28,8 @@ import numpy as np
 
 from kernels.metrics import autocovariances
 
+from ..gating import LIVE_LEVEL_RANGE
+
 EULER_GAMMA = 0.5772156649015329
 MAX_LAGS = 24          # design.md 6.1: longer lags make q noisy enough to inflate false LIVEs
 Q_FLOOR = 0.05
@@ -210,8 +212,9 @@ def _check_inputs(returns, fold_lengths, bars_per_year, level):
     bpy = float(bars_per_year)
     if not (math.isfinite(bpy) and bpy > 0):
         raise ValueError(f"bars_per_year must be finite and > 0, got {bars_per_year!r}")
-    if not 0.5 < float(level) < 1.0:
-        raise ValueError(f"level must be in (0.5, 1), got {level!r}")
+    lo, hi = LIVE_LEVEL_RANGE
+    if not lo < float(level) < hi:
+        raise ValueError(f"level must be in ({lo:g}, {hi:g}), got {level!r}")
     return r, lens, bpy
 
 

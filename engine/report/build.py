@@ -30,26 +30,18 @@ def now_iso() -> str:
 
 
 def versions() -> dict:
-    import numba
-    import numpy as np
-    import pyarrow
+    from importlib import metadata
 
     from .. import __version__
 
-    out = {
-        "foldgate": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "pyarrow": pyarrow.__version__,
-    }
-    # from the package metadata: a warm run never imports torch (policies come from the cache)
-    from importlib import metadata
-
-    try:
-        out["torch"] = metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        out["torch"] = None
+    out = {"foldgate": __version__, "python": platform.python_version()}
+    # from the package metadata: `gate` never needs numba, and a warm run never imports
+    # torch (policies come from the cache)
+    for dist in ("numpy", "numba", "pyarrow", "torch"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
     return out
 
 

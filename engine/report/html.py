@@ -144,10 +144,10 @@ def _stitched(m: dict) -> dict | None:
         x = np.concatenate(seg["x"])
         eq = np.concatenate(seg["equity"])
         hold = np.concatenate(seg["hold"])
-        dd = np.empty_like(eq)
-        for i, v in enumerate(eq):  # the running peak carries over the in-sample gaps
-            peak = max(peak, v) if np.isfinite(v) else peak
-            dd[i] = v / peak - 1.0
+        # the running peak carries over the in-sample gaps
+        running = np.maximum(np.fmax.accumulate(np.where(np.isfinite(eq), eq, -np.inf)), peak)
+        dd = eq / running - 1.0
+        peak = float(running[-1]) if running.size else peak
         out["segments"].append({"x": x, "ret": eq - 1.0, "hold": hold - 1.0, "dd": dd})
     out["total"] = level["equity"] - 1.0
     out["hold_total"] = level["hold"] - 1.0 if np.isfinite(level["hold"]) else None
@@ -159,7 +159,7 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[idx.astype(np.int64)], yy
 
 
-def _equity_charts(st: dict, width: int) -> str:
+def _equity_charts(st: dict, width: int, folds: bool) -> str:
     ret, hold, dd = [], [], []
     for seg in st["segments"]:
         ret.append({"x": seg["x"], "y": seg["ret"], "cls": "pol", "title": "policy"})
@@ -175,12 +175,13 @@ def _equity_charts(st: dict, width: int) -> str:
               f'<span class="{_signcls(st["total"])}">{_fpct(st["total"])}</span></span>')
     if hold:
         legend += (f'<span class="lg"><i class="sw dash" style="--c:{HOLD_COLOUR}"></i><b>Buy-and-hold</b> '
-                   f'(same folds, fills and costs) <span class="{_signcls(st["hold_total"])}">'
+                   f'(same {"folds" if folds else "bars"}, fills and costs) <span class="{_signcls(st["hold_total"])}">'
                    f'{_fpct(st["hold_total"])}</span></span>')
     if st["shaded"]:
         legend += '<span class="lg"><i class="sw shade"></i>in-sample folds: excluded from the curve and the evidence</span>'
     legend += "</div>"
-    return (f'<div class="ct">Equity: return since the first out-of-sample bar</div>{eq_svg}'
+    since = "the first out-of-sample bar, folds compounded" if folds else "the window's first bar"
+    return (f'<div class="ct">Equity: return since {since}</div>{eq_svg}'
             f'<div class="ct">Drawdown from running peak</div>{dd_svg}{legend}')
 
 
@@ -417,7 +418,9 @@ def _model_section(i: int, m: dict, settings: dict) -> str:
             stat = f' &middot; mean {_fnum(s_.get("sharpe_mean"))} &plusmn; {_fnum(s_.get("sharpe_std"))}' if s_ else ""
             forest = (f'<div class="chart"><div class="ct">Sharpe per fold, 90% intervals{stat}</div>'
                       f'{_forest(m, 360)}</div>')
-        parts.append(f'<div class="charts"><div class="chart">{_equity_charts(st, 760)}</div>{forest}</div>')
+        one = "" if forest else " one"
+        parts.append(f'<div class="charts{one}"><div class="chart">{_equity_charts(st, 760 if forest else 1100, bool(folds))}'
+                     f'</div>{forest}</div>')
     if folds:
         parts.append("<h4>Walk-forward folds</h4>" + _fold_table(folds))
     return f'<section class="model m-{kind}" id="m{i}">' + "".join(parts) + "</section>"
@@ -590,7 +593,7 @@ svg .ci{stroke:#0969da;stroke-width:1.6}svg .ci.neg{stroke:#cf222e}svg .ci.all{s
 svg .pt{fill:#0969da}svg .pt.neg{fill:#cf222e}svg .pt.is{fill:#fff;stroke:#8c959f;stroke-width:1.5}
 svg .pt.all{fill:#1f2328}svg .fn{text-anchor:end;font-size:10px;fill:#8c959f}
 .sw.shade{background:#e3e6ea;height:10px}.other{margin:6px 0 0;font-size:13px;color:var(--muted)}
-.wf.ev{margin-top:4px}.wf small{font-weight:400;color:var(--muted)}
+.charts.one{grid-template-columns:minmax(0,1fr)}.wf.ev{margin-top:4px}.wf small{font-weight:400;color:var(--muted)}
 .empty{color:var(--muted);padding:30px;text-align:center}
 @media (max-width:900px){.cols,.charts{grid-template-columns:1fr}.tiles{grid-template-columns:repeat(2,1fr)}}
 @media print{body{background:#fff}.model{content-visibility:visible;break-inside:avoid}header{background:#fff;color:#000}}
