@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.features import compute_features
-from engine.store import Bars
+from engine.data.bars import Bars
 
 TINY = os.environ.get("FOLDGATE_BENCH_TINY") == "1"
 N_BARS = 500 if TINY else 24 * 365

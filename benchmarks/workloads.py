@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "data"))
 
-from engine.store import Bars, BarStore  # noqa: E402
+from engine.data.bars import Bars  # noqa: E402
+from engine.data.store import BarStore
 
 
 def make_validate_workload(workdir: Path, n_symbols: int = 50, stamp: str = "20261101_000000",

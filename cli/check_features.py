@@ -33,8 +33,9 @@ def check_features(names, symbol, timeframe, store, n_bars, seed, cuts, starts, 
     if symbol is not None:
         if n_bars is not None:
             raise click.UsageError("--bars applies to the synthetic series, not to --symbol")
-        from engine.store import BarStore, canonical_timeframe
-        from engine.symbols import canonical_symbol
+        from engine.data.bars import canonical_timeframe
+        from engine.data.store import BarStore
+        from engine.data.symbols import canonical_symbol
 
         bars = BarStore(store).read(canonical_symbol(symbol), canonical_timeframe(timeframe))
         where = f"{bars.symbol} {bars.timeframe}, {len(bars)} bars"

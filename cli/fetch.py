@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from engine.errors import FoldgateError, SourceError
-from engine.store import ADJUSTMENTS, DEFAULT_STOCK_ADJUSTMENT
+from engine.data.bars import ADJUSTMENTS, DEFAULT_STOCK_ADJUSTMENT
 
 from .options import store_option
 
@@ -23,7 +23,7 @@ from .options import store_option
 def _date(ctx, param, value):
     if value is None:
         return None
-    from engine.sources.alpaca import to_utc
+    from engine.data.sources.alpaca import to_utc
 
     try:
         return to_utc(value, param.name, end_of_day=param.name == "end")
@@ -32,7 +32,7 @@ def _date(ctx, param, value):
 
 
 def _timeframe(ctx, param, value):
-    from engine.store import canonical_timeframe
+    from engine.data.bars import canonical_timeframe
 
     try:
         return canonical_timeframe(value)
@@ -131,10 +131,10 @@ def fetch(symbols, timeframe, days, start, end, feed, adjustment, refresh, data_
     APCA_API_KEY_ID and APCA_API_SECRET_KEY. Crypto needs none.
     """
     from engine.atomic import atomic_write_text
-    from engine.sources.alpaca import fetch_bars
-    from engine.sources.credentials import KeysFileWarning
-    from engine.store import BarStore
-    from engine.symbols import canonical_symbol
+    from engine.data.sources.alpaca import fetch_bars
+    from engine.data.sources.credentials import KeysFileWarning
+    from engine.data.store import BarStore
+    from engine.data.symbols import canonical_symbol
 
     if days is not None and start is not None:
         raise click.UsageError("give --days or --start, not both")

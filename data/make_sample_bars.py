@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.store import Bars, BarStore  # noqa: E402
+from engine.data.bars import Bars  # noqa: E402
+from engine.data.store import BarStore
 
 SEED = 20261120
 END_DATE = date(2026, 11, 20)  # last day with bars

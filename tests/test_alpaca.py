@@ -1,4 +1,4 @@
-"""`foldgate data fetch` / `engine.sources.alpaca` against a real HTTP server on
+"""`foldgate data fetch` / `engine.data.sources.alpaca` against a real HTTP server on
 127.0.0.1 that speaks Alpaca's market-data API (tests/fake_alpaca.py), reached by
 alpaca-py through its url_override. No test reaches any other host."""
 
@@ -15,15 +15,11 @@ from click.testing import CliRunner
 
 from cli.main import app
 from engine.errors import FoldgateError, SourceError
-from engine.calendar import is_trading_day
-from engine.sources.alpaca import (
-    HttpPolicy,
-    analyse_gaps,
-    ensure_bars,
-    fetch_bars,
-)
-from engine.sources.credentials import Credentials
-from engine.store import Bars, BarStore
+from engine.data.calendar import is_trading_day
+from engine.data.sources.alpaca import HttpPolicy, analyse_gaps, ensure_bars, fetch_bars
+from engine.data.sources.credentials import Credentials
+from engine.data.bars import Bars
+from engine.data.store import BarStore
 from fake_alpaca import CRYPTO_PATH, STOCKS_PATH, FakeAlpaca, iso, make_bars
 
 UTC = dt.timezone.utc
@@ -514,7 +510,7 @@ def test_cli_failure_half_way_keeps_completed_symbols(fake, tmp_path):
 
 
 def test_clock_ahead_of_the_server_is_noted_and_unfinished_bars_still_cut(fake, store, monkeypatch):
-    import engine.sources.alpaca as alp
+    import engine.data.sources.alpaca as alp
 
     real_now = dt.datetime.now(UTC)
     monkeypatch.setattr(alp, "_utcnow", lambda: real_now + dt.timedelta(days=1))
@@ -526,7 +522,7 @@ def test_clock_ahead_of_the_server_is_noted_and_unfinished_bars_still_cut(fake, 
 
 
 def test_a_repeated_page_token_stops_instead_of_looping():
-    from engine.sources.alpaca import _Pager
+    from engine.data.sources.alpaca import _Pager
 
     pager = _Pager(FAST, "127.0.0.1", None, on_page=lambda r: None, on_retry=lambda p, w: None)
     page = {"bars": {}, "next_page_token": "abc"}

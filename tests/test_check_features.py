@@ -105,7 +105,8 @@ def test_cli_unknown_name_is_one_line(monkeypatch):
 
 
 def test_cli_checks_stored_bars(tmp_path):
-    from engine.store import Bars, BarStore
+    from engine.data.bars import Bars
+    from engine.data.store import BarStore
 
     b = synthetic_bars(1000, seed=5)
     store = BarStore(tmp_path / "bars")

@@ -337,7 +337,7 @@ def test_buy_and_hold_is_simulated_by_the_kernel_over_the_same_folds(tmp_path):
     r = backtest("--model", POLICIES / "ETHUSD_1Hour.pt", "--days", 60, "--walk-forward", 3, "--json", out)
     assert r.exit_code == 0, r.output
     m = json.loads(out.read_text())["models"][0]
-    from engine.store import BarStore
+    from engine.data.store import BarStore
 
     bars = BarStore(STORE).read("ETHUSD", "1Hour")
     iso = np.datetime_as_string(bars.timestamp.astype("datetime64[ns]").astype("datetime64[s]"), unit="s")

@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 from engine.errors import SourceError
-from engine.sources.credentials import (
+from engine.data.sources.credentials import (
     Credentials,
     KeysFileWarning,
     load_credentials,

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import app
-from engine.store import BarStore
+from engine.data.store import BarStore
 
 HEADER = "timestamp,open,high,low,close,volume,trade_count,vwap\n"
 

@@ -14,7 +14,7 @@ from engine.features import (
     lookback,
     parse_feature,
 )
-from engine.store import Bars
+from engine.data.bars import Bars
 from naive_features import naive_features_matrix
 
 HOUR_NS = 3_600_000_000_000
@@ -152,7 +152,7 @@ def test_rsi_is_bounded_and_signed():
 
 
 def test_read_only_arrays_from_the_store_work(tmp_path):
-    from engine.store import BarStore
+    from engine.data.store import BarStore
 
     store = BarStore(tmp_path)
     bars = make_bars(80, seed=5)

@@ -21,10 +21,12 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from engine.errors import FoldgateError
-from engine.importer import import_file
-from engine.sources.credentials import parse_keys_text
-from engine.sources.pages import check_page, decode_json, page_rows, parse_bars
-from engine.store import SCHEMA, BarStore, bars_to_table, latest_ns
+from engine.data.importer import import_file
+from engine.data.sources.credentials import parse_keys_text
+from engine.data.sources.pages import check_page, decode_json, page_rows, parse_bars
+from engine.data.arrow_file import bars_to_table
+from engine.data.bars import SCHEMA, latest_ns
+from engine.data.store import BarStore
 
 H = 3_600_000_000_000
 NOW = latest_ns() - 86_400 * 10**9
@@ -297,7 +299,7 @@ def test_fuzz_alpaca_raw_bodies(body):
 
 
 def _good_table(n: int, start: int) -> pa.Table:
-    from engine.store import Bars
+    from engine.data.bars import Bars
 
     ts = start + np.arange(n, dtype=np.int64) * H
     c = 100.0 + np.arange(n, dtype=np.float64)

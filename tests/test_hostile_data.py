@@ -24,8 +24,10 @@ from click.testing import CliRunner
 import engine.atomic as atomic
 from cli.main import app
 from engine.errors import DataError, FoldgateError, WriteError
-from engine.importer import import_file
-from engine.store import SCHEMA, Bars, BarStore, bars_to_table, latest_ns
+from engine.data.importer import import_file
+from engine.data.arrow_file import bars_to_table
+from engine.data.bars import SCHEMA, Bars, latest_ns
+from engine.data.store import BarStore
 
 ROOT = Path(__file__).resolve().parent.parent
 H = 3_600_000_000_000
@@ -154,7 +156,7 @@ def test_high_low_inconsistent_with_open_close_refused(seeded, tmp_path, row, wo
 
 
 def test_fetch_and_import_share_the_high_low_rule():
-    from engine.sources.pages import parse_bars
+    from engine.data.sources.pages import parse_bars
 
     now = time.time_ns()
     rows = [{"t": "2024-01-01T00:00:00Z", "o": 100, "h": 99, "l": 98, "c": 100.5, "v": 1},
@@ -178,8 +180,8 @@ def test_huge_trade_count_refused(seeded, tmp_path):
 _WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from engine.importer import import_file
-    from engine.store import BarStore
+    from engine.data.importer import import_file
+    from engine.data.store import BarStore
     store, go, files = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     while not go.exists():
         time.sleep(0.005)

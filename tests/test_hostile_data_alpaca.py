@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from cli.main import app
 from engine.errors import FoldgateError, SourceError
-from engine.sources.alpaca import HttpPolicy, fetch_bars
-from engine.sources.credentials import Credentials, parse_keys_text, read_keys_file
-from engine.sources.pages import MalformedResponse, check_page, decode_json, parse_bars
-from engine.sources.redact import REDACTED, Redactor
-from engine.store import BarStore
+from engine.data.sources.alpaca import HttpPolicy, fetch_bars
+from engine.data.sources.credentials import Credentials, parse_keys_text, read_keys_file
+from engine.data.sources.pages import MalformedResponse, check_page, decode_json, parse_bars
+from engine.data.sources.redact import REDACTED, Redactor
+from engine.data.store import BarStore
 from fake_alpaca import STOCKS_PATH, FakeAlpaca, make_bars
 
 UTC = dt.timezone.utc

@@ -21,7 +21,7 @@ from engine.features import (
     span_alpha,
     truncation_length,
 )
-from engine.store import Bars
+from engine.data.bars import Bars
 from naive_features import naive_stockstats
 
 pd = pytest.importorskip("pandas")

@@ -10,10 +10,13 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
 
-import engine.store as store_mod
+import engine.data.store as store_mod
+import engine.store
 from engine.errors import DataError, FoldgateError
-from engine.store import SCHEMA, Bars, BarStore, canonical_timeframe, gaps, summarize, timeframe_seconds, validate_bars
-from engine.symbols import SymbolError, alpaca_symbol, canonical_symbol, guess_asset_class
+from engine.data.bars import COLUMNS, SCHEMA, Bars, format_ts, canonical_timeframe, timeframe_seconds, validate_bars
+from engine.data.gaps import gaps, summarize
+from engine.data.store import BarStore
+from engine.data.symbols import SymbolError, alpaca_symbol, canonical_symbol, guess_asset_class
 
 H = 3_600_000_000_000
 T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00Z, a Thursday
@@ -29,7 +32,7 @@ def make(n, start=T0, symbol="BTCUSD", asset_class="crypto", price=100.0, extras
 
 def same(a: Bars, b: Bars):
     assert (a.symbol, a.timeframe, a.asset_class) == (b.symbol, b.timeframe, b.asset_class)
-    for name in store_mod.COLUMNS:
+    for name in COLUMNS:
         x, y = getattr(a, name), getattr(b, name)
         if x is None or y is None:
             assert x is None and y is None, name
@@ -335,5 +338,19 @@ def test_shipped_sample_store_is_valid():
         assert b.asset_class == ("crypto" if s in crypto else "us_equity")
         assert b.trade_count is not None and b.vwap is not None
         assert (b.high >= np.maximum(b.open, b.close)).all() and (b.low <= np.minimum(b.open, b.close)).all()
-        assert store_mod.format_ts(b.timestamp[-1]).startswith("2026-11-20")
+        assert format_ts(b.timestamp[-1]).startswith("2026-11-20")
         assert len(b) == (9600 if s in crypto else 1926)  # 400 days: a year of folds plus warm-up
+
+
+def test_design_paths_hand_on_the_data_package():
+    """design.md 1 names `engine.store.BarStore`; the old module paths the pipeline and
+    policies still import give the very objects of `engine.data`, not copies."""
+    import engine.data.sources.alpaca as alpaca
+    import engine.data.symbols as symbols
+    import engine.sources.alpaca
+    import engine.symbols
+
+    assert engine.store.BarStore is BarStore
+    assert engine.store.Bars is Bars and engine.store.summarize is summarize
+    assert engine.symbols.canonical_symbol is symbols.canonical_symbol
+    assert engine.sources.alpaca.ensure_bars is alpaca.ensure_bars

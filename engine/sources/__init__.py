@@ -1,1 +1,2 @@
-"""Market-data sources that fill the bar store."""
+"""`engine.sources`, kept as a path while the pipeline still imports
+`engine.sources.alpaca`: the market-data sources live in `engine.data.sources`."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from ..errors import SourceError
+from ...errors import SourceError
 
 KEYS_FILE_ENV = "ALPACA_KEYS_FILE"
 KEY_ID_ENV = "APCA_API_KEY_ID"

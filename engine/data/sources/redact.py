@@ -12,7 +12,7 @@ import json
 import warnings
 from urllib.parse import quote, quote_plus
 
-from ..errors import FoldgateError
+from ...errors import FoldgateError
 
 REDACTED = "[REDACTED]"
 _MIN_LEN = 4  # shorter values would blank out ordinary words; no Alpaca key is this short
@@ -60,6 +60,6 @@ class Redactor:
         try:
             return type(exc)(clean)
         except TypeError:
-            from ..errors import SourceError
+            from ...errors import SourceError
 
             return SourceError(clean)

@@ -4,7 +4,7 @@
 SourceError, and a ValueError so that a truncated transfer is retried); `page_rows`
 checks a page's shape and returns one symbol's rows; `parse_bars` turns rows into
 clean columns, counting the bars it refuses by reason (the rules of design.md 2,
-from `engine.store.row_checks`, the same ones an import applies)."""
+from `engine.data.store.row_checks`, the same ones an import applies)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SourceError
-from ..store import row_checks
+from ...errors import SourceError
+from ..bars import row_checks
 
 MAX_TOKEN_CHARS = 4096  # a next_page_token longer than this is not Alpaca's
 
@@ -127,7 +127,7 @@ class _Parsed:
 
 def parse_bars(rows: list, step_ns: int, now_ns: int) -> _Parsed:
     """Alpaca bar dicts -> clean, sorted, unique columns; refused rows counted by reason.
-    Refused: a row that is not an object, a bad `t`, and whatever `engine.store.row_checks`
+    Refused: a row that is not an object, a bad `t`, and whatever `engine.data.store.row_checks`
     (design.md 2, the same rules as an import) refuses. Unfinished: bars whose interval
     has not ended by `now_ns`."""
     if not isinstance(rows, list):

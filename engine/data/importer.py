@@ -21,12 +21,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from .errors import DataError, FoldgateError
-from .store import (
+from ..errors import DataError, FoldgateError
+from .bars import (
     EARLIEST_NS,
     NS_PER_DAY,
     Bars,
-    BarStore,
     RowProblem,
     bar_problems,
     canonical_timeframe,
@@ -34,6 +33,7 @@ from .store import (
     format_ts,
     latest_ns,
 )
+from .store import BarStore
 from .symbols import canonical_symbol, check_asset_class, guess_asset_class
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".txt", ".tsv")
@@ -497,7 +497,7 @@ def import_file(
 ) -> ImportResult:
     """Read, validate and merge a CSV or Parquet file into the store; nothing is written
     unless every row is valid. asset_class None: the stored one, else a guess from the
-    symbol (see engine.symbols.guess_asset_class)."""
+    symbol (see engine.data.symbols.guess_asset_class)."""
     store = store if store is not None else BarStore()
     p = Path(path)
     sym = canonical_symbol(symbol)

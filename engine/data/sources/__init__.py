@@ -1,0 +1,1 @@
+"""Market-data sources that fill the bar store."""
