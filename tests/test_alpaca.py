@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from cli.main import app
 from engine.errors import FoldgateError, SourceError
 from engine.data.calendar import is_trading_day
-from engine.data.sources.alpaca import HttpPolicy, analyse_gaps, ensure_bars, fetch_bars
+from engine.data.sources.alpaca import analyse_gaps, ensure_bars, fetch_bars
+from engine.data.sources.alpaca_http import HttpPolicy
 from engine.data.sources.credentials import Credentials
 from engine.data.bars import Bars
 from engine.data.store import BarStore
@@ -522,9 +523,9 @@ def test_clock_ahead_of_the_server_is_noted_and_unfinished_bars_still_cut(fake, 
 
 
 def test_a_repeated_page_token_stops_instead_of_looping():
-    from engine.data.sources.alpaca import _Pager
+    from engine.data.sources.alpaca_http import Pager
 
-    pager = _Pager(FAST, "127.0.0.1", None, on_page=lambda r: None, on_retry=lambda p, w: None)
+    pager = Pager(FAST, "127.0.0.1", None, on_page=lambda r: None, on_retry=lambda p, w: None)
     page = {"bars": {}, "next_page_token": "abc"}
     pager.call(lambda: page, {"page_token": "abc"})
     with pytest.raises(SourceError, match="same next_page_token twice"):

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from cli.main import app
 from engine.errors import FoldgateError, SourceError
-from engine.data.sources.alpaca import HttpPolicy, fetch_bars
+from engine.data.sources.alpaca import fetch_bars
+from engine.data.sources.alpaca_http import HttpPolicy
 from engine.data.sources.credentials import Credentials, parse_keys_text, read_keys_file
 from engine.data.sources.pages import MalformedResponse, check_page, decode_json, parse_bars
 from engine.data.sources.redact import REDACTED, Redactor

@@ -354,3 +354,19 @@ def test_design_paths_hand_on_the_data_package():
     assert engine.store.Bars is Bars and engine.store.summarize is summarize
     assert engine.symbols.canonical_symbol is symbols.canonical_symbol
     assert engine.sources.alpaca.ensure_bars is alpaca.ensure_bars
+
+
+def test_datetime_ns_is_exact_where_a_float_timestamp_is_not():
+    from datetime import datetime, timedelta, timezone
+
+    from engine.data.bars import datetime_ns, ns_to_datetime
+
+    rng = np.random.default_rng(7)
+    for us in rng.integers(-(2**52), 2**55, 200).tolist() + [0, 1, -1]:
+        t = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)
+        assert datetime_ns(t) == us * 1000
+        if us >= 0:
+            assert ns_to_datetime(us * 1000) == t
+    # a zone other than UTC is the same instant
+    t = datetime(2024, 5, 1, 15, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert datetime_ns(t) == datetime_ns(t.astimezone(timezone.utc))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import numpy as np
@@ -196,6 +196,11 @@ def format_ts(ns: int | np.integer) -> str:
     if rem:
         s += f".{rem:09d}".rstrip("0")
     return s + "Z"
+
+
+def datetime_ns(t: datetime) -> int:
+    """An aware datetime -> int ns since the epoch, exactly (no float on the way)."""
+    return (t - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1) * 1000
 
 
 def ns_to_datetime(ns: int | np.integer) -> datetime:
