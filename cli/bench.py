@@ -7,6 +7,9 @@ import json
 import click
 from rich.table import Table
 
+from engine.atomic import atomic_write_text
+from engine.bench import BenchConfig, run_bench
+
 from . import output
 from .options import DEVICE_CHOICES, positive_int
 
@@ -22,8 +25,6 @@ from .options import DEVICE_CHOICES, positive_int
               help="Write the measurements as JSON ('-' for stdout).")
 def bench(trajectories, bars, repeats, tiny, no_torch, device, json_path):
     """Bar-steps/s of foldgate's kernel vs a per-step torch loop (batch 1) and torch lockstep."""
-    from engine.atomic import atomic_write_text
-    from engine.bench import BenchConfig, run_bench
 
     if bars < 3:
         raise click.BadParameter("needs at least 3 bars", param_hint="--bars")

@@ -3,9 +3,21 @@ copies of a series and report every value that moves (engine/feature_check.py)."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
+
+from engine.atomic import atomic_write_text
+from engine.data.bars import canonical_timeframe
+from engine.data.store import BarStore
+from engine.data.symbols import canonical_symbol
+from engine.feature_check import (
+    BUILTIN_CHECK_NAMES,
+    check_features as run_check,
+    default_length,
+    synthetic_bars,
+)
 
 
 @click.command("check-features")
@@ -25,17 +37,12 @@ def check_features(names, symbol, timeframe, store, n_bars, seed, cuts, starts, 
 
     Without NAMES, every built-in feature (several windows each, stockstats' too).
     Exit status 1 when any value moved."""
-    from engine.feature_check import BUILTIN_CHECK_NAMES, default_length, synthetic_bars
-    from engine.feature_check import check_features as run_check
 
     names = list(names) or list(BUILTIN_CHECK_NAMES)
     n = default_length(names)  # parses every name: an unknown one is one error line
     if symbol is not None:
         if n_bars is not None:
             raise click.UsageError("--bars applies to the synthetic series, not to --symbol")
-        from engine.data.bars import canonical_timeframe
-        from engine.data.store import BarStore
-        from engine.data.symbols import canonical_symbol
 
         bars = BarStore(store).read(canonical_symbol(symbol), canonical_timeframe(timeframe))
         where = f"{bars.symbol} {bars.timeframe}, {len(bars)} bars"
@@ -45,10 +52,6 @@ def check_features(names, symbol, timeframe, store, n_bars, seed, cuts, starts, 
         where = f"a synthetic series of {n} bars (seed {seed})"
     verdicts = run_check(names, bars, cuts=cuts, starts=starts, seed=seed, rtol=rtol)
     if json_path is not None:
-        import json
-
-        from engine.atomic import atomic_write_text
-
         atomic_write_text(json_path, json.dumps({
             "schema": "foldgate.check-features/1", "series": where, "seed": seed, "rtol": rtol,
             "features": [v.to_dict() for v in verdicts],

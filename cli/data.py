@@ -9,10 +9,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from engine.errors import FoldgateError
-from engine.data.bars import NS_PER_SECOND, canonical_timeframe
+from engine.data.bars import NS_PER_SECOND, canonical_timeframe, format_ts
 from engine.data.gaps import summarize
-from engine.data.store import BarStore
+from engine.data.store import BarStore, is_shipped_sample
+from engine.data.symbols import canonical_symbol
+from engine.errors import FoldgateError
 
 from .options import store_option
 
@@ -26,8 +27,6 @@ def _console() -> Console:
 
 
 def _symbol(ctx, param, value):
-    from engine.data.symbols import canonical_symbol
-
     try:
         return canonical_symbol(value)
     except FoldgateError as exc:
@@ -46,7 +45,6 @@ def _timeframe(ctx, param, value):
 def guard_shipped_sample(st: BarStore, verb: str) -> None:
     """Issue 8: a `data import` (or fetch) into the default store, run from inside a
     source checkout, would change the sample data that ships with foldgate."""
-    from engine.data.store import is_shipped_sample
 
     if not st.explicit and is_shipped_sample(st.root):
         raise click.UsageError(
@@ -57,8 +55,6 @@ def guard_shipped_sample(st: BarStore, verb: str) -> None:
 
 
 def _when(ns: int | None) -> str:
-    from engine.data.bars import format_ts
-
     return "-" if ns is None else format_ts(ns).replace("T", " ").removesuffix(":00Z")
 
 
@@ -116,7 +112,7 @@ def import_cmd(file, symbol, timeframe, asset_class, replace, store):
     Columns (any case): timestamp (ISO-8601 or epoch s/ms/us/ns), open, high, low, close,
     volume, and optionally trade_count and vwap. Every row is checked first; nothing is
     written unless all rows are valid."""
-    from engine.data.importer import import_file
+    from engine.data.importer import import_file  # call time: pyarrow.csv/parquet, ~0.15 s of start-up
 
     st = BarStore(store)
     guard_shipped_sample(st, "import")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from engine.archive import existing_extract, extract_archive, find_summaries
 from engine.errors import FoldgateError
 
 _MB = 1024 * 1024
@@ -23,7 +24,6 @@ _MB = 1024 * 1024
 def extract(archive: Path, dest: Path, max_total_mb: float, max_ratio: float) -> None:
     """Extract a training ARCHIVE.zip to DEST/YYYYMMDD_HHMMSS_extract/, refusing unsafe
     entries; a complete earlier extract of the same archive is reused."""
-    from engine.archive import existing_extract, extract_archive, find_summaries
 
     try:
         reused = existing_extract(archive, dest) is not None

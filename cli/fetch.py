@@ -14,16 +14,21 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from engine.atomic import atomic_write_text
+from engine.data.bars import ADJUSTMENTS, DEFAULT_STOCK_ADJUSTMENT, canonical_timeframe
+from engine.data.sources.credentials import KeysFileWarning
+from engine.data.store import BarStore
+from engine.data.symbols import canonical_symbol
 from engine.errors import FoldgateError, SourceError
-from engine.data.bars import ADJUSTMENTS, DEFAULT_STOCK_ADJUSTMENT
 
+from .data import guard_shipped_sample
 from .options import store_option
 
 
 def _date(ctx, param, value):
     if value is None:
         return None
-    from engine.data.sources.alpaca import to_utc
+    from engine.data.sources.alpaca import to_utc  # call time: the Alpaca source (email, HTTP), ~20 ms of start-up
 
     try:
         return to_utc(value, param.name, end_of_day=param.name == "end")
@@ -32,8 +37,6 @@ def _date(ctx, param, value):
 
 
 def _timeframe(ctx, param, value):
-    from engine.data.bars import canonical_timeframe
-
     try:
         return canonical_timeframe(value)
     except FoldgateError as exc:
@@ -130,11 +133,7 @@ def fetch(symbols, timeframe, days, start, end, feed, adjustment, refresh, data_
     atomically once all its pages arrived. Stocks need keys: ALPACA_KEYS_FILE, or
     APCA_API_KEY_ID and APCA_API_SECRET_KEY. Crypto needs none.
     """
-    from engine.atomic import atomic_write_text
-    from engine.data.sources.alpaca import fetch_bars
-    from engine.data.sources.credentials import KeysFileWarning
-    from engine.data.store import BarStore
-    from engine.data.symbols import canonical_symbol
+    from engine.data.sources.alpaca import fetch_bars  # call time: as in _date
 
     if days is not None and start is not None:
         raise click.UsageError("give --days or --start, not both")
@@ -145,7 +144,6 @@ def fetch(symbols, timeframe, days, start, end, feed, adjustment, refresh, data_
             raise click.BadParameter(str(exc), param_hint="SYMBOL") from None
 
     st = BarStore(store)
-    from cli.data import guard_shipped_sample
 
     guard_shipped_sample(st, "fetch")
     err = Console(stderr=True, highlight=False)

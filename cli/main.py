@@ -4,6 +4,7 @@ one module each. User errors (engine.errors.FoldgateError) end as one line
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -32,8 +33,6 @@ def app() -> None:
 
 
 def _register() -> None:
-    import importlib
-
     for module_name, attr in [
         ("cli.data", "data"),
         ("cli.backtest", "backtest"),

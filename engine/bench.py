@@ -10,11 +10,15 @@ of doing the same work are timed in one process:
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from .errors import FoldgateError
+from .policy import Policy
 
 
 @dataclass
@@ -55,7 +59,6 @@ class Workload:
 
 def make_workload(cfg: BenchConfig) -> Workload:
     """Random-walk prices and standard-normal features, one series per 32 trajectories."""
-    from .policy import Policy
 
     rng = np.random.default_rng(cfg.seed)
     sizes = [cfg.n_inputs, *cfg.hidden, cfg.n_actions]
@@ -82,7 +85,7 @@ def make_workload(cfg: BenchConfig) -> Workload:
 
 def run_kernel(work: Workload, device: str = "cpu") -> tuple[float, float]:
     """(median seconds, bar-steps/s) of foldgate's batched kernel on the workload."""
-    from .batch import Batch
+    from .batch import Batch  # call time: the Numba kernels, ~0.4 s that `foldgate --help` never needs
 
     cfg = work.cfg
     batch = Batch(fill_mode=0)
@@ -110,7 +113,7 @@ def run_kernel(work: Workload, device: str = "cpu") -> tuple[float, float]:
 
 
 def _torch_net(policy):
-    import torch
+    import torch  # call time: torch, ~1 s, only for the baselines
 
     mods = []
     for i, (w, b) in enumerate(policy.layers):
@@ -126,7 +129,7 @@ def _torch_net(policy):
 
 def run_torch_batch1(work: Workload) -> tuple[float, float]:
     """The seed's loop: per bar, one batch-1 forward, then fill and accounting in Python."""
-    import torch
+    import torch  # call time: as in run_torch_batch1
 
     cfg = work.cfg
     net = _torch_net(work.policy)
@@ -162,7 +165,7 @@ def run_torch_lockstep(work: Workload, threads: int = 1) -> tuple[float, float]:
 
     One torch thread by default, design.md 10's baseline: with two, torch's intra-op
     pool collapsed to ~1% of its speed whenever other work held a core."""
-    import torch
+    import torch  # call time: as in run_torch_batch1
 
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -203,8 +206,6 @@ def _torch_lockstep(work: Workload, torch) -> tuple[float, float]:
 
 
 def machine() -> dict:
-    import os
-
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
@@ -219,7 +220,7 @@ def machine() -> dict:
 
 def run_bench(cfg: BenchConfig | None = None, device: str = "cpu", torch_baselines: bool = True) -> dict:
     """All three measurements in one process, with ratios against the torch batch-1 loop."""
-    import numba
+    import numba  # call time: as .batch in run_kernel
 
     cfg = cfg or BenchConfig()
     work = make_workload(cfg)
@@ -229,17 +230,15 @@ def run_bench(cfg: BenchConfig | None = None, device: str = "cpu", torch_baselin
                                "bar_steps_per_cpu_s": cfg.n_traj * (cfg.n_bars - 1) / work.cpu_seconds,
                                "threads": numba.get_num_threads()}
     if device in ("cuda", "auto"):
-        from kernels.gpu_simulate import cuda_available
+        from kernels.gpu_simulate import cuda_available  # call time: the CUDA kernel module (numba.cuda)
 
         if cuda_available():
             secs, rate = run_kernel(work, device="cuda")
             results["foldgate_cuda"] = {"seconds": secs, "bar_steps_per_s": rate}
         elif device == "cuda":
-            from .errors import FoldgateError
-
             raise FoldgateError("--device cuda: no CUDA GPU is available here")
     if torch_baselines:
-        import torch
+        import torch  # call time: torch, only when the baselines run
 
         secs, rate = run_torch_batch1(work)
         results["torch_batch1"] = {"seconds": secs, "bar_steps_per_s": rate}

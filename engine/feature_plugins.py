@@ -29,7 +29,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .atomic import atomic_write_text
 from .errors import FeatureError
+from .policy_cache import cache_dir
 
 GROUP = "foldgate.features"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:[A-Za-z][A-Za-z0-9_]*$")
@@ -54,6 +56,7 @@ class PluginFeature:
 
 def discover_entry_points() -> list:
     """The installed `foldgate.features` entry points (tests replace this)."""
+    # call time: importlib.metadata, read only when a plugin feature is named
     from importlib.metadata import entry_points
 
     return list(entry_points(group=GROUP))
@@ -190,8 +193,6 @@ def _raw_values(bars, name: str) -> np.ndarray:
 
 
 def _verdict_path(p: PluginFeature, name: str):
-    from .policy_cache import cache_dir  # one rule for where foldgate caches
-
     key = json.dumps([VERDICT_VERSION, p.dist, p.version, p.value, name])
     return cache_dir().parent / "feature-verdicts" / (hashlib.sha256(key.encode()).hexdigest() + ".json")
 
@@ -209,7 +210,6 @@ def _cached_verdict(p: PluginFeature, name: str) -> dict | None:
 def _store_verdict(p: PluginFeature, name: str, verdict: dict) -> None:
     if not p.dist or not p.version:
         return
-    from .atomic import atomic_write_text
 
     try:
         path = _verdict_path(p, name)
@@ -228,7 +228,7 @@ def verify_plugin_feature(name: str) -> None:
     p = registry()[stem]
     verdict = _cached_verdict(p, name)
     if verdict is None:
-        from . import feature_check
+        from . import feature_check  # call time: a real cycle, feature_check imports this module
 
         result = feature_check.check_features([name])[0]
         first = result.first_lookahead()

@@ -42,6 +42,7 @@ from kernels import features as kf
 from kernels.features import FEATURE_KINDS, features_nb
 
 from .errors import FeatureError
+from .feature_plugins import compute_plugin_feature, plugin_lookback, resolve_plugin_name
 
 WINDOWED = ("ret", "vol", "sma_ratio", "rsi", "volume_z")
 PLAIN = ("hl_range", "hour_sin", "hour_cos", "dow_sin", "dow_cos")
@@ -124,8 +125,6 @@ def _parse_stockstats(name: str, rest: str) -> tuple[str, int]:
 
 
 def _parse_plugin(name: str) -> tuple[str, int]:
-    from .feature_plugins import resolve_plugin_name  # call time: entry points are read only when named
-
     return resolve_plugin_name(name)
 
 
@@ -234,8 +233,6 @@ def feature_lookback(name: str) -> int:
     """Bars before t that this feature needs at t (0 for bar-local features)."""
     kind, k = parse_feature(name)
     if is_plugin_kind(kind):
-        from .feature_plugins import plugin_lookback
-
         return plugin_lookback(kind, k)
     if _is_stockstats(kind):
         return _ss_spec(kind, k)[2]
@@ -281,8 +278,6 @@ def compute_features(bars, names: Sequence[str], *, verify_plugins: bool = True)
                 _ss_column(kind, k, cols[0], cols[1], cols[2], col)
             out[:, j] = col
         elif is_plugin_kind(kind):
-            from .feature_plugins import compute_plugin_feature
-
             out[:, j] = compute_plugin_feature(bars, names[j], verify=verify_plugins)
     return out
 

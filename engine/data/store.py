@@ -18,8 +18,9 @@ import pyarrow.ipc as ipc
 
 from ..atomic import atomic_open, ensure_writable_dir, file_lock
 from ..errors import DataError, FoldgateError
+from ..sample import repo_root
 from .arrow_file import META_ASSET_CLASS, bars_from_table, bars_to_table, one_line
-from .bars import COLUMNS, Bars, canonical_timeframe, ns_to_datetime, validate_bars
+from .bars import Bars, COLUMNS, canonical_timeframe, ns_to_datetime, validate_bars
 from .symbols import canonical_symbol, check_asset_class
 
 DEFAULT_ROOT = Path("data") / "bars"
@@ -85,7 +86,6 @@ class StoreWrite:
 def is_shipped_sample(root: str | os.PathLike) -> bool:
     """True when `root` is the sample store of a source checkout (`data/bars` beside
     foldgate's own pyproject.toml): data that ships with foldgate, tracked by git."""
-    from ..sample import repo_root
 
     repo = repo_root()
     if not (repo / "pyproject.toml").is_file():

@@ -12,7 +12,8 @@ import json
 import warnings
 from urllib.parse import quote, quote_plus
 
-from ...errors import FoldgateError
+from ...errors import FoldgateError, SourceError
+from .credentials import load_credentials
 
 REDACTED = "[REDACTED]"
 _MIN_LEN = 4  # shorter values would blank out ordinary words; no Alpaca key is this short
@@ -34,8 +35,6 @@ class Redactor:
     def known(cls, creds=None) -> "Redactor":
         """The secrets of `creds`, else of the keys file or environment (if they load)."""
         if creds is None:
-            from .credentials import load_credentials
-
             with warnings.catch_warnings(), contextlib.suppress(FoldgateError):
                 warnings.simplefilter("ignore")
                 creds = load_credentials()
@@ -60,6 +59,4 @@ class Redactor:
         try:
             return type(exc)(clean)
         except TypeError:
-            from ...errors import SourceError
-
             return SourceError(clean)
