@@ -11,11 +11,12 @@ from rich.table import Table
 
 from engine.data.bars import NS_PER_SECOND, canonical_timeframe, format_ts
 from engine.data.gaps import summarize
-from engine.data.store import BarStore, is_shipped_sample
+from engine.data.store import BarStore
 from engine.data.symbols import canonical_symbol
 from engine.errors import FoldgateError
 
 from .options import store_option
+from .sample_guard import guard_shipped_sample
 
 ASSET_CLASSES = ("crypto", "us_equity")
 
@@ -40,18 +41,6 @@ def _timeframe(ctx, param, value):
         return canonical_timeframe(value)
     except FoldgateError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-
-
-def guard_shipped_sample(st: BarStore, verb: str) -> None:
-    """Issue 8: a `data import` (or fetch) into the default store, run from inside a
-    source checkout, would change the sample data that ships with foldgate."""
-
-    if not st.explicit and is_shipped_sample(st.root):
-        raise click.UsageError(
-            f"refusing to {verb} into the default store {st.root}: in a source checkout it holds "
-            "the sample data that ships with foldgate; pass --store DIR (or set FOLDGATE_STORE) "
-            f"for your own store, or --store {st.root} to change the sample data on purpose"
-        )
 
 
 def _when(ns: int | None) -> str:

@@ -21,8 +21,8 @@ from engine.data.store import BarStore
 from engine.data.symbols import canonical_symbol
 from engine.errors import FoldgateError, SourceError
 
-from .data import guard_shipped_sample
 from .options import store_option
+from .sample_guard import guard_shipped_sample
 
 
 def _date(ctx, param, value):

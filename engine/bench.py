@@ -129,7 +129,7 @@ def _torch_net(policy):
 
 def run_torch_batch1(work: Workload) -> tuple[float, float]:
     """The seed's loop: per bar, one batch-1 forward, then fill and accounting in Python."""
-    import torch  # call time: as in run_torch_batch1
+    import torch  # call time: as in _torch_net
 
     cfg = work.cfg
     net = _torch_net(work.policy)
@@ -165,7 +165,7 @@ def run_torch_lockstep(work: Workload, threads: int = 1) -> tuple[float, float]:
 
     One torch thread by default, design.md 10's baseline: with two, torch's intra-op
     pool collapsed to ~1% of its speed whenever other work held a core."""
-    import torch  # call time: as in run_torch_batch1
+    import torch  # call time: as in _torch_net
 
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
