@@ -24,10 +24,11 @@ from sizes import (MEMORY, REFERENCE, TINY, bar_steps, make_kernel_batch,  # noq
                    reference_policy)
 
 
-def torch_lockstep_rate(sizes, threads: int) -> float:
+def torch_lockstep_rate(sizes, threads: int = 1) -> float:
     """Bar-steps/s of the baseline the kernel must beat: all trajectories in lockstep,
-    one batched torch forward (and argmax) per bar, on as many threads as the kernel;
-    no accounting at all, so it flatters torch."""
+    one batched torch forward (and argmax) per bar, on one thread (design.md 10: two
+    collapse to ~1% of the speed when other work holds a core); no accounting at all,
+    so it flatters torch."""
     import torch
 
     torch.set_num_threads(threads)
@@ -80,9 +81,9 @@ def main(argv: list[str]) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak_mb:,.0f} MB")
     if "--torch" in argv:
-        rate = torch_lockstep_rate(sizes, numba.get_num_threads())
-        print(f"torch lockstep forward (no accounting): median {rate:,.0f} bar-steps/s; "
-              f"kernel x {steps / median / rate:.2f}")
+        rate = torch_lockstep_rate(sizes)
+        print(f"torch lockstep forward (no accounting, 1 thread): median {rate:,.0f} "
+              f"bar-steps/s; kernel x {steps / median / rate:.2f}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ LABELS = {
     "foldgate_cpu": "foldgate, Numba CPU kernel, all trajectories in one call",
     "foldgate_cuda": "foldgate, Numba CUDA kernel",
     "torch_batch1": "torch, batch 1, one step at a time (the seed's loop)",
-    "torch_lockstep": "torch, all trajectories in lockstep, one batched forward per bar",
+    "torch_lockstep": "torch, all trajectories in lockstep, one batched forward per bar (1 thread)",
 }
 
 

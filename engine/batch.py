@@ -19,6 +19,10 @@ docs/internals.md, "The simulation kernel".
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,10 +79,68 @@ class PackedBatch:
     capital: np.ndarray  # float64 (n_traj,), for the metrics
 
 
+class CompileNotice:
+    """Says on stderr, once per process, that a cold start compiles the kernels, before
+    the pause, and then how long it took:
+
+        foldgate: compiling kernels (once, ~12 s)...
+        foldgate: kernels compiled in 11.4 s; later runs load them from the cache
+
+    `start()` runs when the first Batch is made (a run makes it before it computes
+    features, the first kernel it calls), `finish()` after a run's kernels ran.
+    FOLDGATE_COMPILE_NOTICE=0 silences it."""
+
+    def __init__(self, write=None):
+        self._write = write
+        self._lock = threading.Lock()
+        self._checked = False
+        self._t0 = None
+
+    def _say(self, text: str) -> None:
+        if self._write is not None:
+            self._write(text)
+            return
+        sys.stderr.write(f"foldgate: {text}\n")
+        sys.stderr.flush()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._checked:
+                return
+            self._checked = True
+            if os.environ.get("FOLDGATE_COMPILE_NOTICE", "1") == "0":
+                return
+            from kernels.jit_cache import SIMULATE_KERNEL, cold_kernels
+
+            cold = cold_kernels()
+            # the simulation kernel is what every Batch compiles; the others only
+            # compile for the callers that compute features or metrics, and a notice
+            # that nothing follows would mislead
+            if SIMULATE_KERNEL not in {name for name, _ in cold}:
+                return
+            self._t0 = time.perf_counter()
+            self._say(f"compiling kernels (once, ~{sum(s for _, s in cold):.0f} s)...")
+
+    def finish(self) -> None:
+        # Whether each kernel got cached is not asked again: a run may not call them
+        # all (no metrics without bars_per_year, no CPU kernel with --device cuda), and
+        # Numba warns by itself when it cannot write its cache.
+        with self._lock:
+            if self._t0 is None:
+                return
+            took = time.perf_counter() - self._t0
+            self._t0 = None
+            self._say(f"kernels compiled in {took:.1f} s; later runs load them from the cache")
+
+
+COMPILE_NOTICE = CompileNotice()
+
+
 class Batch:
     """Collects series, models and trajectories; packs and simulates them in one call."""
 
     def __init__(self, fill_mode: int | str = 0):
+        COMPILE_NOTICE.start()
         if isinstance(fill_mode, str):
             if fill_mode not in FILL_MODES:
                 raise FoldgateError(f"fill must be one of {', '.join(FILL_MODES)}, "
@@ -178,10 +240,16 @@ class Batch:
 
     def simulate_packed(self, packed: PackedBatch, device: str = "cpu") -> SimulationResult:
         """Run the kernel on packed arrays: "cpu", "cuda" or "auto" (CUDA when present)."""
+        result = self._simulate_packed(packed, device)
+        COMPILE_NOTICE.finish()
+        return result
+
+    def _simulate_packed(self, packed: PackedBatch, device: str) -> SimulationResult:
         if device not in DEVICES:
             raise FoldgateError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
         if device in ("cuda", "auto"):
-            gpu = _gpu_simulate()
+            # only an explicit "cuda" takes Numba's CUDA simulator (slow, for tests)
+            gpu = _gpu_simulate(allow_simulator=device == "cuda")
             if gpu is not None:
                 return _as_result(gpu(**packed.arrays), packed.arrays)
             if device == "cuda":
@@ -198,8 +266,10 @@ class Batch:
         and, when bars_per_year is given (a number or one per trajectory), metrics
         (the names of kernels.metrics.METRIC_NAMES)."""
         packed = self.pack(trajectories)
-        result = self.simulate_packed(packed, device=device)
-        return split_result(result, packed, bars_per_year)
+        result = self._simulate_packed(packed, device)
+        out = split_result(result, packed, bars_per_year)
+        COMPILE_NOTICE.finish()  # after the metrics, which compile on a cold start too
+        return out
 
 
 def split_result(result: SimulationResult, packed: PackedBatch, bars_per_year=None) -> list[dict]:
@@ -366,14 +436,17 @@ def _pack_models(policies: list, series_names: list[list[str]]) -> dict:
     }
 
 
-def _gpu_simulate():
-    """kernels.gpu_simulate.gpu_simulate when it imports and a CUDA GPU is usable."""
+def _gpu_simulate(allow_simulator: bool = False):
+    """kernels.gpu_simulate.gpu_simulate when it imports and a CUDA GPU is usable (or,
+    with allow_simulator, when NUMBA_ENABLE_CUDASIM=1 selected Numba's simulator)."""
     try:
         from kernels import gpu_simulate as g
     except Exception:  # numba-cuda absent or no driver: the CPU kernel it is
         return None
     available = getattr(g, "cuda_available", None)
     try:
+        if allow_simulator and g.simulator_active():
+            return g.gpu_simulate
         if available is not None and not available():
             return None
     except Exception:

@@ -152,10 +152,22 @@ def run_torch_batch1(work: Workload) -> tuple[float, float]:
     return elapsed, steps / elapsed
 
 
-def run_torch_lockstep(work: Workload) -> tuple[float, float]:
-    """All trajectories advance together: one batched forward per bar, numpy accounting."""
+def run_torch_lockstep(work: Workload, threads: int = 1) -> tuple[float, float]:
+    """All trajectories advance together: one batched forward per bar, numpy accounting.
+
+    One torch thread by default, design.md 10's baseline: with two, torch's intra-op
+    pool collapsed to ~1% of its speed whenever other work held a core."""
     import torch
 
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _torch_lockstep(work, torch)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _torch_lockstep(work: Workload, torch) -> tuple[float, float]:
     cfg = work.cfg
     net = _torch_net(work.policy)
     targets = work.policy.targets

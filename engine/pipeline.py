@@ -160,12 +160,16 @@ class ModelJob:
 
 def resolve_device(requested: str) -> tuple[str, str]:
     """(device the kernel runs on, how to describe it): 'auto' takes CUDA when a GPU is
-    present; 'cuda' without one is an error."""
+    present; 'cuda' without one is an error, except under NUMBA_ENABLE_CUDASIM=1, where
+    'cuda' runs the CUDA kernel on Numba's simulator (slow; it says so) and 'auto'
+    keeps to the CPU."""
     if requested == "cpu":
         return "cpu", "cpu"
     try:
-        from kernels.gpu_simulate import cuda_available, device_name
+        from kernels.gpu_simulate import cuda_available, device_name, simulator_active
 
+        if requested == "cuda" and simulator_active():
+            return "cuda", "cuda (CUDA simulator, NUMBA_ENABLE_CUDASIM=1: slow, for tests)"
         if cuda_available():
             return "cuda", f"cuda ({device_name() or 'unknown GPU'})"
     except ImportError:

@@ -6,8 +6,7 @@ NVIDIA GPU and NVIDIA's `numba-cuda` package (the `foldgate[cuda]` extra).
 
 STATUS: tested under Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1), where it
 matches the CPU kernel bit for bit; during development its PTX was also built for
-sm_90 with libNVVM and ptxas (no FMA left, ~200 registers, 1 KiB local memory a
-thread). It has NOT yet run on real GPU hardware, so nothing here claims a GPU speed.
+sm_90 with libNVVM and ptxas (~200 registers, 1 KiB local memory a thread). It has NOT yet run on real GPU hardware, so nothing here claims a GPU speed.
 
 Layout, as beside every CPU kernel (stumpy style, gpu_stump.py beside stump.py):
 - `_gpu_simulate_kernel`: the `@cuda.jit` kernel, one thread per trajectory.
@@ -38,14 +37,17 @@ Design choices, and why:
 - Layers are computed output by output (bias, then inputs in index order) with four
   accumulators in registers: the same sequence of roundings per output as the CPU
   kernel's outer-product loop, without a local-memory round trip per multiply-add.
-- libNVVM contracts a*b+c into a fused multiply-add by default (-fma=1, which
-  numba-cuda does not let a kernel switch off), and a fused result rounds once where
-  the CPU rounds twice, which changes policy outputs in the last bit and can flip a
-  near-tie argmax. Every product that feeds a sum is therefore `libdevice.fmul_rn` /
-  `dmul_rn` (PTX mul.rn, which is never fused). Division and the float32 <-> float64
+- The policy's multiply-adds are explicit fused ones (`libdevice.fmaf_rn`), as the
+  CPU kernel's are (kernels/fma.py): one rounding each, in the same order. libNVVM
+  also contracts any other a*b+c into a fused multiply-add by default (-fma=1, which
+  numba-cuda does not let a kernel switch off), where the CPU rounds twice; every
+  other product that feeds a sum is therefore `libdevice.fmul_rn` / `dmul_rn` (PTX
+  mul.rn, which is never fused). Division and the float32 <-> float64
   conversions are IEEE round-to-nearest without fastmath, as on the CPU.
-- The tanh is the formula of kernels/activations.py with its coefficients, in the
-  same order; 2^k comes from `ldexp` instead of a bit cast (both exact).
+- The tanh is the float32 formula of kernels/activations.py with its constants, in
+  the same order; its powers of two come from `ldexp` instead of a bit cast (both
+  exact). Under the simulator the fused multiply-add is kernels/fma.py's exact NumPy
+  emulation, so the simulator gives the CPU kernel's bits.
 
 Transfer time is measured apart from kernel time (`GpuSimulationResult.timings`). The
 first launch in a process compiles the kernel (or loads it from Numba's cache: the
@@ -69,8 +71,9 @@ import numpy as np
 from numba import float32 as nb_float32
 from numba import float64 as nb_float64
 
-from .activations import (_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12,
-                          _CLAMP, _INV_LN2, _LN2)
+from .activations import (INV_LN2, LN2_HI, LN2_LO, SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
+                          TANH_SMALL)
+from .fma import fma_f32_py
 from .simulate import (ACT_TANH, ACTION_DISCRETE, FILL_NEXT_OPEN, KERNEL_INPUTS,
                        STATE_POSITION, STATE_UNREALIZED, SimulationResult, _DTYPES,
                        _array, _check_feature_reads, _check_market, _check_models,
@@ -121,12 +124,18 @@ def _gpu_dmul(a, b):
     return libdevice.dmul_rn(a, b)
 
 
-def _gpu_pow2(kf):
-    return math.ldexp(1.0, np.int32(kf))
+def _gpu_pow2(k):
+    return np.float32(math.ldexp(1.0, k))
+
+
+def _gpu_ffma(a, b, c):
+    # one rounding, as kernels/fma.py's llvm.fma.f32 on the CPU
+    return libdevice.fmaf_rn(a, b, c)
 
 
 # The simulator runs the kernel as Python, where libdevice is a stub and a product
-# is rounded on its own anyway; ldexp wants a Python int there.
+# is rounded on its own anyway; ldexp wants a Python int there, and the fused
+# multiply-add is kernels/fma.py's exact emulation.
 def _gpu_fmul_sim(a, b):
     return a * b
 
@@ -135,33 +144,46 @@ def _gpu_dmul_sim(a, b):
     return a * b
 
 
-def _gpu_pow2_sim(kf):
-    return math.ldexp(1.0, int(kf))
+def _gpu_pow2_sim(k):
+    return np.float32(math.ldexp(1.0, int(k)))
+
+
+def _gpu_ffma_sim(a, b, c):
+    return fma_f32_py(a, b, c)
+
+
+_TQ5, _TQ4, _TQ3, _TQ2, _TQ1, _TQ0 = TANH_Q
+_TP5, _TP4, _TP3, _TP2, _TP1, _TP0 = TANH_P
+_F1 = np.float32(1.0)
+_F2 = np.float32(2.0)
 
 
 def _gpu_tanh_f32(x):
-    """kernels.activations.tanh_f32_nb, operation for operation."""
-    xd = np.float64(x)
-    ax = abs(xd)
-    y = 2.0 * ax if ax < _CLAMP else 2.0 * _CLAMP
-    kf = np.float64(math.floor(_gpu_dmul(y, _INV_LN2) + 0.5))
-    r = y - _gpu_dmul(kf, _LN2)
-    p = _gpu_dmul(_C12, r) + _C11
-    p = _gpu_dmul(p, r) + _C10
-    p = _gpu_dmul(p, r) + _C9
-    p = _gpu_dmul(p, r) + _C8
-    p = _gpu_dmul(p, r) + _C7
-    p = _gpu_dmul(p, r) + _C6
-    p = _gpu_dmul(p, r) + _C5
-    p = _gpu_dmul(p, r) + _C4
-    p = _gpu_dmul(p, r) + _C3
-    p = _gpu_dmul(p, r) + _C2
-    em1_r = r + _gpu_dmul(_gpu_dmul(r, r), p)
-    scale = _gpu_pow2(kf)
-    q = _gpu_dmul(scale, em1_r) + (scale - 1.0)
-    t = math.copysign(q / (q + 2.0), xd)
-    res = np.float32(t)
-    return res if x == x else x
+    """kernels.activations.tanh_f32_nb, operation for operation (the powers of two
+    from ldexp, exact, where the CPU reinterprets bits)."""
+    a = abs(x)
+    s = _gpu_fmul(a, a)
+    q = _gpu_ffma(_gpu_ffma(_gpu_ffma(_gpu_ffma(_gpu_ffma(_TQ5, s, _TQ4), s, _TQ3), s, _TQ2), s, _TQ1), s, _TQ0)
+    small = _gpu_ffma(_gpu_fmul(a, s), q, a)
+    y = _gpu_fmul(_F2, a if a < TANH_CLAMP else TANH_CLAMP)
+    z = _gpu_ffma(y, INV_LN2, SHIFTER)
+    kf = z - SHIFTER
+    r = _gpu_ffma(-kf, LN2_LO, _gpu_ffma(-kf, LN2_HI, y))
+    pr = _gpu_ffma(_gpu_ffma(_gpu_ffma(_gpu_ffma(_gpu_ffma(_TP5, r, _TP4), r, _TP3), r, _TP2), r, _TP1), r, _TP0)
+    p = _gpu_ffma(_gpu_fmul(r, r), pr, r)
+    k = np.int32(kf)
+    two_sc = _gpu_pow2(np.int32(1 - k))
+    c = _F1 + _gpu_pow2(np.int32(-k))
+    d = c + p
+    bv = d - c
+    d_lo = (c - (d - bv)) + (p - bv)
+    u = two_sc / d
+    u_lo = _gpu_fmul(_gpu_ffma(-u, d_lo, _gpu_ffma(-u, d, two_sc)), _gpu_fmul(u, _gpu_pow2(np.int32(k - 1))))
+    t_hi = _F1 - u
+    t_lo = ((_F1 - t_hi) - u) - u_lo
+    large = t_hi + t_lo
+    t = math.copysign(small if a < TANH_SMALL else large, x)
+    return np.float32(t) if x == x else x
 
 
 def _gpu_activate(v, act):
@@ -197,10 +219,10 @@ def _gpu_mlp(h, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, w, w_shif
             row = w0 + j
             for k in range(n_in):
                 xk = h[src + k]
-                a0 = a0 + _gpu_fmul(xk, w[row])
-                a1 = a1 + _gpu_fmul(xk, w[row + 1])
-                a2 = a2 + _gpu_fmul(xk, w[row + 2])
-                a3 = a3 + _gpu_fmul(xk, w[row + 3])
+                a0 = _gpu_ffma(xk, w[row], a0)
+                a1 = _gpu_ffma(xk, w[row + 1], a1)
+                a2 = _gpu_ffma(xk, w[row + 2], a2)
+                a3 = _gpu_ffma(xk, w[row + 3], a3)
                 row += n_out
             if hidden:
                 a0 = _gpu_activate(a0, act)
@@ -216,7 +238,7 @@ def _gpu_mlp(h, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, w, w_shif
             a0 = b[b0 + j]
             row = w0 + j
             for k in range(n_in):
-                a0 = a0 + _gpu_fmul(h[src + k], w[row])
+                a0 = _gpu_ffma(h[src + k], w[row], a0)
                 row += n_out
             if hidden:
                 a0 = _gpu_activate(a0, act)
@@ -558,8 +580,9 @@ def _gpu_kernel():
             g["_gpu_fmul"] = _gpu_fmul_sim
             g["_gpu_dmul"] = _gpu_dmul_sim
             g["_gpu_pow2"] = _gpu_pow2_sim
+            g["_gpu_ffma"] = _gpu_ffma_sim
         else:
-            for name in ("_gpu_fmul", "_gpu_dmul", "_gpu_pow2") + _DEVICE_FUNCTIONS:
+            for name in ("_gpu_fmul", "_gpu_dmul", "_gpu_pow2", "_gpu_ffma") + _DEVICE_FUNCTIONS:
                 g[name] = c.jit(device=True)(g[name])
         _kernel = c.jit(cache=True)(_gpu_simulate_kernel)
         return _kernel
@@ -577,6 +600,20 @@ def cuda_available() -> bool:
         if c is None or _simulating(c):
             return False
         return bool(c.is_available()) and len(c.gpus) > 0
+    except Exception:
+        return False
+
+
+def simulator_active() -> bool:
+    """True when numba.cuda is (or will be, on first import) Numba's CUDA simulator:
+    NUMBA_ENABLE_CUDASIM=1 set before numba.cuda was imported. The simulator runs
+    the CUDA kernel as Python on the CPU: slow, for tests of the whole --device cuda
+    path. Never raises."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") in ("", "0"):
+        return False
+    try:
+        c = _import_cuda()
+        return c is not None and _simulating(c)
     except Exception:
         return False
 

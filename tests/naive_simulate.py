@@ -2,8 +2,9 @@
 choices in docs/internals.md), written to be read, not to be fast.
 
 The policy math is float32 NumPy in the kernel's order (bias first, then inputs in
-index order, one rounding per multiply and per add), so the reference and the kernel
-take the same decisions bit for bit; the accounting is Python floats (float64).
+index order, one correctly rounded fused multiply-add per input: kernels/fma.py's
+NumPy emulation), so the reference and the kernel take the same decisions bit for
+bit; the accounting is Python floats (float64).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import numpy as np
 
 from kernels.activations import tanh_f32_np
+from kernels.fma import fma_f32_np
 
 __all__ = ["naive_simulate", "naive_forward"]
 
@@ -32,7 +34,7 @@ def naive_forward(policy, obs):
         wt = np.ascontiguousarray(np.asarray(w, dtype=np.float32).T)  # (in, out)
         acc = np.asarray(b, dtype=np.float32).copy()
         for i in range(wt.shape[0]):
-            acc = acc + h[i] * wt[i]
+            acc = fma_f32_np(h[i], wt[i], acc)
         if index < n_layers - 1:
             if policy.activation == "tanh":
                 acc = tanh_f32_np(acc)

@@ -190,3 +190,77 @@ def test_gpu_throughput_run(real_gpu):
     assert r["bar_steps_per_s_kernel"] > 0
     print(f"\n{real_gpu}: {r['bar_steps_per_s_kernel']:,.0f} bar-steps/s in the kernel, "
           f"{r['bar_steps_per_s_with_transfers']:,.0f} with transfers")
+
+
+# ---------------------------------------------------------------------------------
+# the whole --device cuda path (CLI -> pipeline -> batch -> CUDA kernel -> report) on
+# the simulator, against --device cpu
+
+def _cli_backtest(tmp_path, device, simulator):
+    out = tmp_path / f"{device}-{int(simulator)}.json"
+    env = dict(os.environ, PYTHONPATH=str(TESTS.parent),
+               FOLDGATE_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    if simulator:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.main", "backtest",
+         "--model", str(TESTS.parent / "data" / "policies" / "UNIUSD_1Hour.pt"),
+         "--store", str(TESTS.parent / "data" / "bars"), "--days", "8",
+         "--walk-forward", "2", "--device", device, "--json", str(out)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    # rich wraps long lines at the terminal width
+    return json.loads(out.read_text()), " ".join((proc.stdout + proc.stderr).split())
+
+
+def test_cli_backtest_on_the_simulator_matches_the_cpu(tmp_path):
+    sim, sim_text = _cli_backtest(tmp_path, "cuda", simulator=True)
+    cpu, _ = _cli_backtest(tmp_path, "cpu", simulator=False)
+    # the output and the report say that the simulator ran it
+    assert "CUDA simulator" in sim_text
+    assert "CUDA simulator" in json.dumps(sim["settings"])
+    assert "simulator" not in json.dumps(cpu["settings"]).lower()
+    (ms,), (mc,) = sim["models"], cpu["models"]
+    assert ms["error"] is None and len(ms["folds"]) == 2
+    assert (ms["backtest"] is None) == (mc["backtest"] is None)
+    pairs = list(zip(ms["folds"], mc["folds"]))
+    if ms["backtest"] is not None:
+        pairs.append((ms["backtest"], mc["backtest"]))
+    for part_s, part_c in pairs:
+        assert part_s["metrics"] == part_c["metrics"]
+        assert part_s["equity"] == part_c["equity"]
+        assert part_s["trades"] == part_c["trades"]
+    assert sum(len(f["trades"]) for f in ms["folds"]) > 0  # it really traded
+    assert ms["summary"] == mc["summary"]
+    assert ms["decision"] == mc["decision"]
+
+
+def test_auto_never_picks_the_simulator(tmp_path):
+    sim, _ = _cli_backtest(tmp_path, "auto", simulator=True)
+    assert "simulator" not in json.dumps(sim["settings"]).lower()
+
+
+def test_gpu_tanh_gives_the_cpu_tanh_bits(monkeypatch):
+    """The CUDA twin's tanh, run as the Python it is with the simulator's exact
+    multiply-add, against the CPU kernel's on inputs from every binade and around its
+    switch points (no numba.cuda import needed: the helpers are swapped in directly)."""
+    from kernels import gpu_simulate as G
+    from kernels.activations import TANH_SMALL, tanh_f32_array_nb
+
+    for name in ("_gpu_fmul", "_gpu_dmul", "_gpu_pow2", "_gpu_ffma"):
+        monkeypatch.setattr(G, name, getattr(G, name + "_sim"))
+    rng = np.random.default_rng(5)
+    x = np.concatenate([
+        rng.integers(0, 2**32, 3000, dtype=np.uint64).astype(np.uint32).view(np.float32),
+        rng.uniform(-10, 10, 3000).astype(np.float32),
+        TANH_SMALL + np.arange(-50, 50, dtype=np.float32) * np.spacing(TANH_SMALL),
+        np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 9.01, 20.0], np.float32),
+    ])
+    want = tanh_f32_array_nb(x)
+    # the unused branch overflows for huge |x| (a select drops it, as on a GPU)
+    with np.errstate(over="ignore", invalid="ignore"):
+        got = np.array([G._gpu_tanh_f32(v) for v in x], dtype=np.float32)
+    nan = np.isnan(x)
+    assert np.isnan(got[nan]).all()
+    assert got[~nan].tobytes() == want[~nan].tobytes()

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from engine.batch import Batch
+from numba import njit
+
 from kernels.simulate import _LANES, _forward_nb, simulate
 from naive_simulate import naive_forward, naive_simulate
 
@@ -318,6 +320,15 @@ def test_continuous_actions_clip_to_bounds():
 # ---------------------------------------------------------------------------------
 # the forward pass itself
 
+@njit
+def forward_from_python(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off,
+                        layer_b_off, weights, biases, act):
+    # the kernel's helpers are compiled without a Python wrapper (a cold start compiles
+    # less); a jitted caller reaches them
+    return _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off,
+                       layer_b_off, weights, biases, act)
+
+
 def test_mlp_matches_naive_forward_bitwise_and_torch_closely():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(9)
@@ -340,7 +351,7 @@ def test_mlp_matches_naive_forward_bitwise_and_torch_closely():
                 buf[lane * width:lane * width + pol.obs_dim] = x
             outs = []
             for n_lanes in (1, 2, 4):
-                o = _forward_nb(buf, width, n_lanes, 0, len(pol.layers), a["layer_in"],
+                o = forward_from_python(buf, width, n_lanes, 0, len(pol.layers), a["layer_in"],
                                 a["layer_out"], a["layer_w_off"], a["layer_b_off"],
                                 a["weights"], a["biases"], a["model_act"][0])
                 outs += [buf[o + lane * width:o + lane * width + a["layer_out"][-1]].copy()
@@ -443,3 +454,51 @@ def test_lockstep_pairs_give_the_same_results_as_single_runs():
             assert joint["trades"] == alone["trades"]
             assert joint["stats"] == alone["stats"]
             assert_same(joint, ref, case[4])
+
+
+def test_blocks_cover_every_unit_once_on_several_threads():
+    import numba
+
+    from kernels.simulate import _run_blocks
+
+    rng = np.random.default_rng(3)
+    n_units = 300
+    starts = np.zeros(4 * n_units, dtype=np.int64)
+    ends = rng.integers(1, 20_000, 4 * n_units).astype(np.int64)
+    units = np.arange(4 * n_units, dtype=np.int64).reshape(n_units, 4)
+    seen = []
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        _run_blocks(lambda u0, u1: seen.append((u0, u1)), units, starts, ends)
+    finally:
+        numba.set_num_threads(old)
+    covered = np.concatenate([np.arange(u0, u1) for u0, u1 in seen])
+    assert np.array_equal(np.sort(covered), np.arange(n_units))
+    assert len(seen) > 1
+
+    def fail(u0, u1):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        _run_blocks(fail, units, starts, ends)
+
+
+def test_a_run_of_many_blocks_matches_the_reference():
+    """Enough trajectories that the driver's threads share them out in blocks."""
+    rng = np.random.default_rng(21)
+    pol = make_policy(rng, n_features=3, hidden=(16, 16), state=("position",), scale=2.0)
+    batch = Batch()
+    o, c, f = make_series(rng, 3000, pol.features)
+    sid = batch.add_series(o, c, f, pol.features)
+    mid = batch.add_model(pol, sid)
+    spans = [(int(s), int(s) + int(n)) for s, n in zip(rng.integers(0, 500, 40),
+                                                     rng.integers(2, 2500, 40))]
+    for s, e in spans:
+        batch.add_trajectory(mid, sid, s, e, capital=1e5, commission=0.001, slippage=0.0005)
+    out = batch.run()
+    for (s, e), k in zip(spans[:8], out):
+        assert_same(k, naive_simulate(pol, o, c, f, s, e, 1e5, 0.001, 0.0005), 1e5)
+    again = batch.run()
+    for a, b in zip(out, again):
+        assert np.array_equal(a["equity"], b["equity"])
