@@ -187,6 +187,7 @@ def print_backtest(report: dict, verbose: bool = False) -> None:
                 con.print(f"{e['symbol'] or e['model_path']}: ERROR", markup=False)
                 print_reason(con, e["error"])
         con.print(f"({len(report['models'])} models: --verbose prints each one's fold table)", markup=False)
+        print_stress_table(con, report)
         return
     for entry in report["models"]:
         if entry.get("error"):
@@ -203,6 +204,9 @@ def print_backtest(report: dict, verbose: bool = False) -> None:
         if entry["folds"]:
             print_folds(con, entry)
         print_decision(con, entry)
+    if any(e.get("stress") for e in report["models"]):
+        con.print()
+        print_stress_table(con, report)
 
 
 def write_reports(report: dict, json_path, html_path) -> None:
@@ -251,6 +255,36 @@ def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
     return models
 
 
+def print_stress_table(con: Console, report: dict) -> None:
+    """--stress: a row per model, PSR(0) and the annual OOS Sharpe (the backtest's Sharpe
+    without folds) under each scenario, and whether it is FRAGILE_TO_COSTS."""
+    from engine.stress import SCENARIOS
+
+    rows = [e for e in report["models"] if e.get("stress")]
+    if not rows:
+        return
+    table = Table(title="Stress (PSR(0) / annual Sharpe per scenario)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("Symbol", no_wrap=True)
+    for sc in SCENARIOS:
+        table.add_column(sc.label, justify="right", no_wrap=True)
+    table.add_column("Fragile", no_wrap=True)
+    for e in rows:
+        by_name = {r["scenario"]: r for r in e["stress"]["scenarios"]}
+        cells = []
+        for sc in SCENARIOS:
+            r = by_name.get(sc.name)
+            if r is None:
+                cells.append("-")
+            elif r["fold_sharpes"]:
+                cells.append(f"{num(r['psr0'], 3)} / {num(r['sr_annual'])}")
+            else:
+                cells.append(f"- / {num(r['backtest_sharpe'])}")
+        fragile = any(f["code"] == "FRAGILE_TO_COSTS" for f in e.get("flags") or [])
+        table.add_row(e["symbol"] or "?", *cells, "[red]yes[/]" if fragile else "no")
+    con.print(table)
+
+
 def print_validate(report: dict, verbose: bool = False) -> None:
     """A fold table with the seed's lines per model (up to 10 models, or all with
     verbose), then the summary table sorted by decision, then the reasons of each."""
@@ -268,6 +302,7 @@ def print_validate(report: dict, verbose: bool = False) -> None:
                 print_folds(con, entry)
         con.print()
     models = print_summary_table(con, report, profile)
+    print_stress_table(con, report)
     for e in models:
         label = e["decision"] or "ERROR"
         con.print(f"{e['symbol']}: {label}", markup=False)

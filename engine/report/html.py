@@ -358,6 +358,28 @@ def _evidence_line(s: dict | None) -> str:
             + "".join(f"<div><span>{k}</span><b>{v}</b></div>" for k, v in items) + "</div>")
 
 
+def _stress_table(st: dict | None) -> str:
+    """--stress: each scenario's statistics and their change from the base."""
+    rows = (st or {}).get("scenarios") or []
+    if not rows:
+        return ""
+    head = ("<tr><th>Scenario</th><th>PSR(0)</th><th>&Delta;</th><th>PSR(hurdle)</th><th>Sharpe (OOS)</th>"
+            "<th>&Delta;</th><th>+Folds</th><th>Fold returns</th><th>Backtest</th></tr>")
+    body = []
+    for r in rows:
+        ch = r.get("change") or {}
+        base = r.get("scenario") == "base"
+        folds = " ".join(_fpct(x, 1) for x in r.get("fold_returns") or []) or "&mdash;"
+        body.append(
+            f'<tr><td>{_e(r.get("label"))}</td><td>{_fnum(r.get("psr0"), 3)}</td>'
+            f'<td>{"" if base else _fnum(ch.get("psr0"), 3, True)}</td><td>{_fnum(r.get("psr_hurdle"), 3)}</td>'
+            f'{_td_num(r.get("sr_annual"), 2, True)}<td>{"" if base else _fnum(ch.get("sr_annual"), 2, True)}</td>'
+            f'<td>{_e(r.get("positive_folds"))}/{len(r.get("fold_returns") or [])}</td><td class="per">{folds}</td>'
+            f'{_td_pct(r.get("backtest_return"))}</tr>')
+    return (f'<h4>Stress <small>decisions stay on the base</small></h4>'
+            f'<table class="grid folds"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>')
+
+
 def _model_section(i: int, m: dict, settings: dict) -> str:
     thresholds = settings.get("thresholds") or _default_thresholds()
     default_th = not settings.get("thresholds")
@@ -423,6 +445,7 @@ def _model_section(i: int, m: dict, settings: dict) -> str:
                      f'</div>{forest}</div>')
     if folds:
         parts.append("<h4>Walk-forward folds</h4>" + _fold_table(folds))
+    parts.append(_stress_table(m.get("stress")))
     return f'<section class="model m-{kind}" id="m{i}">' + "".join(parts) + "</section>"
 
 
