@@ -17,6 +17,7 @@ import numpy as np
 from .errors import FoldgateError
 from .policy_cache import load_policy_cached
 from .promote import promote  # noqa: F401 - the API's `validate --promote`, in its own module
+from .summary import CHECKPOINT_CHOICES
 
 COUNT_METRICS = {"n_trades", "clipped_shorts", "bars"}
 
@@ -80,6 +81,8 @@ class RunConfig:
     """--executor ray: the cluster to join; None starts a local Ray on demand."""
     ray_cpus: int | None = None
     """--executor ray without an address: CPUs of the local Ray (None: all)."""
+    checkpoints: str = "final"
+    """validate --checkpoints: 'final', 'advised' or 'all' (CHECKPOINT_CHOICES)."""
     stress: bool = False
     """--stress: every window also under the scenarios of engine.stress (design.md 11)."""
     run_dir: Path | None = None
@@ -114,6 +117,7 @@ class RunConfig:
             "slippage_bps": self.slippage_bps,
             "fill": self.fill,
             "stress": self.stress,
+            "checkpoints": self.checkpoints,
             "end": self.end,
             "store": str(self.store) if self.store else None,
             "source": "alpaca" if self.fetched else (self.source or "store"),
@@ -155,6 +159,10 @@ class ModelJob:
     """--stress: {scenario: {"folds": [(metrics, returns)], "backtest": metrics}}."""
     stress: dict | None = None
     """--stress: the report's `stress` section (engine.stress.stress_section)."""
+    checkpoint: str | None = None
+    """validate --checkpoints advised|all: the checkpoint's file name (promote names it)."""
+    checkpoint_info: dict | None = None
+    """validate --checkpoints advised|all: the report's `checkpoint` {kind, index, file}."""
 
     @property
     def simulated(self) -> bool:
@@ -812,7 +820,8 @@ def model_entry(job: ModelJob) -> dict:
                  model_path=job.model_path, model_sha256=getattr(job.policy, "sha256", None),
                  long_only=job.long_only, error=job.error, gating=job.gating, backtest=job.backtest,
                  folds=job.folds, summary=job.summary, profile=job.profile, decision=job.decision,
-                 decisions=job.decisions, flags=job.flags, reasons=job.reasons, stress=job.stress)
+                 decisions=job.decisions, flags=job.flags, reasons=job.reasons, stress=job.stress,
+                 checkpoint=job.checkpoint_info)
 
 
 def run_backtest(model_paths: list, cfg: RunConfig, progress=None, *, strict: bool | None = None) -> dict:
@@ -863,6 +872,8 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
     root, summary_path, stamp = archive_mod.open_training_source(source, dest_root=dest_root)
     records = summary_mod.parse_summary(summary_path, root)
 
+    if cfg.checkpoints not in CHECKPOINT_CHOICES:
+        raise FoldgateError(f"--checkpoints must be one of {', '.join(CHECKPOINT_CHOICES)}, got {cfg.checkpoints!r}")
     jobs: list[ModelJob] = []
     for rec in records:
         job = ModelJob(model_path=rec.model_path, symbol=rec.symbol, timeframe=rec.timeframe or "1Hour")
@@ -878,15 +889,28 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
             continue
         if job.gating_class == "DROP" and not cfg.force:
             continue
-        try:
-            job.policy = load_policy_cached(rec.model_path)
-            if job.policy.symbol and job.policy.symbol != job.symbol:
-                raise FoldgateError(
-                    f"{rec.model_path}: checkpoint is for {job.policy.symbol}, the summary says {job.symbol}")
-            check_name_symbol(job)
-        except FoldgateError as exc:
-            job.error = str(exc)
-            job.policy = None
+        for k, (path, info, missing) in enumerate(checkpoint_variants(rec, job.gating, cfg.checkpoints)):
+            if k:  # another variant of the symbol: gated as the symbol is, simulated on its own
+                import copy
+
+                job = ModelJob(model_path=path, symbol=rec.symbol, timeframe=job.timeframe,
+                               gating=copy.deepcopy(job.gating), gating_class=job.gating_class,
+                               train_periods=list(job.train_periods))
+                jobs.append(job)
+            job.model_path, job.checkpoint_info = path, info
+            job.checkpoint = None if info is None or path is None else path.name
+            if missing:
+                job.error = missing
+                continue
+            try:
+                job.policy = load_policy_cached(path)
+                if job.policy.symbol and job.policy.symbol != job.symbol:
+                    raise FoldgateError(
+                        f"{path}: checkpoint is for {job.policy.symbol}, the summary says {job.symbol}")
+                check_name_symbol(job)
+            except FoldgateError as exc:
+                job.error = str(exc)
+                job.policy = None
 
     cfg.run_dir = (report_dir(cfg.out_dir, stamp) / RUN_SUBDIR
                    if cfg.out_dir or cfg.keep_chunks else None)
@@ -896,6 +920,37 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
     archive_info = {"path": str(source), "stamp": stamp, "extract_dir": str(root)}
     report = build_report("validate", jobs, cfg, archive=archive_info, thresholds=thresholds)
     return report, jobs
+
+
+def checkpoint_variants(rec, gating: dict, choice: str) -> list[tuple[Path | None, dict | None, str | None]]:
+    """The models to validate for one summary record: [(file, report `checkpoint` or
+    None, why it cannot run or None)]. final: the summary's model. advised: gating's
+    advised checkpoint (use_checkpoint, checkpoint_index into the record's `checkpoints`,
+    aligned with fitness_score), else the final model. all: every listed checkpoint
+    file, then the final model unless it is one of them; each is a variant (6.1)."""
+    files = rec.checkpoint_files or []
+    if choice == "final":
+        return [(rec.model_path, None, None)]
+    final = (rec.model_path, {"kind": "final", "index": None, "file": rec.model_path.name}, None)
+    if choice == "advised":
+        k = gating.get("checkpoint_index")
+        if not gating.get("use_checkpoint") or k is None:
+            return [final]
+        if k >= len(files):
+            return [(None, {"kind": "advised", "index": k, "file": None},
+                     f"checkpoint {k}: gating advises it, but the summary lists no file for it")]
+        path, why = files[k]
+        return [(path, {"kind": "advised", "index": k, "file": None if path is None else path.name}, why)]
+    out, seen = [], set()
+    for k, (path, why) in enumerate(files):
+        if path is not None:
+            if path in seen:
+                continue  # one file listed twice is one variant
+            seen.add(path)
+        out.append((path, {"kind": "listed", "index": k, "file": None if path is None else path.name}, why))
+    if rec.model_path not in seen:
+        out.append(final)
+    return out
 
 
 def gate_record(rec, thresholds) -> tuple[dict, str]:

@@ -13,7 +13,7 @@ from .schema import SCHEMA_ID
 
 # The simulation settings every report carries; `gate` simulates nothing and writes them null.
 SETTING_KEYS = ("days", "walk_forward", "quick_days", "capital", "commission_bps", "slippage_bps",
-                "fill", "stress", "end", "store", "source", "long_only", "bars_per_year", "device")
+                "fill", "stress", "checkpoints", "end", "store", "source", "long_only", "bars_per_year", "device")
 
 # Gating flags whose sentence points at a backtest; in a report without one it points at
 # the command that makes one instead (issue 8 item 11).
@@ -76,7 +76,7 @@ def gating_for_report(gating: dict | None, backtested: bool) -> dict | None:
 def model_entry(*, symbol=None, timeframe=None, asset_class=None, model_path=None, model_sha256=None,
                 long_only=None, error=None, gating=None, backtest=None, folds=(), summary=None,
                 profile=None, decision=None, decisions=None, flags=(), reasons=(), cwd=None,
-                stress=None) -> dict:
+                stress=None, checkpoint=None) -> dict:
     """One model of a report, every key the schema requires present (decisions: both
     profiles' verdicts, each possibly null; flags: [{code, message}])."""
     return {
@@ -97,6 +97,7 @@ def model_entry(*, symbol=None, timeframe=None, asset_class=None, model_path=Non
         "flags": [dict(f) for f in flags],
         "reasons": list(reasons),
         "stress": stress,
+        "checkpoint": checkpoint,
     }
 
 
