@@ -44,6 +44,13 @@ def markdown(result: dict) -> str:
         ratio2 = r["bar_steps_per_s"] / lock if lock else None
         lines.append(f"| {LABELS.get(name, name)} | {r['bar_steps_per_s']:,.0f} | {r['seconds']:.4f} | "
                      f"{'-' if ratio1 is None else f'{ratio1:.1f}x'} | {'-' if ratio2 is None else f'{ratio2:.2f}x'} |")
+    cpu = res.get("foldgate_cpu", {})
+    if cpu.get("bar_steps_per_cpu_s"):
+        lines.append("")
+        lines.append(f"foldgate's kernel ran on {cpu['threads']} threads at "
+                     f"{cpu['bar_steps_per_cpu_s']:,.0f} bar-steps per CPU-second (all threads): "
+                     "the rate two free cores would give is twice that; on a shared machine "
+                     "the wall-clock rates above swing with the load.")
     return "\n".join(lines) + "\n"
 
 

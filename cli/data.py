@@ -68,6 +68,19 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+def _provenance(bars) -> str:
+    """Where the bars came from, as `data show` says it."""
+    if bars.feed is None:
+        what = "imported or fetched before foldgate recorded it"
+    else:
+        what = f"Alpaca, feed {bars.feed}"
+    if bars.asset_class == "us_equity":
+        what += f", {bars.adjustment}-adjusted" if bars.adjustment else ", adjustment not recorded"
+    if bars.first_available is not None:
+        what += f"; none before {_when(bars.first_available)} UTC (asked from {_when(bars.searched_from)})"
+    return what
+
+
 def _bars(n: int) -> str:
     return f"{n:,} bar" if n == 1 else f"{n:,} bars"
 
@@ -168,6 +181,7 @@ def show_cmd(symbol, timeframe, max_gaps, store):
         if not info.n_bars:
             con.print("  no bars")
             continue
+        con.print(f"  Source      {_provenance(bars)}")
         span = info.last - info.first
         con.print(f"  Range       {_when(info.first)} to {_when(info.last)} UTC ({span / 86400e9:.1f} days)")
         con.print(f"  Bars        {info.n_bars:,}")

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from engine.errors import FoldgateError, SourceError
+from engine.store import ADJUSTMENTS, DEFAULT_STOCK_ADJUSTMENT
 
 from .options import store_option
 
@@ -109,6 +110,9 @@ def _progress(err: Console):
                    "A future end is clamped to now.")
 @click.option("--feed", type=click.Choice(["iex", "sip"]), default="iex", show_default=True,
               help="Stock data feed (sip needs a paid Alpaca plan). Crypto ignores it.")
+@click.option("--adjustment", type=click.Choice(list(ADJUSTMENTS)), default=None,
+              help=f"Stock price adjustment [default: {DEFAULT_STOCK_ADJUSTMENT}]; recorded in the store, and bars of "
+                   "another adjustment are never merged into a symbol. Crypto ignores it.")
 @click.option("--refresh", is_flag=True, help="Re-fetch the whole window, not only what is missing.")
 @click.option("--data-url", envvar="FOLDGATE_ALPACA_DATA_URL", show_envvar=True, default=None,
               metavar="URL", help="Alpaca market-data base URL (proxies, tests).")
@@ -118,7 +122,8 @@ def _progress(err: Console):
 @store_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the quality reports as JSON here.")
-def fetch(symbols, timeframe, days, start, end, feed, refresh, data_url, asset_class, store, json_path):
+def fetch(symbols, timeframe, days, start, end, feed, adjustment, refresh, data_url, asset_class, store,
+          json_path):
     """Fetch bars for SYMBOL... (AAPL, BTCUSD, BTC/USD) from Alpaca into the bar store.
 
     Only what the store lacks in the window is requested; each symbol is written
@@ -156,7 +161,8 @@ def fetch(symbols, timeframe, days, start, end, feed, refresh, data_url, asset_c
                 try:
                     reports += fetch_bars(st, [sym], timeframe, start=start, end=end, days=days,
                                           feed=feed, refresh=refresh, data_url=data_url,
-                                          progress=progress, asset_class=asset_class)
+                                          progress=progress, asset_class=asset_class,
+                                          adjustment=adjustment)
                 except FoldgateError as exc:
                     failure = exc
                     break
@@ -173,7 +179,13 @@ def fetch(symbols, timeframe, days, start, end, feed, refresh, data_url, asset_c
         pending = [s for s in symbols][len(done):]
         kept = f" ({', '.join(done)} written)" if done else ""
         raise type(failure)(f"{failure}; not fetched: {', '.join(pending)}{kept}")
-    missing = [r.symbol for r in reports if r.status == "no-data"]
+    missing = [r.symbol for r in reports if r.status == "no-data" and not r.received]
+    unusable = [r for r in reports if r.status == "no-data" and r.received]
+    if unusable:  # bars came, none could be stored: say why, not "unknown symbol"
+        raise SourceError("; ".join(
+            f"none of the {r.received} {timeframe} bars Alpaca sent for {r.symbol} could be stored ("
+            + (", ".join(f"{n} {k}" for k, n in r.refused.items()) or f"{r.unfinished} unfinished")
+            + "); nothing written for it" for r in unusable))
     if missing:
         raise SourceError(f"Alpaca has no {timeframe} bars for {', '.join(missing)} in that window "
                           "(unknown symbol?); nothing written for it")

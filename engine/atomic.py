@@ -139,7 +139,15 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
     except OSError as exc:
         raise _write_error(dest, exc) from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                raise _write_error(dest, exc) from None
+            # a file system without locks (some network mounts): writes stay atomic,
+            # only concurrent writers are not serialised
+            yield
+            return
         try:
             yield
         finally:

@@ -50,6 +50,7 @@ class Workload:
     feats: np.ndarray  # (n_series, T, F) float64
     feature_names: list[str]
     cfg: BenchConfig
+    cpu_seconds: float = 0.0  # of the last run_kernel, all threads
 
 
 def make_workload(cfg: BenchConfig) -> Workload:
@@ -95,12 +96,16 @@ def run_kernel(work: Workload, device: str = "cpu") -> tuple[float, float]:
                              slippage=0.0005, long_only=False)
     packed = batch.pack()
     batch.simulate_packed(packed, device=device)  # JIT compile / cache load, not timed
-    times = []
+    times, cpu = [], []
     for _ in range(cfg.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         batch.simulate_packed(packed, device=device)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     median = float(np.median(times))
+    # CPU seconds of all threads: what the kernel needs whatever else holds the cores
+    # (on a shared machine the wall-clock rate swings with the load)
+    work.cpu_seconds = float(np.median(cpu))
     return median, cfg.n_traj * (cfg.n_bars - 1) / median
 
 
@@ -220,7 +225,9 @@ def run_bench(cfg: BenchConfig | None = None, device: str = "cpu", torch_baselin
     work = make_workload(cfg)
     results = {}
     secs, rate = run_kernel(work, device="cpu")
-    results["foldgate_cpu"] = {"seconds": secs, "bar_steps_per_s": rate}
+    results["foldgate_cpu"] = {"seconds": secs, "bar_steps_per_s": rate,
+                               "bar_steps_per_cpu_s": cfg.n_traj * (cfg.n_bars - 1) / work.cpu_seconds,
+                               "threads": numba.get_num_threads()}
     if device in ("cuda", "auto"):
         from kernels.gpu_simulate import cuda_available
 

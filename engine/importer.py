@@ -10,6 +10,7 @@ error names the first few by their 1-based data row number and counts the rest."
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,26 +83,54 @@ def file_kind(path: Path) -> str:
     )
 
 
+MAX_IMPORT_BYTES_ENV = "FOLDGATE_MAX_IMPORT_BYTES"
+MAX_IMPORT_BYTES = 2 * 1024**3  # ~20 years of minute bars as CSV; raise it with the env
+MAX_IMPORT_ROWS = 50_000_000
+
+
+def _max_import_bytes() -> int:
+    raw = os.environ.get(MAX_IMPORT_BYTES_ENV, "").strip()
+    if not raw:
+        return MAX_IMPORT_BYTES
+    if not (raw.isdigit() and len(raw) <= 15):
+        raise DataError(f"{MAX_IMPORT_BYTES_ENV}={raw[:20]!r} is not a number of bytes")
+    return int(raw)
+
+
 def read_table(path: str | Path) -> pa.Table:
-    """The file as an Arrow table, or DataError naming the file."""
+    """The file as an Arrow table, or DataError naming the file. Files over
+    FOLDGATE_MAX_IMPORT_BYTES (2 GiB) and tables over 50M rows are refused."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"file not found: {p}")
     if p.is_dir():
         raise DataError(f"{p} is a directory; give a CSV or Parquet file")
     kind = file_kind(p)
+    limit = _max_import_bytes()
+    size = p.stat().st_size
+    if size > limit:
+        raise DataError(f"{p} is {size:,} bytes, more than the {limit:,} allowed "
+                        f"({MAX_IMPORT_BYTES_ENV}); split it or raise the limit")
     try:
         if kind == "parquet":
+            meta = pq.read_metadata(p)
+            if meta.num_rows > MAX_IMPORT_ROWS:
+                raise DataError(f"{p} holds {meta.num_rows:,} rows, more than the {MAX_IMPORT_ROWS:,} "
+                                "one import takes; split it")
             return pq.read_table(p)
         parse = pa_csv.ParseOptions(delimiter="\t" if p.name.lower().endswith(".tsv") else ",")
         convert = pa_csv.ConvertOptions(null_values=_NULLS, strings_can_be_null=True)
-        return pa_csv.read_csv(str(p), parse_options=parse, convert_options=convert)
+        table = pa_csv.read_csv(str(p), parse_options=parse, convert_options=convert)
     except PermissionError:
         raise DataError(f"{p}: permission denied") from None
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         what = "a Parquet" if kind == "parquet" else "a CSV"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{p}: cannot read it as {what} file: {first}") from None
+        raise DataError(f"{p}: cannot read it as {what} file: {first[:200]}") from None
+    if table.num_rows > MAX_IMPORT_ROWS:
+        raise DataError(f"{p} holds {table.num_rows:,} rows, more than the {MAX_IMPORT_ROWS:,} one "
+                        "import takes; split it")
+    return table
 
 
 def _map_columns(table: pa.Table, source: str) -> dict[str, str]:
@@ -314,7 +343,8 @@ def _timestamp_column(arr: pa.Array, name: str, problems: _Problems) -> tuple[np
         ep = _Epochs(np.where(ok, vals, 0.0), name, problems)
         ok &= ~ep.mixed
         out = np.zeros(n, dtype=np.int64)
-        ns = vals * ep.factor
+        with np.errstate(over="ignore"):  # inf is out of range, and reported so below
+            ns = vals * ep.factor
         inside = ok & (ns >= EARLIEST_NS) & (ns <= latest_ns())
         out[inside] = np.round(ns[inside]).astype(np.int64)
         for i in np.flatnonzero(ok & ~inside):
@@ -374,7 +404,8 @@ def _timestamp_strings(arr: pa.Array, name: str, problems: _Problems) -> tuple[n
                     if val is not None and v.startswith("-") and len(digits) > _MAX_EPOCH_DIGITS:
                         val = -1
                 else:
-                    x = numeric[i] * epochs.factor
+                    with np.errstate(over="ignore"):
+                        x = numeric[i] * epochs.factor
                     val = round(x) if abs(x) < 2**63 else (None if x > 0 else -1)
                 if _check_range(val, text, i, name, problems):
                     out[i], ok[i] = val, True

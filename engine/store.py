@@ -134,7 +134,8 @@ class Bars:
     vwap: np.ndarray | None = None  # float64, nulls -> NaN
     adjustment: str | None = None  # stocks: raw | split | dividend | all; None = not recorded
     feed: str | None = None  # the Alpaca feed the bars came from; None = not fetched
-    first_available: int | None = None  # ns of the source's first bar, when it is known
+    first_available: int | None = None  # ns of the first bar the source had after searched_from
+    searched_from: int | None = None  # ns: the source was asked from here and had nothing before first_available
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -143,8 +144,11 @@ class Bars:
         set_(self, "asset_class", check_asset_class(self.asset_class))
         if self.adjustment is not None:
             set_(self, "adjustment", check_adjustment(self.adjustment))
-        if self.first_available is not None:
-            set_(self, "first_available", int(self.first_available))
+        for name in ("first_available", "searched_from"):
+            if getattr(self, name) is not None:
+                set_(self, name, int(getattr(self, name)))
+        if (self.first_available is None) != (self.searched_from is None):
+            raise DataError("first_available and searched_from go together")
         ts = self.timestamp
         if isinstance(ts, np.ndarray) and ts.dtype.kind == "M":
             ts = ts.astype("datetime64[ns]").view(np.int64)
@@ -184,7 +188,8 @@ class Bars:
 
     def provenance(self) -> dict:
         """Where the bars came from, as keyword arguments of Bars."""
-        return {"adjustment": self.adjustment, "feed": self.feed, "first_available": self.first_available}
+        return {"adjustment": self.adjustment, "feed": self.feed, "first_available": self.first_available,
+                "searched_from": self.searched_from}
 
     def column(self, name: str) -> np.ndarray | None:
         return getattr(self, name)
@@ -334,6 +339,7 @@ META_ASSET_CLASS = "foldgate.asset_class"
 META_ADJUSTMENT = "foldgate.adjustment"
 META_FEED = "foldgate.feed"
 META_FIRST_AVAILABLE = "foldgate.first_available"
+META_SEARCHED_FROM = "foldgate.searched_from"
 _MAX_META_VALUE = 256  # longer metadata values are not ours
 
 
@@ -360,6 +366,7 @@ def bars_to_table(bars: Bars) -> pa.Table:
         meta[META_FEED] = bars.feed
     if bars.first_available is not None:
         meta[META_FIRST_AVAILABLE] = str(bars.first_available)
+        meta[META_SEARCHED_FROM] = str(bars.searched_from)
     return pa.Table.from_arrays(arrays, schema=SCHEMA.with_metadata(meta))
 
 
@@ -398,7 +405,7 @@ def _check_metadata(meta: dict[str, str], symbol: str, timeframe: str, where: st
         return DataError(f"{where}: metadata {key} {why}; re-import or re-fetch the file")
 
     for key in (META_FORMAT, META_SYMBOL, META_TIMEFRAME, META_ASSET_CLASS, META_ADJUSTMENT,
-                META_FEED, META_FIRST_AVAILABLE):
+                META_FEED, META_FIRST_AVAILABLE, META_SEARCHED_FROM):
         if key in meta and len(meta[key]) > _MAX_META_VALUE:
             raise bad(key, f"is {len(meta[key])} characters long")
     fmt = meta.get(META_FORMAT)
@@ -419,17 +426,23 @@ def _check_metadata(meta: dict[str, str], symbol: str, timeframe: str, where: st
         check_asset_class(ac)
     except FoldgateError:
         raise bad(META_ASSET_CLASS, f"is {ac!r}, not crypto or us_equity") from None
-    prov: dict = {"adjustment": None, "feed": meta.get(META_FEED), "first_available": None}
+    prov: dict = {"adjustment": None, "feed": meta.get(META_FEED), "first_available": None,
+                  "searched_from": None}
+    if prov["feed"] is not None and not re.fullmatch(r"[a-z_]{1,20}", prov["feed"]):
+        raise bad(META_FEED, f"is {prov['feed'][:40]!r}, not an Alpaca feed name")
     if META_ADJUSTMENT in meta:
         try:
             prov["adjustment"] = check_adjustment(meta[META_ADJUSTMENT])
         except FoldgateError:
             raise bad(META_ADJUSTMENT, f"is {meta[META_ADJUSTMENT]!r}, not one of {', '.join(ADJUSTMENTS)}") from None
-    if META_FIRST_AVAILABLE in meta:
-        raw = meta[META_FIRST_AVAILABLE]
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= latest_ns()):
-            raise bad(META_FIRST_AVAILABLE, f"is {raw[:40]!r}, not a time in ns since 1970")
-        prov["first_available"] = int(raw)
+    if META_FIRST_AVAILABLE in meta or META_SEARCHED_FROM in meta:
+        for key, field_ in ((META_FIRST_AVAILABLE, "first_available"), (META_SEARCHED_FROM, "searched_from")):
+            raw = meta.get(key, "")
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= latest_ns()):
+                raise bad(key, f"is {raw[:40]!r}, not a time in ns since 1970")
+            prov[field_] = int(raw)
+        if prov["searched_from"] > prov["first_available"]:
+            raise bad(META_SEARCHED_FROM, "is after foldgate.first_available")
     return prov
 
 
@@ -579,6 +592,8 @@ def _merge(old: Bars, new: Bars) -> Bars:
 
     cols = {c: np.concatenate([getattr(old, c), getattr(new, c)])[idx] for c in COLUMNS[:6]}
     prov = {k: (v if v is not None else getattr(old, k)) for k, v in new.provenance().items()}
+    if new.first_available is None:  # the pair travels together
+        prov["first_available"], prov["searched_from"] = old.first_available, old.searched_from
     return Bars(
         new.symbol, new.timeframe, new.asset_class,
         trade_count=cat("trade_count", np.int64(-1)), vwap=cat("vwap", np.nan), **cols, **prov,
@@ -735,8 +750,7 @@ class BarStore:
                         raise DataError(
                             f"{p}: {bars.symbol} is stored {old.adjustment}-adjusted, the new bars are "
                             f"{bars.adjustment}-adjusted; bars of two adjustments are never merged: "
-                            f"fetch with --adjustment {old.adjustment}, or replace the file "
-                            "(--refresh --replace) to switch"
+                            f"fetch with --adjustment {old.adjustment}, or delete the file to switch"
                         )
                     replaced = int(np.isin(bars.timestamp, old.timestamp).sum())
                     out = _merge(old, bars)

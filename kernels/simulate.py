@@ -561,10 +561,11 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
 
 # One call per bar for all lanes, not one per lane: a call passes every array as its
 # seven flattened fields, and the per-lane calls' arguments were a sixth of the time.
-# The observation and the decision are inlined at their one call site each (cheap to
-# compile, unlike inlining per lane).
+# These two, the observation and the decision are inlined at their one call site each:
+# faster, and cheaper to compile than a call (unlike inlining per lane, which added 3 s).
 
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+      inline="always")
 def _begin_nb(step, n_live, n_dec, state, x, width, lc, com, sli, c, open_, close, feats,
               trade_int, trade_float, model_feat_col, fc0, fc1, window, model_state_code,
               sc0, sc1, norm, norm_mean, norm_denom, no, nclip, obs_dim):
@@ -590,7 +591,8 @@ def _begin_nb(step, n_live, n_dec, state, x, width, lc, com, sli, c, open_, clos
                         norm_mean, norm_denom, no, nclip, obs_dim)
 
 
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+      inline="always")
 def _end_nb(step, n_live, n_dec, state, out, oo, width, lc, com, sli, c, equity, trade_int,
             trade_float, n_out, kind, targets, tg0, low32, high32, fill_mode):
     """Lanes 0..n_live-1 at the close of their bar: the deciding ones act on the

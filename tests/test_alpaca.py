@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cli.main import app
 from engine.errors import FoldgateError, SourceError
 from engine.calendar import is_trading_day
 from engine.sources.alpaca import (
@@ -22,7 +23,7 @@ from engine.sources.alpaca import (
     fetch_bars,
 )
 from engine.sources.credentials import Credentials
-from engine.store import BarStore
+from engine.store import Bars, BarStore
 from fake_alpaca import CRYPTO_PATH, STOCKS_PATH, FakeAlpaca, iso, make_bars
 
 UTC = dt.timezone.utc
@@ -553,3 +554,105 @@ def test_asset_class_option_picks_the_api(fake, store):
     reps = fetch(store, fake, ["ZZZUSD"], start=Y2024, end=Y2024 + dt.timedelta(hours=47), asset_class="crypto")
     assert reps[0].asset_class == "crypto" and store.read("ZZZUSD", "1Hour").asset_class == "crypto"
     assert {r.path for r in fake.bar_requests()} == {"/v1beta3/crypto/us/bars"}
+
+
+# ------------------------------------------------------------------ adjustments (issue 14 item 5)
+
+
+def _split_history(start, n, split_at, ratio=4.0):
+    """Raw bars with a 4:1 split at bar `split_at`, and the same bars split-adjusted."""
+    raw = make_bars(start, n, price=400.0)
+    for b in raw[split_at:]:
+        for k in ("o", "h", "l", "c", "vw"):
+            b[k] = round(b[k] / ratio, 4)
+    adjusted = [dict(b) for b in raw]
+    for b in adjusted[:split_at]:
+        for k in ("o", "h", "l", "c", "vw"):
+            b[k] = round(b[k] / ratio, 4)
+    return raw, adjusted
+
+
+def test_stocks_are_fetched_split_adjusted_by_default_and_it_is_recorded(fake, store):
+    raw, adjusted = _split_history(Y2024, 48, 24)
+    fake.add_stock("AAPL", raw, adjustment="raw")
+    fake.add_stock("AAPL", adjusted, adjustment="split")
+    [rep] = fetch(store, fake, ["AAPL"], start=Y2024, end=Y2024 + dt.timedelta(days=1, hours=23))
+    [req] = fake.bar_requests()
+    assert req.params["adjustment"] == "split" and req.params["feed"] == "iex"
+    bars = store.read("AAPL", "1Hour")
+    assert bars.adjustment == "split" and bars.feed == "iex"
+    np.testing.assert_allclose(bars.close, [b["c"] for b in adjusted])
+    # no 4x jump at the split in adjusted bars; the raw ones have it
+    assert np.abs(np.diff(np.log(bars.close))).max() < 0.1
+    r = CliRunner().invoke(app, ["data", "show", "AAPL", "--store", str(store.root)])
+    assert r.exit_code == 0 and "Alpaca, feed iex, split-adjusted" in r.output
+
+
+def test_raw_adjustment_on_request_and_merging_another_adjustment_refused(fake, store, tmp_path):
+    raw, adjusted = _split_history(Y2024, 48, 24)
+    fake.add_stock("AAPL", raw, adjustment="raw")
+    fake.add_stock("AAPL", adjusted, adjustment="split")
+    end = Y2024 + dt.timedelta(days=1)
+    fetch(store, fake, ["AAPL"], start=Y2024, end=end, adjustment="raw")
+    path = store.path("AAPL", "1Hour")
+    bars = store.read("AAPL", "1Hour")
+    assert bars.adjustment == "raw" and bars.close[-1] == raw[len(bars) - 1]["c"]
+    before = digest(path)
+    fake.requests.clear()
+    with pytest.raises(FoldgateError, match="stored raw-adjusted.*split-adjusted.*never merged"):
+        fetch(store, fake, ["AAPL"], start=Y2024, end=Y2024 + dt.timedelta(days=1, hours=23))
+    assert digest(path) == before and not fake.bar_requests()   # refused before asking
+    # the store refuses it too, whoever writes
+    split_bars = Bars("AAPL", "1Hour", "us_equity", bars.timestamp + 48 * 3600 * 10**9, bars.open,
+                      bars.high, bars.low, bars.close, bars.volume, adjustment="split")
+    with pytest.raises(FoldgateError, match="never merged"):
+        store.write(split_bars)
+    assert digest(path) == before
+
+
+def test_crypto_records_its_feed_and_no_adjustment(fake, store):
+    fake.add_crypto("BTC/USD", make_bars(Y2024, 24))
+    fetch(store, fake, ["BTCUSD"], start=Y2024, end=Y2024 + dt.timedelta(hours=23), adjustment="raw")
+    [req] = fake.bar_requests()
+    assert "adjustment" not in req.params
+    bars = store.read("BTCUSD", "1Hour")
+    assert bars.adjustment is None and bars.feed == "us"
+
+
+def test_first_available_bar_is_remembered_and_not_asked_again(fake, store):
+    listed = Y2024 + dt.timedelta(days=10)
+    fake.add_crypto("NEW/USD", make_bars(listed, 24 * 5))
+    end = listed + dt.timedelta(days=4, hours=23)
+    [rep] = fetch(store, fake, ["NEW/USD"], start=Y2024, end=end, asset_class="crypto")
+    bars = store.read("NEWUSD", "1Hour")
+    assert bars.first_available == int(listed.timestamp()) * 10**9
+    assert bars.searched_from == int(Y2024.timestamp()) * 10**9
+    # a later run over a window that starts inside the known-empty stretch asks nothing
+    fake.requests.clear()
+    [rep] = fetch(store, fake, ["NEW/USD"], start=Y2024 + dt.timedelta(days=3), end=end, asset_class="crypto")
+    assert not fake.bar_requests() and rep.status == "up-to-date"
+    assert any("not asked again" in n for n in rep.notes)
+    # a window reaching before the stretch that was searched is asked for, and remembered
+    fake.requests.clear()
+    earlier = Y2024 - dt.timedelta(days=5)
+    fetch(store, fake, ["NEW/USD"], start=earlier, end=end, asset_class="crypto")
+    [req] = fake.bar_requests()
+    assert req.start == earlier
+    assert store.read("NEWUSD", "1Hour").searched_from == int(earlier.timestamp()) * 10**9
+    r = CliRunner().invoke(app, ["data", "show", "NEWUSD", "--store", str(store.root)])
+    assert "none before 2024-01-11 00:00 UTC" in r.output
+
+
+def test_cli_adjustment_option_reaches_alpaca_and_the_store(fake, tmp_path):
+    raw, adjusted = _split_history(Y2024, 30, 10)
+    fake.add_stock("AAPL", raw, adjustment="raw")
+    fake.add_stock("AAPL", adjusted, adjustment="split")
+    env = {"FOLDGATE_ALPACA_DATA_URL": fake.url, "APCA_API_KEY_ID": KEY, "APCA_API_SECRET_KEY": SECRET}
+    args = ["AAPL", "--start", "2024-01-01", "--end", "2024-01-01", "--store", str(tmp_path / "s")]
+    res = _cli([*args, "--adjustment", "raw"], env=env)
+    assert res.exit_code == 0, res.output
+    assert fake.bar_requests()[-1].params["adjustment"] == "raw"
+    assert BarStore(tmp_path / "s").read("AAPL", "1Hour").adjustment == "raw"
+    res = _cli(args, env=env)  # the default, split, into a raw symbol: refused
+    assert res.exit_code == 1 and "never merged" in res.output.strip().splitlines()[-1]
+    assert _cli([*args, "--adjustment", "weird"], env=env).exit_code == 2

@@ -24,7 +24,7 @@ from engine.errors import FoldgateError
 from engine.importer import import_file
 from engine.sources.credentials import parse_keys_text
 from engine.sources.pages import check_page, decode_json, page_rows, parse_bars
-from engine.store import BarStore, bars_to_table, latest_ns
+from engine.store import SCHEMA, BarStore, bars_to_table, latest_ns
 
 H = 3_600_000_000_000
 NOW = latest_ns() - 86_400 * 10**9
@@ -225,7 +225,8 @@ def test_fuzz_keys_file(text):
         one_line_error(exc)
     else:
         assert creds.key_id and creds.secret
-        assert creds.secret not in repr(creds)
+        if len(creds.secret) >= 8:  # shorter ones may be part of the repr's own words
+            assert creds.secret not in repr(creds)
 
 
 # ------------------------------------------------------------------ Alpaca pages
@@ -314,19 +315,19 @@ def store_table(draw):
         name = draw(st.sampled_from(table.column_names))
         i = table.schema.get_field_index(name)
         if what == "cell" and n:
-            vals = table.column(name).to_pylist()
             row = draw(st.integers(min_value=0, max_value=n - 1))
-            typ = table.schema.field(name).type
-            if typ not in (pa.timestamp("ns", tz="UTC"), pa.int64(), pa.float64()):
-                continue
+            if table.schema.field(name).type != SCHEMA.field(name).type:
+                continue  # retyped by an earlier mutation
             if name == "timestamp":
                 vals = table.column(name).cast(pa.int64()).to_pylist()
                 vals[row] = draw(st.integers(min_value=-(2**63), max_value=2**63 - 1))
                 arr = pa.array(vals, pa.int64()).view(pa.timestamp("ns", tz="UTC"))
             elif name == "trade_count":
+                vals = table.column(name).to_pylist()
                 vals[row] = draw(st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1)))
                 arr = pa.array(vals, pa.int64())
             else:
+                vals = table.column(name).to_pylist()
                 vals[row] = draw(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)))
                 arr = pa.array(vals, pa.float64())
             table = table.set_column(i, table.schema.field(name), arr)

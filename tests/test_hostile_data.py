@@ -481,3 +481,15 @@ def test_import_into_the_shipped_sample_store_needs_an_explicit_store(tmp_path, 
                            env={"FOLDGATE_STORE": None})
     assert r.exit_code == 0, r.output
     assert (tmp_path / "data" / "bars" / "1Hour" / "ZZTEST.arrow").is_file()
+
+
+def test_import_file_size_is_bounded(seeded, tmp_path, monkeypatch):
+    st, path, before = seeded
+    f = csv(tmp_path / "big.csv", [S0 + i * 3600 for i in range(50)])
+    monkeypatch.setenv("FOLDGATE_MAX_IMPORT_BYTES", "100")
+    with pytest.raises(DataError, match=r"big.csv is \d[\d,]* bytes, more than the 100 allowed"):
+        import_file(f, "AAPL", "1Hour", "us_equity", st)
+    assert digest(path) == before
+    monkeypatch.setenv("FOLDGATE_MAX_IMPORT_BYTES", "lots")
+    with pytest.raises(DataError, match="FOLDGATE_MAX_IMPORT_BYTES"):
+        import_file(f, "AAPL", "1Hour", "us_equity", st)

@@ -193,6 +193,18 @@ def test_hostile_keys_json_is_one_error(text, words):
 def test_keys_file_nested_100000_deep_is_refused(tmp_path):
     f = tmp_path / "keys.json"
     f.write_text("[" * 100_000 + "]" * 100_000)
+    f.chmod(0o600)
     with pytest.raises(SourceError) as exc:
         read_keys_file(f)
     assert str(f) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_cli_page_of_only_malformed_bars_says_why_nothing_was_stored(tmp_path, fake):
+    rows = [{"t": "2024-01-01T00:00:00Z", "o": "x"}, {"t": "nope", "o": 1, "h": 2, "l": 1, "c": 1, "v": 1}]
+    fake.raw(json.dumps({"bars": {"BTC/USD": rows}, "next_page_token": None}).encode())
+    r = CliRunner().invoke(app, ["data", "fetch", "BTC/USD", "--start", "2024-01-01", "--end", "2024-01-01",
+                                 "--store", str(tmp_path / "bars")], env={"FOLDGATE_ALPACA_DATA_URL": fake.url})
+    last = r.output.strip().splitlines()[-1]
+    assert r.exit_code == 1 and last.startswith("Error: none of the 2 1Hour bars Alpaca sent for BTCUSD")
+    assert "1 missing or NaN value" in last and "1 bad timestamp" in last and "Traceback" not in r.output
+    assert not (tmp_path / "bars" / "1Hour" / "BTCUSD.arrow").exists()

@@ -39,13 +39,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ..errors import FoldgateError, SourceError
+from ..errors import DataError, FoldgateError, SourceError
 from ..store import (
-    NS_PER_DAY,
+    DEFAULT_STOCK_ADJUSTMENT,
     NS_PER_SECOND,
     Bars,
     BarStore,
     canonical_timeframe,
+    check_adjustment,
     format_ts,
     timeframe_seconds,
 )
@@ -57,6 +58,7 @@ from .redact import Redactor
 
 DATA_URL_ENV = "FOLDGATE_ALPACA_DATA_URL"
 FEEDS = ("iex", "sip", "delayed_sip")
+CRYPTO_FEED = "us"  # alpaca-py's CryptoFeed.US, the one crypto feed asked for
 DEFAULT_DAYS = 365
 _MAX_PAGES = 100_000  # a server that never stops paginating is a bug, not data
 _SKEW_NOTE_NS = 120 * NS_PER_SECOND  # HTTP Date has 1 s resolution; 2 min is real skew
@@ -554,7 +556,7 @@ def fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: s
                refresh: bool = False, data_url: str | None = None,
                progress: Callable[[FetchProgress], None] | None = None, *,
                http: HttpPolicy | None = None, credentials: Credentials | None = None,
-               asset_class: str | None = None) -> list[FetchReport]:
+               asset_class: str | None = None, adjustment: str | None = None) -> list[FetchReport]:
     """Fetch `symbols` at `timeframe` over the window into `store`; one FetchReport per
     symbol, in order. The window is [start, end] (UTC; `days` back from `end` when no
     start; `end` defaults to now, a future end is clamped), 365 days by default.
@@ -573,7 +575,8 @@ def fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: s
     try:
         reports = _fetch_bars(store, symbols, timeframe, start=start, end=end, days=days, feed=feed,
                               refresh=refresh, data_url=data_url, progress=inner, http=http,
-                              credentials=credentials, asset_class=asset_class, _creds_box=box)
+                              credentials=credentials, asset_class=asset_class, adjustment=adjustment,
+                              _creds_box=box)
     except FoldgateError as exc:
         raise _redactor(box, credentials).error(exc) from None
     red = _redactor(box, credentials)
@@ -602,7 +605,8 @@ def _fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: 
                refresh: bool = False, data_url: str | None = None,
                progress: Callable[[FetchProgress], None] | None = None, *,
                http: HttpPolicy | None = None, credentials: Credentials | None = None,
-               asset_class: str | None = None, _creds_box: list | None = None) -> list[FetchReport]:
+               asset_class: str | None = None, adjustment: str | None = None,
+               _creds_box: list | None = None) -> list[FetchReport]:
     """fetch_bars without the redaction of its messages."""
     if isinstance(symbols, str):
         symbols = [symbols]
@@ -616,6 +620,7 @@ def _fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: 
     feed = str(feed).lower()
     if feed not in FEEDS:
         raise FoldgateError(f"unknown feed {feed!r}; use one of: {', '.join(FEEDS)}")
+    adj = check_adjustment(adjustment) if adjustment is not None else DEFAULT_STOCK_ADJUSTMENT
     url = resolve_data_url(data_url)
     policy = http or HttpPolicy.from_env()
     now = _utcnow()
@@ -645,26 +650,66 @@ def _fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: 
 
     reports = []
     for sym, ac, asym in wanted:
+        src = _Source(feed if ac != "crypto" else CRYPTO_FEED, adj if ac != "crypto" else None)
         reports.append(_fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns,
-                                  feed, refresh, url, policy, keys, progress, list(window_notes)))
+                                  src, refresh, url, policy, keys, progress, list(window_notes)))
     return reports
 
 
-def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, feed, refresh,
+@dataclass(frozen=True)
+class _Source:
+    feed: str                   # iex | sip | delayed_sip; crypto: CRYPTO_FEED
+    adjustment: str | None      # stocks: raw | split | dividend | all; crypto: None
+
+
+def _known_empty_start(old, s_ns: int) -> int:
+    """Where asking may start: a window that starts where Alpaca was asked before and had
+    no bars (searched_from <= s < first_available) starts at the first available bar."""
+    if old is not None and old.first_available is not None and old.searched_from <= s_ns < old.first_available:
+        return old.first_available
+    return s_ns
+
+
+def _first_available(ranges, held, got_ts, ask_from: int, step: int, ac: str):
+    """(searched_from, first_available) when the head of the window was asked for and
+    Alpaca had nothing in a stretch where bars could have been, else None."""
+    if not ranges or ranges[0][0] != ask_from or (held is not None and ask_from >= held[0]):
+        return None
+    first = int(got_ts[0]) if len(got_ts) else (held[0] if held is not None else None)
+    if first is None or first <= ask_from:
+        return None
+    could_trade = (first - ask_from > step) if ac == "crypto" else market_open_between(ask_from, first)
+    return (ask_from, first) if could_trade else None
+
+
+def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, src, refresh,
                url, policy, keys, progress, notes) -> FetchReport:
     t0 = time.perf_counter()
+    feed = src.feed
     rep = FetchReport(sym, tf, ac, asym, s, e, notes=notes)
     held = None
-    old_ts = None
+    old_meta = None
     if store.has(sym, tf):
         old = store.read(sym, tf)
+        if old.adjustment and src.adjustment and old.adjustment != src.adjustment:
+            raise DataError(
+                f"{store.path(sym, tf)}: {sym} is stored {old.adjustment}-adjusted and this fetch asks "
+                f"for {src.adjustment}-adjusted bars; bars of two adjustments are never merged: fetch "
+                f"with --adjustment {old.adjustment}, or delete the file to switch")
+        old_meta = Bars(sym, tf, ac, np.empty(0, np.int64), *([np.empty(0)] * 5), **old.provenance())
         if len(old):
             held = (int(old.timestamp[0]), int(old.timestamp[-1]))
-            # a copy, so no view keeps the file mapped while the write replaces it
-            # (Windows refuses to replace a mapped file)
-            old_ts = np.array(old.timestamp, copy=True)
+        # no view may keep the file mapped while the write replaces it (Windows refuses
+        # to replace a mapped file)
         del old
-    ranges = [(s_ns, e_ns)] if refresh else _missing_ranges(held, s_ns, e_ns, step, ac, now_ns)
+    ask_from = _known_empty_start(old_meta, s_ns)
+    if ask_from != s_ns:
+        rep.notes.append(f"Alpaca had no bars before {format_ts(ask_from)} when asked from "
+                         f"{format_ts(old_meta.searched_from)}; not asked again")
+    if ask_from > e_ns:
+        ranges = []
+    else:
+        ranges = [(ask_from, e_ns)] if refresh else _missing_ranges(held, ask_from, e_ns, step, ac, now_ns)
     _emit(progress, sym, "start", 0.0, 0, f"{len(ranges)} range(s) to fetch" if ranges else "up to date")
 
     rows: list = []
@@ -702,7 +747,7 @@ def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, feed, r
         for a, b in ranges:
             cur[0] = a
             rep.requested.append((_dt(a), _dt(b)))
-            _request(client, ac, asym, tf, a, b, feed)
+            _request(client, ac, asym, tf, a, b, feed, src.adjustment)
             done_before[0] += b - a
         rep.pages, rep.retries = pager.pages, pager.retries
         if pager.server_now_ns is not None:
@@ -722,13 +767,21 @@ def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, feed, r
         rep.notes.append(f"{rep.refused_total} bar(s) refused: "
                          + ", ".join(f"{n} {k}" for k, n in rep.refused.items()))
 
+    found = _first_available(ranges, held, cols["timestamp"], ask_from, step, ac)
+    prov = {"adjustment": src.adjustment, "feed": src.feed,
+            "first_available": found[1] if found else None, "searched_from": found[0] if found else None}
     if len(cols["timestamp"]):
-        bars = Bars(sym, tf, ac, **cols)
+        bars = Bars(sym, tf, ac, **cols, **prov)
         _emit(progress, sym, "write", 1.0, len(rows))
-        rep.path = store.write(bars, mode="merge")
+        w = store.write_bars(bars, mode="merge")
+        rep.path = w.path
         rep.status = "fetched"
-        rep.new_bars = int(len(cols["timestamp"]) if old_ts is None
-                           else (~np.isin(cols["timestamp"], old_ts)).sum())
+        rep.new_bars = w.added
+    elif found and held is not None:
+        # nothing new, but what Alpaca does not have is worth remembering
+        empty = {c: np.empty(0, np.int64 if c == "timestamp" else np.float64)
+                 for c in ("timestamp", "open", "high", "low", "close", "volume")}
+        rep.path = store.write_bars(Bars(sym, tf, ac, **empty, **prov), mode="merge").path
     elif held is None:
         rep.status = "no-data"
         if rep.received:
@@ -754,8 +807,8 @@ def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, feed, r
     return rep
 
 
-def _request(client, ac, asym, tf, a, b, feed):
-    from alpaca.data.enums import DataFeed
+def _request(client, ac, asym, tf, a, b, feed, adjustment=None):
+    from alpaca.data.enums import Adjustment, DataFeed
     from alpaca.data.requests import CryptoBarsRequest, StockBarsRequest
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
@@ -767,6 +820,8 @@ def _request(client, ac, asym, tf, a, b, feed):
     kw = dict(symbol_or_symbols=asym, timeframe=frame, start=_dt(a), end=_dt(b))
     if ac == "crypto":
         return client.get_crypto_bars(CryptoBarsRequest(**kw))
+    if adjustment is not None:
+        kw["adjustment"] = Adjustment(adjustment)
     return client.get_stock_bars(StockBarsRequest(feed=DataFeed(feed), **kw))
 
 
