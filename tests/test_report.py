@@ -563,3 +563,14 @@ def test_out_of_sample_folds_are_stitched_into_one_compounded_curve():
     # drawdown from the running peak, which carries over the gap
     np.testing.assert_allclose(st["segments"][1]["dd"], [0.9 - 1, 0.99 - 1])
     assert st["total"] == pytest.approx(1.21 * 0.99 - 1) and st["hold_total"] == pytest.approx(1.2 * 0.84 - 1)
+
+
+@pytest.mark.parametrize("n_models", [0, 1, 7])
+def test_json_is_streamed_a_model_at_a_time(n_models):
+    r = make_report(n_models=n_models, n_folds=2, bars_per_fold=24, backtest_bars=24)
+    pieces = list(R.iter_report_json(r))
+    assert "".join(pieces) == R.report_to_json(r)
+    R.validate_report(json.loads("".join(pieces)))
+    # each model is its own piece: the writer never holds every model's text at once
+    model_pieces = [p for p in pieces if p.startswith('    {\n      "symbol"')]
+    assert len(model_pieces) == n_models
