@@ -25,15 +25,54 @@ def console() -> Console:
     return Console(file=click.get_text_stream("stdout"), width=width, highlight=False, soft_wrap=False)
 
 
+PROGRESS_AFTER_S = 1.0
+"""The progress bar appears only on work that has taken this long (issue 11 item 5)."""
+
+
+def _silent(message) -> None:
+    return None
+
+
+_silent.takes_chunks = True
+
+
 @contextlib.contextmanager
-def status(label: str):
-    """A spinner with the current step on stderr (only on a terminal); yields a callback."""
-    err = Console(stderr=True)
+def status(label: str, console: Console | None = None, after_s: float = PROGRESS_AFTER_S):
+    """Progress on stderr, only on a terminal, only once the work has taken `after_s`:
+    the current step, and while chunks run a bar of trajectories done (rich.progress).
+    Yields the callback the engine calls with a step (str) or an engine.run
+    ChunkProgress (it says so by `takes_chunks`)."""
+    import threading
+
+    err = console or Console(stderr=True)
     if not err.is_terminal:
-        yield lambda message: None
+        yield _silent
         return
-    with err.status(label) as spinner:
-        yield lambda message: spinner.update(f"{label}: {message}")
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(message) -> None:
+        if isinstance(message, str):
+            bar.update(task, description=f"{label}: {message}")
+            return
+        what = "simulating trajectories" + (" (from the run directory)" if message.reused else "")
+        bar.update(task, description=f"{label}: {what}", total=message.n_trajectories,
+                   completed=message.trajectories_done)
+
+    update.takes_chunks = True
+    timer = threading.Timer(after_s, bar.start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield update
+    finally:
+        timer.cancel()
+        timer.join()
+        bar.stop()
 
 
 def pct(x) -> str:

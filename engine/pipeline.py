@@ -475,6 +475,9 @@ def _run_chunks(batch, traj_ids, bpy_list, device, cfg: RunConfig, progress, res
     from .run import make_executor, run_chunked
 
     def on_chunk(p):
+        if getattr(progress, "takes_chunks", False):  # a progress bar: the counts themselves
+            progress(p)
+            return
         progress(f"simulating: chunk {p.chunks_done}/{p.n_chunks}, {p.trajectories_done:,} of "
                  f"{p.n_trajectories:,} trajectories" + (" (from the run directory)" if p.reused else ""))
 
