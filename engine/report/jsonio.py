@@ -200,6 +200,11 @@ def to_jsonable(report: Mapping) -> dict:
     return _plain(report, _report_shape())
 
 
+# One encoder for every piece: json.dumps with keyword arguments builds a new encoder per
+# call, and a 1,000-model report makes millions of calls.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
 def _dump(value: Any, indent: str, inline_dicts: bool) -> str:
     # Structure on separate lines, but lists of numbers (equity curves) and small flat
     # objects (trades, flags) on one line each, so a 50-model report stays readable.
@@ -208,18 +213,18 @@ def _dump(value: Any, indent: str, inline_dicts: bool) -> str:
             return "{}"
         flat = all(not isinstance(v, (dict, list)) for v in value.values())
         if inline_dicts and flat:
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+            return _encode(value)
         inner = indent + "  "
-        parts = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(v, inner, False)}" for k, v in value.items()]
+        parts = [f"{inner}{_encode(k)}: {_dump(v, inner, False)}" for k, v in value.items()]
         return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
     if isinstance(value, list):
         if not value:
             return "[]"
         if not isinstance(value[0], (dict, list)) and not isinstance(value[-1], (dict, list)):
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+            return _encode(value)
         inner = indent + "  "
         return "[\n" + ",\n".join(inner + _dump(v, inner, True) for v in value) + "\n" + indent + "]"
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return _encode(value)
 
 
 def iter_report_json(report: Mapping):
@@ -242,7 +247,7 @@ def iter_report_json(report: Mapping):
     for n, key in enumerate(keys):
         sep = ",\n" if n < len(keys) - 1 else "\n"
         if key != "models":
-            yield f"  {json.dumps(key, ensure_ascii=False)}: {_dump(top[key], '  ', False)}{sep}"
+            yield f"  {_encode(key)}: {_dump(top[key], '  ', False)}{sep}"
             continue
         if not models:
             yield f'  "models": []{sep}'
