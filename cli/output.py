@@ -4,6 +4,7 @@ lines, progress on stderr, report files."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import textwrap
@@ -84,7 +85,9 @@ def num(x, digits: int = 2) -> str:
 
 
 def print_metrics(con: Console, title: str, m: dict) -> None:
-    table = Table(title=title, show_header=False, title_justify="left")
+    # the title on its own line: as a table title it wraps to the two narrow columns
+    con.print(title, markup=False)
+    table = Table(show_header=False)
     table.add_column("metric")
     table.add_column("value", justify="right")
     rows = [
@@ -160,7 +163,8 @@ def evidence_lines(e: dict) -> list[str]:
         f"  PSR(0): {num(e.get('psr0'), 3)}  PSR(hurdle {hurdle:g}): {num(e.get('psr_hurdle'), 3)}",
     ]
     if e.get("min_trl_bars") is not None:
-        lines.append(f"  MinTRL: {e['min_trl_bars']:,.0f} bars ({e['min_trl_days']:,.0f} days)")
+        # whole bars, rounded up as the reasons' "window shorter than MinTRL" rounds them
+        lines.append(f"  MinTRL: {math.ceil(e['min_trl_bars']):,} bars ({e['min_trl_days']:,.0f} days)")
     else:
         lines.append("  MinTRL: n/a")
         lines.append(f"    {e.get('min_trl_reason') or 'no Sharpe above the hurdle'}")
@@ -263,24 +267,40 @@ def write_reports(report: dict, json_path, html_path) -> None:
 FOLD_TABLE_MAX_MODELS = 10  # design.md 9: above this, one summary table (fold tables with --verbose)
 
 
+def undecided_label(entry: dict) -> str:
+    """A model without a decision: ERROR when it failed; else it was not backtested (a
+    missing model file, design.md 7: gated and flagged, not an error)."""
+    return "ERROR" if entry.get("error") else "-"
+
+
+SUMMARY_COLUMNS = (  # (header, justify); NARROW_DROPS leave the table below 80 columns
+    ("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Other", "left"), ("+Folds", "right"),
+    ("SR mean", "right"), ("SR std", "right"), ("OOS SR", "right"), ("90% CI", "right"), ("PSR", "right"),
+    ("MinTRL d", "right"), ("BH q", "right"), ("DSR", "right"),
+)
+SUMMARY_WIDE = 116  # the whole table's width; below it every column was cut to "Gati…"
+NARROW_DROPS = {"evidence": ("+Folds", "SR mean", "SR std", "90% CI"), "seed": ("SR mean", "OOS SR", "90% CI", "MinTRL d")}
+
+
 def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
-    """One row per model, sorted by decision; returns the models in that order."""
+    """One row per model, sorted by decision; returns the models in that order. On a
+    terminal narrower than the table, the columns the profile does not decide on go."""
+    drop = NARROW_DROPS.get(profile, NARROW_DROPS["evidence"]) if con.width < SUMMARY_WIDE else ()
+    columns = [(c, j) for c, j in SUMMARY_COLUMNS if c not in drop]
     table = Table(title="Decisions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
-    for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Other", "left"),
-                         ("+Folds", "right"), ("SR mean", "right"), ("SR std", "right"), ("OOS SR", "right"),
-                         ("90% CI", "right"), ("PSR", "right"), ("MinTRL d", "right"), ("q", "right"),
-                         ("DSR", "right")]:
+    for col, justify in columns:
         table.add_column(col, justify=justify, no_wrap=True)
     models = sorted(report["models"], key=lambda e: (DECISION_ORDER.get(e["decision"], 4), e["symbol"] or ""))
     for e in models:
         sm = e["summary"] or {}
         ev = sm.get("evidence") or {}
-        decision = e["decision"] or "ERROR"
-        style = DECISION_STYLE.get(e["decision"], "red")
+        decision = e["decision"] or undecided_label(e)
+        style = DECISION_STYLE.get(e["decision"], "red" if e.get("error") else "")
         other = ", ".join(f"{d}" for name, d in (e.get("decisions") or {}).items() if name != profile and d)
         lo, hi = ev.get("sr_ci90") or (None, None)
-        table.add_row(
-            e["symbol"] or "?", (e["gating"] or {}).get("classification", "-"), f"[{style}]{decision}[/]",
+        cells = dict(zip([c for c, _ in SUMMARY_COLUMNS], (
+            e["symbol"] or "?", (e["gating"] or {}).get("classification", "-"),
+            f"[{style}]{decision}[/]" if style else decision,
             other or "-",
             f"{sm['positive_folds']}/{sm['folds']}" if sm else "-",
             num(sm.get("sharpe_mean")) if sm else "-", num(sm.get("sharpe_std")) if sm else "-",
@@ -289,7 +309,8 @@ def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
             num(ev.get("min_trl_days"), 0) if ev else "-",
             num(ev.get("bh_q"), 3) if ev else "-",
             num(sm.get("dsr"), 3) if sm else "-",
-        )
+        )))
+        table.add_row(*(cells[c] for c, _ in columns))
     con.print(table)
     return models
 
@@ -343,7 +364,7 @@ def print_validate(report: dict, verbose: bool = False) -> None:
     models = print_summary_table(con, report, profile)
     print_stress_table(con, report)
     for e in models:
-        label = e["decision"] or "ERROR"
+        label = e["decision"] or undecided_label(e)
         con.print(f"{e['symbol']}: {label}", markup=False)
         for reason in e["reasons"] or ([e["error"]] if e["error"] else []):
             print_reason(con, reason)
@@ -375,7 +396,10 @@ def exit_on_failures(report: dict) -> None:
     if not failed:
         return
     for m in failed:
-        click.echo(f"Error: {m.get('symbol') or m.get('model_path') or '?'}: {m['error']}", err=True)
+        label = m.get("symbol") or m.get("model_path") or "?"
+        # a loading error already opens with the model's path: name it once
+        text = m["error"] if str(m["error"]).startswith(f"{label}:") else f"{label}: {m['error']}"
+        click.echo(f"Error: {text}", err=True)
     click.echo(f"Error: {len(failed)} of {len(report['models'])} models failed; the reports include them",
                err=True)
     raise SystemExit(1)

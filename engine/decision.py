@@ -289,6 +289,9 @@ def decide_evidence(evidence: Mapping[str, Any] | None, positive_folds: int, gat
         paper_label = "PSR" if hurdle == 0 else "PSR(0)"
         psr_live, psr_paper = psr_h, psr0
     drop_label = "PSR" if hurdle == 0 else "PSR(0)"
+    if e.benchmark == "buy_and_hold":  # the statistics are of the excess returns: say so
+        of = " of the excess over buy-and-hold"
+        live_label, paper_label, drop_label = live_label + of, paper_label + of, drop_label + of
 
     reasons: list[str] = []
     if oos < e.min_oos_folds:
@@ -347,13 +350,34 @@ def decide_evidence(evidence: Mapping[str, Any] | None, positive_folds: int, gat
             reasons.append(_vs(paper_label, psr_paper, "<", e.paper_min_psr, " needed for PAPER"))
             reasons.extend(text(False) for name, text in live_parts if not tests[name])
 
-    n_bars = evidence.get("n_bars")
-    mtrl = _finite(evidence, "min_trl_bars")
-    if base != DROP and mtrl is not None and n_bars is not None and n_bars < mtrl:
-        days = _finite(evidence, "min_trl_days")
-        span = f" ({days:.0f} days)" if days is not None else ""
-        reasons.append(f"window shorter than MinTRL: {n_bars} out-of-sample bars < {math.ceil(mtrl)}{span} "
-                       f"needed for PSR {_num(float(evidence.get('level') or e.live_min_psr))} at this Sharpe")
+    flags = list(flags)
+    shortfall = min_trl_shortfall(evidence, e.live_min_psr)
+    if base != DROP and shortfall and not any(_flag_code(f) == SHORT_OF_MIN_TRL for f in flags):
+        reasons.append(shortfall)  # called without the run's flags (the API): said all the same
     decision = gating_cap(base, gating, reasons, "evidence alone")
     reasons.extend(_flag_text(f) for f in flags)
     return decision, reasons
+
+
+SHORT_OF_MIN_TRL = "SHORT_OF_MIN_TRL"
+"""Flag code: the out-of-sample bars fall short of MinTRL (design.md 8 names it among the
+flags that are reasons in both profiles)."""
+
+
+def min_trl_shortfall(evidence: Mapping[str, Any], live_min_psr: float) -> str | None:
+    """"window shorter than MinTRL: ..." when the out-of-sample bars are fewer than MinTRL
+    (rounded up to whole bars), else None."""
+    n_bars = evidence.get("n_bars")
+    mtrl = _finite(evidence, "min_trl_bars")
+    if mtrl is None or n_bars is None or not n_bars < mtrl:
+        return None
+    days = _finite(evidence, "min_trl_days")
+    span = f" ({days:.0f} days)" if days is not None else ""
+    return (f"window shorter than MinTRL: {n_bars} out-of-sample bars < {math.ceil(mtrl)}{span} "
+            f"needed for PSR {_num(float(evidence.get('level') or live_min_psr))} at this Sharpe")
+
+
+def _flag_code(flag: Any) -> str | None:
+    if isinstance(flag, Mapping):
+        return flag.get("code")
+    return str(flag).split(":", 1)[0]

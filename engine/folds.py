@@ -225,7 +225,7 @@ def end_past_last_bar(timestamps_ns, days: float, end) -> str | None:
     empty_h = min(end_ts - int(ts[-1]), int(round(float(days) * NS_PER_DAY))) / 3.6e12
     end_text = iso(end_ts // NS_PER_SECOND * NS_PER_SECOND)  # to the second: a bare date ends at 23:59:59.999999
     return (f"--end {end_text} lies past the last stored bar ({iso(int(ts[-1]))}): the "
-            f"{float(days):g}-day window ends at that bar, and its last {empty_h:,.0f} hours hold no bars")
+            f"{float(days):g}-day window is cut short there: {empty_h:,.0f} of its hours hold no bars")
 
 
 def bars_per_year(timestamps_ns_of_window) -> float:

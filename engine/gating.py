@@ -473,13 +473,13 @@ def assess(final_fitness, final_pf, final_consistency, final_max_dd, fitness_his
             flags.append(Flag(
                 "INFLATED_PROXY_DD",
                 f"training max_dd {max_dd:.1%} is above {t.proxy.inflated_max_drawdown:.0%}: the inflated proxy "
-                f"(reward volatility) of the old reward_scale 0.1, not an equity drawdown; trust the backtest's.",
+                f"(reward volatility) of the old reward_scale 0.1, not an equity drawdown; a backtest (foldgate backtest or validate) measures the real one.",
             ))
         elif levels["max_drawdown"] < others:
             flags.append(Flag(
                 "PROXY_MAX_DD",
                 f"training max_dd {max_dd:.1%} is a proxy (reward volatility), not an equity drawdown, and it alone "
-                f"holds the model at {classification}; the backtest shows the real drawdown.",
+                f"holds the model at {classification}; a backtest (foldgate backtest or validate) measures the real one.",
             ))
 
     use_cp, cp_idx, best = _checkpoint(fitness, fitness_history, t.checkpoint.min_improvement)

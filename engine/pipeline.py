@@ -726,8 +726,10 @@ def _variants_pbo(group: list[ModelJob]) -> dict:
 
 
 def _evidence_flags(job: ModelJob, t) -> None:
-    """The model's flags of design.md 8 (each also becomes a reason; the evidence rule says
-    itself when a model never traded or its window is shorter than MinTRL)."""
+    """The model's flags of design.md 8, each also a reason in both profiles: in-sample
+    folds, BUY_AND_HOLD_LIKE, a window shorter than MinTRL (the evidence rule says itself
+    when a model never traded)."""
+    from .decision import SHORT_OF_MIN_TRL, min_trl_shortfall
     from .metrics import is_buy_and_hold_like
 
     e = job.summary["evidence"]
@@ -746,6 +748,9 @@ def _evidence_flags(job: ModelJob, t) -> None:
             job.flag("BUY_AND_HOLD_LIKE",
                      f"exposure {exposure:.0%} with at most one trade per fold: the model mostly holds the "
                      f"symbol{vs}; its edge is the market's, not the policy's")
+    shortfall = min_trl_shortfall(e, t.evidence.live_min_psr)
+    if shortfall:
+        job.flag(SHORT_OF_MIN_TRL, shortfall)
 
 
 def _finite_or_none(x):

@@ -419,7 +419,7 @@ def test_end_past_the_last_bar_is_said_not_silent(tmp_path):
     r = backtest("--model", POLICIES / "UNIUSD_1Hour.pt", "--days", 30, "--end", "2026-11-25", "--json", out)
     assert r.exit_code == 0, r.output
     assert "Warning: UNIUSD: --end 2026-11-25T23:59:59Z lies past the last stored bar" in r.output
-    assert "last 121 hours hold no bars" in r.output
+    assert "121 of its hours hold no bars" in r.output
     flags = json.loads(out.read_text())["models"][0]["flags"]
     assert [f["code"] for f in flags] == ["END_PAST_LAST_BAR"]
     # an end inside the data says nothing

@@ -3,7 +3,9 @@ each test here failed against a deliberate mutation of the code it guards (a com
 flipped, in-sample folds counted, a median read as a mean) that the suite let through."""
 
 import dataclasses
+import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BPY = 8766.0
 
 
-def _job(seed, *, means, bars=300, in_sample=(), trades=None, exposure=None, symbol="AAA"):
-    """A job built by hand: fold k has mean return means[k]; trades / exposure per fold."""
+def _job(seed, *, means, bars=300, in_sample=(), trades=None, exposure=None, symbol="AAA", exact=False):
+    """A job built by hand: fold k has mean return means[k] (exactly, with std 0.01, when
+    exact); trades / exposure per fold."""
     rng = np.random.default_rng(seed)
     job = ModelJob(model_path=None, symbol=symbol, timeframe="1Hour", bars_per_year=BPY)
     bars = [bars] * len(means) if isinstance(bars, int) else list(bars)
     for k, (mu, n) in enumerate(zip(means, bars)):
         r = rng.normal(mu, 0.01, n)
+        if exact:
+            r = mu + 0.01 * (r - r.mean()) / r.std(ddof=1)
         job.fold_returns.append(r)
         job.hold_returns.append(rng.normal(0.0, 0.01, n))
         job.folds.append({"index": k, "bars": n, "in_sample": k in in_sample, "metrics": {
@@ -199,3 +204,104 @@ def test_several_symbols_live_needs_the_bh_pass_through_the_pipeline():
     summarize_jobs([alone])
     decide_jobs([alone])
     assert alone.summary["evidence"]["bh_q"] is None and alone.decision == "LIVE"
+
+
+# --- terminal output
+
+
+def _backtest(tmp_path, monkeypatch, *args):
+    monkeypatch.setenv("FOLDGATE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "80")
+    return CliRunner().invoke(app, ["backtest", "--store", str(ROOT / "data" / "bars"), "--model",
+                                    str(ROOT / "data" / "policies" / "ETHUSD_1Hour.pt"), *map(str, args)])
+
+
+def test_backtest_title_is_one_line(tmp_path, monkeypatch):
+    r = _backtest(tmp_path, monkeypatch, "--days", 30)
+    assert r.exit_code == 0, r.output
+    assert any(re.fullmatch(r"Backtest \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d", line.strip())
+               for line in r.output.splitlines()), r.output
+
+
+def test_min_trl_is_the_same_whole_number_in_the_figures_and_the_reasons(tmp_path, monkeypatch):
+    out = tmp_path / "r.json"
+    r = _backtest(tmp_path, monkeypatch, "--days", 180, "--walk-forward", 5, "--json", out)
+    assert r.exit_code == 0, r.output
+    e = json.loads(out.read_text())["models"][0]["summary"]["evidence"]
+    assert e["min_trl_bars"] is not None and e["min_trl_bars"] > e["n_bars"]  # the shipped ETHUSD: short window
+    want = math.ceil(e["min_trl_bars"])
+    text = " ".join(r.output.split())  # reasons wrap at 80 columns
+    assert f"MinTRL: {want:,} bars" in text
+    assert f"< {want} (" in text  # "window shorter than MinTRL: ... < N (D days)"
+
+
+def test_summary_table_does_not_call_an_undecided_model_an_error():
+    from cli.output import undecided_label
+
+    assert undecided_label({"decision": None, "error": "boom"}) == "ERROR"
+    assert undecided_label({"decision": None, "error": None}) == "-"
+
+
+def test_a_failed_model_is_named_once_on_stderr(tmp_path, monkeypatch):
+    bad = tmp_path / "BAD_1Hour.pt"
+    bad.write_bytes(b"not a checkpoint")
+    r = _backtest(tmp_path, monkeypatch, "--model", bad, "--days", 60, "--walk-forward", 2)
+    assert r.exit_code == 1, r.output
+    line = next(x for x in r.stderr.splitlines() if str(bad) in x)
+    assert line.startswith("Error: ") and line.count(str(bad)) == 1, line
+
+
+# --- a window shorter than MinTRL is a flag, and so a reason in BOTH profiles (design.md 8)
+
+
+def test_short_of_min_trl_is_a_flag_and_a_reason_in_both_profiles():
+    job = _job(9, means=[0.0002] * 4, exact=True)  # per-bar SR 0.02
+    summarize_jobs([job])
+    e = job.summary["evidence"]
+    assert e["min_trl_bars"] is not None and e["n_bars"] < e["min_trl_bars"]
+    flag = next(f for f in job.flags if f["code"] == "SHORT_OF_MIN_TRL")
+    assert flag["message"].startswith(f"window shorter than MinTRL: {e['n_bars']} out-of-sample bars < "
+                                      f"{math.ceil(e['min_trl_bars'])}")
+    for profile in ("evidence", "seed"):
+        decide_jobs([job], dataclasses.replace(default_thresholds(), profile=profile))
+        assert sum("shorter than MinTRL" in r for r in job.reasons) == 1, (profile, job.reasons)
+    # long enough: no flag
+    job = _job(10, means=[0.002] * 4, exact=True)  # per-bar SR 0.2
+    summarize_jobs([job])
+    assert job.summary["evidence"]["n_bars"] >= job.summary["evidence"]["min_trl_bars"]
+    assert "SHORT_OF_MIN_TRL" not in {f["code"] for f in job.flags}
+
+
+@pytest.mark.parametrize("profile", ["evidence", "seed"])
+def test_summary_table_fits_80_columns_without_cutting_its_cells(profile):
+    import io
+
+    from rich.console import Console
+
+    from cli.output import print_summary_table
+
+    ev = {"sr_annual": -12.34, "sr_ci90": [-14.56, -10.12], "psr_hurdle": 0.001, "min_trl_days": 12345.0,
+          "bh_q": 0.999, "oos_folds": 5}
+    model = {"symbol": "PAXGUSD", "gating": {"classification": "APPROVED"}, "decision": "RETRAIN", "error": None,
+             "decisions": {"evidence": "RETRAIN", "seed": "RETRAIN"},
+             "summary": {"positive_folds": 5, "folds": 5, "sharpe_mean": -12.34, "sharpe_std": 10.12,
+                         "dsr": 0.001, "evidence": ev}}
+    buf = io.StringIO()
+    con = Console(file=buf, width=80, highlight=False, soft_wrap=False)
+    print_summary_table(con, {"models": [model]}, profile)
+    lines = buf.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "…" not in buf.getvalue(), buf.getvalue()
+    assert "APPROVED" in buf.getvalue() and "RETRAIN" in buf.getvalue()
+    wide = io.StringIO()
+    print_summary_table(Console(file=wide, width=120, highlight=False, soft_wrap=False), {"models": [model]}, profile)
+    assert "SR mean" in wide.getvalue() and "90% CI" in wide.getvalue()  # all columns where they fit
+
+
+def test_reasons_say_when_the_psr_is_of_the_excess_over_buy_and_hold():
+    t = default_thresholds()
+    t = dataclasses.replace(t, evidence=dataclasses.replace(t.evidence, benchmark="buy_and_hold"))
+    _, reasons = decide_evidence(_ev(0.85), 3, "APPROVED", t)
+    assert reasons[0] == "PSR of the excess over buy-and-hold 0.85 < 0.95 needed for LIVE"
+    _, reasons = decide_evidence(_ev(0.85), 3, "APPROVED")
+    assert reasons[0] == "PSR 0.85 < 0.95 needed for LIVE"

@@ -106,10 +106,10 @@ def test_end_past_the_last_bar_is_said_with_the_empty_hours():
     assert end_past_last_bar(ts, 1, last) is None  # exactly at the last bar: nothing to say
     assert end_past_last_bar(ts, 1, last - H) is None
     msg = end_past_last_bar(ts, 1, last + 5 * H)
-    assert "past the last stored bar" in msg and "last 5 hours hold no bars" in msg
+    assert "past the last stored bar" in msg and "5 of its hours hold no bars" in msg
     assert iso(last) in msg
     # an end far past the data: the empty hours are capped at the window's length
-    assert "last 24 hours" in end_past_last_bar(ts, 1, last + 100 * H)
+    assert "24 of its hours" in end_past_last_bar(ts, 1, last + 100 * H)
 
 
 def test_warmup_exactly_enough_and_one_short():

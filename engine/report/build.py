@@ -15,16 +15,6 @@ from .schema import SCHEMA_ID
 SETTING_KEYS = ("days", "walk_forward", "quick_days", "capital", "commission_bps", "slippage_bps",
                 "fill", "stress", "checkpoints", "end", "store", "source", "long_only", "bars_per_year", "device")
 
-# Gating flags whose sentence points at a backtest; in a report without one it points at
-# the command that makes one instead (issue 8 item 11).
-_BACKTEST_HINTS = {
-    "INFLATED_PROXY_DD": ("trust the backtest's.", "a backtest (foldgate backtest or validate) measures the "
-                                                   "real drawdown."),
-    "PROXY_MAX_DD": ("the backtest shows the real drawdown.", "a backtest (foldgate backtest or validate) "
-                                                              "measures the real drawdown."),
-}
-
-
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -58,21 +48,6 @@ def display_path(path, cwd: str | os.PathLike | None = None) -> str | None:
         return str(p)
 
 
-def gating_for_report(gating: dict | None, backtested: bool) -> dict | None:
-    """The gating object as the report shows it: flags that refer to a backtest say how to
-    get one when this report has none."""
-    if gating is None or backtested:
-        return gating
-    flags = []
-    for f in gating.get("flags") or []:
-        f = dict(f)
-        old, new = _BACKTEST_HINTS.get(f.get("code"), (None, None))
-        if old and isinstance(f.get("message"), str) and f["message"].endswith(old):
-            f["message"] = f["message"][: -len(old)] + new
-        flags.append(f)
-    return {**gating, "flags": flags}
-
-
 def model_entry(*, symbol=None, timeframe=None, asset_class=None, model_path=None, model_sha256=None,
                 long_only=None, error=None, gating=None, backtest=None, folds=(), summary=None,
                 profile=None, decision=None, decisions=None, flags=(), reasons=(), cwd=None,
@@ -87,7 +62,7 @@ def model_entry(*, symbol=None, timeframe=None, asset_class=None, model_path=Non
         "model_sha256": model_sha256,
         "long_only": long_only,
         "error": error,
-        "gating": gating_for_report(gating, backtest is not None or bool(folds)),
+        "gating": gating,
         "backtest": backtest,
         "folds": list(folds),
         "summary": summary,
