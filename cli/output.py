@@ -76,6 +76,16 @@ def status(label: str, console: Console | None = None, after_s: float = PROGRESS
         bar.stop()
 
 
+def model_label(e: dict) -> str:
+    """The symbol, and with --checkpoints advised|all which of its checkpoints this is
+    (its variants would read alike otherwise)."""
+    ck = e.get("checkpoint")
+    if not ck:
+        return e.get("symbol") or "?"
+    which = "final" if ck.get("index") is None else f"ckpt {ck['index']}"
+    return f"{e.get('symbol') or '?'} ({which})"
+
+
 def pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
@@ -299,7 +309,7 @@ def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
         other = ", ".join(f"{d}" for name, d in (e.get("decisions") or {}).items() if name != profile and d)
         lo, hi = ev.get("sr_ci90") or (None, None)
         cells = dict(zip([c for c, _ in SUMMARY_COLUMNS], (
-            e["symbol"] or "?", (e["gating"] or {}).get("classification", "-"),
+            model_label(e), (e["gating"] or {}).get("classification", "-"),
             f"[{style}]{decision}[/]" if style else decision,
             other or "-",
             f"{sm['positive_folds']}/{sm['folds']}" if sm else "-",
@@ -341,7 +351,7 @@ def print_stress_table(con: Console, report: dict) -> None:
             else:
                 cells.append(f"- / {num(r['backtest_sharpe'])}")
         fragile = any(f["code"] == "FRAGILE_TO_COSTS" for f in e.get("flags") or [])
-        table.add_row(e["symbol"] or "?", *cells, "[red]yes[/]" if fragile else "no")
+        table.add_row(model_label(e), *cells, "[red]yes[/]" if fragile else "no")
     con.print(table)
 
 
@@ -365,7 +375,7 @@ def print_validate(report: dict, verbose: bool = False) -> None:
     print_stress_table(con, report)
     for e in models:
         label = e["decision"] or undecided_label(e)
-        con.print(f"{e['symbol']}: {label}", markup=False)
+        con.print(f"{model_label(e)}: {label}", markup=False)
         for reason in e["reasons"] or ([e["error"]] if e["error"] else []):
             print_reason(con, reason)
 

@@ -99,6 +99,10 @@ def test_all_makes_every_checkpoint_a_variant_and_a_missing_file_fails_alone(arc
         assert m["summary"]["pbo"]["n_variants"] == 4 and m["summary"]["pbo"]["n_blocks"] == 16
     assert len({json.dumps(m["summary"]["pbo"], sort_keys=True) for m in ok}) == 1  # one PBO per symbol
     assert any(ev["dsr"] < ev["psr_hurdle"] - 1e-6 for ev in (m["summary"]["evidence"] for m in ok))
+    # the terminal and the HTML tell the variants apart
+    assert "BTCUSD (ckpt 1)" in r.output and "BTCUSD (final)" in r.output
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "checkpoint 3" in page and "final model" in page
 
 
 def test_checkpoints_is_a_usage_error_when_unknown(archive, tmp_path):

@@ -400,6 +400,10 @@ def _model_section(i: int, m: dict, settings: dict, collapse: bool = False) -> s
         meta_bits.append(_e(m["asset_class"]))
     if m.get("long_only") is not None:
         meta_bits.append("long-only" if m["long_only"] else "long/short")
+    ck = m.get("checkpoint")
+    if ck:
+        meta_bits.append("final model" if ck.get("index") is None else
+                         f'checkpoint {_e(ck["index"])}{" (gating advised)" if ck.get("kind") == "advised" else ""}')
     meta_bits.append(f'<code>{_e(m.get("model_path") or "no model file")}</code>')
     if m.get("model_sha256"):
         meta_bits.append(f'sha256 <code title="{_e(m["model_sha256"])}">{_e(m["model_sha256"][:16])}&hellip;</code>')
