@@ -95,12 +95,17 @@ def run_child(args: list[str], env: dict, log: Path) -> dict:
 def kernel_seconds(out_dir: Path) -> tuple[float | None, int | None]:
     """Seconds inside the kernel and the trajectories simulated (buy-and-hold ones
     included), from the run directory's index and manifest; None without them."""
-    index, manifest = out_dir / "run" / "index.json", out_dir / "run" / "manifest.json"
-    if not index.exists():
+    # --stress's delay scenario is a run of its own in run/fill_late/ (docs/scale.md)
+    runs = [d for d in (out_dir / "run", out_dir / "run" / "fill_late") if (d / "index.json").exists()]
+    if not runs:
         return None, None
-    chunks = json.loads(index.read_text()).get("chunks", {})
-    n = json.loads(manifest.read_text()).get("n_trajectories") if manifest.exists() else None
-    return float(sum(c.get("kernel_s", 0.0) for c in chunks.values())), n
+    kernel, n = 0.0, 0
+    for d in runs:
+        chunks = json.loads((d / "index.json").read_text()).get("chunks", {})
+        kernel += float(sum(c.get("kernel_s", 0.0) for c in chunks.values()))
+        manifest = d / "manifest.json"
+        n += (json.loads(manifest.read_text()).get("n_trajectories") or 0) if manifest.exists() else 0
+    return kernel, n or None
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -129,15 +129,15 @@ def _chunk_size(ctx, param, value):
 
 
 def run_options(f):
-    """--resume, --chunk-size, --executor, --ray-address, --ray-cpus (design.md 11); the
-    command receives them as one dict, `run_opts`, of RunConfig's field names."""
+    """--resume, --chunk-size, --executor, --ray-address, --ray-cpus, --stress (design.md
+    11); the command receives them as one dict, `run_opts`, of RunConfig's field names."""
     from engine.run import DEFAULT_CHUNK_SIZE
     @functools.wraps(f)
-    def wrapper(*args, resume, chunk_size, executor, ray_address, ray_cpus, **kwargs):
+    def wrapper(*args, resume, chunk_size, executor, ray_address, ray_cpus, stress, **kwargs):
         if executor != "ray" and (ray_address or ray_cpus):
             raise click.UsageError("--ray-address and --ray-cpus need --executor ray")
         run_opts = dict(resume=resume, chunk_size=chunk_size, executor=executor,
-                        ray_address=ray_address, ray_cpus=ray_cpus)
+                        ray_address=ray_address, ray_cpus=ray_cpus, stress=stress)
         return f(*args, run_opts=run_opts, **kwargs)
 
     decorators = [
@@ -155,6 +155,10 @@ def run_options(f):
                           "a local Ray]."),
         click.option("--ray-cpus", type=int, default=None, callback=_positive_int, metavar="N",
                      help="CPUs of the local Ray started without --ray-address [default: all]."),
+        click.option("--stress", is_flag=True,
+                     help="Also run every window with commission and slippage x2 and x3, and with "
+                          "fills one bar later; report how each model's statistics move (decisions "
+                          "stay on the base costs)."),
     ]
     return functools.reduce(lambda acc, dec: dec(acc), reversed(decorators), wrapper)
 

@@ -26,15 +26,64 @@ def console() -> Console:
     return Console(file=click.get_text_stream("stdout"), width=width, highlight=False, soft_wrap=False)
 
 
+PROGRESS_AFTER_S = 1.0
+"""The progress bar appears only on work that has taken this long (issue 11 item 5)."""
+
+
+def _silent(message) -> None:
+    return None
+
+
+_silent.takes_chunks = True
+
+
 @contextlib.contextmanager
-def status(label: str):
-    """A spinner with the current step on stderr (only on a terminal); yields a callback."""
-    err = Console(stderr=True)
+def status(label: str, console: Console | None = None, after_s: float = PROGRESS_AFTER_S):
+    """Progress on stderr, only on a terminal, only once the work has taken `after_s`:
+    the current step, and while chunks run a bar of trajectories done (rich.progress).
+    Yields the callback the engine calls with a step (str) or an engine.run
+    ChunkProgress (it says so by `takes_chunks`)."""
+    import threading
+
+    err = console or Console(stderr=True)
     if not err.is_terminal:
-        yield lambda message: None
+        yield _silent
         return
-    with err.status(label) as spinner:
-        yield lambda message: spinner.update(f"{label}: {message}")
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(message) -> None:
+        if isinstance(message, str):
+            bar.update(task, description=f"{label}: {message}")
+            return
+        what = "simulating trajectories" + (" (from the run directory)" if message.reused else "")
+        bar.update(task, description=f"{label}: {what}", total=message.n_trajectories,
+                   completed=message.trajectories_done)
+
+    update.takes_chunks = True
+    timer = threading.Timer(after_s, bar.start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield update
+    finally:
+        timer.cancel()
+        timer.join()
+        bar.stop()
+
+
+def model_label(e: dict) -> str:
+    """The symbol, and with --checkpoints advised|all which of its checkpoints this is
+    (its variants would read alike otherwise)."""
+    ck = e.get("checkpoint")
+    if not ck:
+        return e.get("symbol") or "?"
+    which = "final" if ck.get("index") is None else f"ckpt {ck['index']}"
+    return f"{e.get('symbol') or '?'} ({which})"
 
 
 def pct(x) -> str:
@@ -191,6 +240,7 @@ def print_backtest(report: dict, verbose: bool = False) -> None:
                 con.print(f"{e['symbol'] or e['model_path']}: ERROR", markup=False)
                 print_reason(con, e["error"])
         con.print(f"({len(report['models'])} models: --verbose prints each one's fold table)", markup=False)
+        print_stress_table(con, report)
         return
     for entry in report["models"]:
         if entry.get("error"):
@@ -207,6 +257,9 @@ def print_backtest(report: dict, verbose: bool = False) -> None:
         if entry["folds"]:
             print_folds(con, entry)
         print_decision(con, entry)
+    if any(e.get("stress") for e in report["models"]):
+        con.print()
+        print_stress_table(con, report)
 
 
 def write_reports(report: dict, json_path, html_path) -> None:
@@ -256,7 +309,7 @@ def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
         other = ", ".join(f"{d}" for name, d in (e.get("decisions") or {}).items() if name != profile and d)
         lo, hi = ev.get("sr_ci90") or (None, None)
         cells = dict(zip([c for c, _ in SUMMARY_COLUMNS], (
-            e["symbol"] or "?", (e["gating"] or {}).get("classification", "-"),
+            model_label(e), (e["gating"] or {}).get("classification", "-"),
             f"[{style}]{decision}[/]" if style else decision,
             other or "-",
             f"{sm['positive_folds']}/{sm['folds']}" if sm else "-",
@@ -270,6 +323,36 @@ def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
         table.add_row(*(cells[c] for c, _ in columns))
     con.print(table)
     return models
+
+
+def print_stress_table(con: Console, report: dict) -> None:
+    """--stress: a row per model, PSR(0) and the annual OOS Sharpe (the backtest's Sharpe
+    without folds) under each scenario, and whether it is FRAGILE_TO_COSTS."""
+    from engine.stress import SCENARIOS
+
+    rows = [e for e in report["models"] if e.get("stress")]
+    if not rows:
+        return
+    table = Table(title="Stress (PSR(0) / annual Sharpe per scenario)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("Symbol", no_wrap=True)
+    for sc in SCENARIOS:
+        table.add_column(sc.label, justify="right", no_wrap=True)
+    table.add_column("Fragile", no_wrap=True)
+    for e in rows:
+        by_name = {r["scenario"]: r for r in e["stress"]["scenarios"]}
+        cells = []
+        for sc in SCENARIOS:
+            r = by_name.get(sc.name)
+            if r is None:
+                cells.append("-")
+            elif r["fold_sharpes"]:
+                cells.append(f"{num(r['psr0'], 3)} / {num(r['sr_annual'])}")
+            else:
+                cells.append(f"- / {num(r['backtest_sharpe'])}")
+        fragile = any(f["code"] == "FRAGILE_TO_COSTS" for f in e.get("flags") or [])
+        table.add_row(model_label(e), *cells, "[red]yes[/]" if fragile else "no")
+    con.print(table)
 
 
 def print_validate(report: dict, verbose: bool = False) -> None:
@@ -289,9 +372,10 @@ def print_validate(report: dict, verbose: bool = False) -> None:
                 print_folds(con, entry)
         con.print()
     models = print_summary_table(con, report, profile)
+    print_stress_table(con, report)
     for e in models:
         label = e["decision"] or undecided_label(e)
-        con.print(f"{e['symbol']}: {label}", markup=False)
+        con.print(f"{model_label(e)}: {label}", markup=False)
         for reason in e["reasons"] or ([e["error"]] if e["error"] else []):
             print_reason(con, reason)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from engine.summary import CHECKPOINT_CHOICES
+
 from . import output
 from .options import decision_options, positive_int, report_options, run_options, simulation_options
 
@@ -26,12 +28,16 @@ from .options import decision_options, positive_int, report_options, run_options
 @click.option("--models-dir", default="models/rl_symbols", show_default=True, type=click.Path(file_okay=False),
               help="Where --promote puts models.")
 @click.option("--force", is_flag=True, help="Backtest models that gating dropped, too (they stay DROP).")
+@click.option("--checkpoints", type=click.Choice(CHECKPOINT_CHOICES), default="final", show_default=True,
+              help="Validate the final model, gating's advised checkpoint, or every checkpoint the summary "
+                   "lists (a symbol's checkpoints are its variants: DSR and PBO across them).")
 @click.option("--verbose", "-v", is_flag=True, help="A fold table per model even above 10 models.")
 @simulation_options
 @decision_options
 @report_options
 @run_options
-def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, models_dir, force, verbose, capital, end,
+def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, models_dir, force, checkpoints, verbose,
+             capital, end,
              store, data_source, data_url, fill, commission_bps, slippage_bps, long_only, bars_per_year, device,
              thresholds_path, profile, hurdle_sharpe, json_path, html_path, run_opts):
     """Validate a training ARCHIVE (zip), its extracted DIR, or its SUMMARY.json: extract,
@@ -45,7 +51,7 @@ def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, mod
         commission_bps=commission_bps, slippage_bps=slippage_bps, fill=fill, end=end, store=store,
         source=data_source, data_url=data_url, long_only=long_only, bars_per_year=bars_per_year,
         device=device, force=force, profile=profile, hurdle_sharpe=hurdle_sharpe, thresholds=thresholds_path,
-        out_dir=out_dir, keep_chunks=True, **run_opts,
+        out_dir=out_dir, keep_chunks=True, checkpoints=checkpoints, **run_opts,
     )
     if out_dir is not None:
         ensure_writable_dir(out_dir)  # fail before the work, not after it

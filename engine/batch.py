@@ -34,7 +34,8 @@ from .errors import FoldgateError, PolicyError
 STATE_CODES = {"position": 0, "unrealized_return": 1, "bars_held": 2}
 ACTIVATION_CODES = {"tanh": 0, "relu": 1}
 ACTION_KIND_CODES = {"discrete": 0, "continuous": 1}
-FILL_MODES = {"next-open": 0, "close": 1}
+# "next-open-late" is the --stress delay scenario (design.md 11), not a --fill choice
+FILL_MODES = {"next-open": 0, "close": 1, "next-open-late": 2}
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -146,8 +147,9 @@ class Batch:
                 raise FoldgateError(f"fill must be one of {', '.join(FILL_MODES)}, "
                                     f"got {fill_mode!r}")
             fill_mode = FILL_MODES[fill_mode]
-        if fill_mode not in (0, 1):
-            raise FoldgateError(f"fill_mode must be 0 (next open) or 1 (close), got {fill_mode!r}")
+        if fill_mode not in FILL_MODES.values():
+            raise FoldgateError(f"fill_mode must be 0 (next open), 1 (close) or 2 (next open, "
+                                f"one bar late), got {fill_mode!r}")
         self.fill_mode = int(fill_mode)
         self.series: list[_Series] = []
         self.models: list[tuple[object, int]] = []  # (policy, series id)

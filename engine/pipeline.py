@@ -17,6 +17,7 @@ import numpy as np
 from .errors import FoldgateError
 from .policy_cache import load_policy_cached
 from .promote import promote  # noqa: F401 - the API's `validate --promote`, in its own module
+from .summary import CHECKPOINT_CHOICES
 
 COUNT_METRICS = {"n_trades", "clipped_shorts", "bars"}
 
@@ -80,6 +81,10 @@ class RunConfig:
     """--executor ray: the cluster to join; None starts a local Ray on demand."""
     ray_cpus: int | None = None
     """--executor ray without an address: CPUs of the local Ray (None: all)."""
+    checkpoints: str = "final"
+    """validate --checkpoints: 'final', 'advised' or 'all' (CHECKPOINT_CHOICES)."""
+    stress: bool = False
+    """--stress: every window also under the scenarios of engine.stress (design.md 11)."""
     run_dir: Path | None = None
     """Filled in by the run from out_dir (and keep_chunks): its run directory, or None."""
     run_stats: dict | None = None
@@ -111,6 +116,8 @@ class RunConfig:
             "commission_bps": self.commission_bps,
             "slippage_bps": self.slippage_bps,
             "fill": self.fill,
+            "stress": self.stress,
+            "checkpoints": self.checkpoints,
             "end": self.end,
             "store": str(self.store) if self.store else None,
             "source": "alpaca" if self.fetched else (self.source or "store"),
@@ -148,6 +155,14 @@ class ModelJob:
     decisions: dict = field(default_factory=dict)
     flags: list[dict] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    stress_runs: dict = field(default_factory=dict)
+    """--stress: {scenario: {"folds": [(metrics, returns)], "backtest": metrics}}."""
+    stress: dict | None = None
+    """--stress: the report's `stress` section (engine.stress.stress_section)."""
+    checkpoint: str | None = None
+    """validate --checkpoints advised|all: the checkpoint's file name (promote names it)."""
+    checkpoint_info: dict | None = None
+    """validate --checkpoints advised|all: the report's `checkpoint` {kind, index, file}."""
 
     @property
     def simulated(self) -> bool:
@@ -308,7 +323,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     windows (once per symbol and window, shared by its models), in ONE batched kernel call."""
     from kernels.gpu_simulate import GpuUnsupportedError
 
-    from .batch import Batch
+    from .batch import FILL_MODES, Batch
     from .features import compute_features
     from .folds import end_past_last_bar, mark_in_sample
     from .store import BarStore
@@ -321,7 +336,10 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
         if job.simulated:
             by_series.setdefault((job.symbol, job.timeframe), []).append(job)
 
+    from .stress import LATE_RUN_SUBDIR, STRESSED
+
     batch = Batch(fill_mode=0 if cfg.fill == "next-open" else 1)
+    stress_ids: dict[int, dict[str, int]] = {}  # base trajectory -> {cost scenario: trajectory}
     costs = dict(capital=cfg.capital, commission=cfg.commission_bps / 1e4, slippage=cfg.slippage_bps / 1e4)
     planned = []  # (job, "backtest" | "fold", window, in-sample?, trajectory, hold trajectory, bars/year, times)
     hold_traj: dict[tuple[int, int, int], int] = {}
@@ -367,6 +385,13 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                     hold_traj[key] = batch.add_trajectory(hold_id, series_id, window.start, window.end,
                                                           long_only=True, **costs)
                 planned.append((job, kind, window, bool(flagged), traj, hold_traj[key], bpy, times))
+                if cfg.stress:
+                    stress_ids[traj] = {
+                        sc.name: batch.add_trajectory(
+                            model_id, series_id, window.start, window.end, long_only=job.long_only,
+                            capital=cfg.capital, commission=costs["commission"] * sc.cost_multiplier,
+                            slippage=costs["slippage"] * sc.cost_multiplier)
+                        for sc in STRESSED if not sc.late_fill}
 
     planned = [p for p in planned if p[0].error is None]
     if not planned:
@@ -377,15 +402,37 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     traj_ids = [p[4] for p in planned] + holds
     hold_bpy = {p[5]: p[6] for p in planned}
     bpy_list = [p[6] for p in planned] + [hold_bpy[h] for h in holds]
-    try:
-        result = _run_chunks(batch, traj_ids, bpy_list, device, cfg, progress)
-    except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
-        if cfg.device == "cuda":
-            raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
-        cfg.device_used = f"cpu (auto: {exc})"
-        # the GPU's chunks are another run's (the device is part of the run key)
-        result = _run_chunks(batch, traj_ids, bpy_list, "cpu", cfg, progress, resume=False)
-    hold_out = dict(zip(holds, result[len(planned):]))
+    # the cost scenarios are more trajectories of the same list; the delay scenario is
+    # the base trajectories again under the late fill mode (one per kernel call)
+    stressed = [(p[4], name, sid) for p in planned for name, sid in stress_ids.get(p[4], {}).items()]
+    traj_ids += [sid for _, _, sid in stressed]
+    bpy_list += [p[6] for p in planned for _ in stress_ids.get(p[4], {})]
+    runs = [(batch, traj_ids, bpy_list, cfg.run_dir)]
+    if cfg.stress and any(sc.late_fill for sc in STRESSED):
+        import copy
+
+        late = copy.copy(batch)  # the same series, models and trajectories
+        late.fill_mode = FILL_MODES["next-open-late"]
+        runs.append((late, [p[4] for p in planned], [p[6] for p in planned],
+                     None if cfg.run_dir is None else cfg.run_dir / LATE_RUN_SUBDIR))
+    results, stats = [], []
+    for sim, ids, bpys, run_dir in runs:
+        try:
+            results.append(_run_chunks(sim, ids, bpys, device, cfg, progress, run_dir=run_dir))
+        except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
+            if cfg.device == "cuda":
+                raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
+            cfg.device_used = f"cpu (auto: {exc})"
+            device = "cpu"
+            # the GPU's chunks are another run's (the device is part of the run key)
+            results.append(_run_chunks(sim, ids, bpys, "cpu", cfg, progress, resume=False, run_dir=run_dir))
+        stats.append(cfg.run_stats)
+    if len(stats) > 1:  # one run as the report tells it: the delay scenario's chunks counted in
+        cfg.run_stats = {k: (sum(s[k] for s in stats) if k != "run_dir" else stats[0][k]) for k in stats[0]}
+    result = results[0]
+    hold_out = dict(zip(holds, result[len(planned):len(planned) + len(holds)]))
+    by_id = dict(zip(traj_ids, result))
+    late_out = dict(zip(runs[1][1], results[1])) if len(runs) > 1 else {}
     for (job, kind, window, in_sample, traj, hold, bpy, times), out in zip(planned, result):
         record = _window_record(window, in_sample, out, times)
         bench = hold_out[hold]
@@ -400,6 +447,16 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             job.folds.append(record)
             job.fold_returns.append(out["returns"])
             job.hold_returns.append(bench["returns"])
+        if cfg.stress:
+            outs = {name: by_id[sid] for name, sid in stress_ids[traj].items()}
+            outs.update({sc.name: late_out[traj] for sc in STRESSED if sc.late_fill})
+            for name, o in outs.items():
+                metrics = {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in o["metrics"].items()}
+                run = job.stress_runs.setdefault(name, {"folds": [], "backtest": None})
+                if kind == "backtest":
+                    run["backtest"] = metrics
+                else:
+                    run["folds"].append((metrics, o["returns"]))
 
 
 RUN_SUBDIR = "run"
@@ -411,19 +468,23 @@ def report_dir(out_dir, stamp: str | None) -> Path:
     return Path(out_dir) if out_dir else Path("validation_reports") / (stamp or "run")
 
 
-def _run_chunks(batch, traj_ids, bpy_list, device, cfg: RunConfig, progress, resume=None) -> list[dict]:
+def _run_chunks(batch, traj_ids, bpy_list, device, cfg: RunConfig, progress, resume=None,
+                run_dir: Path | None = None) -> list[dict]:
     """The trajectories through engine.run: chunk by chunk, into the run directory when
     the run has one, on the executor the run names (design.md 11)."""
     from .run import make_executor, run_chunked
 
     def on_chunk(p):
+        if getattr(progress, "takes_chunks", False):  # a progress bar: the counts themselves
+            progress(p)
+            return
         progress(f"simulating: chunk {p.chunks_done}/{p.n_chunks}, {p.trajectories_done:,} of "
                  f"{p.n_trajectories:,} trajectories" + (" (from the run directory)" if p.reused else ""))
 
     executor = make_executor(cfg.executor, cfg.ray_address, cfg.ray_cpus)
     try:
         out = run_chunked(batch, traj_ids, bars_per_year=bpy_list, device=device,
-                          run_dir=cfg.run_dir,
+                          run_dir=run_dir,
                           resume=cfg.resume if resume is None else resume,
                           chunk_size=cfg.chunk_size, executor=executor,
                           progress=on_chunk if progress else None)
@@ -524,14 +585,58 @@ def summarize_jobs(jobs: list[ModelJob], thresholds=None) -> None:
         job.summary["dsr"] = job.summary["evidence"]["dsr"]
         job.summary = {k: _clean(v) for k, v in job.summary.items()}
         _evidence_flags(job, t)
+    for job in jobs:
+        if job.stress_runs:
+            _stress(job, t)
 
 
-def _evidence(job: ModelJob, t) -> dict:
-    """design.md 6.1 over the job's out-of-sample folds."""
+def _stress(job: ModelJob, t) -> None:
+    """--stress: each scenario's fold returns and Sharpes, its evidence statistics, their
+    change from the base; FRAGILE_TO_COSTS (design.md 11). Decisions stay on the base."""
+    from .stress import BASE, FRAGILE_SCENARIO, STAT_KEYS, fragile_to_costs, stress_section
+
+    def row(fold_metrics, fold_returns, backtest):
+        out = {"backtest_return": None if backtest is None else backtest["total_return"],
+               "backtest_sharpe": None if backtest is None else backtest["sharpe"]}
+        if fold_metrics:
+            rets = [m["total_return"] for m in fold_metrics]
+            sharpes = [m["sharpe"] for m in fold_metrics]
+            ev = _evidence(job, t, fold_metrics, fold_returns)
+            out.update({k: _finite_or_none(ev[k]) for k in STAT_KEYS})
+            out.update(fold_returns=[_finite_or_none(r) for r in rets],
+                       fold_sharpes=[_finite_or_none(x) for x in sharpes],
+                       positive_folds=sum(1 for r in rets if (r or 0) > 0),
+                       return_mean=_finite_or_none(np.mean([r or 0.0 for r in rets])),
+                       sharpe_mean=_finite_or_none(np.mean([x or 0.0 for x in sharpes])))
+        else:
+            out.update({k: None for k in STAT_KEYS})
+            out.update(fold_returns=[], fold_sharpes=[], positive_folds=0, return_mean=None, sharpe_mean=None)
+        return out
+
+    rows = {BASE: row([f["metrics"] for f in job.folds], job.fold_returns,
+                      None if job.backtest is None else job.backtest["metrics"])}
+    for name, run in job.stress_runs.items():
+        rows[name] = row([m for m, _ in run["folds"]], [r for _, r in run["folds"]], run["backtest"])
+    job.stress = stress_section(rows)
+    paper = t.evidence.paper_min_psr
+    b, x2 = rows[BASE]["psr0"], rows.get(FRAGILE_SCENARIO, {}).get("psr0")
+    if job.folds and fragile_to_costs(b, x2, paper):
+        x2_text = "n/a" if x2 is None else f"{x2:.3f}"
+        job.flag("FRAGILE_TO_COSTS",
+                 f"PSR(0) {b:.3f} reaches the PAPER level ({paper}) at base costs but {x2_text} at 2x "
+                 f"commission and slippage: the edge may not survive real costs")
+
+
+def _evidence(job: ModelJob, t, fold_metrics: list[dict] | None = None, fold_returns=None) -> dict:
+    """design.md 6.1 over the job's out-of-sample folds (a stress scenario's metrics and
+    returns of the same folds when given)."""
     from .metrics import evidence_summary, per_bar_sharpe
 
+    base = fold_metrics is None
+    fold_metrics = [f["metrics"] for f in job.folds] if base else fold_metrics
+    fold_returns = job.fold_returns if base else fold_returns
     oos = [k for k, f in enumerate(job.folds) if not f["in_sample"]]
-    returns = [np.asarray(job.fold_returns[k], dtype=np.float64) for k in oos]
+    returns = [np.asarray(fold_returns[k], dtype=np.float64) for k in oos]
     stitched = np.concatenate(returns) if returns else np.zeros(0)
     ev = t.evidence
     # buy-and-hold over the same folds; a job built by hand (a notebook) may lack it
@@ -541,7 +646,7 @@ def _evidence(job: ModelJob, t) -> dict:
         raise FoldgateError("[decision.evidence] benchmark = \"buy_and_hold\" needs buy-and-hold's returns")
     excess = stitched - hold if hold is not None else None
     # with no out-of-sample fold there is nothing to have traded in: that is said, not "never traded"
-    traded = not oos or any(job.folds[k]["metrics"].get("n_trades", 1) > 0 for k in oos)
+    traded = not oos or any(fold_metrics[k].get("n_trades", 1) > 0 for k in oos)
     evidence = evidence_summary(excess if ev.benchmark == "buy_and_hold" else stitched,
                                 [r.size for r in returns], job.bars_per_year, hurdle_sharpe=ev.hurdle_sharpe,
                                 level=ev.live_min_psr, traded=traded)
@@ -551,7 +656,8 @@ def _evidence(job: ModelJob, t) -> dict:
                                     "sharpe": _finite_or_none(per_bar_sharpe(hold) * ann)}
         # the information ratio: annualised Sharpe of the per-bar excess over buy-and-hold
         evidence["excess_sharpe"] = _finite_or_none(per_bar_sharpe(excess) * ann) if traded else None
-    job.oos_positive_folds = sum(1 for k in oos if (job.folds[k]["metrics"]["total_return"] or 0) > 0)
+    if base:
+        job.oos_positive_folds = sum(1 for k in oos if (fold_metrics[k]["total_return"] or 0) > 0)
     return evidence
 
 
@@ -722,7 +828,8 @@ def model_entry(job: ModelJob) -> dict:
                  model_path=job.model_path, model_sha256=getattr(job.policy, "sha256", None),
                  long_only=job.long_only, error=job.error, gating=job.gating, backtest=job.backtest,
                  folds=job.folds, summary=job.summary, profile=job.profile, decision=job.decision,
-                 decisions=job.decisions, flags=job.flags, reasons=job.reasons)
+                 decisions=job.decisions, flags=job.flags, reasons=job.reasons, stress=job.stress,
+                 checkpoint=job.checkpoint_info)
 
 
 def run_backtest(model_paths: list, cfg: RunConfig, progress=None, *, strict: bool | None = None) -> dict:
@@ -773,6 +880,8 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
     root, summary_path, stamp = archive_mod.open_training_source(source, dest_root=dest_root)
     records = summary_mod.parse_summary(summary_path, root)
 
+    if cfg.checkpoints not in CHECKPOINT_CHOICES:
+        raise FoldgateError(f"--checkpoints must be one of {', '.join(CHECKPOINT_CHOICES)}, got {cfg.checkpoints!r}")
     jobs: list[ModelJob] = []
     for rec in records:
         job = ModelJob(model_path=rec.model_path, symbol=rec.symbol, timeframe=rec.timeframe or "1Hour")
@@ -788,15 +897,28 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
             continue
         if job.gating_class == "DROP" and not cfg.force:
             continue
-        try:
-            job.policy = load_policy_cached(rec.model_path)
-            if job.policy.symbol and job.policy.symbol != job.symbol:
-                raise FoldgateError(
-                    f"{rec.model_path}: checkpoint is for {job.policy.symbol}, the summary says {job.symbol}")
-            check_name_symbol(job)
-        except FoldgateError as exc:
-            job.error = str(exc)
-            job.policy = None
+        for k, (path, info, missing) in enumerate(checkpoint_variants(rec, job.gating, cfg.checkpoints)):
+            if k:  # another variant of the symbol: gated as the symbol is, simulated on its own
+                import copy
+
+                job = ModelJob(model_path=path, symbol=rec.symbol, timeframe=job.timeframe,
+                               gating=copy.deepcopy(job.gating), gating_class=job.gating_class,
+                               train_periods=list(job.train_periods))
+                jobs.append(job)
+            job.model_path, job.checkpoint_info = path, info
+            job.checkpoint = None if info is None or path is None else path.name
+            if missing:
+                job.error = missing
+                continue
+            try:
+                job.policy = load_policy_cached(path)
+                if job.policy.symbol and job.policy.symbol != job.symbol:
+                    raise FoldgateError(
+                        f"{path}: checkpoint is for {job.policy.symbol}, the summary says {job.symbol}")
+                check_name_symbol(job)
+            except FoldgateError as exc:
+                job.error = str(exc)
+                job.policy = None
 
     cfg.run_dir = (report_dir(cfg.out_dir, stamp) / RUN_SUBDIR
                    if cfg.out_dir or cfg.keep_chunks else None)
@@ -806,6 +928,37 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
     archive_info = {"path": str(source), "stamp": stamp, "extract_dir": str(root)}
     report = build_report("validate", jobs, cfg, archive=archive_info, thresholds=thresholds)
     return report, jobs
+
+
+def checkpoint_variants(rec, gating: dict, choice: str) -> list[tuple[Path | None, dict | None, str | None]]:
+    """The models to validate for one summary record: [(file, report `checkpoint` or
+    None, why it cannot run or None)]. final: the summary's model. advised: gating's
+    advised checkpoint (use_checkpoint, checkpoint_index into the record's `checkpoints`,
+    aligned with fitness_score), else the final model. all: every listed checkpoint
+    file, then the final model unless it is one of them; each is a variant (6.1)."""
+    files = rec.checkpoint_files or []
+    if choice == "final":
+        return [(rec.model_path, None, None)]
+    final = (rec.model_path, {"kind": "final", "index": None, "file": rec.model_path.name}, None)
+    if choice == "advised":
+        k = gating.get("checkpoint_index")
+        if not gating.get("use_checkpoint") or k is None:
+            return [final]
+        if k >= len(files):
+            return [(None, {"kind": "advised", "index": k, "file": None},
+                     f"checkpoint {k}: gating advises it, but the summary lists no file for it")]
+        path, why = files[k]
+        return [(path, {"kind": "advised", "index": k, "file": None if path is None else path.name}, why)]
+    out, seen = [], set()
+    for k, (path, why) in enumerate(files):
+        if path is not None:
+            if path in seen:
+                continue  # one file listed twice is one variant
+            seen.add(path)
+        out.append((path, {"kind": "listed", "index": k, "file": None if path is None else path.name}, why))
+    if rec.model_path not in seen:
+        out.append(final)
+    return out
 
 
 def gate_record(rec, thresholds) -> tuple[dict, str]:

@@ -69,13 +69,31 @@ def best_variant(jobs: list) -> Any:
     return max(enumerate(jobs), key=rank)[1]
 
 
-def chosen_models(jobs: Iterable) -> dict[tuple[str, str], Any]:
-    """(symbol, timeframe) -> the job to deploy."""
+def _promotable(jobs: Iterable) -> dict[tuple[str, str], list]:
     groups: dict[tuple[str, str], list] = {}
     for job in jobs:
         if job.decision in PROMOTED and job.model_path and getattr(job, "policy", None) is not None:
             groups.setdefault((job.symbol, job.timeframe), []).append(job)
-    return {key: best_variant(group) for key, group in groups.items()}
+    return groups
+
+
+def chosen_models(jobs: Iterable) -> dict[tuple[str, str], Any]:
+    """(symbol, timeframe) -> the job to deploy."""
+    return {key: best_variant(group) for key, group in _promotable(jobs).items()}
+
+
+def why_chosen(job, jobs: Iterable) -> str:
+    """The manifest's `why`: the chosen variant's decision and, among several
+    variants of its (symbol, timeframe), that it has the highest DSR."""
+    variants = [j for j in jobs if j.symbol == job.symbol and j.timeframe == job.timeframe
+                and getattr(j, "policy", None) is not None and j.error is None]
+    promotable = _promotable(variants).get((job.symbol, job.timeframe), [])
+    score = _score(job)
+    dsr = "n/a" if score is None else f"{score:.3f}"
+    if len(variants) <= 1:
+        return f"{job.decision}; the only variant of {job.symbol} {job.timeframe}"
+    return (f"{job.decision}; the best of {len(variants)} variants of {job.symbol} {job.timeframe} by DSR "
+            f"({dsr}; {len(promotable)} of them LIVE or PAPER)")
 
 
 def _deploy_bytes(job) -> tuple[bytes, str]:
@@ -136,6 +154,7 @@ def _old_entries(manifest_path: Path) -> dict[tuple[str, str | None], dict]:
 def promote(jobs: list, report_path: Path, models_dir: str | os.PathLike = "models/rl_symbols") -> Path | None:
     """Deploy one model per (symbol, timeframe) into `models_dir` and write its
     manifest; None when no model is LIVE or PAPER."""
+    jobs = list(jobs)
     chosen = chosen_models(jobs)
     if not chosen:
         return None
@@ -157,6 +176,8 @@ def promote(jobs: list, report_path: Path, models_dir: str | os.PathLike = "mode
                 "decision": job.decision,
                 "mode": "live" if job.decision == "LIVE" else "paper",
                 "checkpoint": getattr(job, "checkpoint", None) or Path(job.model_path).name,
+                "checkpoint_index": (getattr(job, "checkpoint_info", None) or {}).get("index"),
+                "why": why_chosen(job, jobs),
                 "source": str(job.model_path),
                 "source_sha256": job.policy.sha256,
                 "written": how,

@@ -41,6 +41,9 @@ from .limits import SUMMARY_FILE, parse_json, read_bounded
 from .symbols import canonical_symbol
 
 METRIC_KEYS = ("fitness_score", "profit_factor", "consistency", "max_drawdown")
+CHECKPOINT_CHOICES = ("final", "advised", "all")
+"""validate --checkpoints (design.md 11): the summary's model, gating's advised
+checkpoint, or every checkpoint the summary lists (engine.pipeline.checkpoint_variants)."""
 MODEL_SUFFIXES = (".pt", ".zip")  # native checkpoints first, then SB3 zips (design.md 3)
 
 
@@ -55,6 +58,9 @@ class SymbolRecord:
     train_end: str | None
     error: str | None = None
     model_missing: str | None = None       # why no model file was found (gated, not backtested)
+    checkpoint_files: list[tuple[Path | None, str | None]] | None = None
+    """Aligned with `checkpoints`: each listed checkpoint's file inside the extract, or
+    None and why not (validate --checkpoints advised|all fails that variant alone)."""
 
     @property
     def ok(self) -> bool:
@@ -339,7 +345,23 @@ def _parse_entry(label: str, raw_symbol: Any, entry: Any, top_tf: Any, root_real
     except _Missing as missing:
         return SymbolRecord(symbol, missing.timeframe or timeframe, None, metrics, checkpoints, start, end,
                             model_missing=str(missing))
-    return SymbolRecord(symbol, timeframe, model_path, metrics, checkpoints, start, end)
+    files = None if checkpoints is None else [
+        _checkpoint_file(k, c, symbol, timeframe, root_real, summary_dir, index) for k, c in enumerate(checkpoints)]
+    return SymbolRecord(symbol, timeframe, model_path, metrics, checkpoints, start, end, checkpoint_files=files)
+
+
+def _checkpoint_file(k: int, raw: str | None, symbol: str, timeframe: str | None, root_real: Path,
+                     summary_dir: Path, index: _ModelIndex) -> tuple[Path | None, str | None]:
+    """A listed checkpoint's file, found as the model's own is (and kept inside the
+    extract root the same way); a missing or unusable one is its variant's failure,
+    not the symbol's."""
+    if raw is None:
+        return None, f"checkpoint {k}: the summary lists no file for it"
+    try:
+        path, _ = _resolve_model(raw, symbol, timeframe, root_real, summary_dir, index, True)
+    except (_Bad, _Missing) as exc:
+        return None, f"checkpoint {k}: {str(exc).replace('model file missing', 'file missing')}"
+    return path, None
 
 
 def parse_summary(summary_path: str | os.PathLike, root: str | os.PathLike | None = None,

@@ -74,7 +74,8 @@ from numba import float64 as nb_float64
 from .activations import (INV_LN2, LN2_HI, LN2_LO, SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
                           TANH_SMALL)
 from .fma import fma_f32_py
-from .simulate import (ACT_TANH, ACTION_DISCRETE, FILL_NEXT_OPEN, KERNEL_INPUTS,
+from .simulate import (ACT_TANH, ACTION_DISCRETE, FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE,
+                       KERNEL_INPUTS,
                        STATE_POSITION, STATE_UNREALIZED, SimulationResult, _DTYPES,
                        _array, _check_feature_reads, _check_market, _check_models,
                        _check_trajectories)
@@ -367,16 +368,24 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
     s[0] = traj_capital[i]
     equity[eq0] = traj_capital[i]
 
-    held = 0.0
+    held = 0.0  # the target last ordered
+    pos = 0.0  # the target of the last order filled (the `position` state feature)
     pending = False
     pending_target = 0.0
+    late = False  # FILL_NEXT_OPEN_LATE: the order decided at the last close
+    late_target = 0.0
     exposure = 0
     clipped = 0
     for t in range(s0, e):
         if pending:
             _gpu_fill(t, open_[b_off + t], pending_target, s, trade_int, trade_float,
                       row0, commission, slippage)
+            pos = pending_target
             pending = False
+        if late:
+            pending = True
+            pending_target = late_target
+            late = False
         c = close[b_off + t]
         if t <= e - 2:
             k = 0
@@ -389,7 +398,7 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
                 code = model_state_code[q]
                 units = s[1]
                 if code == STATE_POSITION:
-                    v = held
+                    v = pos
                 elif code == STATE_UNREALIZED:
                     if units == 0.0:
                         v = 0.0
@@ -436,9 +445,13 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
                 if fill_mode == FILL_NEXT_OPEN:
                     pending = True
                     pending_target = target
+                elif fill_mode == FILL_NEXT_OPEN_LATE:
+                    late = True
+                    late_target = target
                 else:
                     _gpu_fill(t, c, target, s, trade_int, trade_float, row0,
                               commission, slippage)
+                    pos = target
         if s[1] != 0.0:
             exposure += 1
             if t == e - 1:

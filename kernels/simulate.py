@@ -55,7 +55,9 @@ from .fma import fma_f32_nb as fma
 STATE_POSITION, STATE_UNREALIZED, STATE_BARS_HELD = 0, 1, 2
 ACT_TANH, ACT_RELU = 0, 1
 ACTION_DISCRETE, ACTION_CONTINUOUS = 0, 1
-FILL_NEXT_OPEN, FILL_CLOSE = 0, 1
+FILL_NEXT_OPEN, FILL_CLOSE, FILL_NEXT_OPEN_LATE = 0, 1, 2
+# FILL_NEXT_OPEN_LATE (the --stress delay scenario): a decision at the close of t fills
+# at the open of t+2, so two orders can be in flight; one decided at e-2 never fills.
 
 # trade_int columns
 T_ENTRY_BAR, T_EXIT_BAR, T_DIRECTION = 0, 1, 2
@@ -337,9 +339,12 @@ def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
 
 
 # Per-trajectory ("lane") account state, float64: the slots _fill_nb books into, then
-# the order state of the decision loop.
+# the order state of the decision loop. _HELD is the target last ordered (orders are
+# sent against it); _POS the target of the last order filled, which the `position`
+# state feature reads: the two differ only while a late order is in flight.
 _HELD, _PENDING, _PENDING_TARGET, _EXPOSURE, _CLIPPED = 12, 13, 14, 15, 16
-_STATE_SIZE = 17
+_PENDING2, _PENDING2_TARGET, _POS = 17, 18, 19
+_STATE_SIZE = 20
 # per-lane integer constants of a unit (columns of its `lc` table)
 _L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY, _L_STEPS = range(9)
 _L_SIZE = 9
@@ -361,7 +366,7 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
     for q in range(sc0, sc1):
         code = model_state_code[q]
         if code == STATE_POSITION:
-            v = s[_HELD]
+            v = s[_POS]
         elif code == STATE_UNREALIZED:
             if units == 0.0:
                 v = 0.0
@@ -419,8 +424,12 @@ def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_onl
         if fill_mode == FILL_NEXT_OPEN:
             s[_PENDING] = 1.0
             s[_PENDING_TARGET] = target
+        elif fill_mode == FILL_NEXT_OPEN_LATE:
+            s[_PENDING2] = 1.0
+            s[_PENDING2_TARGET] = target
         else:
             _fill_nb(t, c, target, s, tr_i, tr_f, row0, commission, slippage)
+            s[_POS] = target
 
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
@@ -568,7 +577,13 @@ def _begin_nb(step, n_live, n_dec, state, x, width, lc, com, sli, c, open_, clos
         if s[_PENDING] != 0.0:
             _fill_nb(t, open_[lc[l, _L_BARS] + t], s[_PENDING_TARGET], s, trade_int,
                      trade_float, lc[l, _L_ROW], com[l], sli[l])
+            s[_POS] = s[_PENDING_TARGET]
             s[_PENDING] = 0.0
+        if s[_PENDING2] != 0.0:
+            # the late order decided at the last close fills at the next open
+            s[_PENDING] = 1.0
+            s[_PENDING_TARGET] = s[_PENDING2_TARGET]
+            s[_PENDING2] = 0.0
         c[l] = close[lc[l, _L_BARS] + t]
         if l < n_dec:
             _observe_nb(x, l * width, t, c[l], s, feats, lc[l, _L_FEATS], lc[l, _L_NFEAT],
@@ -921,8 +936,9 @@ def _check_trajectories(a, n_series, n_models):
     for name in ("traj_series", "traj_start", "traj_end", "traj_capital", "traj_commission",
                  "traj_slippage", "traj_long_only"):
         _length(name, a[name], n_traj)
-    if a["fill_mode"] not in (FILL_NEXT_OPEN, FILL_CLOSE):
-        raise ValueError("fill_mode must be 0 (next open) or 1 (close)")
+    if a["fill_mode"] not in (FILL_NEXT_OPEN, FILL_CLOSE, FILL_NEXT_OPEN_LATE):
+        raise ValueError("fill_mode must be 0 (next open), 1 (close) or 2 (next open, one "
+                         "bar late)")
     model, series = a["traj_model"], a["traj_series"]
     if np.any((model < 0) | (model >= n_models)):
         raise ValueError(f"traj_model[{_first_bad((model < 0) | (model >= n_models))}] "
@@ -1036,4 +1052,4 @@ def simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
 
 __all__ = ["simulate", "SimulationResult", "KERNEL_INPUTS", "STATE_POSITION",
            "STATE_UNREALIZED", "STATE_BARS_HELD", "ACT_TANH", "ACT_RELU", "ACTION_DISCRETE",
-           "ACTION_CONTINUOUS", "FILL_NEXT_OPEN", "FILL_CLOSE"]
+           "ACTION_CONTINUOUS", "FILL_NEXT_OPEN", "FILL_CLOSE", "FILL_NEXT_OPEN_LATE"]

@@ -125,7 +125,7 @@ def compare_naive(result, packed, cases, series, fill, label):
     """Each trajectory of `result` against tests/naive_simulate.py."""
     from naive_simulate import naive_simulate
 
-    fill_name = "next-open" if fill == 0 else "close"
+    fill_name = {0: "next-open", 1: "close", 2: "next-open-late"}[fill]
     for i, (pol, s, start, end, cap, com, slip, lo) in enumerate(cases):
         o, c, f, names = series[s]
         cols = [names.index(n) for n in pol.features]
@@ -271,6 +271,9 @@ SIM_CASES = {
     # discrete actions with hold, long-short, window 2, every state feature, obs_norm
     "discrete_next_open": dict(seed=11, kind="discrete", fill=0),
     "discrete_close": dict(seed=12, kind="discrete", fill=1),
+    # the --stress delay: fills two opens after the decision, `position` the filled one
+    "discrete_next_open_late": dict(seed=20, kind="discrete", fill=2),
+    "continuous_next_open_late": dict(seed=21, kind="continuous", fill=2),
     # short targets clipped on long-only trajectories, beside long-short ones
     "long_only_next_open": dict(seed=13, kind="long_only", fill=0),
     "long_only_close": dict(seed=14, kind="long_only", fill=1),
@@ -285,7 +288,7 @@ SIM_CASES = {
     "spare_trade_rows": dict(seed=18, kind="long_only", fill=1, layout="spare_rows"),
     "no_trajectories": dict(seed=19, kind="discrete", fill=0, layout="empty"),
     # random shapes, kinds, sides, windows and normalisation, three threads a block
-    **{f"random_{seed}": dict(seed=seed, kind="random", fill=seed % 2, folds=2 + seed % 3,
+    **{f"random_{seed}": dict(seed=seed, kind="random", fill=seed % 3, folds=2 + seed % 3,
                               n_bars=(45, 70, 55), threads_per_block=3)
        for seed in range(100, 106)},
 }

@@ -139,23 +139,27 @@ def naive_simulate(policy, open_, close, feats, start, end, capital=100_000.0,
     """Simulate `policy` over bars start..end-1 of one series.
 
     feats: (T, len(policy.features)) float64, column j holding policy.features[j].
-    commission, slippage: rates (bps / 1e4). fill: "next-open" or "close".
+    commission, slippage: rates (bps / 1e4). fill: "next-open", "close" or
+    "next-open-late" (the --stress delay: a decision at the close of t fills at the
+    open of t+2; one at end-2 never fills; `position` reads the target last filled).
     Returns {"equity": [C, E_start, ..., E_{end-1}], "trades": [(entry_bar, exit_bar,
     direction, entry_price, exit_price, pnl, commission), ...], "exposure_bars",
     "traded_notional", "clipped_shorts", "n_fills"}.
     """
     acct = _Account(float(capital), float(commission), float(slippage))
     equity = [float(capital)]
-    held = 0.0  # the target position currently held (a fraction of equity)
-    pending = None  # target ordered at the last close, to fill at this open
+    held = 0.0  # the target last ordered (a fraction of equity)
+    position = 0.0  # the target of the last order filled
+    orders = []  # (fill_bar, target) in flight, oldest first
     exposure_bars = 0
     clipped_shorts = 0
 
     for t in range(start, end):
         # 1. an order from the previous close fills at this bar's open
-        if pending is not None:
-            acct.fill(t, float(open_[t]), pending)
-            pending = None
+        while orders and orders[0][0] == t:
+            acct.fill(t, float(open_[t]), orders[0][1])
+            position = orders[0][1]
+            orders.pop(0)
 
         c = float(close[t])
 
@@ -167,7 +171,7 @@ def naive_simulate(policy, open_, close, feats, start, end, capital=100_000.0,
                     obs.append(np.float32(feats[t - lag, j]))
             for name in policy.state_features:
                 if name == "position":
-                    value = held
+                    value = position
                 elif name == "unrealized_return":
                     if acct.units == 0.0:
                         value = 0.0
@@ -201,9 +205,12 @@ def naive_simulate(policy, open_, close, feats, start, end, capital=100_000.0,
             if target != held:
                 held = target
                 if fill == "next-open":
-                    pending = target
+                    orders.append((t + 1, target))
+                elif fill == "next-open-late":
+                    orders.append((t + 2, target))  # past end-1: never fills
                 else:
                     acct.fill(t, c, target)
+                    position = target
 
         # 3. exposure counts the position after the regular fills of this bar
         if acct.units != 0.0:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
 import html
 import json
 import math
@@ -563,3 +565,32 @@ def test_out_of_sample_folds_are_stitched_into_one_compounded_curve():
     # drawdown from the running peak, which carries over the gap
     np.testing.assert_allclose(st["segments"][1]["dd"], [0.9 - 1, 0.99 - 1])
     assert st["total"] == pytest.approx(1.21 * 0.99 - 1) and st["hold_total"] == pytest.approx(1.2 * 0.84 - 1)
+
+
+@pytest.mark.parametrize("n_models", [0, 1, 7])
+def test_json_is_streamed_a_model_at_a_time(n_models):
+    r = make_report(n_models=n_models, n_folds=2, bars_per_fold=24, backtest_bars=24)
+    pieces = list(R.iter_report_json(r))
+    assert "".join(pieces) == R.report_to_json(r)
+    R.validate_report(json.loads("".join(pieces)))
+    # each model is its own piece: the writer never holds every model's text at once
+    model_pieces = [p for p in pieces if p.startswith('    {\n      "symbol"')]
+    assert len(model_pieces) == n_models
+
+
+def test_many_models_collapse_their_sections_and_mount_charts_on_open():
+    from engine.report.html import COLLAPSE_ABOVE
+
+    few = R.render_html(make_report(n_models=COLLAPSE_ABOVE, n_folds=2, bars_per_fold=24, backtest_bars=24))
+    many_report = make_report(n_models=COLLAPSE_ABOVE + 1, n_folds=2, bars_per_fold=24, backtest_bars=24)
+    many = R.render_html(many_report)
+    assert '<details class="lazy">' not in few and "<template>" not in few
+    assert many.count('<details class="lazy">') == COLLAPSE_ABOVE + 1
+    # the charts sit in inert templates, one per model that has charts, and nowhere else
+    assert many.count("<template>") == many.count('<template><div class="charts') > COLLAPSE_ABOVE // 2
+    outside = re.sub(r"<template>.*?</template>", "", many, flags=re.S)
+    assert "<svg" not in outside and "<svg" in many
+    # the script that mounts them is the one the Content-Security-Policy allows
+    script = re.search(r"<script>(.*?)</script>", many, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in many and "replaceChild(t.content,t)" in script

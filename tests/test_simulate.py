@@ -80,7 +80,7 @@ def run_both(cases, fill, series):
         batch.add_trajectory(mid, sids[s], start, end, capital=cap, commission=com,
                              slippage=slip, long_only=lo)
     out = batch.run(bars_per_year=8766.0)
-    fill_name = "next-open" if fill == 0 else "close"
+    fill_name = {0: "next-open", 1: "close", 2: "next-open-late"}[fill]
     pairs = []
     for (pol, s, start, end, cap, com, slip, lo), k in zip(cases, out):
         o, c, f, names = series[s]
@@ -149,7 +149,7 @@ def random_case(seed):
         cases.append((pol, s, start, end, float(rng.choice([1.0, 1e4, 1e5])),
                       float(rng.choice([0.0, 0.001, 0.01])), float(rng.choice([0.0, 5e-4, 0.02])),
                       bool(rng.random() < 0.4)))
-    return cases, int(rng.integers(0, 2)), series
+    return cases, int(rng.integers(0, 3)), series
 
 
 def test_random_batches_match_the_reference():
@@ -171,7 +171,7 @@ def test_random_batches_match_the_reference():
     assert seen["hold"] > 5
 
 
-@pytest.mark.parametrize("fill", [0, 1])
+@pytest.mark.parametrize("fill", [0, 1, 2])
 def test_several_models_and_series_in_one_call(fill):
     rng = np.random.default_rng(11)
     names_a = ["f0", "f1", "f2", "f3"]
@@ -406,7 +406,7 @@ def test_wrapper_accepts_the_packed_arrays():
     (lambda a: {"traj_model": np.array([1])}, "traj_model[0] is not a model"),
     (lambda a: {"traj_slippage": np.array([1.5])}, "traj_slippage[0]"),
     (lambda a: {"traj_capital": np.array([0.0])}, "traj_capital[0]"),
-    (lambda a: {"fill_mode": 2}, "fill_mode"),
+    (lambda a: {"fill_mode": 3}, "fill_mode"),
     (lambda a: {"model_state_code": np.array([3])}, "model_state_code"),
     (lambda a: {"targets": np.array([np.inf, 0.0, 1.0])}, "targets must be finite"),
     (lambda a: {"traj_eq_off": np.array([0, 29])}, "traj_eq_off"),
@@ -446,7 +446,7 @@ def test_lockstep_pairs_give_the_same_results_as_single_runs():
              (20, 70)]
     cases = [(pol, k % 2, a, b, 1e5 * (1 + k), 0.001 * (k % 3), 0.0005 * (k % 2), k % 3 == 0)
              for k, (a, b) in enumerate(spans)]
-    for fill in (0, 1):
+    for fill in (0, 1, 2):
         together = [k for k, _ in run_both(cases, fill, series)]
         for case, joint in zip(cases, together):
             (alone, ref), = run_both([case], fill, series)

@@ -2,10 +2,10 @@
 checked by `schema`), and its HTML page (`html`, charts in `svg`)."""
 
 from .html import render_html, write_html_report
-from .jsonio import report_to_json, to_jsonable, write_json_report
+from .jsonio import iter_report_json, report_to_json, to_jsonable, write_json_report
 from .schema import SCHEMA_ID, SCHEMA_PATH, ReportSchemaError, load_schema, validate_report
 from .svg import MAX_CURVE_POINTS, downsample
 
-__all__ = ["render_html", "write_html_report", "report_to_json", "to_jsonable", "write_json_report",
+__all__ = ["render_html", "write_html_report", "iter_report_json", "report_to_json", "to_jsonable", "write_json_report",
            "SCHEMA_ID", "SCHEMA_PATH", "ReportSchemaError", "load_schema", "validate_report",
            "MAX_CURVE_POINTS", "downsample"]

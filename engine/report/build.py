@@ -13,7 +13,7 @@ from .schema import SCHEMA_ID
 
 # The simulation settings every report carries; `gate` simulates nothing and writes them null.
 SETTING_KEYS = ("days", "walk_forward", "quick_days", "capital", "commission_bps", "slippage_bps",
-                "fill", "end", "store", "source", "long_only", "bars_per_year", "device")
+                "fill", "stress", "checkpoints", "end", "store", "source", "long_only", "bars_per_year", "device")
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -50,7 +50,8 @@ def display_path(path, cwd: str | os.PathLike | None = None) -> str | None:
 
 def model_entry(*, symbol=None, timeframe=None, asset_class=None, model_path=None, model_sha256=None,
                 long_only=None, error=None, gating=None, backtest=None, folds=(), summary=None,
-                profile=None, decision=None, decisions=None, flags=(), reasons=(), cwd=None) -> dict:
+                profile=None, decision=None, decisions=None, flags=(), reasons=(), cwd=None,
+                stress=None, checkpoint=None) -> dict:
     """One model of a report, every key the schema requires present (decisions: both
     profiles' verdicts, each possibly null; flags: [{code, message}])."""
     return {
@@ -70,6 +71,8 @@ def model_entry(*, symbol=None, timeframe=None, asset_class=None, model_path=Non
         "decisions": dict(decisions) if decisions else {"evidence": None, "seed": None},
         "flags": [dict(f) for f in flags],
         "reasons": list(reasons),
+        "stress": stress,
+        "checkpoint": checkpoint,
     }
 
 

@@ -358,7 +358,35 @@ def _evidence_line(s: dict | None) -> str:
             + "".join(f"<div><span>{k}</span><b>{v}</b></div>" for k, v in items) + "</div>")
 
 
-def _model_section(i: int, m: dict, settings: dict) -> str:
+def _stress_table(st: dict | None) -> str:
+    """--stress: each scenario's statistics and their change from the base."""
+    rows = (st or {}).get("scenarios") or []
+    if not rows:
+        return ""
+    head = ("<tr><th>Scenario</th><th>PSR(0)</th><th>&Delta;</th><th>PSR(hurdle)</th><th>Sharpe (OOS)</th>"
+            "<th>&Delta;</th><th>+Folds</th><th>Fold returns</th><th>Backtest</th></tr>")
+    body = []
+    for r in rows:
+        ch = r.get("change") or {}
+        base = r.get("scenario") == "base"
+        folds = " ".join(_fpct(x, 1) for x in r.get("fold_returns") or []) or "&mdash;"
+        body.append(
+            f'<tr><td>{_e(r.get("label"))}</td><td>{_fnum(r.get("psr0"), 3)}</td>'
+            f'<td>{"" if base else _fnum(ch.get("psr0"), 3, True)}</td><td>{_fnum(r.get("psr_hurdle"), 3)}</td>'
+            f'{_td_num(r.get("sr_annual"), 2, True)}<td>{"" if base else _fnum(ch.get("sr_annual"), 2, True)}</td>'
+            f'<td>{_e(r.get("positive_folds"))}/{len(r.get("fold_returns") or [])}</td><td class="per">{folds}</td>'
+            f'{_td_pct(r.get("backtest_return"))}</tr>')
+    return (f'<h4>Stress <small>decisions stay on the base</small></h4>'
+            f'<table class="grid folds"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>')
+
+
+COLLAPSE_ABOVE = 10
+"""Above this many models each model's figures, charts and folds sit in a closed
+<details>, its charts in an inert <template> the page's script mounts when it is first
+opened: a 1,000-model page then opens at once instead of laying out thousands of SVGs."""
+
+
+def _model_section(i: int, m: dict, settings: dict, collapse: bool = False) -> str:
     thresholds = settings.get("thresholds") or _default_thresholds()
     default_th = not settings.get("thresholds")
     dec = m.get("decision")
@@ -372,6 +400,10 @@ def _model_section(i: int, m: dict, settings: dict) -> str:
         meta_bits.append(_e(m["asset_class"]))
     if m.get("long_only") is not None:
         meta_bits.append("long-only" if m["long_only"] else "long/short")
+    ck = m.get("checkpoint")
+    if ck:
+        meta_bits.append("final model" if ck.get("index") is None else
+                         f'checkpoint {_e(ck["index"])}{" (gating advised)" if ck.get("kind") == "advised" else ""}')
     meta_bits.append(f'<code>{_e(m.get("model_path") or "no model file")}</code>')
     if m.get("model_sha256"):
         meta_bits.append(f'sha256 <code title="{_e(m["model_sha256"])}">{_e(m["model_sha256"][:16])}&hellip;</code>')
@@ -397,7 +429,8 @@ def _model_section(i: int, m: dict, settings: dict) -> str:
             f'<li><code>{_e(f.get("code"))}</code> {_e(f.get("message"))}</li>' for f in flags) + "</ul>")
     verdict = f'<div class="verdict v-{kind}"><h3>{_e(verdict_title)}</h3>{"".join(lines)}</div>'
 
-    parts = [head, meta, verdict, _summary_line(m.get("summary")), _evidence_line(m.get("summary"))]
+    parts = [head, meta, verdict]
+    inner = [_summary_line(m.get("summary")), _evidence_line(m.get("summary"))]
     blocks = []
     if m.get("gating"):
         blocks.append(_gating_table(m["gating"], thresholds, default_th))
@@ -407,7 +440,7 @@ def _model_section(i: int, m: dict, settings: dict) -> str:
     elif m.get("gating") and not m.get("error"):
         blocks.append('<h4>Backtest</h4><p class="muted">Not backtested.</p>')
     if blocks:  # a plain `backtest` run has no gating; say nothing rather than "no data"
-        parts.append('<div class="cols">' + "".join(f"<div>{b}</div>" for b in blocks) + "</div>")
+        inner.append('<div class="cols">' + "".join(f"<div>{b}</div>" for b in blocks) + "</div>")
 
     folds = m.get("folds") or []
     st = _stitched(m)
@@ -419,10 +452,17 @@ def _model_section(i: int, m: dict, settings: dict) -> str:
             forest = (f'<div class="chart"><div class="ct">Sharpe per fold, 90% intervals{stat}</div>'
                       f'{_forest(m, 360)}</div>')
         one = "" if forest else " one"
-        parts.append(f'<div class="charts{one}"><div class="chart">{_equity_charts(st, 760 if forest else 1100, bool(folds))}'
-                     f'</div>{forest}</div>')
+        charts = (f'<div class="charts{one}"><div class="chart">{_equity_charts(st, 760 if forest else 1100, bool(folds))}'
+                  f'</div>{forest}</div>')
+        inner.append(f"<template>{charts}</template>" if collapse else charts)
     if folds:
-        parts.append("<h4>Walk-forward folds</h4>" + _fold_table(folds))
+        inner.append("<h4>Walk-forward folds</h4>" + _fold_table(folds))
+    inner.append(_stress_table(m.get("stress")))
+    if collapse:
+        parts.append('<details class="lazy"><summary>Figures, charts and folds</summary>' + "".join(inner)
+                     + "</details>")
+    else:
+        parts.extend(inner)
     return f'<section class="model m-{kind}" id="m{i}">' + "".join(parts) + "</section>"
 
 
@@ -509,6 +549,7 @@ CSS = """
 :root{--live:#1a7f37;--paper:#0969da;--retrain:#b35900;--drop:#cf222e;--error:#6e40c9;--none:#6e7781;
 --approved:#1a7f37;--review:#b35900;--ink:#1f2328;--muted:#656d76;--line:#d8dee4;--bg:#f6f8fa;--card:#fff}
 *{box-sizing:border-box}
+details.lazy>summary{cursor:pointer;color:var(--muted);margin:.5em 0;font-weight:600}
 body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
 "Helvetica Neue","Liberation Sans",Arial,sans-serif;font-variant-numeric:tabular-nums}
 main{max-width:1240px;margin:0 auto;padding:20px 24px 60px}
@@ -609,7 +650,13 @@ var asc=h.getAttribute('aria-sort')!=='ascending';Array.prototype.forEach.call(h
 h.setAttribute('aria-sort',asc?'ascending':'descending');var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows);
 rows.sort(function(p,q){var a=val(p.cells[c]),z=val(q.cells[c]);if(a===null&&z===null){a=txt(p.cells[c]);z=txt(q.cells[c]);
 return a<z?(asc?-1:1):a>z?(asc?1:-1):0}if(a===null)return 1;if(z===null)return -1;return asc?a-z:z-a});
-rows.forEach(function(r){b.appendChild(r)})})})})();"""
+rows.forEach(function(r){b.appendChild(r)})})})})();
+(function(){function mount(d){var t=d.querySelector('template');if(t)t.parentNode.replaceChild(t.content,t)}
+Array.prototype.forEach.call(document.querySelectorAll('details.lazy'),function(d){
+d.addEventListener('toggle',function(){if(d.open)mount(d)})});
+function openHash(){var e=location.hash&&document.getElementById(location.hash.slice(1));
+var d=e&&e.querySelector('details.lazy');if(d)d.open=true}
+window.addEventListener('hashchange',openHash);openHash()})();"""
 
 
 def _csp() -> str:
@@ -667,7 +714,8 @@ def render_html(report: Mapping) -> str:
     if models:
         summary = (f'<section class="card" id="summary"><h2>Summary</h2><div class="counts">{"".join(counts)}</div>'
                    f'{note_html}{_summary_table(order)}</section>')
-        body = "".join(_model_section(i, m, settings) for i, m in order)
+        collapse = len(models) > COLLAPSE_ABOVE
+        body = "".join(_model_section(i, m, settings, collapse) for i, m in order)
     else:
         summary = '<section class="card" id="summary"><h2>Summary</h2><p class="empty">No models in this report.</p></section>'
         body = ""

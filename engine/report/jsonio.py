@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_open
 from .schema import load_schema
 
 
@@ -200,6 +200,11 @@ def to_jsonable(report: Mapping) -> dict:
     return _plain(report, _report_shape())
 
 
+# One encoder for every piece: json.dumps with keyword arguments builds a new encoder per
+# call, and a 1,000-model report makes millions of calls.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
 def _dump(value: Any, indent: str, inline_dicts: bool) -> str:
     # Structure on separate lines, but lists of numbers (equity curves) and small flat
     # objects (trades, flags) on one line each, so a 50-model report stays readable.
@@ -208,27 +213,69 @@ def _dump(value: Any, indent: str, inline_dicts: bool) -> str:
             return "{}"
         flat = all(not isinstance(v, (dict, list)) for v in value.values())
         if inline_dicts and flat:
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+            return _encode(value)
         inner = indent + "  "
-        parts = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(v, inner, False)}" for k, v in value.items()]
+        parts = [f"{inner}{_encode(k)}: {_dump(v, inner, False)}" for k, v in value.items()]
         return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
     if isinstance(value, list):
         if not value:
             return "[]"
         if not isinstance(value[0], (dict, list)) and not isinstance(value[-1], (dict, list)):
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+            return _encode(value)
         inner = indent + "  "
         return "[\n" + ",\n".join(inner + _dump(v, inner, True) for v in value) + "\n" + indent + "]"
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return _encode(value)
+
+
+def iter_report_json(report: Mapping):
+    """The report's JSON text in pieces, one model at a time: the same text as
+    `report_to_json`, without ever holding all of it (or all models' JSON values) at
+    once; a 1,000-model report is hundreds of MB."""
+    shape = _report_shape()
+    models = report.get("models")
+    if not isinstance(models, (list, tuple)):
+        yield _dump(to_jsonable(report), "", False) + "\n"
+        return
+    top = _plain({k: v for k, v in report.items() if k != "models"}, shape)
+    keys = list(top)
+    order = list(shape.props)
+    at = sum(1 for k in keys if k in order and order.index(k) < order.index("models")) if "models" in order \
+        else len(keys)
+    keys.insert(at, "models")
+    model_shape = shape.props["models"].items if "models" in shape.props else None
+    yield "{\n"
+    for n, key in enumerate(keys):
+        sep = ",\n" if n < len(keys) - 1 else "\n"
+        if key != "models":
+            yield f"  {_encode(key)}: {_dump(top[key], '  ', False)}{sep}"
+            continue
+        if not models:
+            yield f'  "models": []{sep}'
+            continue
+        yield '  "models": [\n'
+        for i, m in enumerate(models):
+            try:
+                value = _plain(m, model_shape)
+            except _Unwritable as exc:
+                exc.path[:0] = [".models", f"[{i}]"]
+                raise
+            yield "    " + _dump(value, "    ", True) + (",\n" if i < len(models) - 1 else "\n")
+        yield f"  ]{sep}"
+    yield "}\n"
 
 
 def report_to_json(report: Mapping) -> str:
     """The report as JSON text: schema key order, NaN/inf as null, newline at the end."""
-    return _dump(to_jsonable(report), "", False) + "\n"
+    return "".join(iter_report_json(report))
 
 
 def write_json_report(path: str | os.PathLike, report: Mapping) -> Path:
-    """Write the JSON report atomically; a failure leaves any old file untouched."""
-    text = report_to_json(report)
-    atomic_write_text(path, text)
+    """Write the JSON report atomically, streamed a model at a time into the temp file;
+    a failure leaves any old file untouched."""
+    pieces = iter_report_json(report)
+    first = next(pieces)  # an unwritable top-level value fails before the temp file exists
+    with atomic_open(path, "wb") as fh:
+        fh.write(first.encode("utf-8"))
+        for piece in pieces:
+            fh.write(piece.encode("utf-8"))
     return Path(path)
