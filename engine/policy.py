@@ -678,7 +678,7 @@ def _torch_load(path: Path, source: Any) -> Any:
 def _zip_kind(path: Path, data: bytes) -> str:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError) as exc:
         raise PolicyError(f"{path}: a damaged zip archive ({_one_line(str(exc))[:120]})") from None
     check_zip_sizes(path, zf, len(data))
     names = zf.namelist()

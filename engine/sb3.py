@@ -142,7 +142,7 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
         names = set(zf.namelist())
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError):
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError):
         raise _err(p, f"not a zip archive, so not a stable-baselines3 model; {SUPPORTED_SB3}") from None
     check_zip_sizes(p, zf, len(raw))
     if "data" not in names:
