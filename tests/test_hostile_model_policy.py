@@ -325,3 +325,15 @@ def test_cli_prints_one_error_line(tmp_path):
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert lines == [f"Error: {p}: obs_norm.epsilon: 1e+300 is not a finite number >= 0 (within float32)"], res.output
     assert np.isfinite(np.float64(1e300))  # the control: finite as a double
+
+
+def test_convert_sb3_prints_one_error_line(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import app
+
+    p = _sb3(tmp_path, sidecar={**SB3_SIDECAR, "obs_norm": [1, 2, 3]})
+    res = CliRunner().invoke(app, ["convert", "sb3", str(p), "-o", str(tmp_path / "out.pt")])
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: ") and "obs_norm" in lines[0]
+    assert not (tmp_path / "out.pt").exists()
