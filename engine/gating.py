@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError
+from .limits import show as _shown
 
 APPROVED = "APPROVED"
 REVIEW = "REVIEW"
@@ -157,14 +158,6 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: invalid TOML: {' '.join(str(exc).split())[:160]}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read thresholds file {path}: {exc.strerror}") from None
-
-
-def _shown(value: Any) -> str:
-    """A value in a message: never a 400-digit integer, never more than one line."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return f"an integer of {value.bit_length()} bits"
-    r = " ".join(repr(value).split())
-    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def _check_value(where: str, key: str, name: str, value: Any) -> float:

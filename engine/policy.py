@@ -28,7 +28,7 @@ import numpy as np
 
 from .atomic import atomic_write_bytes
 from .errors import FoldgateError, PolicyError
-from .limits import LAYER_WIDTH, POLICY_FILE, POLICY_PARAMS, file_size_error
+from .limits import LAYER_WIDTH, POLICY_FILE, POLICY_PARAMS, show
 
 FORMAT = "foldgate.policy/1"
 STATE_FEATURES = ("position", "unrealized_return", "bars_held")
@@ -222,16 +222,7 @@ def _key(k: Any) -> str:
 
 
 def _short(v: Any) -> str:
-    """A value as shown in a message: short, one line, and never itself an error
-    (repr of an int past Python's digit limit raises; a foreign object's repr may)."""
-    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
-        return f"an integer of {v.bit_length()} bits"
-    try:
-        r = repr(v)
-    except Exception:  # noqa: BLE001 - a hostile object's __repr__ can fail in any way
-        r = f"<{type(v).__name__}>"
-    r = _one_line(r)
-    return r if len(r) <= 60 else r[:57] + "..."
+    return show(v)
 
 
 def _is_number(v: Any) -> bool:
