@@ -394,7 +394,6 @@ def policy_from_fields(
         raise ctx.err("features", "missing")
     width, max_params = LAYER_WIDTH.value(), POLICY_PARAMS.value()
     features = _str_list(ctx, "features", fields["features"], width)
-    _check_features(ctx, features)
     window = fields.get("window", 1)
     if not isinstance(window, (int, np.integer)) or isinstance(window, bool) or not 1 <= window <= 100_000:
         raise ctx.err("window", f"expected an integer >= 1, got {_short(window)}")
@@ -427,6 +426,9 @@ def policy_from_fields(
         if n_params > max_params:
             raise ctx.err("actor", f"more than {max_params:,} parameters (at layer {j}); "
                                    f"{POLICY_PARAMS.advice()}")
+    # after the sizes: naming the features imports the feature kernels (Numba, ~0.7 s
+    # the first time), which a file refused for its size should not wait for
+    _check_features(ctx, features)
     layers: list[tuple[np.ndarray, np.ndarray]] = []
     prev_out, prev_name = obs_dim, f"the observation ({obs_what})"
     for j in range(len(actor) // 2):
