@@ -74,11 +74,13 @@ def test_small_file_declaring_a_100M_wide_layer_is_refused_without_allocating(tm
     assert p.stat().st_size < 2_000_000
     # in a fresh process, so its peak memory is this load's alone; converting the
     # layer would take 1.2 GB for the first weight alone
-    code = ("import resource, sys; from engine.policy import load_policy\n"
+    # (VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec)
+    code = ("import sys; from engine.policy import load_policy\n"
             "from engine.errors import PolicyError\n"
             "try:\n    load_policy(sys.argv[1]); print('LOADED')\n"
             "except PolicyError as e:\n    print('REFUSED', e)\n"
-            "print('RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+            "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
+            "print('RSS_MB', int(hwm[0].split()[1]) // 1024 if hwm else 0)\n")
     out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     lines = out.stdout.splitlines()
