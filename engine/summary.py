@@ -327,6 +327,10 @@ def _parse_entry(label: str, raw_symbol: Any, entry: Any, top_tf: Any, root_real
     if checkpoints is not None:
         if not isinstance(checkpoints, list) or not all(c is None or isinstance(c, str) for c in checkpoints):
             raise _Bad("checkpoints must be a list of paths (or nulls)")
+        for i, c in enumerate(checkpoints):
+            # a checkpoint name is printed in flags and tables: one printable line
+            if c is not None and (not c.isprintable() or len(c) > _MAX_PATH):
+                raise _Bad(f"checkpoints[{i}] {quote(c)} is not a printable path")
         n = len(metrics["fitness_score"])
         if len(checkpoints) != n:
             raise _Bad(f"checkpoints has {len(checkpoints)} entries, fitness_score {n}")
@@ -378,7 +382,8 @@ def parse_summary(summary_path: str | os.PathLike, root: str | os.PathLike | Non
             try:
                 symbol = canonical_symbol(raw_symbol)
             except FoldgateError:
-                symbol = label
+                # the label is printed as the row's name: quoted unless it is plain text
+                symbol = label if label.isprintable() and len(label) <= 40 else quote(label, 40)
             tf = entry.get("timeframe", top_tf) if isinstance(entry, dict) else top_tf
             rec = SymbolRecord(symbol, tf if isinstance(tf, str) else None, None, {}, None, None, None,
                                error=str(exc))

@@ -61,7 +61,7 @@ texts = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["", "\n", "a\nError: x", "\x00", "..", "../x", "/abs", "C:\\x", "\u2028", "x" * 300,
                      "1Hour", "UNIUSD", "ret_1", "rsi_14", "ret_" + "9" * 30, "tanh", "relu", "discrete",
-                     "continuous", "2024-12-20T00:00:00Z", "9999-12-31T23:59:59-01:00",
+                     "continuous", "2024-12-20T00:00:00Z", "9999-12-31T23:59:59-01:00", "\ud800", "x\udcffy",
                      "0001-01-01T00:00:00+01:00", "foldgate.policy/1"]),
 )
 scalars = st.one_of(st.none(), st.booleans(), numbers, texts)
@@ -118,6 +118,25 @@ def test_fuzz_training_summary(obj, require_models):
             assert rec.error is None or ("\n" not in rec.error and rec.error.strip())
             if rec.model_path is not None:
                 assert rec.model_path.is_relative_to(root.resolve())
+
+
+@given(summaries)
+def test_fuzz_gate_cli(obj):
+    """The whole `foldgate gate` command prints what it read from the summary: a name
+    holding a lone surrogate or a newline must neither crash the terminal output nor
+    split an error over two lines."""
+    from click.testing import CliRunner
+
+    from cli.main import app
+
+    with workdir() as d:
+        p = d / SUMMARY
+        p.write_text(_summary_text(obj))
+        res = CliRunner().invoke(app, ["gate", str(p)])
+        assert res.exit_code in (0, 1) and (res.exception is None or isinstance(res.exception, SystemExit)), (
+            res.output, res.exception)
+        errors = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
+        assert len(errors) <= 1 and (res.exit_code == 0 or len(errors) == 1), res.output
 
 
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
