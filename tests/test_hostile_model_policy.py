@@ -339,3 +339,23 @@ def test_convert_sb3_prints_one_error_line(tmp_path):
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert res.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: ") and "obs_norm" in lines[0]
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_sb3_policy_pth_record_bomb(tmp_path):
+    import io as _io
+
+    sd = {"mlp_extractor.policy_net.0.weight": torch.zeros(4, 3), "mlp_extractor.policy_net.0.bias": torch.zeros(4),
+          "action_net.weight": torch.zeros(3, 4), "action_net.bias": torch.zeros(3),
+          "log_std": torch.zeros(1_000_000)}
+    buf = _io.BytesIO()
+    torch.save(sd, buf)
+    bomb = _io.BytesIO()
+    with zipfile.ZipFile(buf) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    zp = tmp_path / "ETHUSD_1Hour.zip"
+    with zipfile.ZipFile(zp, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("data", json.dumps(sb3_data()))
+        zf.writestr("policy.pth", bomb.getvalue())
+    zp.with_name("ETHUSD_1Hour.features.json").write_text(json.dumps(SB3_SIDECAR))
+    refused(zp, "(policy.pth)", "compression bomb")
