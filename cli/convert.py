@@ -89,3 +89,33 @@ def _convert(model: Path, features: Path | None, vecnormalize: Path | None, outp
     save_policy(output, **policy_to_checkpoint(policy))
     written = load_policy(output)  # read back exactly as foldgate will
     return written, note
+
+
+@convert.command("torch")
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--features",
+    "features",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sidecar JSON: actor_prefix, activation, features, window, state_features, action, "
+    "optionally obs_norm, symbol, timeframe, trained_until, state_dict_key (docs/convert.md).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Native checkpoint to write (e.g. SYMBOL_1Hour.pt).",
+)
+def torch_cmd(model: Path, features: Path, output: Path) -> None:
+    """Convert a PyTorch state_dict of an MLP actor (CleanRL, ElegantRL, your own
+    ActorCritic) into a native checkpoint; read with torch.load(weights_only=True)."""
+    from engine.torch_convert import convert_torch
+
+    try:
+        written = convert_torch(model, features, output)
+    except FoldgateError as exc:
+        raise click.ClickException(str(exc)) from None
+    ident = " ".join(x for x in (written.symbol, written.timeframe) if x)
+    click.echo(f"Wrote {output}{' (' + ident + ')' if ident else ''}: {written.describe()}")

@@ -41,6 +41,19 @@ def _timeframe(ctx, param, value):
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
+def guard_shipped_sample(st: BarStore, verb: str) -> None:
+    """Issue 8: a `data import` (or fetch) into the default store, run from inside a
+    source checkout, would change the sample data that ships with foldgate."""
+    from engine.store import is_shipped_sample
+
+    if not st.explicit and is_shipped_sample(st.root):
+        raise click.UsageError(
+            f"refusing to {verb} into the default store {st.root}: in a source checkout it holds "
+            "the sample data that ships with foldgate; pass --store DIR (or set FOLDGATE_STORE) "
+            f"for your own store, or --store {st.root} to change the sample data on purpose"
+        )
+
+
 def _when(ns: int | None) -> str:
     from engine.store import format_ts
 
@@ -91,6 +104,7 @@ def import_cmd(file, symbol, timeframe, asset_class, replace, store):
     from engine.importer import import_file
 
     st = BarStore(store)
+    guard_shipped_sample(st, "import")
     res = import_file(file, symbol, timeframe, asset_class, st, mode="replace" if replace else "merge")
     how = {"option": "", "store": " (as stored)", "guessed": " (guessed from the symbol; set --asset-class to change)"}
     con = _console()

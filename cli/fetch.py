@@ -140,6 +140,9 @@ def fetch(symbols, timeframe, days, start, end, feed, refresh, data_url, asset_c
             raise click.BadParameter(str(exc), param_hint="SYMBOL") from None
 
     st = BarStore(store)
+    from cli.data import guard_shipped_sample
+
+    guard_shipped_sample(st, "fetch")
     err = Console(stderr=True, highlight=False)
     out = _stdout()
     reports = []

@@ -3,8 +3,6 @@ a training archive, its extracted directory, or a bare summary JSON."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from pathlib import Path
 
 import click
@@ -13,6 +11,7 @@ from rich.table import Table
 from engine.errors import FoldgateError
 
 from . import output
+from .options import config_option
 
 CLASS_STYLE = {"APPROVED": "bold green", "REVIEW": "yellow", "DROP": "bold red"}
 LEVEL_STYLE = {2: "green", 1: "yellow", 0: "red"}
@@ -48,42 +47,25 @@ def _checkpoint_cell(g) -> str:
 
 def build_gate_document(source: Path, root: Path, summary_path: Path, stamp: str | None, thresholds,
                         rows: list) -> dict:
-    """The `--json` report (schema foldgate.report/1, command "gate"): one entry per symbol
-    with its `gating` object or its error; nothing was simulated, so the simulation
-    settings are null and backtest, folds, summary and decision are empty."""
-    from engine.pipeline import versions
+    """The `--json` report (schema foldgate.report/2, command "gate", built by the one report
+    builder): one entry per symbol with its `gating` object or its error; nothing was
+    simulated, so the simulation settings are null and backtest, folds, summary and
+    decision are empty."""
+    from engine.report.build import build_report, model_entry
 
-    settings = dict.fromkeys(("days", "walk_forward", "quick_days", "capital", "commission_bps",
-                              "slippage_bps", "fill", "end", "store", "source", "long_only",
-                              "bars_per_year", "device"))
-    settings["thresholds"] = thresholds.to_dict()
-    settings["thresholds_file"] = thresholds.source
+    settings = {"thresholds": thresholds.to_dict(), "thresholds_file": thresholds.source,
+                "profile": thresholds.profile}
     models = []
     for rec, g in rows:
-        models.append({
-            "symbol": rec.symbol,
-            "timeframe": rec.timeframe,
-            "asset_class": None,
-            "model_path": str(rec.model_path) if rec.model_path else None,
-            "model_sha256": _sha256(rec.model_path),
-            "long_only": None,
-            "error": rec.error,
-            "gating": g.to_dict() if g else None,
-            "backtest": None,
-            "folds": [],
-            "summary": None,
-            "decision": None,
-            "reasons": list(g.shortfalls) + [str(f) for f in g.flags] if g else [rec.error],
-        })
-    return {
-        "schema": "foldgate.report/1",
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "command": "gate",
-        "versions": versions(),
-        "settings": settings,
-        "archive": {"path": str(source), "stamp": stamp, "extract_dir": str(root)},
-        "models": models,
-    }
+        entry = model_entry(symbol=rec.symbol, timeframe=rec.timeframe, model_path=rec.model_path,
+                            model_sha256=_sha256(rec.model_path), error=rec.error,
+                            gating=g.to_dict() if g else None, profile=thresholds.profile)
+        # the flags as the entry words them (no backtest here to point at)
+        flags = (entry["gating"] or {}).get("flags") or []
+        entry["reasons"] = list(g.shortfalls) + [f"{f['code']}: {f['message']}" for f in flags] if g else [rec.error]
+        models.append(entry)
+    return build_report("gate", models, settings,
+                        archive={"path": str(source), "stamp": stamp, "extract_dir": str(root)})
 
 
 def _sha256(path) -> str | None:
@@ -147,22 +129,21 @@ def _print(rows: list, thresholds, summary_path: Path, stamp: str | None) -> Non
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path), metavar="ARCHIVE|DIR|SUMMARY.json")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Thresholds TOML (defaults: the seed's v2.4.5 table).")
+@config_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the gating results as JSON (atomically).")
 @click.option("--dest", default="training_archives", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Where an archive is extracted.")
-def gate(source: Path, config_path: Path | None, json_path: Path | None, dest: Path) -> None:
+def gate(source: Path, thresholds_path: str | None, json_path: Path | None, dest: Path) -> None:
     """Classify every model of a training run APPROVED / REVIEW / DROP on its final
     training metrics, flag suspect metrics, and advise on better checkpoints."""
     from engine.archive import open_training_source
-    from engine.atomic import atomic_write_text
+    from engine.report import write_json_report
     from engine.gating import gate_metrics, load_thresholds
     from engine.summary import parse_summary
 
     try:
-        thresholds = load_thresholds(config_path)  # a bad config fails before any extraction
+        thresholds = load_thresholds(thresholds_path)  # a bad config fails before any extraction
         root, summary_path, stamp = open_training_source(source, dest)
         # a bare summary can be gated without its models; an archive or extract must hold them
         bare = source.is_file() and source.suffix.lower() == ".json"
@@ -172,7 +153,7 @@ def gate(source: Path, config_path: Path | None, json_path: Path | None, dest: P
         _print(rows, thresholds, summary_path, stamp)
         if json_path is not None:
             doc = build_gate_document(source, root, summary_path, stamp, thresholds, rows)
-            atomic_write_text(json_path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+            write_json_report(json_path, doc)
             click.echo(f"JSON: {json_path}")
     except FoldgateError as exc:
         # standalone (and under the app) a user error is one line, exit 1

@@ -41,6 +41,7 @@ def _register() -> None:
         ("cli.extract", "extract"),
         ("cli.validate", "validate"),
         ("cli.convert", "convert"),
+        ("cli.check_features", "check_features"),
         ("cli.bench", "bench"),
         ("cli.demo", "demo"),
     ]:

@@ -1,4 +1,4 @@
-"""Options shared by `backtest`, `validate` and `bench`, defined once."""
+"""Options shared by `backtest`, `validate`, `gate` and `bench`, defined once."""
 
 from __future__ import annotations
 
@@ -78,10 +78,35 @@ def simulation_options(f):
     return functools.reduce(lambda acc, dec: dec(acc), reversed(decorators), f)
 
 
+PROFILE_CHOICES = ["evidence", "seed"]
+
+
+def config_option(f):
+    """--config FILE: the thresholds TOML (gating bounds and decision rules)."""
+    return click.option(
+        "--config", "thresholds_path", type=click.Path(exists=True, dir_okay=False), default=None,
+        help="Thresholds TOML [default: engine/defaults/thresholds.toml, the seed's v2.4.5 table and "
+             "the evidence rule].")(f)
+
+
+def decision_options(f):
+    """--config, --profile and --hurdle-sharpe: which rule decides, on what thresholds."""
+    decorators = [
+        config_option,
+        click.option("--profile", type=click.Choice(PROFILE_CHOICES), default=None,
+                     help="Decision rule: evidence (PSR, MinTRL, fold consistency; design.md 8) or seed "
+                          "(the seed's fold table) [default: the thresholds file's, evidence]."),
+        click.option("--hurdle-sharpe", type=float, default=None, callback=_finite, metavar="X",
+                     help="Annual Sharpe ratio that LIVE must beat with PSR >= the LIVE level "
+                          "[default: the thresholds file's, 0]."),
+    ]
+    return functools.reduce(lambda acc, dec: dec(acc), reversed(decorators), f)
+
+
 def report_options(f):
     decorators = [
         click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-                     help="Write the foldgate.report/1 JSON report here."),
+                     help="Write the foldgate.report/2 JSON report here."),
         click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
                      help="Write the self-contained HTML report here."),
     ]

@@ -4,9 +4,12 @@ lines, progress on stderr, report files."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import textwrap
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -16,8 +19,10 @@ DECISION_ORDER = {"LIVE": 0, "PAPER": 1, "RETRAIN": 2, "DROP": 3, None: 4}
 
 def console() -> Console:
     # Through CliRunner stdout is not a terminal: keep a fixed width so tables stay whole.
-    return Console(file=click.get_text_stream("stdout"), width=None if sys.stdout.isatty() else 120,
-                   highlight=False, soft_wrap=False)
+    # COLUMNS (as a shell sets it) overrides, so tests can check the layout at 80 columns.
+    width = os.environ.get("COLUMNS")
+    width = int(width) if width and width.isdigit() else (None if sys.stdout.isatty() else 120)
+    return Console(file=click.get_text_stream("stdout"), width=width, highlight=False, soft_wrap=False)
 
 
 @contextlib.contextmanager
@@ -63,20 +68,30 @@ def print_metrics(con: Console, title: str, m: dict) -> None:
     con.print(table)
 
 
+FOLD_COLUMNS = (  # (header, justify): sized so the table fits 80 columns (issue 8 item 10)
+    ("#", "right"), ("Start", "left"), ("End", "left"), ("Bars", "right"), ("Return", "right"),
+    ("Sharpe", "right"), ("MaxDD", "right"), ("Trades", "right"), ("Win", "right"), ("PF", "right"),
+    ("", "left"),
+)
+
+
 def print_folds(con: Console, entry: dict) -> None:
-    table = Table(title=f"{entry['symbol']} walk-forward", title_justify="left")
-    for col, justify in [("Fold", "right"), ("Start", "left"), ("End", "left"), ("Bars", "right"),
-                         ("Return", "right"), ("Sharpe", "right"), ("Max DD", "right"),
-                         ("Trades", "right"), ("Win Rate", "right"), ("PF", "right"), ("", "left")]:
-        table.add_column(col, justify=justify)
+    # no box and one space between columns: 11 columns of dates and numbers in 80
+    table = Table(title=f"{entry['symbol']} walk-forward", title_justify="left", box=None,
+                  padding=(0, 0, 0, 1), pad_edge=False, caption_justify="left",
+                  caption="IS: in-sample (overlaps training), left out of the evidence"
+                  if any(f["in_sample"] for f in entry["folds"]) else None)
+    for col, justify in FOLD_COLUMNS:
+        table.add_column(col, justify=justify, no_wrap=True, header_style="bold")
     for fold in entry["folds"]:
         m = fold["metrics"]
-        table.add_row(str(fold["index"] + 1), fold["start"][:16], fold["end"][:16], str(fold["bars"]),
+        table.add_row(str(fold["index"] + 1), fold["start"][:10], fold["end"][:10], str(fold["bars"]),
                       pct(m["total_return"]), num(m["sharpe"]), pct(m["max_drawdown"]),
                       str(m["n_trades"]), pct(m["win_rate"]), num(m["profit_factor"]),
-                      "in-sample" if fold["in_sample"] else "")
+                      "IS" if fold["in_sample"] else "")
     con.print(table)
     print_fold_analysis(con, entry["summary"])
+    print_evidence(con, entry)
 
 
 def print_fold_analysis(con: Console, s: dict) -> None:
@@ -88,32 +103,96 @@ def print_fold_analysis(con: Console, s: dict) -> None:
         f"  Sharpe Mean: {num(s['sharpe_mean'])} (+/- {std})",
         f"  Positive Folds: {s['positive_folds']}/{s['folds']}",
         f"  Return Range: {pct(s['return_min'])} to {pct(s['return_max'])} (mean {pct(s['return_mean'])})",
-        f"  PSR (stitched folds): {num(s['psr'], 3)}",
+        f"  PSR (all folds stitched): {num(s['psr'], 3)}",
     ]
-    if s.get("dsr") is not None:
-        lines.append(f"  DSR (across this run's models): {num(s['dsr'], 3)}")
     if s.get("in_sample_folds"):
         lines.append(f"  In-sample folds: {s['in_sample_folds']} (they overlap the training period)")
     for line in lines:
         con.print(line, markup=False)
 
 
+def evidence_lines(e: dict) -> list[str]:
+    """The key figures of design.md 6.1, each line under 80 columns."""
+    lo, hi = e.get("sr_ci90") or (None, None)
+    hurdle = e.get("hurdle_sharpe") or 0.0
+    lines = [
+        f"EVIDENCE ({e['oos_folds']} out-of-sample folds, {e.get('n_bars', 0):,} bars)",
+        f"  Sharpe: {num(e.get('sr_annual'))} (90% CI {num(lo)} to {num(hi)}), q {num(e.get('q'))}",
+        f"  PSR(0): {num(e.get('psr0'), 3)}  PSR(hurdle {hurdle:g}): {num(e.get('psr_hurdle'), 3)}",
+    ]
+    if e.get("min_trl_bars") is not None:
+        lines.append(f"  MinTRL: {e['min_trl_bars']:,.0f} bars ({e['min_trl_days']:,.0f} days)")
+    else:
+        lines.append("  MinTRL: n/a")
+        lines.append(f"    {e.get('min_trl_reason') or 'no Sharpe above the hurdle'}")
+    lines.append(f"  Cochran's Q: {num(e.get('cochran_q'))} (p {num(e.get('cochran_p'), 3)})")
+    if (e.get("n_variants") or 1) > 1:
+        lines.append(f"  DSR: {num(e.get('dsr'), 3)} (deflated across the {e['n_variants']} variants of this symbol)")
+    if e.get("bh_q") is not None:
+        lines.append(f"  BH q-value: {num(e['bh_q'], 3)} ({'passes' if e.get('bh_pass') else 'fails'} "
+                     f"the run's false-discovery bound)")
+    bh = e.get("buy_and_hold")
+    if bh:
+        lines.append(f"  Buy-and-hold: return {pct(bh.get('return'))}, Sharpe {num(bh.get('sharpe'))}; "
+                     f"excess Sharpe {num(e.get('excess_sharpe'))}")
+    return lines
+
+
+def print_evidence(con: Console, entry: dict) -> None:
+    e = (entry.get("summary") or {}).get("evidence")
+    if e:
+        for line in evidence_lines(e):
+            con.print(line, markup=False)
+
+
+def print_reason(con: Console, reason: str) -> None:
+    """A reason as a list item whose continuation lines stay indented under it."""
+    con.print(textwrap.fill(reason, width=max(40, con.width - 1), initial_indent="  - ", subsequent_indent="    ",
+                            break_on_hyphens=False), markup=False)
+
+
 def print_decision(con: Console, entry: dict) -> None:
     if entry.get("decision"):
         style = DECISION_STYLE.get(entry["decision"], "")
-        con.print(f"Decision: [{style}]{entry['decision']}[/]")
+        profile = entry.get("profile") or "evidence"
+        con.print(f"Decision ({profile} profile): [{style}]{entry['decision']}[/]")
         for reason in entry.get("reasons", []):
-            con.print(f"  - {reason}", markup=False)
+            print_reason(con, reason)
+        others = [f"{name} {d}" for name, d in (entry.get("decisions") or {}).items() if name != profile and d]
+        if others:
+            con.print(f"  Other profile: {', '.join(others)}", markup=False)
+    reasons = set(entry.get("reasons") or [])
+    for flag in entry.get("flags") or []:
+        text = f"{flag['code']}: {flag['message']}"
+        if text not in reasons:  # the evidence rule lists its flags among the reasons already
+            con.print(f"  Flag {text}", markup=False)
 
 
-def print_backtest(report: dict) -> None:
+def print_backtest(report: dict, verbose: bool = False) -> None:
+    """Per model its metrics, fold table, the seed's lines, evidence and decision; above
+    10 models (without verbose) one summary table instead (design.md 9)."""
     con = console()
     s = report["settings"]
     fill = s["fill"] + (" (optimistic)" if s["fill"] == "close" else "")
-    con.print(f"foldgate backtest: {s['days']} days, capital {s['capital']:,.0f}, fill {fill}, "
-              f"commission {s['commission_bps']} bps, slippage {s['slippage_bps']} bps, "
+    window = f"{s['days']} days" + (f" x {s['walk_forward']} folds" if s.get("walk_forward") else "")
+    # two short lines, not one that wraps at 80 columns
+    con.print(f"foldgate backtest: {window}, capital {s['capital']:,.0f}, profile {s.get('profile') or 'evidence'}",
+              markup=False)
+    con.print(f"  fill {fill}, commission {s['commission_bps']:g} bps, slippage {s['slippage_bps']:g} bps, "
               f"device {s.get('device_used') or s['device']}", markup=False)
+    if not verbose and len(report["models"]) > FOLD_TABLE_MAX_MODELS:
+        con.print()
+        for e in print_summary_table(con, report, s.get("profile") or "evidence"):
+            if e.get("error"):
+                con.print(f"{e['symbol'] or e['model_path']}: ERROR", markup=False)
+                print_reason(con, e["error"])
+        con.print(f"({len(report['models'])} models: --verbose prints each one's fold table)", markup=False)
+        return
     for entry in report["models"]:
+        if entry.get("error"):
+            con.print(f"\n[bold]{entry['symbol'] or '?'}[/] {entry['model_path']}: [red]failed[/]")
+            con.print(f"  {entry['error']}", markup=False)
+            continue
         side = "long-only" if entry["long_only"] else "long/short"
         con.print(f"\n[bold]{entry['symbol']}[/] {entry['timeframe']} ({entry['asset_class']}, {side}) "
                   f"{entry['model_path']}")
@@ -138,36 +217,83 @@ def write_reports(report: dict, json_path, html_path) -> None:
         con.print(f"HTML report: {html_path}", markup=False)
 
 
-def print_validate(report: dict) -> None:
-    """One line per model, sorted by decision, then the reasons of each."""
-    con = console()
-    s = report["settings"]
-    con.print(f"foldgate validate: quick backtest {s['quick_days']} days, walk-forward {s['days']} days x "
-              f"{s['walk_forward']} folds, capital {s['capital']:,.0f}, device {s.get('device_used') or s['device']}",
-              markup=False)
-    table = Table(title="Decisions", title_justify="left")
-    for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Pos. folds", "right"),
-                         ("Sharpe mean", "right"), ("Sharpe std", "right"), ("Mean return", "right"),
-                         ("Backtest return", "right"), ("Backtest DD", "right"), ("PSR", "right"),
+FOLD_TABLE_MAX_MODELS = 10  # design.md 9: above this, one summary table (fold tables with --verbose)
+
+
+def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
+    """One row per model, sorted by decision; returns the models in that order."""
+    table = Table(title="Decisions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    for col, justify in [("Symbol", "left"), ("Gating", "left"), ("Decision", "left"), ("Other", "left"),
+                         ("+Folds", "right"), ("SR mean", "right"), ("SR std", "right"), ("OOS SR", "right"),
+                         ("90% CI", "right"), ("PSR", "right"), ("MinTRL d", "right"), ("q", "right"),
                          ("DSR", "right")]:
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, no_wrap=True)
     models = sorted(report["models"], key=lambda e: (DECISION_ORDER.get(e["decision"], 4), e["symbol"] or ""))
     for e in models:
         sm = e["summary"] or {}
-        bt = (e["backtest"] or {}).get("metrics") or {}
+        ev = sm.get("evidence") or {}
         decision = e["decision"] or "ERROR"
         style = DECISION_STYLE.get(e["decision"], "red")
+        other = ", ".join(f"{d}" for name, d in (e.get("decisions") or {}).items() if name != profile and d)
+        lo, hi = ev.get("sr_ci90") or (None, None)
         table.add_row(
             e["symbol"] or "?", (e["gating"] or {}).get("classification", "-"), f"[{style}]{decision}[/]",
+            other or "-",
             f"{sm['positive_folds']}/{sm['folds']}" if sm else "-",
             num(sm.get("sharpe_mean")) if sm else "-", num(sm.get("sharpe_std")) if sm else "-",
-            pct(sm.get("return_mean")) if sm else "-",
-            pct(bt.get("total_return")) if bt else "-", pct(bt.get("max_drawdown")) if bt else "-",
-            num(sm.get("psr"), 3) if sm else "-", num(sm.get("dsr"), 3) if sm else "-",
+            num(ev.get("sr_annual")) if ev else "-", f"{num(lo)}..{num(hi)}" if ev else "-",
+            num(ev.get("psr_hurdle"), 3) if ev else "-",
+            num(ev.get("min_trl_days"), 0) if ev else "-",
+            num(ev.get("bh_q"), 3) if ev else "-",
+            num(sm.get("dsr"), 3) if sm else "-",
         )
     con.print(table)
+    return models
+
+
+def print_validate(report: dict, verbose: bool = False) -> None:
+    """A fold table with the seed's lines per model (up to 10 models, or all with
+    verbose), then the summary table sorted by decision, then the reasons of each."""
+    con = console()
+    s = report["settings"]
+    profile = s.get("profile") or "evidence"
+    con.print(f"foldgate validate: quick backtest {s['quick_days']} days, walk-forward {s['days']} days x "
+              f"{s['walk_forward']} folds, capital {s['capital']:,.0f}", markup=False)
+    con.print(f"  profile {profile} (the other profile's verdict in 'Other'), device "
+              f"{s.get('device_used') or s['device']}", markup=False)
+    if verbose or len(report["models"]) <= FOLD_TABLE_MAX_MODELS:
+        for entry in report["models"]:
+            if entry["folds"]:
+                con.print(f"\n[bold]{entry['symbol']}[/] {entry['timeframe']} {entry['model_path']}")
+                print_folds(con, entry)
+        con.print()
+    models = print_summary_table(con, report, profile)
     for e in models:
         label = e["decision"] or "ERROR"
         con.print(f"{e['symbol']}: {label}", markup=False)
         for reason in e["reasons"] or ([e["error"]] if e["error"] else []):
-            con.print(f"  - {reason}", markup=False)
+            print_reason(con, reason)
+
+
+WARNING_FLAGS = ("SYMBOL_MISMATCH", "END_PAST_LAST_BAR")
+
+
+def warn_flags(report: dict) -> None:
+    """Flags a user must see even when stdout goes elsewhere: one `Warning:` line each on stderr."""
+    for m in report["models"]:
+        for flag in m.get("flags") or []:
+            if flag["code"] in WARNING_FLAGS:
+                click.echo(f"Warning: {flag['message']}", err=True)
+
+
+def exit_on_failures(report: dict) -> None:
+    """design.md 9: exit status 1 when any model failed, after the reports are written;
+    each failure's reason on stderr."""
+    failed = [m for m in report["models"] if m.get("error")]
+    if not failed:
+        return
+    for m in failed:
+        click.echo(f"Error: {m.get('symbol') or m.get('model_path') or '?'}: {m['error']}", err=True)
+    click.echo(f"Error: {len(failed)} of {len(report['models'])} models failed; the reports include them",
+               err=True)
+    raise SystemExit(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from . import output
-from .options import positive_int, report_options, simulation_options
+from .options import decision_options, positive_int, report_options, simulation_options
 
 
 @click.command()
@@ -18,8 +18,6 @@ from .options import positive_int, report_options, simulation_options
               help="Number of out-of-sample folds.")
 @click.option("--quick-days", type=int, default=30, show_default=True, callback=positive_int,
               help="Days of the quick sanity backtest (the seed's step 4).")
-@click.option("--config", "thresholds_path", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Thresholds TOML (defaults: the seed's v2.4.5 table).")
 @click.option("--dest", default="training_archives", show_default=True, type=click.Path(file_okay=False),
               help="Where archives are extracted.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
@@ -29,11 +27,13 @@ from .options import positive_int, report_options, simulation_options
 @click.option("--models-dir", default="models/rl_symbols", show_default=True, type=click.Path(file_okay=False),
               help="Where --promote puts models.")
 @click.option("--force", is_flag=True, help="Backtest models that gating dropped, too (they stay DROP).")
+@click.option("--verbose", "-v", is_flag=True, help="A fold table per model even above 10 models.")
 @simulation_options
+@decision_options
 @report_options
-def validate(source, days, walk_forward, quick_days, thresholds_path, dest, out_dir, promote, models_dir,
-             force, capital, end, store, data_source, data_url, fill, commission_bps, slippage_bps, long_only,
-             bars_per_year, device, json_path, html_path):
+def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, models_dir, force, verbose, capital, end,
+             store, data_source, data_url, fill, commission_bps, slippage_bps, long_only, bars_per_year, device,
+             thresholds_path, profile, hurdle_sharpe, json_path, html_path):
     """Validate a training ARCHIVE (zip), its extracted DIR, or its SUMMARY.json: extract,
     gate, backtest, walk-forward, decide LIVE / PAPER / RETRAIN / DROP, and report."""
     from engine.atomic import ensure_writable_dir
@@ -44,23 +44,24 @@ def validate(source, days, walk_forward, quick_days, thresholds_path, dest, out_
         days=days, walk_forward=walk_forward, quick_days=quick_days, capital=capital,
         commission_bps=commission_bps, slippage_bps=slippage_bps, fill=fill, end=end, store=store,
         source=data_source, data_url=data_url, long_only=long_only, bars_per_year=bars_per_year,
-        device=device, force=force,
+        device=device, force=force, profile=profile, hurdle_sharpe=hurdle_sharpe, thresholds=thresholds_path,
     )
     if out_dir is not None:
         ensure_writable_dir(out_dir)  # fail before the work, not after it
     with output.status("validating") as progress:
-        report, jobs = run_validate(source, cfg, dest_root=dest, thresholds_path=thresholds_path,
-                                    progress=progress)
+        report, jobs = run_validate(source, cfg, dest_root=dest, progress=progress)
     stamp = (report.get("archive") or {}).get("stamp") or "run"
     out = Path(out_dir) if out_dir else Path("validation_reports") / stamp
     ensure_writable_dir(out)
     json_file, html_file = out / "report.json", out / "report.html"
     write_json_report(json_file, report)
     write_html_report(html_file, report)
-    output.print_validate(report)
+    output.warn_flags(report)
+    output.print_validate(report, verbose=verbose)
     output.write_reports(report, json_path, html_path)
     if promote:
         manifest = promote_models(jobs, json_file, models_dir)
         click.echo(f"Promoted to {models_dir}: manifest {manifest}" if manifest
                    else "Nothing to promote: no LIVE or PAPER models.")
     click.echo(f"Reports: {json_file} and {html_file}")
+    output.exit_on_failures(report)

@@ -28,3 +28,12 @@ class SourceError(FoldgateError):
 
 class FeatureError(PolicyError, ValueError):
     """An unknown or malformed feature name (a policy naming it cannot be loaded)."""
+
+
+class WriteError(FoldgateError, OSError):
+    """A file that could not be written (full disk, no permission, read-only file
+    system). Also an OSError, so code that handles OSError keeps working."""
+
+    def __str__(self) -> str:
+        # OSError's own __str__ would print "[Errno N] ..." around the message
+        return str(self.args[0]) if self.args else "cannot write a file"

@@ -11,6 +11,13 @@ where the history starts. Names with a window take any positive integer k:
 `ret_k`, `vol_k`, `sma_ratio_k`, `rsi_k`, `volume_z_k`; the others have none:
 `hl_range`, `hour_sin`, `hour_cos`, `dow_sin`, `dow_cos`.
 
+FinRL's indicators come with stockstats' definitions under `stockstats:` (see
+docs/features.md for each one's truncation length L): `stockstats:macd`, `macds`,
+`macdh`, `boll`, `boll_ub`, `boll_lb` (window 20, or `boll_ub_k`), `rsi_k`, `cci_k`,
+`dx_k`, `atr_k`, `wr_k` (window 14 when none is written), `close_k_sma`,
+`close_k_ema`. Installed packages add features through the `foldgate.features` entry
+point (engine/feature_plugins.py); their names carry their own namespace, `acme:mom_14`.
+
 `compute_features` also accepts a plain object with `timestamp`, `high`, `low`,
 `close`, `volume` arrays (e.g. a training environment's own container).
 
@@ -25,11 +32,13 @@ checkpoint's `obs_norm` is applied by `Policy.forward` / `Policy.act` (or
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from kernels import features as kf
 from kernels.features import FEATURE_KINDS, features_nb
 
 from .errors import FeatureError
@@ -37,13 +46,38 @@ from .errors import FeatureError
 WINDOWED = ("ret", "vol", "sma_ratio", "rsi", "volume_z")
 PLAIN = ("hl_range", "hour_sin", "hour_cos", "dow_sin", "dow_cos")
 STATE_FEATURES = ("position", "unrealized_return", "bars_held")
-KNOWN_FEATURES = tuple(f"{w}_k" for w in WINDOWED) + PLAIN
+
+SS_PREFIX = "stockstats:"
+# stockstats' own default windows (its _dft_windows and DX_SMMA), used for a name
+# written without one, as stockstats does
+SS_WINDOWED = {"rsi": 14, "cci": 14, "dx": 14, "atr": 14, "wr": 14, "boll": 20, "boll_ub": 20, "boll_lb": 20}
+SS_PLAIN = ("macd", "macds", "macdh")
+SS_CLOSE = ("sma", "ema")  # stockstats:close_k_sma, stockstats:close_k_ema
+MACD_SPANS = (12, 26, 9)  # stockstats' macd: short, long, signal
+# An exponential average is truncated where the weight of everything older than its
+# last L inputs, (1 - alpha)^L, drops below EMA_TAIL: 1e-14 keeps the truncation below
+# float64 noise relative to the values averaged, so the stockstats features stay within
+# 1e-6 of stockstats, relative to the indicator itself, even near its zero crossings and
+# after flat stretches (worst measured: 6e-8, dx near 0); a looser 1e-7 would meet 1e-6
+# on average but not where macd or dx is near 0 (docs/features.md).
+EMA_TAIL = 1e-14
+# bounds a window before the kernels allocate their weights: L grows ~32 k and the work
+# T * L with it
+MAX_SS_WINDOW = 1_000
+
+KNOWN_FEATURES = (
+    tuple(f"{w}_k" for w in WINDOWED) + PLAIN
+    + tuple(f"{SS_PREFIX}{w}_k" for w in SS_WINDOWED) + tuple(SS_PREFIX + w for w in SS_PLAIN)
+    + tuple(f"{SS_PREFIX}close_k_{w}" for w in SS_CLOSE)
+)
 
 # Bars before t that the feature at t reads: ret/vol/rsi need c_{t-k}; sma_ratio and
 # volume_z need the k bars ending at t.
 _EXTRA_BARS = {"ret": 0, "vol": 0, "rsi": 0, "sma_ratio": -1, "volume_z": -1}
 
 _WINDOWED_RE = re.compile(r"^(%s)_(\d+)$" % "|".join(sorted(WINDOWED, key=len, reverse=True)))
+_SS_WINDOWED_RE = re.compile(r"^(%s)(?:_(\d+))?$" % "|".join(sorted(SS_WINDOWED, key=len, reverse=True)))
+_SS_CLOSE_RE = re.compile(r"^close_(\d+)_(%s)$" % "|".join(SS_CLOSE))
 _CODES = {kind: i for i, kind in enumerate(FEATURE_KINDS)}
 
 
@@ -51,8 +85,54 @@ def _known() -> str:
     return ", ".join(KNOWN_FEATURES) + " (k = a positive integer, e.g. ret_4)"
 
 
+def smma_alpha(k: int) -> float:
+    """stockstats' SMMA (RSI, ATR, DX): ewm with alpha = 1 / k."""
+    return 1.0 / k
+
+
+def span_alpha(span: int) -> float:
+    """stockstats' EMA (macd, close_k_ema): ewm(span), alpha = 2 / (span + 1)."""
+    return 2.0 / (span + 1.0)
+
+
+def truncation_length(alpha: float) -> int:
+    """L: the fewest last inputs whose ewm weights leave out at most EMA_TAIL of the
+    whole, (1 - alpha)^L <= EMA_TAIL."""
+    if alpha >= 1.0:
+        return 1
+    return max(1, math.ceil(math.log(EMA_TAIL) / math.log1p(-alpha)))
+
+
+def _parse_stockstats(name: str, rest: str) -> tuple[str, int]:
+    if rest in SS_PLAIN:
+        return "ss_" + rest, 0
+    m = _SS_WINDOWED_RE.match(rest)
+    kind, k = None, 0
+    if m:
+        kind, k = m.group(1), int(m.group(2)) if m.group(2) else SS_WINDOWED[m.group(1)]
+    else:
+        m = _SS_CLOSE_RE.match(rest)
+        if m:
+            kind, k = m.group(2), int(m.group(1))
+    if kind is None:
+        raise FeatureError(f"unknown feature {name!r}; known features: {_known()}")
+    if not 1 <= k <= MAX_SS_WINDOW:
+        raise FeatureError(f"feature {name!r}: the window must be an integer from 1 to {MAX_SS_WINDOW}")
+    if kind.startswith("boll") and k < 2:
+        raise FeatureError(f"feature {name!r}: Bollinger bands need a window of at least 2 (a sample std)")
+    return "ss_" + kind, k
+
+
+def _parse_plugin(name: str) -> tuple[str, int]:
+    from .feature_plugins import resolve_plugin_name  # call time: entry points are read only when named
+
+    return resolve_plugin_name(name)
+
+
 def parse_feature(name: str) -> tuple[str, int]:
-    """`"ret_4"` -> `("ret", 4)`; `"hl_range"` -> `("hl_range", 0)`.
+    """`"ret_4"` -> `("ret", 4)`; `"hl_range"` -> `("hl_range", 0)`;
+    `"stockstats:rsi_30"` -> `("ss_rsi", 30)`; a plugin's `"acme:mom_14"` ->
+    `("acme:mom", 14)`.
 
     Raises FeatureError naming the bad name and listing the known ones."""
     if not isinstance(name, str):
@@ -65,6 +145,10 @@ def parse_feature(name: str) -> tuple[str, int]:
         if k <= 0:
             raise FeatureError(f"feature {name!r}: the window k must be a positive integer")
         return m.group(1), k
+    if name.startswith(SS_PREFIX):
+        return _parse_stockstats(name, name[len(SS_PREFIX):])
+    if ":" in name:
+        return _parse_plugin(name)
     if name in STATE_FEATURES:
         raise FeatureError(
             f"{name!r} is a state feature (from the simulation), not a market feature; "
@@ -82,9 +166,79 @@ def parse_features(names: Iterable[str]) -> list[tuple[str, int]]:
     return [parse_feature(n) for n in names]
 
 
+def is_plugin_kind(kind: str) -> bool:
+    return ":" in kind
+
+
+def _ss_spec(kind: str, k: int) -> tuple[list[int], list[float], int]:
+    """(truncation lengths, alphas, lookback) of a stockstats feature: the one place
+    where the truncation of its exponential averages and its lookback are decided."""
+    if kind in ("ss_rsi", "ss_atr", "ss_dx"):
+        a = smma_alpha(k)
+        length = truncation_length(a)
+        return [length], [a], length  # each input is a change from the bar before
+    if kind == "ss_ema":
+        a = span_alpha(k)
+        length = truncation_length(a)
+        return [length], [a], length - 1
+    if kind in ("ss_macd", "ss_macds", "ss_macdh"):
+        alphas = [span_alpha(s) for s in MACD_SPANS]
+        lengths = [truncation_length(a) for a in alphas]
+        look = max(lengths[0], lengths[1]) - 1
+        if kind != "ss_macd":
+            look += lengths[2] - 1  # the signal averages that many macd values
+        return lengths, alphas, look
+    return [], [], k - 1  # sma, boll, cci, wr: plain k-bar windows
+
+
+_MACD_PART = {"ss_macd": 0, "ss_macds": 1, "ss_macdh": 2}
+_BOLL_SIDE = {"ss_boll": 0.0, "ss_boll_ub": 1.0, "ss_boll_lb": -1.0}
+
+
+def _ss_column(kind: str, k: int, high, low, close, out) -> None:
+    """One stockstats feature into `out`, each kernel called by itself so that only
+    the kernels a run uses are compiled."""
+    lengths, alphas, _ = _ss_spec(kind, k)
+    if kind == "ss_sma":
+        kf.ss_sma_nb(close, k, out)
+    elif kind == "ss_ema":
+        kf.ewm_trunc_nb(close, alphas[0], lengths[0], lengths[0] - 1, out)
+    elif kind in _BOLL_SIDE:
+        kf.ss_boll_nb(close, k, _BOLL_SIDE[kind], out)
+    elif kind == "ss_rsi":
+        kf.ss_rsi_nb(close, alphas[0], lengths[0], out)
+    elif kind == "ss_cci":
+        kf.ss_cci_nb(high, low, close, k, out)
+    elif kind == "ss_dx":
+        kf.ss_dx_nb(high, low, close, alphas[0], lengths[0], out)
+    elif kind == "ss_atr":
+        kf.ss_atr_nb(high, low, close, alphas[0], lengths[0], out)
+    elif kind == "ss_wr":
+        kf.ss_wr_nb(high, low, close, k, out)
+    elif kind in _MACD_PART:
+        kf.ss_macd_nb(close, np.array(lengths, dtype=np.int64), np.array(alphas), _MACD_PART[kind], out)
+    else:  # pragma: no cover - parse_feature only yields the kinds above
+        raise ValueError(f"no kernel for {kind!r}")
+
+
+_SS_KINDS = frozenset(
+    ["ss_" + w for w in SS_WINDOWED] + ["ss_" + w for w in SS_PLAIN] + ["ss_" + w for w in SS_CLOSE]
+)
+
+
+def _is_stockstats(kind: str) -> bool:
+    return kind in _SS_KINDS
+
+
 def feature_lookback(name: str) -> int:
     """Bars before t that this feature needs at t (0 for bar-local features)."""
     kind, k = parse_feature(name)
+    if is_plugin_kind(kind):
+        from .feature_plugins import plugin_lookback
+
+        return plugin_lookback(kind, k)
+    if _is_stockstats(kind):
+        return _ss_spec(kind, k)[2]
     return k + _EXTRA_BARS[kind] if kind in _EXTRA_BARS else 0
 
 
@@ -101,24 +255,36 @@ def _kernel_input(a, dtype) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
-def compute_features(bars, names: Sequence[str]) -> np.ndarray:
+def compute_features(bars, names: Sequence[str], *, verify_plugins: bool = True) -> np.ndarray:
     """Features of `bars` as a float64 (T, F) C-contiguous matrix, column j = names[j];
-    rows before a feature's lookback are NaN."""
+    rows before a feature's lookback are NaN. A plugin feature is checked for
+    lookahead before its first use (engine/feature_plugins.py) unless
+    `verify_plugins` is False (the check itself computes it that way)."""
     parsed = parse_features(names)
-    codes = np.array([_CODES[kind] for kind, _ in parsed], dtype=np.int64)
-    ks = np.array([k for _, k in parsed], dtype=np.int64)
     ts = _kernel_input(bars.timestamp, np.int64)
     cols = [_kernel_input(getattr(bars, c), np.float64) for c in ("high", "low", "close", "volume")]
     n = len(ts)
     if any(len(c) != n for c in cols):
         raise ValueError("timestamp, high, low, close and volume must have the same length")
-    out = np.empty((n, len(codes)), dtype=np.float64)
-    if n and len(codes):
-        features_nb(ts, *cols, codes, ks, out)
+    out = np.empty((n, len(parsed)), dtype=np.float64)
+    own = [j for j, (kind, _) in enumerate(parsed) if kind in _CODES]
+    if n and own:
+        codes = np.array([_CODES[parsed[j][0]] for j in own], dtype=np.int64)
+        ks = np.array([parsed[j][1] for j in own], dtype=np.int64)
+        block = np.empty((n, len(own)), dtype=np.float64)
+        features_nb(ts, *cols, codes, ks, block)
+        out[:, own] = block
+    col = np.empty(n, dtype=np.float64)
+    for j, (kind, k) in enumerate(parsed):
+        if _is_stockstats(kind):
+            if n:
+                _ss_column(kind, k, cols[0], cols[1], cols[2], col)
+            out[:, j] = col
+        elif is_plugin_kind(kind):
+            from .feature_plugins import compute_plugin_feature
+
+            out[:, j] = compute_plugin_feature(bars, names[j], verify=verify_plugins)
     return out
-
-
-STATE_FEATURES = ("position", "unrealized_return", "bars_held")
 
 
 def stack_window(feats: np.ndarray, window: int) -> np.ndarray:

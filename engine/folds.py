@@ -24,6 +24,7 @@ import numpy as np
 from .errors import DataError
 
 NS_PER_DAY = 86_400 * 10**9
+NS_PER_SECOND = 1_000_000_000
 DAYS_PER_YEAR = 365.25
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -187,7 +188,7 @@ def make_window(timestamps_ns, days: float, end=None, warmup: int = 0) -> Window
 def make_folds(timestamps_ns, days: float, k: int, end=None, warmup: int = 0) -> list[Fold]:
     """The window of make_window cut into k contiguous folds of floor(N/k) bars, the
     remainder in the last fold. Each fold needs at least 2 bars (one decision and its
-    fill); fold 0 needs `warmup` bars before it in the series."""
+    fill); the first fold needs `warmup` bars before it in the series."""
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
         raise FoldCountError(f"the number of folds must be an integer, got {k!r}")
     if k < 1:
@@ -203,13 +204,28 @@ def make_folds(timestamps_ns, days: float, k: int, end=None, warmup: int = 0) ->
     if size < 2:
         raise DataError(f"{n} bars in the {_days_text(days)} up to {iso(w.end_ts)} make "
                         f"folds of {size} bar; {k} folds of at least 2 bars need {2 * k}")
-    _check_warmup(ts, w.start, warmup, "fold 0")
+    _check_warmup(ts, w.start, warmup, "fold 1")  # folds count from 1, as the tables do
     folds = []
     for j in range(k):
         a = w.start + j * size
         b = w.end if j == k - 1 else a + size
         folds.append(Fold(index=j, start=a, end=b, first_ts=int(ts[a]), last_ts=int(ts[b - 1])))
     return folds
+
+
+def end_past_last_bar(timestamps_ns, days: float, end) -> str | None:
+    """When `end` lies past the last stored bar, the window ends at that bar: a sentence
+    saying so, with how many hours of the requested window hold no bars; else None."""
+    if end is None:
+        return None
+    ts = _timestamps(timestamps_ns)
+    end_ts = to_ns(end)
+    if ts.size == 0 or end_ts <= int(ts[-1]):
+        return None
+    empty_h = min(end_ts - int(ts[-1]), int(round(float(days) * NS_PER_DAY))) / 3.6e12
+    end_text = iso(end_ts // NS_PER_SECOND * NS_PER_SECOND)  # to the second: a bare date ends at 23:59:59.999999
+    return (f"--end {end_text} lies past the last stored bar ({iso(int(ts[-1]))}): the "
+            f"{float(days):g}-day window ends at that bar, and its last {empty_h:,.0f} hours hold no bars")
 
 
 def bars_per_year(timestamps_ns_of_window) -> float:
@@ -247,4 +263,4 @@ def mark_in_sample(folds: Sequence, trained_until=None,
 
 
 __all__ = ["Window", "Fold", "FoldCountError", "make_window", "make_folds",
-           "bars_per_year", "mark_in_sample", "to_ns", "iso", "NS_PER_DAY"]
+           "bars_per_year", "mark_in_sample", "end_past_last_bar", "to_ns", "iso", "NS_PER_DAY"]

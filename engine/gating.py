@@ -28,9 +28,12 @@ Flag codes (each flag also carries a one-sentence message):
 TOML keys (a --config file may set any subset; unknown keys and non-numbers are
 refused): [approved] and [review]: fitness, profit_factor, consistency,
 max_drawdown; [checkpoint] min_improvement; [proxy] inflated_max_drawdown;
-[decision] live_min_positive_fraction, live_max_sharpe_std,
-paper_min_positive_fraction, paper_max_sharpe_std, drop_max_positive_fraction,
-drop_mean_return_below, carried_fold_share.
+[decision] profile ("evidence" | "seed") and the seed's live_min_positive_fraction,
+live_max_sharpe_std, paper_min_positive_fraction, paper_max_sharpe_std,
+drop_max_positive_fraction, drop_mean_return_below, carried_fold_share;
+[decision.evidence] live_min_psr, paper_min_psr, drop_max_psr, min_positive_fraction,
+cochran_min_p, q_fdr, min_oos_folds (an integer >= 2), hurdle_sharpe (annual),
+benchmark ("zero" | "buy_and_hold").
 """
 
 from __future__ import annotations
@@ -92,19 +95,43 @@ class DecisionRules:
 
 
 @dataclass(frozen=True)
+class EvidenceRules:
+    """[decision.evidence]: the evidence profile of design.md 8."""
+    live_min_psr: float
+    paper_min_psr: float
+    drop_max_psr: float
+    min_positive_fraction: float
+    cochran_min_p: float
+    q_fdr: float
+    min_oos_folds: int
+    hurdle_sharpe: float
+    benchmark: str
+
+
+PROFILES = ("evidence", "seed")
+BENCHMARKS = ("zero", "buy_and_hold")
+
+
+@dataclass(frozen=True)
 class Thresholds:
     approved: ClassBounds
     review: ClassBounds
     checkpoint: CheckpointRule
     proxy: ProxyRule
     decision: DecisionRules
+    evidence: EvidenceRules
+    profile: str = "evidence"
     source: str = "defaults"
 
     def to_dict(self) -> dict:
-        return {
+        """The TOML's shape: [decision] holds profile and the [decision.evidence] table."""
+        out = {
             name: {f.name: getattr(getattr(self, name), f.name) for f in fields(kind)}
             for name, kind in _SECTIONS.items()
         }
+        out["decision"]["profile"] = self.profile
+        out["decision"]["evidence"] = {f.name: getattr(self.evidence, f.name) for f in fields(EvidenceRules)}
+        return out
 
 
 _SECTIONS: dict[str, type] = {
@@ -121,6 +148,7 @@ _FRACTION_KEYS = {
     "consistency", "max_drawdown", "inflated_max_drawdown",
     "live_min_positive_fraction", "paper_min_positive_fraction",
     "drop_max_positive_fraction", "carried_fold_share",
+    "live_min_psr", "paper_min_psr", "drop_max_psr", "min_positive_fraction", "cochran_min_p", "q_fdr",
 }
 _NON_NEGATIVE_KEYS = {"profit_factor", "min_improvement", "live_max_sharpe_std", "paper_max_sharpe_std"}
 
@@ -177,8 +205,46 @@ def _check_value(where: str, key: str, name: str, value: Any) -> float:
     return v
 
 
+def _check_choice(where: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"{where}: key '{key}' must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _build_evidence(where: str, table: Any, merged: dict) -> None:
+    """[decision.evidence] over `merged` (its base values), checked key by key."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: key 'decision.evidence' must be a table [decision.evidence]")
+    names = {f.name for f in fields(EvidenceRules)}
+    for name, value in table.items():
+        key = f"decision.evidence.{name}"
+        if name not in names:
+            raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(names))})")
+        if name == "benchmark":
+            merged[name] = _check_choice(where, key, value, BENCHMARKS)
+        elif name == "min_oos_folds":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise ConfigError(f"{where}: key '{key}' must be an integer >= 2 (Cochran's Q compares "
+                                  f"folds), got {value!r}")
+            merged[name] = int(value)
+        else:
+            merged[name] = _check_value(where, key, name, value)
+    missing = [n for n in sorted(names) if n not in merged]
+    if missing:
+        raise ConfigError(f"{where}: missing key 'decision.evidence.{missing[0]}'")
+    if merged["drop_max_psr"] >= merged["paper_min_psr"]:
+        raise ConfigError(f"{where}: key 'decision.evidence.drop_max_psr' ({merged['drop_max_psr']}) must be "
+                          f"below 'decision.evidence.paper_min_psr' ({merged['paper_min_psr']})")
+    if merged["paper_min_psr"] > merged["live_min_psr"]:
+        raise ConfigError(f"{where}: key 'decision.evidence.paper_min_psr' ({merged['paper_min_psr']}) is "
+                          f"stricter than 'decision.evidence.live_min_psr' ({merged['live_min_psr']})")
+
+
 def _build(data: Mapping, where: str, base: dict[str, dict[str, float]] | None) -> Thresholds:
     merged = {s: dict(base[s]) if base else {} for s in _SECTIONS}
+    # [decision] also holds the profile (a word) and the [decision.evidence] table
+    profile = merged["decision"].pop("profile", "evidence")
+    evidence = dict(merged["decision"].pop("evidence", None) or {})
     for section, table in data.items():
         if section not in _SECTIONS:
             known = ", ".join(_SECTIONS)
@@ -187,6 +253,12 @@ def _build(data: Mapping, where: str, base: dict[str, dict[str, float]] | None) 
             raise ConfigError(f"{where}: key '{section}' must be a table [{section}]")
         names = {f.name for f in fields(_SECTIONS[section])}
         for name, value in table.items():
+            if section == "decision" and name == "profile":
+                profile = _check_choice(where, "decision.profile", value, PROFILES)
+                continue
+            if section == "decision" and name == "evidence":
+                _build_evidence(where, value, evidence)
+                continue
             key = f"{section}.{name}"
             if name not in names:
                 raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(names))})")
@@ -204,7 +276,10 @@ def _build(data: Mapping, where: str, base: dict[str, dict[str, float]] | None) 
             f"{where}: key 'approved.max_drawdown' ({a['max_drawdown']}) is looser than "
             f"'review.max_drawdown' ({r['max_drawdown']})"
         )
-    return Thresholds(**{s: kind(**merged[s]) for s, kind in _SECTIONS.items()}, source=where)
+    if not evidence:
+        _build_evidence(where, {}, evidence)  # names the first missing key
+    return Thresholds(**{s: kind(**merged[s]) for s, kind in _SECTIONS.items()},
+                      evidence=EvidenceRules(**evidence), profile=profile, source=where)
 
 
 @lru_cache(maxsize=1)

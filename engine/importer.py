@@ -21,7 +21,18 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .errors import DataError, FoldgateError
-from .store import Bars, BarStore, RowProblem, bar_problems, canonical_timeframe, format_problems
+from .store import (
+    EARLIEST_NS,
+    NS_PER_DAY,
+    Bars,
+    BarStore,
+    RowProblem,
+    bar_problems,
+    canonical_timeframe,
+    format_problems,
+    format_ts,
+    latest_ns,
+)
 from .symbols import canonical_symbol, check_asset_class, guess_asset_class
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".txt", ".tsv")
@@ -145,7 +156,11 @@ def _float_column(arr: pa.Array, name: str, problems: _Problems, allow_missing: 
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
         for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False)):
             problems.add(i, f"{name} is missing")
-        return arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        try:
+            return arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        except pa.ArrowException as exc:
+            raise DataError(f"column {name} holds numbers foldgate cannot read as float64 "
+                            f"({' '.join(str(exc).split())[:120]})") from None
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         out = np.full(len(arr), np.nan)
         for i, v in enumerate(arr.to_pylist()):
@@ -168,23 +183,64 @@ def _optional_int_column(arr: pa.Array, name: str, problems: _Problems) -> np.nd
     bad = ok & (vals != np.round(vals))
     for i in np.flatnonzero(bad):
         problems.add(i, f"{name} is not a whole number ({vals[i]:g})")
+    huge = ok & ~bad & (np.abs(vals) > 2.0**62)
+    for i in np.flatnonzero(huge):
+        problems.add(i, f"{name} is too large ({vals[i]:g})")
+    bad |= huge
     out[ok & ~bad] = vals[ok & ~bad].astype(np.int64)
     return out
 
 
-def _epoch_unit_factor(values: np.ndarray) -> int:
-    """ns per unit, from the magnitude of typical values (s ~1e9, ms ~1e12, us ~1e15, ns ~1e18)."""
-    mags = np.abs(values[np.isfinite(values) & (values != 0)])
-    if not len(mags):
-        return 1_000_000_000
-    m = float(np.median(mags))
-    if m < 1e11:
-        return 1_000_000_000
-    if m < 1e14:
-        return 1_000_000
-    if m < 1e17:
-        return 1_000
-    return 1
+# An epoch column holds one unit for all its rows (design.md 2). A value's magnitude says
+# which: seconds ~1e9, ms ~1e12, us ~1e15, ns ~1e18 for the years foldgate accepts.
+EPOCH_UNITS = (("s", 1_000_000_000, 1e11), ("ms", 1_000_000, 1e14), ("us", 1_000, 1e17), ("ns", 1, math.inf))
+_MAX_EPOCH_DIGITS = 25  # more digits than any ns epoch before year 9999: refused unparsed
+
+
+def _unit_index(mags: np.ndarray) -> np.ndarray:
+    """Per value, the index into EPOCH_UNITS its magnitude suggests."""
+    return np.searchsorted(np.array([u[2] for u in EPOCH_UNITS[:-1]]), mags, side="right")
+
+
+def _range_text() -> str:
+    return f"1970-01-01 .. {format_ts(latest_ns())[:10]}"
+
+
+class _Epochs:
+    """An epoch column's unit, from the magnitude most of its values have; rows in
+    another unit are refused, never converted."""
+
+    def __init__(self, values: np.ndarray, name: str, problems: "_Problems"):
+        mags = np.abs(values)
+        # beyond the latest ns epoch a value is out of range in every unit: the range
+        # check reports it, not the unit check
+        usable = np.isfinite(mags) & (mags != 0) & (mags <= latest_ns())
+        idx = _unit_index(np.where(usable, mags, 1.0))
+        counts = np.bincount(idx[usable], minlength=len(EPOCH_UNITS))
+        self.unit = int(np.argmax(counts)) if usable.any() else 0
+        self.label, self.factor = EPOCH_UNITS[self.unit][0], EPOCH_UNITS[self.unit][1]
+        self.mixed = usable & (idx != self.unit)
+        for i in np.flatnonzero(self.mixed):
+            problems.add(i, f"{name} {_num_text(values[i])} looks like epoch {EPOCH_UNITS[idx[i]][0]} "
+                            f"while the column is in {self.label} (an epoch column has one unit)")
+
+
+def _num_text(v) -> str:
+    t = f"{v:.15g}" if isinstance(v, (float, np.floating)) else str(v)
+    return t if len(t) <= 30 else t[:29] + "…"
+
+
+def _check_range(ns_or_none, raw_text: str, i: int, name: str, problems: "_Problems") -> bool:
+    """True when `ns_or_none` (a Python int, or None for a value too large to convert)
+    lies in design.md 2's range; else the row is reported."""
+    if ns_or_none is None or ns_or_none > latest_ns():
+        problems.add(i, f"{name} {raw_text} is after {_range_text()[-10:]} (timestamps must lie in "
+                        f"{_range_text()})")
+        return False
+    if ns_or_none < EARLIEST_NS:
+        problems.add(i, f"{name} {raw_text} is before 1970 (timestamps must lie in {_range_text()})")
+        return False
+    return True
 
 
 def _parse_iso(text: str) -> int:
@@ -199,83 +255,137 @@ def _parse_iso(text: str) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
+def _native_ints(values: np.ndarray, per_unit_ns: int, ok: np.ndarray, name: str, problems: "_Problems",
+                 text) -> np.ndarray:
+    """int64 values counted in units of `per_unit_ns` -> ns, each checked against the
+    range before the multiplication (which could otherwise overflow to 1702)."""
+    lo, hi = -(-EARLIEST_NS // per_unit_ns), latest_ns() // per_unit_ns
+    out = np.zeros(len(values), dtype=np.int64)
+    inside = ok & (values >= lo) & (values <= hi)
+    out[inside] = values[inside] * per_unit_ns
+    for i in np.flatnonzero(ok & ~inside):
+        v = int(values[i])
+        _check_range(v * per_unit_ns, text(i), i, name, problems)
+        ok[i] = False
+    return out
+
+
 def _timestamp_column(arr: pa.Array, name: str, problems: _Problems) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 ns UTC, ok mask)."""
+    """(int64 ns UTC, ok mask). Rows outside 1970 .. a day past now, epochs in another
+    unit than the column's, and unparsable cells are reported, never stored."""
     n = len(arr)
     t = arr.type
     if pa.types.is_dictionary(t):
         arr = arr.dictionary_decode()
         t = arr.type
-    if pa.types.is_timestamp(t):
-        ns = arr.cast(pa.timestamp("ns", tz=t.tz)) if t.unit != "ns" else arr
-        ns = ns.view(pa.int64())
-    elif pa.types.is_date(t):
-        ns = arr.cast(pa.timestamp("ns")).view(pa.int64())
-    elif pa.types.is_integer(t):
-        vals = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-        ns = pa.array(vals * _epoch_unit_factor(vals.astype(np.float64)), mask=arr.is_null().to_numpy(zero_copy_only=False))
-    elif pa.types.is_floating(t):
-        vals = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
-        factor = _epoch_unit_factor(vals)
-        ok = np.isfinite(vals)
-        out = np.zeros(n, dtype=np.int64)
-        out[ok] = np.round(vals[ok] * factor).astype(np.int64)
-        for i in np.flatnonzero(~ok):
-            problems.add(i, f"{name} is missing or not finite")
-        return out, ok
-    elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        return _timestamp_strings(arr, name, problems)
-    else:
-        raise DataError(f"column {name} has type {t}; expected ISO-8601 times or epoch numbers")
-    out = ns.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    ok = ~ns.is_null().to_numpy(zero_copy_only=False)
-    for i in np.flatnonzero(~ok):
+    null = arr.is_null().to_numpy(zero_copy_only=False)
+    ok = ~null
+    for i in np.flatnonzero(null):
         problems.add(i, f"{name} is missing")
-    return out, ok
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        if pa.types.is_timestamp(t):
+            per_unit = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[t.unit]
+            raw = arr.view(pa.int64())
+        elif pa.types.is_date32(t):
+            per_unit, raw = NS_PER_DAY, arr.view(pa.int32()).cast(pa.int64())
+        else:  # date64: ms
+            per_unit, raw = 1_000_000, arr.view(pa.int64())
+        vals = raw.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+
+        def text(i: int) -> str:
+            try:
+                return str(arr[i])
+            except (ValueError, OverflowError, pa.ArrowException):
+                return f"{vals[i]} ({t})"
+
+        return _native_ints(vals, per_unit, ok, name, problems, text), ok
+    if pa.types.is_integer(t):
+        raw = arr.fill_null(0).to_numpy(zero_copy_only=False)
+        # uint64 beyond int64 is out of range anyway: clamp it rather than wrap it
+        vals = np.minimum(raw, 2**62).astype(np.int64) if raw.dtype == np.uint64 else raw.astype(np.int64)
+        ep = _Epochs(np.where(ok, vals, 0).astype(np.float64), name, problems)
+        ok &= ~ep.mixed
+        return _native_ints(vals, ep.factor, ok, name, problems, lambda i: str(vals[i])), ok
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        vals = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        for i in np.flatnonzero(ok & ~np.isfinite(vals)):
+            problems.add(i, f"{name} is not finite ({vals[i]})")
+        ok &= np.isfinite(vals)
+        ep = _Epochs(np.where(ok, vals, 0.0), name, problems)
+        ok &= ~ep.mixed
+        out = np.zeros(n, dtype=np.int64)
+        ns = vals * ep.factor
+        inside = ok & (ns >= EARLIEST_NS) & (ns <= latest_ns())
+        out[inside] = np.round(ns[inside]).astype(np.int64)
+        for i in np.flatnonzero(ok & ~inside):
+            _check_range(int(ns[i]) if abs(ns[i]) < 2**63 else None if ns[i] > 0 else -1,
+                         _num_text(vals[i]), i, name, problems)
+        ok &= inside
+        return out, ok
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return _timestamp_strings(arr, name, problems)
+    raise DataError(f"column {name} has type {t}; expected ISO-8601 times or epoch numbers")
 
 
 def _timestamp_strings(arr: pa.Array, name: str, problems: _Problems) -> tuple[np.ndarray, np.ndarray]:
     n = len(arr)
     stripped = pc.utf8_trim_whitespace(arr)
-    # fast paths: the whole column in one Arrow cast
+    # fast path: the whole column in one Arrow cast, when every value parses and lies in range
     for typ in (pa.timestamp("ns", tz="UTC"), pa.timestamp("ns")):
         try:
             ns = pc.cast(stripped, typ)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
         ok = ~ns.is_null().to_numpy(zero_copy_only=False)
-        if ok.all():
-            return ns.view(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64), ok
+        vals = ns.view(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        if ok.all() and (vals >= EARLIEST_NS).all() and (vals <= latest_ns()).all():
+            return vals, ok
     # slow path, row by row: mixed offsets, epoch numbers as text, and the bad rows
     values = stripped.to_pylist()
     numeric = np.full(n, np.nan)
     is_num = np.zeros(n, dtype=bool)
     for i, v in enumerate(values):
-        if v:
+        if v and len(v) <= 64:
             try:
                 numeric[i] = float(v)
                 is_num[i] = True
             except ValueError:
                 pass
-    factor = _epoch_unit_factor(numeric[is_num]) if is_num.any() else 1_000_000_000
+    epochs = _Epochs(np.where(is_num, numeric, 0.0), name, _Problems())
     out = np.zeros(n, dtype=np.int64)
     ok = np.zeros(n, dtype=bool)
     for i, v in enumerate(values):
         if not v:
             problems.add(i, f"{name} is missing")
         elif is_num[i]:
+            text = repr(v[:30] + ("…" if len(v) > 30 else ""))
             if not math.isfinite(numeric[i]):
-                problems.add(i, f"{name} is not a time ({v[:40]!r})")
-                continue
-            # exact for integer text (a float would round ns epochs)
-            out[i] = int(v) * factor if v.lstrip("+-").isdigit() else round(numeric[i] * factor)
-            ok[i] = True
+                problems.add(i, f"{name} is not a time ({text})")
+            elif epochs.mixed[i]:
+                unit = EPOCH_UNITS[int(_unit_index(np.array([abs(numeric[i])]))[0])][0]
+                problems.add(i, f"{name} {text} looks like epoch {unit} while the column is in "
+                                f"{epochs.label} (an epoch column has one unit)")
+            else:
+                digits = v.lstrip("+-")
+                if digits.isascii() and digits.isdigit():
+                    # exact for integer text (a float would round ns epochs); too many
+                    # digits is out of range without converting it
+                    val = None if len(digits) > _MAX_EPOCH_DIGITS else int(v) * epochs.factor
+                    if val is not None and v.startswith("-") and len(digits) > _MAX_EPOCH_DIGITS:
+                        val = -1
+                else:
+                    x = numeric[i] * epochs.factor
+                    val = round(x) if abs(x) < 2**63 else (None if x > 0 else -1)
+                if _check_range(val, text, i, name, problems):
+                    out[i], ok[i] = val, True
         else:
             try:
-                out[i] = _parse_iso(v)
-                ok[i] = True
+                val = _parse_iso(v)
             except (ValueError, OverflowError):
                 problems.add(i, f"{name} is not an ISO-8601 time or epoch number ({v[:40]!r})")
+                continue
+            if _check_range(val, repr(v[:40]), i, name, problems):
+                out[i], ok[i] = val, True
     return out, ok
 
 
@@ -368,12 +478,6 @@ def import_file(
         ac, ac_source = (stored, "store") if stored else (guess_asset_class(symbol), "guessed")
     table = read_table(p)
     bars = table_to_bars(table, sym, tf, ac, str(p))
-    replaced = 0
-    if mode == "merge" and store.has(sym, tf):
-        replaced = int(np.isin(bars.timestamp, store.read(sym, tf).timestamp).sum())
-    out = store.write(bars, mode=mode)
-    stored = store.read(sym, tf)
-    return ImportResult(
-        out, sym, tf, ac, ac_source, len(bars), len(bars) - replaced, replaced,
-        len(stored), int(stored.timestamp[0]), int(stored.timestamp[-1]),
-    )
+    w = store.write_bars(bars, mode=mode)
+    return ImportResult(w.path, sym, tf, ac, ac_source, len(bars), w.added, w.replaced,
+                        w.total, w.first, w.last)

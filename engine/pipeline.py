@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from . import __version__
 from .errors import FoldgateError
 from .policy_cache import load_policy_cached
 from .promote import promote  # noqa: F401 - the API's `validate --promote`, in its own module
@@ -59,6 +57,31 @@ class RunConfig:
     """validate: backtest models that gating dropped, too (their decision stays DROP)."""
     device_used: str | None = None
     """Filled in by the run: the device the kernel ran on, e.g. 'cuda (NVIDIA H100)'."""
+    profile: str | None = None
+    """Decision profile, 'evidence' or 'seed'; None: the thresholds file's ([decision] profile)."""
+    hurdle_sharpe: float | None = None
+    """Annual Sharpe ratio LIVE must beat; None: the thresholds file's ([decision.evidence])."""
+    thresholds: str | os.PathLike | None = None
+    """Thresholds TOML (gating bounds and decision rules); None: engine/defaults/thresholds.toml."""
+    fetched: bool = False
+    """Filled in by the run: some bars were fetched from Alpaca for it."""
+
+    def load_thresholds(self):
+        """The run's thresholds, with --profile and --hurdle-sharpe laid over the file's."""
+        import dataclasses
+
+        from .gating import PROFILES, load_thresholds
+
+        t = load_thresholds(self.thresholds)
+        if self.profile is not None:
+            if self.profile not in PROFILES:
+                raise FoldgateError(f"--profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
+            t = dataclasses.replace(t, profile=self.profile)
+        if self.hurdle_sharpe is not None:
+            if not np.isfinite(self.hurdle_sharpe):
+                raise FoldgateError(f"--hurdle-sharpe must be a finite number, got {self.hurdle_sharpe}")
+            t = dataclasses.replace(t, evidence=dataclasses.replace(t.evidence, hurdle_sharpe=float(self.hurdle_sharpe)))
+        return t
 
     def settings_dict(self) -> dict:
         return {
@@ -71,7 +94,7 @@ class RunConfig:
             "fill": self.fill,
             "end": self.end,
             "store": str(self.store) if self.store else None,
-            "source": self.source or "store",
+            "source": "alpaca" if self.fetched else (self.source or "store"),
             "long_only": self.long_only,
             "bars_per_year": self.bars_per_year,
             "device": self.device,
@@ -96,13 +119,24 @@ class ModelJob:
     backtest: dict | None = None
     folds: list[dict] = field(default_factory=list)
     fold_returns: list[np.ndarray] = field(default_factory=list)
+    hold_returns: list[np.ndarray] = field(default_factory=list)
+    """Buy-and-hold's bar returns over the same folds (design.md 6.1 benchmark)."""
+    bars_per_year: float | None = None
+    oos_positive_folds: int = 0
     summary: dict | None = None
+    profile: str | None = None
     decision: str | None = None
+    decisions: dict = field(default_factory=dict)
+    flags: list[dict] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
     @property
     def simulated(self) -> bool:
         return self.policy is not None and self.error is None
+
+    def flag(self, code: str, message: str) -> None:
+        if all(f["code"] != code for f in self.flags):
+            self.flags.append({"code": code, "message": message})
 
 
 def resolve_device(requested: str) -> tuple[str, str]:
@@ -144,27 +178,6 @@ def parse_end(value: str | None) -> int | None:
     return ns
 
 
-def versions() -> dict:
-    import numba
-    import pyarrow
-
-    out = {
-        "foldgate": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "pyarrow": pyarrow.__version__,
-    }
-    # from the package metadata: a warm run never imports torch (policies come from the cache)
-    from importlib import metadata
-
-    try:
-        out["torch"] = metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        out["torch"] = None
-    return out
-
-
 # ---------------------------------------------------------------------------------
 # loading
 
@@ -172,7 +185,7 @@ def versions() -> dict:
 def load_jobs(paths: list[str | os.PathLike], strict: bool = True) -> list[ModelJob]:
     """Load each model; with strict=False a bad model becomes a job with an error."""
     jobs = []
-    for path in expand_model_paths(paths):
+    for path in expand_model_paths(paths, strict=strict):
         job = ModelJob(model_path=Path(path))
         try:
             job.policy = load_policy_cached(path)
@@ -180,6 +193,7 @@ def load_jobs(paths: list[str | os.PathLike], strict: bool = True) -> list[Model
             job.timeframe = job.policy.timeframe or "1Hour"
             if job.symbol is None:
                 raise FoldgateError(f"{path}: no symbol in the checkpoint or its file name (SYMBOL_TIMEFRAME.pt)")
+            check_name_symbol(job)
         except FoldgateError as exc:
             if strict:
                 raise
@@ -188,8 +202,21 @@ def load_jobs(paths: list[str | os.PathLike], strict: bool = True) -> list[Model
     return jobs
 
 
-def expand_model_paths(paths) -> list[Path]:
-    """Model files, with directories expanded to the checkpoints they hold."""
+def check_name_symbol(job: ModelJob) -> None:
+    """Flag a checkpoint whose `symbol` differs from the one in its file name (issue 8
+    item 7): it runs on the checkpoint's symbol, and the report says so."""
+    from .policy import parse_filename
+
+    name_symbol, _ = parse_filename(job.model_path)
+    if name_symbol and job.policy.symbol and name_symbol != job.policy.symbol:
+        job.flag("SYMBOL_MISMATCH",
+                 f"{job.model_path.name}: the checkpoint says symbol {job.policy.symbol} but its file name says "
+                 f"{name_symbol}; it was run on {job.policy.symbol}, the checkpoint's")
+
+
+def expand_model_paths(paths, strict: bool = True) -> list[Path]:
+    """Model files, with directories expanded to the checkpoints they hold. With
+    strict=False a missing file is kept, for its job to fail alone when it is loaded."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
@@ -198,7 +225,7 @@ def expand_model_paths(paths) -> list[Path]:
             if not found:
                 raise FoldgateError(f"{p}: no .pt or .zip models in this directory")
             out.extend(found)
-        elif not p.exists():
+        elif not p.exists() and strict:
             raise FoldgateError(f"{p}: no such model file")
         else:
             out.append(p)
@@ -225,6 +252,7 @@ def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, warmup_bars: 
         days = max(cfg.days, cfg.quick_days or 0) + warmup_days + 5  # 5: holidays, holes
         ensure_bars(store, symbol, timeframe, start=end - dt.timedelta(days=days), end=end,
                     data_url=cfg.data_url)
+        cfg.fetched = True
     return store.read(symbol, timeframe)
 
 
@@ -232,14 +260,34 @@ def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, warmup_bars: 
 # simulation
 
 
+class _HoldPolicy:
+    """Buy-and-hold as a policy the kernel runs like any other (design.md 6.1): one action,
+    target 1, from the first decision; same fills and costs as the models it benchmarks.
+    Its only input is the position state, so it reads no features."""
+
+    features: list = []
+    window = 1
+    state_features = ["position"]
+    obs_norm = None
+    layers = [(np.zeros((1, 1), dtype=np.float32), np.zeros(1, dtype=np.float32))]
+    activation = "tanh"
+    action_kind = "discrete"
+    targets = np.array([1.0])
+    low = high = None
+
+
+HOLD_POLICY = _HoldPolicy()
+
+
 def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                   progress: Callable[[str], None] | None = None) -> None:
-    """Backtest and walk-forward every simulated job in ONE batched kernel call."""
+    """Backtest and walk-forward every simulated job, and buy-and-hold over the same
+    windows (once per symbol and window, shared by its models), in ONE batched kernel call."""
     from kernels.gpu_simulate import GpuUnsupportedError
 
     from .batch import Batch
     from .features import compute_features
-    from .folds import mark_in_sample
+    from .folds import end_past_last_bar, mark_in_sample
     from .store import BarStore
 
     store = BarStore(cfg.store)
@@ -251,7 +299,9 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             by_series.setdefault((job.symbol, job.timeframe), []).append(job)
 
     batch = Batch(fill_mode=0 if cfg.fill == "next-open" else 1)
-    planned = []  # (job, "backtest" | "fold", window, in-sample?, trajectory id, bars/year, bar times)
+    costs = dict(capital=cfg.capital, commission=cfg.commission_bps / 1e4, slippage=cfg.slippage_bps / 1e4)
+    planned = []  # (job, "backtest" | "fold", window, in-sample?, trajectory, hold trajectory, bars/year, times)
+    hold_traj: dict[tuple[int, int, int], int] = {}
     for (symbol, timeframe), group in by_series.items():
         if progress:
             progress(f"features {symbol} {timeframe}")
@@ -266,7 +316,11 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             for job in group:
                 job.error = str(exc)
             continue
+        past_end = end_past_last_bar(bars.timestamp, max(cfg.days, cfg.quick_days or 0), end_ns)
+        for job in group if past_end else ():
+            job.flag("END_PAST_LAST_BAR", f"{symbol}: {past_end}")
         times = bars.timestamp.astype("datetime64[ns]").astype("datetime64[s]")
+        hold_id = batch.add_model(HOLD_POLICY, series_id)
         for job in group:
             try:  # the model's windows: a failure here (too few warm-up bars) fails it alone
                 windows, bpy = _plan_windows(job, bars, cfg, end_ns)
@@ -277,24 +331,29 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                 continue
             job.asset_class = bars.asset_class
             job.long_only = cfg.long_only if cfg.long_only is not None else bars.asset_class == "crypto"
+            job.bars_per_year = bpy
             trained_until = getattr(job.policy, "trained_until", None)
             tu_ns = int(trained_until.timestamp() * 1e9) if trained_until else None
             in_sample = mark_in_sample([w for _, w in windows], tu_ns, job.train_periods)
             model_id = batch.add_model(job.policy, series_id)
             for (kind, window), flagged in zip(windows, in_sample):
-                traj = batch.add_trajectory(
-                    model_id, series_id, window.start, window.end,
-                    capital=cfg.capital, commission=cfg.commission_bps / 1e4,
-                    slippage=cfg.slippage_bps / 1e4, long_only=job.long_only,
-                )
-                planned.append((job, kind, window, bool(flagged), traj, bpy, times))
+                traj = batch.add_trajectory(model_id, series_id, window.start, window.end,
+                                            long_only=job.long_only, **costs)
+                key = (series_id, window.start, window.end)
+                if key not in hold_traj:  # target 1 is never short: long_only does not change it
+                    hold_traj[key] = batch.add_trajectory(hold_id, series_id, window.start, window.end,
+                                                          long_only=True, **costs)
+                planned.append((job, kind, window, bool(flagged), traj, hold_traj[key], bpy, times))
 
     planned = [p for p in planned if p[0].error is None]
     if not planned:
         return
     if progress:
         progress(f"simulating {len(planned)} trajectories")
-    bpy_list, traj_ids = [p[5] for p in planned], [p[4] for p in planned]
+    holds = sorted({p[5] for p in planned})
+    traj_ids = [p[4] for p in planned] + holds
+    hold_bpy = {p[5]: p[6] for p in planned}
+    bpy_list = [p[6] for p in planned] + [hold_bpy[h] for h in holds]
     try:
         result = batch.run(device=device, bars_per_year=bpy_list, trajectories=traj_ids)
     except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
@@ -302,14 +361,21 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
         cfg.device_used = f"cpu (auto: {exc})"
         result = batch.run(device="cpu", bars_per_year=bpy_list, trajectories=traj_ids)
-    for (job, kind, window, in_sample, traj, bpy, times), out in zip(planned, result):
+    hold_out = dict(zip(holds, result[len(planned):]))
+    for (job, kind, window, in_sample, traj, hold, bpy, times), out in zip(planned, result):
         record = _window_record(window, in_sample, out, times)
+        bench = hold_out[hold]
+        record["buy_and_hold"] = {
+            "metrics": {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in bench["metrics"].items()},
+            "equity": np.asarray(bench["equity"], dtype=np.float64),
+        }
         if kind == "backtest":
             job.backtest = record
         else:
             record["index"] = len(job.folds)
             job.folds.append(record)
             job.fold_returns.append(out["returns"])
+            job.hold_returns.append(bench["returns"])
 
 
 def _warmup(job: ModelJob) -> int:
@@ -381,32 +447,116 @@ def _py(value):
 # summaries and decisions
 
 
-def summarize_jobs(jobs: list[ModelJob]) -> None:
-    """Walk-forward summary per job, then the deflated Sharpe ratio across the run."""
-    from .metrics import deflated_sharpe_ratio, walk_forward_summary
+def summarize_jobs(jobs: list[ModelJob], thresholds=None) -> None:
+    """Per job: the walk-forward summary of section 6 (all folds) and the evidence
+    statistics of 6.1 (out-of-sample folds only, with buy-and-hold over the same folds);
+    then the variants of each (symbol, timeframe) are deflated and, in a run of several
+    symbols, Benjamini-Hochberg decides which symbols' evidence survives the multiplicity."""
+    from .gating import as_thresholds
+    from .metrics import walk_forward_summary
 
+    t = as_thresholds(thresholds)
     with_folds = [j for j in jobs if j.folds]
     for job in with_folds:
-        job.summary = walk_forward_summary(
-            [f["metrics"] for f in job.folds], job.fold_returns, [f["in_sample"] for f in job.folds]
-        )
-    if len(jobs) > 1 and with_folds:
-        # N is every model of the run (design.md 6): one gated out or broken was still a
-        # trial; it has no Sharpe (NaN), so it counts in N but not in the Sharpes' variance.
-        stitched = {id(j): np.concatenate(j.fold_returns) for j in with_folds}
-        trial_sharpes = [_per_bar_sharpe(stitched[id(j)]) if id(j) in stitched else np.nan for j in jobs]
-        for job in with_folds:
-            job.summary["dsr"] = _finite_or_none(deflated_sharpe_ratio(stitched[id(job)], trial_sharpes))
+        summary = walk_forward_summary(
+            [f["metrics"] for f in job.folds], job.fold_returns, [f["in_sample"] for f in job.folds])
+        summary["evidence"] = _evidence(job, t)
+        job.summary = summary
+    _variants_and_fdr(jobs, t)
     for job in with_folds:
-        job.summary.setdefault("dsr", None)
+        job.summary["dsr"] = job.summary["evidence"]["dsr"]
         job.summary = {k: _clean(v) for k, v in job.summary.items()}
+        _evidence_flags(job, t)
 
 
-def _per_bar_sharpe(returns: np.ndarray) -> float:
-    if returns.size < 2:
-        return 0.0
-    sd = returns.std(ddof=1)
-    return float(returns.mean() / sd) if sd > 0 else 0.0
+def _evidence(job: ModelJob, t) -> dict:
+    """design.md 6.1 over the job's out-of-sample folds."""
+    from .metrics import evidence_summary, per_bar_sharpe
+
+    oos = [k for k, f in enumerate(job.folds) if not f["in_sample"]]
+    returns = [np.asarray(job.fold_returns[k], dtype=np.float64) for k in oos]
+    stitched = np.concatenate(returns) if returns else np.zeros(0)
+    ev = t.evidence
+    # buy-and-hold over the same folds; a job built by hand (a notebook) may lack it
+    hold = np.concatenate([job.hold_returns[k] for k in oos]) if len(job.hold_returns) == len(job.folds) \
+        and returns else None
+    if ev.benchmark == "buy_and_hold" and hold is None:
+        raise FoldgateError("[decision.evidence] benchmark = \"buy_and_hold\" needs buy-and-hold's returns")
+    excess = stitched - hold if hold is not None else None
+    traded = any(job.folds[k]["metrics"].get("n_trades", 1) > 0 for k in oos)
+    evidence = evidence_summary(excess if ev.benchmark == "buy_and_hold" else stitched,
+                                [r.size for r in returns], job.bars_per_year, hurdle_sharpe=ev.hurdle_sharpe,
+                                level=ev.live_min_psr, traded=traded)
+    ann = float(np.sqrt(job.bars_per_year))
+    if hold is not None:
+        evidence["buy_and_hold"] = {"return": _finite_or_none(np.prod(1.0 + hold) - 1.0),
+                                    "sharpe": _finite_or_none(per_bar_sharpe(hold) * ann)}
+        # the information ratio: annualised Sharpe of the per-bar excess over buy-and-hold
+        evidence["excess_sharpe"] = _finite_or_none(per_bar_sharpe(excess) * ann) if traded else None
+    job.oos_positive_folds = sum(1 for k in oos if (job.folds[k]["metrics"]["total_return"] or 0) > 0)
+    return evidence
+
+
+def _symbol_groups(jobs: list[ModelJob]) -> dict[tuple[str, str], list[ModelJob]]:
+    """The variants of each (symbol, timeframe): its models with a summary."""
+    groups: dict[tuple[str, str], list[ModelJob]] = {}
+    for job in jobs:
+        if job.summary is not None:
+            groups.setdefault((job.symbol, job.timeframe), []).append(job)
+    return groups
+
+
+def _fdr_eligible(group: list[ModelJob]) -> list[ModelJob]:
+    """The variants whose symbol takes part in BH: gating drops (backtested when forced) do not."""
+    return [j for j in group if j.gating_class != "DROP"]
+
+
+def is_multi_symbol(jobs: list[ModelJob]) -> bool:
+    """A run of several symbols (design.md 8: LIVE then also needs the BH pass)."""
+    return sum(1 for group in _symbol_groups(jobs).values() if _fdr_eligible(group)) > 1
+
+
+def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
+    from .metrics import apply_variants, benjamini_hochberg, best_variant, symbol_pvalue
+
+    groups = _symbol_groups(jobs)
+    pvalued = []  # (group, p-value of its best variant): errors and gating drops left out
+    for group in groups.values():
+        apply_variants([j.summary["evidence"] for j in group])
+        eligible = _fdr_eligible(group)
+        if eligible:
+            best = best_variant([j.summary["evidence"] for j in eligible])
+            pvalued.append((group, symbol_pvalue(eligible[best].summary["evidence"])))
+    if not is_multi_symbol(jobs):  # a run of one symbol needs no BH
+        return
+    qvalues, passes = benjamini_hochberg([p for _, p in pvalued], t.evidence.q_fdr)
+    for (group, _), q, ok in zip(pvalued, qvalues, passes):
+        for job in group:
+            job.summary["evidence"]["bh_q"] = _finite_or_none(q)
+            job.summary["evidence"]["bh_pass"] = bool(ok)
+
+
+def _evidence_flags(job: ModelJob, t) -> None:
+    """The model's flags of design.md 8 (each also becomes a reason; the evidence rule says
+    itself when a model never traded or its window is shorter than MinTRL)."""
+    from .metrics import is_buy_and_hold_like
+
+    e = job.summary["evidence"]
+    oos = [f for f in job.folds if not f["in_sample"]]
+    n_is = len(job.folds) - len(oos)
+    if n_is:
+        job.flag("IN_SAMPLE_FOLDS",
+                 f"{n_is} of {len(job.folds)} folds overlap the training period; they are shown but left out of "
+                 f"the evidence statistics, as their results may flatter the model or not")
+    bars = sum(f["bars"] for f in oos)
+    if bars:
+        exposure = sum((f["metrics"]["exposure"] or 0.0) * f["bars"] for f in oos) / bars
+        if is_buy_and_hold_like(exposure, [f["metrics"]["n_trades"] for f in oos]):
+            bh = e.get("buy_and_hold") or {}
+            vs = f" (buy-and-hold Sharpe {bh['sharpe']:.2f})" if bh.get("sharpe") is not None else ""
+            job.flag("BUY_AND_HOLD_LIKE",
+                     f"exposure {exposure:.0%} with at most one trade per fold: the model mostly holds the "
+                     f"symbol{vs}; its edge is the market's, not the policy's")
 
 
 def _finite_or_none(x):
@@ -423,69 +573,94 @@ def _clean(v):
     return v
 
 
-def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
-    from .decision import decide
+GATING_DROP_REASON = "gating classified the model DROP on its training metrics; not backtested"
 
+
+def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
+    """Both profiles' verdicts for every decided job; `decision` and `reasons` are those
+    of the thresholds' profile."""
+    from .decision import decide_evidence, decide_seed
+    from .gating import as_thresholds
+
+    t = as_thresholds(thresholds)
+    multi = is_multi_symbol(jobs)
     for job in jobs:
+        job.profile = t.profile
         if job.error:
             job.decision, job.reasons = None, [job.error]
             continue
         if job.gating_class == "DROP" and not job.folds:
             job.decision = "DROP"
-            job.reasons = ["gating classified the model DROP on its training metrics; not backtested"]
+            job.decisions = {"evidence": "DROP", "seed": "DROP"}
+            job.reasons = [GATING_DROP_REASON]
             continue
         if job.summary is None:
             continue
         bt_dd = (job.backtest or {}).get("metrics", {}).get("max_drawdown")
-        job.decision, job.reasons = decide(job.summary, job.gating_class, bt_dd, thresholds)
+        e = job.summary["evidence"]
+        verdicts = {
+            "evidence": decide_evidence(e, job.oos_positive_folds, job.gating_class, t, multi_symbol=multi,
+                                        flags=job.flags),
+            "seed": decide_seed(job.summary, job.gating_class, bt_dd, t),
+        }
+        # flags are reasons in both profiles (design.md 8); the seed rule words in-sample folds itself
+        verdicts["seed"][1].extend(f"{f['code']}: {f['message']}" for f in job.flags
+                                   if f["code"] != "IN_SAMPLE_FOLDS")
+        job.decisions = {name: v[0] for name, v in verdicts.items()}
+        job.decision, job.reasons = verdicts[t.profile]
 
 
 # ---------------------------------------------------------------------------------
 # report
 
 
-def build_report(command: str, jobs: list[ModelJob], cfg: RunConfig, archive: dict | None = None) -> dict:
-    return {
-        "schema": "foldgate.report/1",
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "command": command,
-        "versions": versions(),
-        "settings": cfg.settings_dict(),
-        "archive": archive,
-        "models": [_model_entry(job) for job in jobs],
-    }
+def build_report(command: str, jobs: list[ModelJob], cfg: RunConfig, archive: dict | None = None,
+                 thresholds=None) -> dict:
+    from .report.build import build_report as build
+
+    settings = cfg.settings_dict()
+    if thresholds is not None:
+        settings["thresholds"] = thresholds.to_dict()
+        settings["thresholds_file"] = thresholds.source
+        settings["profile"] = thresholds.profile
+        settings["hurdle_sharpe"] = thresholds.evidence.hurdle_sharpe
+    return build(command, [model_entry(job) for job in jobs], settings, archive)
 
 
-def _model_entry(job: ModelJob) -> dict:
-    policy = job.policy
-    return {
-        "symbol": job.symbol,
-        "timeframe": job.timeframe,
-        "asset_class": job.asset_class,
-        "model_path": str(job.model_path) if job.model_path else None,
-        "model_sha256": getattr(policy, "sha256", None),
-        "long_only": job.long_only,
-        "error": job.error,
-        "gating": job.gating,
-        "backtest": job.backtest,
-        "folds": job.folds,
-        "summary": job.summary,
-        "decision": job.decision,
-        "reasons": job.reasons,
-    }
+def model_entry(job: ModelJob) -> dict:
+    from .report.build import model_entry as entry
+
+    return entry(symbol=job.symbol, timeframe=job.timeframe, asset_class=job.asset_class,
+                 model_path=job.model_path, model_sha256=getattr(job.policy, "sha256", None),
+                 long_only=job.long_only, error=job.error, gating=job.gating, backtest=job.backtest,
+                 folds=job.folds, summary=job.summary, profile=job.profile, decision=job.decision,
+                 decisions=job.decisions, flags=job.flags, reasons=job.reasons)
 
 
-def run_backtest(model_paths: list, cfg: RunConfig, progress=None) -> dict:
-    """`foldgate backtest`: every model in one batched call; a bad model is an error."""
+def run_backtest(model_paths: list, cfg: RunConfig, progress=None, *, strict: bool | None = None) -> dict:
+    """`foldgate backtest`: every model in one batched call. One model: a bad one is an
+    error; several: a bad one fails alone (its error in the report), as in validate."""
     if cfg.walk_forward is not None and cfg.walk_forward < 1:
         raise FoldgateError("--walk-forward must be at least 1")
-    jobs = load_jobs(model_paths, strict=True)
-    simulate_jobs(jobs, cfg, strict=True, progress=progress)
-    summarize_jobs(jobs)
+    thresholds = cfg.load_thresholds()
+    if strict is None:  # one model: its failure is the run's; several: each fails alone
+        strict = len(expand_model_paths(model_paths, strict=False)) == 1
+    jobs = load_jobs(model_paths, strict=strict)
+    simulate_jobs(jobs, cfg, strict=strict, progress=progress)
+    summarize_jobs(jobs, thresholds)
     if cfg.walk_forward:
-        decide_jobs(jobs)
-    return build_report("backtest", jobs, cfg)
+        decide_jobs(jobs, thresholds)
+    else:
+        for job in jobs:
+            job.profile = thresholds.profile
+            if job.error:
+                job.reasons = [job.error]
+    return build_report("backtest", jobs, cfg, thresholds=thresholds)
 
+
+def failed_models(report: dict) -> list[dict]:
+    """The models of a report that could not be evaluated (design.md 9: exit status 1)."""
+    return [m for m in report["models"] if m.get("error")]
 
 
 
@@ -501,7 +676,9 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
     from . import gating as gating_mod
     from . import summary as summary_mod
 
-    thresholds = gating_mod.load_thresholds(thresholds_path) if thresholds_path else gating_mod.load_thresholds()
+    if thresholds_path is not None:
+        cfg.thresholds = thresholds_path
+    thresholds = cfg.load_thresholds()
     if progress:
         progress("extracting")
     root, summary_path, stamp = archive_mod.open_training_source(source, dest_root=dest_root)
@@ -528,16 +705,16 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
             if job.policy.symbol and job.policy.symbol != job.symbol:
                 raise FoldgateError(
                     f"{rec.model_path}: checkpoint is for {job.policy.symbol}, the summary says {job.symbol}")
+            check_name_symbol(job)
         except FoldgateError as exc:
             job.error = str(exc)
             job.policy = None
 
     simulate_jobs(jobs, cfg, strict=False, progress=progress)
-    summarize_jobs(jobs)
+    summarize_jobs(jobs, thresholds)
     decide_jobs(jobs, thresholds)
     archive_info = {"path": str(source), "stamp": stamp, "extract_dir": str(root)}
-    report = build_report("validate", jobs, cfg, archive=archive_info)
-    report["settings"]["thresholds"] = thresholds.to_dict()
+    report = build_report("validate", jobs, cfg, archive=archive_info, thresholds=thresholds)
     return report, jobs
 
 

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from .atomic import atomic_open, ensure_writable_dir
+from .atomic import atomic_open, ensure_writable_dir, file_lock
 from .calendar import slots_in_sessions
 from .errors import DataError, FoldgateError
 from .symbols import canonical_symbol, check_asset_class
@@ -47,6 +49,28 @@ SCHEMA = pa.schema(
 
 DEFAULT_ROOT = Path("data") / "bars"
 NS_PER_SECOND = 1_000_000_000
+NS_PER_DAY = 86_400 * NS_PER_SECOND
+
+# design.md 2: timestamps between 1970 and a day past now (a day covers clock skew and
+# a bar stamped in a time zone ahead of UTC).
+EARLIEST_NS = 0
+
+
+# Alpaca's stock-bar adjustments (design.md 2); stocks are fetched split-adjusted by default.
+ADJUSTMENTS = ("raw", "split", "dividend", "all")
+DEFAULT_STOCK_ADJUSTMENT = "split"
+
+
+def check_adjustment(adjustment: str) -> str:
+    a = str(adjustment).strip().lower()
+    if a not in ADJUSTMENTS:
+        raise DataError(f"unknown adjustment {adjustment!r}; use one of: {', '.join(ADJUSTMENTS)}")
+    return a
+
+
+def latest_ns(now_ns: int | None = None) -> int:
+    """The latest timestamp a bar may carry: a day past now."""
+    return (time.time_ns() if now_ns is None else int(now_ns)) + NS_PER_DAY
 
 # --------------------------------------------------------------------------- timeframes
 
@@ -108,12 +132,19 @@ class Bars:
     volume: np.ndarray
     trade_count: np.ndarray | None = None  # int64, nulls -> -1
     vwap: np.ndarray | None = None  # float64, nulls -> NaN
+    adjustment: str | None = None  # stocks: raw | split | dividend | all; None = not recorded
+    feed: str | None = None  # the Alpaca feed the bars came from; None = not fetched
+    first_available: int | None = None  # ns of the source's first bar, when it is known
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "symbol", canonical_symbol(self.symbol))
         set_(self, "timeframe", canonical_timeframe(self.timeframe))
         set_(self, "asset_class", check_asset_class(self.asset_class))
+        if self.adjustment is not None:
+            set_(self, "adjustment", check_adjustment(self.adjustment))
+        if self.first_available is not None:
+            set_(self, "first_available", int(self.first_available))
         ts = self.timestamp
         if isinstance(ts, np.ndarray) and ts.dtype.kind == "M":
             ts = ts.astype("datetime64[ns]").view(np.int64)
@@ -149,7 +180,11 @@ class Bars:
             name: (None if getattr(self, name) is None else getattr(self, name)[sl])
             for name in COLUMNS
         }
-        return Bars(self.symbol, self.timeframe, self.asset_class, **cols)
+        return Bars(self.symbol, self.timeframe, self.asset_class, **cols, **self.provenance())
+
+    def provenance(self) -> dict:
+        """Where the bars came from, as keyword arguments of Bars."""
+        return {"adjustment": self.adjustment, "feed": self.feed, "first_available": self.first_available}
 
     def column(self, name: str) -> np.ndarray | None:
         return getattr(self, name)
@@ -185,12 +220,63 @@ class RowProblem:
     message: str
 
 
-def bar_problems(bars: Bars, first_row: int = 1, limit: int | None = None) -> tuple[list[RowProblem], int]:
+@dataclass(frozen=True)
+class RowCheck:
+    """One rule of design.md 2 over a column: the rows that break it, and how to say so."""
+
+    reason: str                      # the rule, for counts (e.g. a fetch's refused bars)
+    mask: np.ndarray                 # bool per row, True = broken
+    describe: Callable[[int], str]   # row index -> message for that row
+
+
+def row_checks(timestamp, open_, high, low, close, volume, trade_count=None, vwap=None,
+               now_ns: int | None = None) -> list[RowCheck]:
+    """Every per-row rule of design.md 2 (ordering across rows aside), in the order a
+    fetch counts them: timestamp range, missing or NaN values, non-positive prices,
+    negative volume, high/low against open/close, trade_count, vwap. The one place the
+    import, a fetch, every store write and every store read take these rules from."""
+    ts = np.asarray(timestamp, dtype=np.int64)
+    cols = {"open": np.asarray(open_, dtype=np.float64), "high": np.asarray(high, dtype=np.float64),
+            "low": np.asarray(low, dtype=np.float64), "close": np.asarray(close, dtype=np.float64)}
+    vol = np.asarray(volume, dtype=np.float64)
+    hi_ns = latest_ns(now_ns)
+    out = [
+        RowCheck("bad timestamp", ts < EARLIEST_NS,
+                 lambda i: f"timestamp {format_ts(ts[i])} is before 1970"),
+        RowCheck("bad timestamp", ts > hi_ns,
+                 lambda i: f"timestamp {format_ts(ts[i])} is more than a day past now"),
+    ]
+    for name, col in cols.items():
+        out.append(RowCheck("missing or NaN value", np.isnan(col), lambda i, name=name: f"{name} is NaN"))
+        out.append(RowCheck("missing or NaN value", np.isinf(col),
+                            lambda i, name=name, col=col: f"{name} is {col[i]}"))
+    out.append(RowCheck("missing or NaN value", ~np.isfinite(vol), lambda i: f"volume is {vol[i]}"))
+    with np.errstate(invalid="ignore"):
+        for name, col in cols.items():
+            out.append(RowCheck("non-positive price", col <= 0,
+                                lambda i, name=name, col=col: f"{name} is not positive ({col[i]:g})"))
+        out.append(RowCheck("negative volume", vol < 0, lambda i: f"volume is negative ({vol[i]:g})"))
+        o, h, l_, c = cols["open"], cols["high"], cols["low"], cols["close"]
+        out.append(RowCheck("high/low inconsistent", h < np.maximum(o, c),
+                            lambda i: f"high {h[i]:g} is below max(open, close) {max(o[i], c[i]):g}"))
+        out.append(RowCheck("high/low inconsistent", l_ > np.minimum(o, c),
+                            lambda i: f"low {l_[i]:g} is above min(open, close) {min(o[i], c[i]):g}"))
+        if trade_count is not None:
+            tc = np.asarray(trade_count, dtype=np.int64)
+            out.append(RowCheck("bad trade_count", tc < -1, lambda i: f"trade_count is negative ({tc[i]})"))
+        if vwap is not None:
+            vw = np.asarray(vwap, dtype=np.float64)
+            out.append(RowCheck("bad vwap", np.isinf(vw) | (vw <= 0),
+                                lambda i: f"vwap is not a positive price ({vw[i]:g})"))
+    return out
+
+
+def bar_problems(bars: Bars, first_row: int = 1, limit: int | None = None,
+                 now_ns: int | None = None) -> tuple[list[RowProblem], int]:
     """Rows that break design.md 2, in row order: (the first `limit` problems, the number
     of bad rows). Row numbers start at `first_row` (1 = the first data row).
 
-    Checks: timestamps strictly increasing (so unique), open/high/low/close finite and
-    > 0, volume finite and >= 0, trade_count >= 0 or null, vwap > 0 or null."""
+    Checks: `row_checks`, and timestamps strictly increasing (so unique)."""
     n = len(bars)
     bad: dict[int, list[str]] = {}
 
@@ -198,20 +284,9 @@ def bar_problems(bars: Bars, first_row: int = 1, limit: int | None = None) -> tu
         for i in np.flatnonzero(mask):
             bad.setdefault(int(i), []).append(describe(int(i)))
 
-    for name in PRICE_COLUMNS:
-        col = getattr(bars, name)
-        flag(np.isnan(col), lambda i, name=name: f"{name} is NaN")
-        flag(np.isinf(col), lambda i, name=name, col=col: f"{name} is {col[i]}")
-        flag(col <= 0, lambda i, name=name, col=col: f"{name} is not positive ({col[i]:g})")
-    vol = bars.volume
-    flag(~np.isfinite(vol), lambda i: f"volume is {vol[i]}")
-    flag(vol < 0, lambda i: f"volume is negative ({vol[i]:g})")
-    if bars.trade_count is not None:
-        tc = bars.trade_count
-        flag(tc < -1, lambda i: f"trade_count is negative ({tc[i]})")
-    if bars.vwap is not None:
-        vw = bars.vwap
-        flag(np.isinf(vw) | (vw <= 0), lambda i: f"vwap is not a positive price ({vw[i]:g})")
+    for check in row_checks(bars.timestamp, bars.open, bars.high, bars.low, bars.close,
+                            bars.volume, bars.trade_count, bars.vwap, now_ns=now_ns):
+        flag(check.mask, check.describe)
     if n > 1:
         ts = bars.timestamp
         d = np.diff(ts)
@@ -225,29 +300,41 @@ def bar_problems(bars: Bars, first_row: int = 1, limit: int | None = None) -> tu
     return [RowProblem(i + first_row, "; ".join(bad[i])) for i in shown], len(rows)
 
 
-def format_problems(source: str, problems: list[RowProblem], n_bad: int, n_rows: int) -> str:
+def format_problems(source: str, problems: list[RowProblem], n_bad: int, n_rows: int,
+                    outcome: str = "nothing written") -> str:
     """One line: `SOURCE: 3 of 120 rows are invalid, nothing written: row 5: close is NaN; ...`."""
     listed = "; ".join(f"row {p.row}: {p.message}" for p in problems)
     more = f"; and {n_bad - len(problems)} more" if n_bad > len(problems) else ""
     verb = "is" if n_bad == 1 else "are"
     return (
         f"{source}: {n_bad} of {n_rows} rows {verb} invalid (data rows, first = 1), "
-        f"nothing written: {listed}{more}"
-    )
+        f"{outcome}: {listed}{more}"
+    ).replace("\n", " ").replace("\r", " ")
 
 
-def validate_bars(bars: Bars, source: str | None = None, first_row: int = 1, limit: int = 5) -> Bars:
+def validate_bars(bars: Bars, source: str | None = None, first_row: int = 1, limit: int = 5,
+                  outcome: str = "nothing written") -> Bars:
     """Raise DataError naming the first `limit` bad rows and their count; else return bars.
 
-    Used by the importer, the Alpaca fetcher and every store write."""
+    Used by the importer, the Alpaca fetcher, every store write and every store read."""
     problems, n_bad = bar_problems(bars, first_row=first_row, limit=limit)
     if n_bad:
         src = source or f"{bars.symbol} {bars.timeframe} bars"
-        raise DataError(format_problems(src, problems, n_bad, len(bars)))
+        raise DataError(format_problems(src, problems, n_bad, len(bars), outcome))
     return bars
 
 
 # --------------------------------------------------------------------------- Arrow
+
+
+META_FORMAT = "foldgate.format"
+META_SYMBOL = "foldgate.symbol"
+META_TIMEFRAME = "foldgate.timeframe"
+META_ASSET_CLASS = "foldgate.asset_class"
+META_ADJUSTMENT = "foldgate.adjustment"
+META_FEED = "foldgate.feed"
+META_FIRST_AVAILABLE = "foldgate.first_available"
+_MAX_META_VALUE = 256  # longer metadata values are not ours
 
 
 def bars_to_table(bars: Bars) -> pa.Table:
@@ -262,11 +349,17 @@ def bars_to_table(bars: Bars) -> pa.Table:
         pa.nulls(n, pa.float64()) if vw is None else pa.array(vw, type=pa.float64(), mask=np.isnan(vw) if np.isnan(vw).any() else None),
     ]
     meta = {
-        "foldgate.format": FORMAT,
-        "foldgate.symbol": bars.symbol,
-        "foldgate.timeframe": bars.timeframe,
-        "foldgate.asset_class": bars.asset_class,
+        META_FORMAT: FORMAT,
+        META_SYMBOL: bars.symbol,
+        META_TIMEFRAME: bars.timeframe,
+        META_ASSET_CLASS: bars.asset_class,
     }
+    if bars.adjustment is not None:
+        meta[META_ADJUSTMENT] = bars.adjustment
+    if bars.feed is not None:
+        meta[META_FEED] = bars.feed
+    if bars.first_available is not None:
+        meta[META_FIRST_AVAILABLE] = str(bars.first_available)
     return pa.Table.from_arrays(arrays, schema=SCHEMA.with_metadata(meta))
 
 
@@ -286,33 +379,104 @@ def _zero_copy(col: pa.ChunkedArray, np_dtype) -> np.ndarray:
     return chunk.to_numpy(zero_copy_only=False)
 
 
-def bars_from_table(table: pa.Table, symbol: str, timeframe: str, asset_class: str | None = None, source: str = "") -> Bars:
-    """Bars from a table in the store schema (zero copy for non-null columns)."""
+def table_metadata(schema: pa.Schema, where: str) -> dict[str, str]:
+    """The schema metadata as text; DataError naming `where` for bytes that are not."""
+    out = {}
+    for k, v in (schema.metadata or {}).items():
+        try:
+            key, value = k.decode("utf-8"), v.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"{where}: the file metadata is not UTF-8 text; re-import or re-fetch it") from None
+        out[key] = value
+    return out
+
+
+def _check_metadata(meta: dict[str, str], symbol: str, timeframe: str, where: str) -> dict:
+    """The provenance fields of Bars from the metadata; DataError for values foldgate
+    never writes (a hand-edited or foreign file)."""
+    def bad(key: str, why: str) -> DataError:
+        return DataError(f"{where}: metadata {key} {why}; re-import or re-fetch the file")
+
+    for key in (META_FORMAT, META_SYMBOL, META_TIMEFRAME, META_ASSET_CLASS, META_ADJUSTMENT,
+                META_FEED, META_FIRST_AVAILABLE):
+        if key in meta and len(meta[key]) > _MAX_META_VALUE:
+            raise bad(key, f"is {len(meta[key])} characters long")
+    fmt = meta.get(META_FORMAT)
+    if fmt is not None and fmt != FORMAT:
+        raise bad(META_FORMAT, f"is {fmt!r}, not {FORMAT!r} (another program, or a newer foldgate, wrote it)")
+    for key, want, canon in ((META_SYMBOL, symbol, canonical_symbol), (META_TIMEFRAME, timeframe, canonical_timeframe)):
+        if key in meta:
+            try:
+                ok = canon(meta[key]) == want
+            except FoldgateError:
+                ok = False
+            if not ok:
+                raise bad(key, f"says {meta[key]!r} but the file is stored as {want}")
+    ac = meta.get(META_ASSET_CLASS)
+    if ac is None:
+        raise DataError(f"{where}: no asset class in the file metadata ({META_ASSET_CLASS})")
+    try:
+        check_asset_class(ac)
+    except FoldgateError:
+        raise bad(META_ASSET_CLASS, f"is {ac!r}, not crypto or us_equity") from None
+    prov: dict = {"adjustment": None, "feed": meta.get(META_FEED), "first_available": None}
+    if META_ADJUSTMENT in meta:
+        try:
+            prov["adjustment"] = check_adjustment(meta[META_ADJUSTMENT])
+        except FoldgateError:
+            raise bad(META_ADJUSTMENT, f"is {meta[META_ADJUSTMENT]!r}, not one of {', '.join(ADJUSTMENTS)}") from None
+    if META_FIRST_AVAILABLE in meta:
+        raw = meta[META_FIRST_AVAILABLE]
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= latest_ns()):
+            raise bad(META_FIRST_AVAILABLE, f"is {raw[:40]!r}, not a time in ns since 1970")
+        prov["first_available"] = int(raw)
+    return prov
+
+
+def bars_from_table(table: pa.Table, symbol: str, timeframe: str, asset_class: str | None = None,
+                    source: str = "", check_rows: bool = True) -> Bars:
+    """Bars from a table in the store schema (zero copy for non-null columns). Every
+    column type, the metadata and (check_rows) every row are checked: DataError naming
+    `source` and the row, never another exception."""
     where = source or f"{symbol} {timeframe}"
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    missing = [c for c in COLUMNS[:6] if c not in table.column_names]
+    meta = table_metadata(table.schema, where)
+    names = table.column_names
+    if len(set(names)) != len(names):
+        raise DataError(f"{where}: not a foldgate bar file (a column name appears twice)")
+    missing = [c for c in COLUMNS[:6] if c not in names]
     if missing:
         raise DataError(f"{where}: not a foldgate bar file (missing columns {', '.join(missing)})")
     for name, want in zip(SCHEMA.names, SCHEMA.types):
-        if name in table.column_names and table.schema.field(name).type != want:
+        if name in names and table.schema.field(name).type != want:
             raise DataError(
                 f"{where}: column {name} has type {table.schema.field(name).type}, expected {want}"
             )
     for name in COLUMNS[:6]:
         if table.column(name).null_count:
             raise DataError(f"{where}: column {name} has missing values")
-    ac = asset_class or meta.get("foldgate.asset_class")
-    if ac is None:
-        raise DataError(f"{where}: no asset class in the file metadata (foldgate.asset_class)")
-    cols = {c: _zero_copy(table.column(c), np.int64 if c == "timestamp" else np.float64) for c in COLUMNS[:6]}
-    tc = vw = None
-    if "trade_count" in table.column_names and table.column("trade_count").null_count < len(table):
-        tcol = table.column("trade_count")
-        tc = _zero_copy(tcol, np.int64) if tcol.null_count == 0 else tcol.combine_chunks().fill_null(-1).to_numpy()
-    if "vwap" in table.column_names and table.column("vwap").null_count < len(table):
-        vcol = table.column("vwap")
-        vw = _zero_copy(vcol, np.float64) if vcol.null_count == 0 else vcol.combine_chunks().fill_null(np.nan).to_numpy()
-    return Bars(symbol, timeframe, ac, trade_count=tc, vwap=vw, **cols)
+    if asset_class is not None:
+        meta = dict(meta, **{META_ASSET_CLASS: asset_class})
+    prov = _check_metadata(meta, canonical_symbol(symbol), canonical_timeframe(timeframe), where)
+    try:
+        cols = {c: _zero_copy(table.column(c), np.int64 if c == "timestamp" else np.float64) for c in COLUMNS[:6]}
+        tc = vw = None
+        if "trade_count" in names and table.column("trade_count").null_count < len(table):
+            tcol = table.column("trade_count")
+            tc = _zero_copy(tcol, np.int64) if tcol.null_count == 0 else tcol.combine_chunks().fill_null(-1).to_numpy()
+        if "vwap" in names and table.column("vwap").null_count < len(table):
+            vcol = table.column("vwap")
+            vw = _zero_copy(vcol, np.float64) if vcol.null_count == 0 else vcol.combine_chunks().fill_null(np.nan).to_numpy()
+    except (ValueError, pa.ArrowException) as exc:  # buffers shorter than the declared length
+        raise DataError(f"{where}: corrupt column data ({_one_line(exc)}); re-import or re-fetch it") from None
+    bars = Bars(symbol, timeframe, meta[META_ASSET_CLASS], trade_count=tc, vwap=vw, **cols, **prov)
+    if check_rows:
+        validate_bars(bars, source=where, outcome="refused (re-import or re-fetch the file)")
+    return bars
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- gaps
@@ -414,18 +578,48 @@ def _merge(old: Bars, new: Bars) -> Bars:
         return np.concatenate([a, b])[idx]
 
     cols = {c: np.concatenate([getattr(old, c), getattr(new, c)])[idx] for c in COLUMNS[:6]}
+    prov = {k: (v if v is not None else getattr(old, k)) for k, v in new.provenance().items()}
     return Bars(
         new.symbol, new.timeframe, new.asset_class,
-        trade_count=cat("trade_count", np.int64(-1)), vwap=cat("vwap", np.nan), **cols,
+        trade_count=cat("trade_count", np.int64(-1)), vwap=cat("vwap", np.nan), **cols, **prov,
     )
+
+
+@dataclass(frozen=True)
+class StoreWrite:
+    """What one write did, counted under the file's lock."""
+
+    path: Path
+    added: int  # timestamps the file did not have
+    replaced: int  # stored bars overwritten by new ones
+    total: int  # bars in the file afterwards
+    first: int | None  # ns of the first and last bar in the file
+    last: int | None
+
+
+def is_shipped_sample(root: str | os.PathLike) -> bool:
+    """True when `root` is the sample store of a source checkout (`data/bars` beside
+    foldgate's own pyproject.toml): data that ships with foldgate, tracked by git."""
+    from .sample import repo_root
+
+    repo = repo_root()
+    if not (repo / "pyproject.toml").is_file():
+        return False
+    try:
+        return Path(root).resolve() == (repo / DEFAULT_ROOT).resolve()
+    except OSError:
+        return False
 
 
 class BarStore:
     """A directory of Arrow IPC bar files, `<root>/<timeframe>/<SYMBOL>.arrow`."""
 
     def __init__(self, root: str | os.PathLike | None = None):
-        if root is None or str(root) == "":
-            root = os.environ.get("FOLDGATE_STORE") or DEFAULT_ROOT
+        self.explicit = not (root is None or str(root) == "")
+        if not self.explicit:
+            env = os.environ.get("FOLDGATE_STORE")
+            self.explicit = bool(env)
+            root = env or DEFAULT_ROOT
         self.root = Path(root)
 
     def __repr__(self) -> str:
@@ -444,8 +638,16 @@ class BarStore:
             return []
         return sorted(p.parent.name for p in self.root.glob(f"*/{sym}.arrow"))
 
+    def missing_root_message(self) -> str:
+        how = ("pass --store DIR or set FOLDGATE_STORE to the directory that holds your bars"
+               if not self.explicit else "check --store / FOLDGATE_STORE")
+        return (f"store directory {self.root} does not exist; {how}, or create it by importing "
+                "or fetching bars into it")
+
     def _missing_message(self, symbol: str, timeframe: str) -> str:
         sym, tf = canonical_symbol(symbol), canonical_timeframe(timeframe)
+        if not self.root.is_dir():
+            return self.missing_root_message()
         other = self.timeframes(sym)
         also = f" (stored timeframes for {sym}: {', '.join(other)})" if other else ""
         tf_flag = "" if tf == "1Hour" else f" --timeframe {tf}"
@@ -455,21 +657,25 @@ class BarStore:
             f"`foldgate data fetch {sym}{tf_flag}`"
         )
 
-    def read(self, symbol: str, timeframe: str) -> Bars:
-        """Memory-mapped read; the float columns are read-only views onto the file."""
-        p = self.path(symbol, timeframe)
-        if not p.is_file():
-            raise DataError(self._missing_message(symbol, timeframe))
+    def _open_table(self, p: Path) -> pa.Table:
         try:
             source = pa.memory_map(str(p), "r")
             table = ipc.open_file(source).read_all()
-        except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
-            raise DataError(f"{p}: not a readable Arrow bar file ({exc}); re-import or re-fetch it") from None
-        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-        return bars_from_table(
-            table, canonical_symbol(symbol), canonical_timeframe(timeframe),
-            asset_class=meta.get("foldgate.asset_class"), source=str(p),
-        )
+            table.validate(full=True)  # offsets and lengths, before any buffer is touched
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"{p}: not a readable Arrow bar file ({_one_line(exc)}); "
+                            "re-import or re-fetch it") from None
+        return table
+
+    def read(self, symbol: str, timeframe: str) -> Bars:
+        """Memory-mapped read; the float columns are read-only views onto the file.
+        Every row handed out satisfies design.md 2; anything else is a DataError
+        naming the file and the row."""
+        p = self.path(symbol, timeframe)
+        if not p.is_file():
+            raise DataError(self._missing_message(symbol, timeframe))
+        return bars_from_table(self._open_table(p), canonical_symbol(symbol),
+                               canonical_timeframe(timeframe), source=str(p))
 
     def asset_class(self, symbol: str, timeframe: str | None = None) -> str | None:
         """The stored asset class of a symbol (any timeframe when none is given)."""
@@ -480,11 +686,13 @@ class BarStore:
                 try:
                     with pa.memory_map(str(p), "r") as src:
                         meta = ipc.open_file(src).schema.metadata or {}
-                except (pa.ArrowInvalid, OSError):
+                except (pa.ArrowException, OSError):
                     continue
-                ac = meta.get(b"foldgate.asset_class")
-                if ac:
-                    return ac.decode()
+                ac = meta.get(META_ASSET_CLASS.encode())
+                try:
+                    return check_asset_class(ac.decode()) if ac else None
+                except (FoldgateError, UnicodeDecodeError):
+                    continue
         return None
 
     def check_writable(self) -> Path:
@@ -500,32 +708,53 @@ class BarStore:
     def write(self, bars: Bars, mode: str = "merge") -> Path:
         """Validate, merge with what is stored (mode="merge": one row per timestamp, new
         rows win) or replace it (mode="replace"), and write atomically."""
+        return self.write_bars(bars, mode).path
+
+    def write_bars(self, bars: Bars, mode: str = "merge") -> StoreWrite:
+        """`write`, with what it did. Read, merge and write happen under the file's lock,
+        so two writers (two imports, an import and a fetch) never lose each other's
+        bars; temp files a killed writer left are removed. Bars of another adjustment
+        than the stored ones are refused, never merged."""
         if mode not in ("merge", "replace"):
             raise ValueError(f"mode must be 'merge' or 'replace', got {mode!r}")
         validate_bars(bars)
         self.check_writable()
         p = self.path(bars.symbol, bars.timeframe)
-        out = bars
-        if mode == "merge" and p.is_file():
-            old = self.read(bars.symbol, bars.timeframe)
-            if old.asset_class != bars.asset_class:
-                raise DataError(
-                    f"{p}: {bars.symbol} is stored as {old.asset_class}, the new bars say "
-                    f"{bars.asset_class}; use the stored asset class or replace the file"
-                )
-            out = _merge(old, bars)
-            validate_bars(out, source=f"{p} after merge")
-        table = bars_to_table(out)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_open(p, "wb") as fh:
-                with ipc.new_file(fh, table.schema) as writer:
-                    writer.write_table(table, max_chunksize=max(len(table), 1))
+            with file_lock(p):
+                out, replaced = bars, 0
+                if mode == "merge" and p.is_file():
+                    old = self.read(bars.symbol, bars.timeframe)
+                    if old.asset_class != bars.asset_class:
+                        raise DataError(
+                            f"{p}: {bars.symbol} is stored as {old.asset_class}, the new bars say "
+                            f"{bars.asset_class}; use the stored asset class or replace the file"
+                        )
+                    if old.adjustment and bars.adjustment and old.adjustment != bars.adjustment:
+                        raise DataError(
+                            f"{p}: {bars.symbol} is stored {old.adjustment}-adjusted, the new bars are "
+                            f"{bars.adjustment}-adjusted; bars of two adjustments are never merged: "
+                            f"fetch with --adjustment {old.adjustment}, or replace the file "
+                            "(--refresh --replace) to switch"
+                        )
+                    replaced = int(np.isin(bars.timestamp, old.timestamp).sum())
+                    out = _merge(old, bars)
+                    del old
+                    validate_bars(out, source=f"{p} after merge")
+                table = bars_to_table(out)
+                with atomic_open(p, "wb", locked=True) as fh:
+                    with ipc.new_file(fh, table.schema) as writer:
+                        writer.write_table(table, max_chunksize=max(len(table), 1))
+        except DataError:
+            raise
         except FoldgateError as exc:
-            raise DataError(f"cannot write {p}: {exc}; choose another store with --store DIR") from None
+            raise DataError(f"{exc}; nothing written (choose another store with --store DIR)") from None
         except OSError as exc:
-            raise DataError(f"cannot write {p}: {exc.strerror or exc}") from None
-        return p
+            raise DataError(f"cannot write {p}: {exc.strerror or exc}; nothing written") from None
+        n = len(out)
+        return StoreWrite(p, len(bars) - replaced, replaced, n,
+                          int(out.timestamp[0]) if n else None, int(out.timestamp[-1]) if n else None)
 
     def list(self) -> list[StoreEntry]:
         """Every stored (symbol, timeframe), sorted by timeframe then symbol."""
@@ -538,24 +767,16 @@ class BarStore:
                     continue  # an atomic write in progress
                 size = f.stat().st_size
                 try:
-                    with pa.memory_map(str(f), "r") as src:
-                        reader = ipc.open_file(src)
-                        meta = reader.schema.metadata or {}
-                        n = 0
-                        first_ns = last_ns = None
-                        for i in range(reader.num_record_batches):
-                            ts = reader.get_batch(i).column("timestamp")
-                            if len(ts):
-                                first_ns = ts[0].value if first_ns is None else first_ns
-                                last_ns = ts[len(ts) - 1].value
-                            n += len(ts)
-                    ac = meta.get(b"foldgate.asset_class", b"").decode() or None
+                    bars = self.read(f.stem, tf_dir.name)
+                    n = len(bars)
+                    first_ns = int(bars.timestamp[0]) if n else None
+                    last_ns = int(bars.timestamp[-1]) if n else None
                     out.append(StoreEntry(
-                        f.stem, tf_dir.name, ac, n,
+                        bars.symbol, bars.timeframe, bars.asset_class, n,
                         None if first_ns is None else ns_to_datetime(first_ns),
                         None if last_ns is None else ns_to_datetime(last_ns),
                         f, size, first_ns, last_ns,
                     ))
-                except (pa.ArrowInvalid, OSError, KeyError) as exc:
+                except FoldgateError as exc:
                     out.append(StoreEntry(f.stem, tf_dir.name, None, 0, None, None, f, size, error=str(exc)))
         return out

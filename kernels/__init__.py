@@ -39,3 +39,18 @@ if "NUMBA_CACHE_DIR" not in os.environ and not _writable_dir(
             if "numba" in sys.modules:
                 sys.modules["numba"].config.CACHE_DIR = candidate
             break
+
+
+# Numba probes for a BLAS when numba.np.arraymath is first imported (as the first kernel
+# loads from cache or compiles), by importing scipy.linalg: half a second
+# of every CLI start-up since scipy became a dependency (design.md 10 asks < 1 s warm).
+# No foldgate kernel calls BLAS, and a later np.dot in anyone's jitted code still finds
+# scipy's BLAS when it compiles (numba checks again then); only the import-time probe
+# is skipped, and only when we are the first to load that module.
+if "numba.np.arraymath" not in sys.modules and "scipy.linalg.cython_blas" not in sys.modules:
+    sys.modules["scipy.linalg.cython_blas"] = None  # a None entry fails that import at once
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        if sys.modules.get("scipy.linalg.cython_blas", 0) is None:
+            del sys.modules["scipy.linalg.cython_blas"]

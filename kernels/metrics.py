@@ -165,6 +165,31 @@ def _trajectory_metrics_nb(equity, traj_eq_off, n_trades, trade_float, traj_trad
 
 
 # ---------------------------------------------------------------------------------
+# evidence statistics (design.md 6.1)
+
+
+@njit(cache=True)
+def autocovariances_nb(r, max_lag, out):
+    """out[j] = (1/n) sum_{t<n-j} (r_t - m)(r_{t+j} - m) for j = 0..max_lag, m the mean
+    of r (the 1/n divisor keeps the Newey-West long-run variance non-negative). Lags at
+    or beyond n are 0. out needs max_lag + 1 slots."""
+    n = r.shape[0]
+    for j in range(max_lag + 1):
+        out[j] = 0.0
+    if n == 0:
+        return
+    m = 0.0
+    for t in range(n):
+        m += r[t]
+    m /= n
+    for j in range(min(max_lag, n - 1) + 1):
+        s = 0.0
+        for t in range(n - j):
+            s += (r[t] - m) * (r[t + j] - m)
+        out[j] = s / n
+
+
+# ---------------------------------------------------------------------------------
 # validating wrappers
 
 
@@ -270,5 +295,15 @@ def trajectory_metrics(equity, traj_eq_off, n_trades, trade_float, traj_trade_of
     return {name: out[k] for k, name in enumerate(METRIC_NAMES)}
 
 
+def autocovariances(r, max_lag: int) -> np.ndarray:
+    """Autocovariances of r at lags 0..max_lag (1/n divisor, around the mean)."""
+    r = _as_1d("r", r, np.float64)
+    if max_lag < 0:
+        raise ValueError(f"max_lag must be >= 0, got {max_lag}")
+    out = np.empty(int(max_lag) + 1, dtype=np.float64)
+    autocovariances_nb(r, int(max_lag), out)
+    return out
+
+
 __all__ = ["METRIC_NAMES", "trajectory_metrics", "trajectory_returns",
-           "trajectory_returns_flat"]
+           "trajectory_returns_flat", "autocovariances"]

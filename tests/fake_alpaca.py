@@ -9,8 +9,13 @@ symbols, `start`/`end` inclusive.
 
 Faults are scripted per test and consumed one per request, in order:
 `fake.fail(429, retry_after=1)`, `fake.fail(500)`, `fake.fail(401)`, `fake.hang(2.0)`,
-`fake.drop()` (headers and half the body, then the connection closes).
+`fake.drop()` (headers and half the body, then the connection closes),
+`fake.raw(body, status=200)` (these bytes as the body: malformed pages).
+`FakeAlpaca(echo_secrets=True)` echoes the key id and secret it received in every
+error message, as a careless proxy would; foldgate must redact them.
 Every request is recorded (path, query, key id, whether a secret came; never the secret).
+Stock bars are kept per adjustment (`add_stock(..., adjustment="raw")`); a request gets
+the bars of the `adjustment` it names (Alpaca's default: raw).
 """
 
 from __future__ import annotations
@@ -81,12 +86,13 @@ class Recorded:
 
 @dataclass
 class _Fault:
-    kind: str                    # "status" | "hang" | "drop"
+    kind: str                    # "status" | "hang" | "drop" | "raw"
     status: int = 0
     retry_after: str | None = None
     seconds: float = 0.0
     path: str | None = None      # only requests to this path consume it
     skip: int = 0                # requests let through before this fault starts
+    body: bytes = b""            # "raw": the body sent
 
 
 @dataclass
@@ -96,6 +102,7 @@ class FakeAlpaca:
     stocks: dict = field(default_factory=dict)     # (SYMBOL, timeframe) -> [bar]
     crypto: dict = field(default_factory=dict)     # (BASE/QUOTE, timeframe) -> [bar]
     requests: list = field(default_factory=list)
+    echo_secrets: bool = False
 
     def __post_init__(self):
         self._faults: list[_Fault] = []
@@ -104,8 +111,11 @@ class FakeAlpaca:
         self._server: ThreadingHTTPServer | None = None
 
     # --- scripting -------------------------------------------------------------
-    def add_stock(self, symbol: str, bars: list[dict], timeframe: str = "1Hour") -> None:
-        self.stocks[(symbol, timeframe)] = sorted(bars, key=lambda b: b["t"])
+    def add_stock(self, symbol: str, bars: list[dict], timeframe: str = "1Hour",
+                  adjustment: str | None = None) -> None:
+        """Bars served for every adjustment, or (adjustment given) for that one only."""
+        key = (symbol, timeframe) if adjustment is None else (symbol, timeframe, adjustment)
+        self.stocks[key] = sorted(bars, key=lambda b: b["t"])
 
     def add_crypto(self, symbol: str, bars: list[dict], timeframe: str = "1Hour") -> None:
         self.crypto[(symbol, timeframe)] = sorted(bars, key=lambda b: b["t"])
@@ -123,6 +133,11 @@ class FakeAlpaca:
     def drop(self, times: int = 1, path: str | None = None, skip: int = 0) -> None:
         """The next `times` requests get headers and half the body, then a closed connection."""
         self._add(_Fault("drop", path=path), times, skip)
+
+    def raw(self, body: bytes, status: int = 200, times: int = 1, path: str | None = None,
+            skip: int = 0) -> None:
+        """The next `times` requests get `body` as it is, with `status`."""
+        self._add(_Fault("raw", status=status, body=body, path=path), times, skip)
 
     def _add(self, fault: _Fault, times: int, skip: int) -> None:
         from dataclasses import replace
@@ -198,8 +213,19 @@ class FakeAlpaca:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 msg = {401: "request is not authorized", 403: "forbidden",
                        429: "too many requests"}.get(fault.status, "internal server error")
-                return self._send(h, fault.status, {"code": 40000000 + fault.status, "message": msg},
+                return self._send(h, fault.status, {"code": 40000000 + fault.status,
+                                                    "message": self._echo(msg, key_id, secret)},
                                   headers)
+            elif fault.kind == "raw":
+                h.send_response(fault.status)
+                h.send_header("Content-Type", "application/json")
+                h.send_header("Content-Length", str(len(fault.body)))
+                h.end_headers()
+                try:
+                    h.wfile.write(fault.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                return
             elif fault.kind == "drop":
                 body = json.dumps({"bars": {}, "next_page_token": None}).encode() * 50
                 h.send_response(200)
@@ -218,15 +244,28 @@ class FakeAlpaca:
         if parts.path == STOCKS_PATH:
             if self.keys is not None and (key_id, secret) != self.keys:
                 return self._send(h, 401 if not key_id else 403,
-                                  {"code": 40110000, "message": "request is not authorized"})
-            book = self.stocks
+                                  {"code": 40110000,
+                                   "message": self._echo("request is not authorized", key_id, secret)})
+            adj = params.get("adjustment", "raw")
+            book = {}
+            for k, v in self.stocks.items():
+                if len(k) == 2:
+                    book.setdefault(k, v)
+                elif k[2] == adj:
+                    book[k[:2]] = v  # an adjustment's own bars win over the shared ones
         elif parts.path == CRYPTO_PATH:
             if key_id and self.keys is not None and (key_id, secret) != self.keys:
-                return self._send(h, 401, {"code": 40110000, "message": "request is not authorized"})
+                return self._send(h, 401, {"code": 40110000,
+                                           "message": self._echo("request is not authorized", key_id, secret)})
             book = self.crypto
         else:
             return self._send(h, 404, {"message": "Not Found"})
         self._bars(h, params, book)
+
+    def _echo(self, msg: str, key_id, secret) -> str:
+        if not self.echo_secrets:
+            return msg
+        return f"{msg} (received APCA-API-KEY-ID={key_id} APCA-API-SECRET-KEY={secret})"
 
     def _bars(self, h, params: dict, book: dict) -> None:
         tf = params.get("timeframe", "")

@@ -229,3 +229,130 @@ def naive_mark_in_sample(first_last, trained_until=None, periods=()):
                 flag = True
         flags.append(flag)
     return flags
+
+
+# ---------------------------------------------------------------------------------
+# evidence statistics (design.md 6.1), one formula at a time
+
+
+def naive_moments(r):
+    """(mean, m2, g3, g4) with population (1/n) moments; g4 raw (normal = 3)."""
+    n = len(r)
+    mu = sum(r) / n
+    m2 = sum((x - mu) ** 2 for x in r) / n
+    m3 = sum((x - mu) ** 3 for x in r) / n
+    m4 = sum((x - mu) ** 4 for x in r) / n
+    if m2 == 0:
+        return mu, 0.0, NAN, NAN
+    return mu, m2, m3 / m2 ** 1.5, m4 / m2 ** 2
+
+
+def naive_autocovariance(r, j):
+    n = len(r)
+    mu = sum(r) / n
+    return sum((r[t] - mu) * (r[t + j] - mu) for t in range(n - j)) / n
+
+
+def naive_q(r):
+    """q = 1 + 2 sum_{j=1..L} (1 - j/(L+1)) rho_j, L = min(24, n // 4), floored at 0.05;
+    1 for a series of equal values."""
+    n = len(r)
+    L = min(24, n // 4)
+    g0 = naive_autocovariance(r, 0)
+    if min(r) == max(r):
+        return 1.0, L
+    total = 0.0
+    for j in range(1, L + 1):
+        total += (1 - j / (L + 1)) * naive_autocovariance(r, j) / g0
+    return max(1 + 2 * total, 0.05), L
+
+
+def naive_fold_sharpe(r):
+    if len(r) < 2:
+        return NAN
+    sd = statistics.stdev(r)
+    return 0.0 if min(r) == max(r) else statistics.mean(r) / sd
+
+
+def naive_evidence(returns, fold_lengths, bars_per_year, hurdle_sharpe=0.0, level=0.95):
+    """The numbers of design.md 6.1 for a traded model with >= 2 finite returns."""
+    from scipy import stats
+
+    r = [float(x) for x in returns]
+    n = len(r)
+    ann = math.sqrt(bars_per_year)
+    h = hurdle_sharpe / ann
+    _, m2, g3, g4 = naive_moments(r)
+    sr = 0.0 if m2 == 0 else statistics.mean(r) / statistics.stdev(r)
+    q, L = naive_q(r)
+    factor = 1.0 if sr == 0 else 1 - g3 * sr + (g4 - 1) / 4 * sr ** 2
+    se = math.sqrt(q * factor / (n - 1))
+    z = stats.norm.ppf(level)
+    z90 = stats.norm.ppf(0.95)
+    out = {
+        "lags": L, "q": q, "sr": sr, "sr_annual": sr * ann, "se": se,
+        "psr0": stats.norm.cdf(sr / se), "psr_hurdle": stats.norm.cdf((sr - h) / se),
+        "sr_ci90": [(sr - z90 * se) * ann, (sr + z90 * se) * ann],
+        "g3": g3, "g4": g4,
+    }
+    if sr > h:
+        out["min_trl_bars"] = 1 + q * factor * (z / (sr - h)) ** 2
+        out["min_trl_days"] = out["min_trl_bars"] * 365.25 / bars_per_year
+    else:
+        out["min_trl_bars"] = out["min_trl_days"] = NAN
+    # Cochran's Q over the folds, se_k from the stitched moments and q
+    folds, a = [], 0
+    for m in fold_lengths:
+        folds.append(r[a:a + m])
+        a += m
+    srk, wk, fold_ci = [], [], []
+    for f in folds:
+        s = naive_fold_sharpe(f)
+        sek = math.sqrt(q * factor / (len(f) - 1)) if len(f) >= 2 else NAN
+        fold_ci.append([(s - z90 * sek) * ann, (s + z90 * sek) * ann])
+        if not math.isnan(s):
+            srk.append(s)
+            wk.append(1 / sek ** 2)
+    out["fold_sharpe"] = [naive_fold_sharpe(f) * ann for f in folds]
+    out["fold_sharpe_ci90"] = fold_ci
+    if len(srk) >= 2:
+        pooled = sum(w * s for w, s in zip(wk, srk)) / sum(wk)
+        cq = sum(w * (s - pooled) ** 2 for w, s in zip(wk, srk))
+        out["cochran_q"] = cq
+        out["cochran_p"] = stats.chi2.sf(cq, len(srk) - 1)
+    else:
+        out["cochran_q"] = out["cochran_p"] = NAN
+    return out
+
+
+def naive_dsr_variants(srs, ses, qs, ns, hurdle_per_bar=0.0):
+    """DSR of each variant (design.md 6.1); srs may hold NaN for never-traded ones."""
+    from scipy import stats
+
+    N = len(srs)
+    if N == 1:
+        return [stats.norm.cdf((srs[0] - hurdle_per_bar) / ses[0])]
+    traded = [i for i in range(N) if not math.isnan(srs[i])]
+    v_noise = statistics.median([qs[i] / (ns[i] - 1) for i in traded])
+    if N >= 3 and len(traded) >= 2:
+        v = max(statistics.variance([srs[i] for i in traded]), v_noise)
+    else:
+        v = v_noise
+    e = math.e
+    sr_star = hurdle_per_bar + math.sqrt(v) * ((1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / N)
+                                               + EULER_GAMMA * stats.norm.ppf(1 - 1 / (N * e)))
+    return [NAN if math.isnan(srs[i]) else stats.norm.cdf((srs[i] - sr_star) / ses[i]) for i in range(N)]
+
+
+def naive_bh(pvalues):
+    """BH adjusted p-values by the definition: q_i = min over p_j >= p_i of p_j m / rank_j."""
+    m = len(pvalues)
+    ranked = sorted(pvalues)
+    out = []
+    for p in pvalues:
+        best = 1.0
+        for rank, pj in enumerate(ranked, start=1):
+            if pj >= p:
+                best = min(best, pj * m / rank)
+        out.append(best)
+    return out

@@ -1,4 +1,4 @@
-"""Synthetic `foldgate.report/1` reports, and a headless-Chromium page loader.
+"""Synthetic `foldgate.report/2` reports, and a headless-Chromium page loader.
 
 `make_report` builds reports shaped like the pipeline's output (numpy arrays and
 scalars included, NaN where a metric is undefined) without running a simulation, so
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -137,11 +138,15 @@ def _period(start: datetime, bars: int, sharpe: float, rng: np.random.Generator,
     out = {}
     if index is not None:
         out["index"] = np.int64(index)
+    # buy-and-hold over the same bars: all in from the first bar, one trade
+    hold = capital * np.concatenate(([1.0], price / price[0]))
+    hold_m = _metrics(hold, np.array([hold[-1] - hold[0]]), turnover=2.0, exposure=1.0,
+                      bars_per_year=bars_per_year)
     out.update({
         "start": _iso(times[0]), "end": _iso(times[-1]), "bars": np.int64(bars),
         "in_sample": in_sample, "metrics": m, "equity": equity,
         "timestamps": np.datetime64(start.replace(tzinfo=None), "s") + np.arange(bars) * np.timedelta64(1, "h"),
-        "trades": trade_rows,
+        "trades": trade_rows, "buy_and_hold": {"metrics": hold_m, "equity": hold},
     })
     return out
 
@@ -156,9 +161,27 @@ def _summary(folds: list[dict], n_models: int) -> dict:
         "sharpe_std": sh.std(ddof=1) if sh.size > 1 else np.nan,
         "return_min": rt.min(), "return_max": rt.max(), "return_mean": rt.mean(),
         "psr": float(np.clip(0.5 + 0.1 * sh.mean(), 0.0, 1.0)),
-        "dsr": float(np.clip(0.4 + 0.1 * sh.mean(), 0.0, 1.0)) if n_models > 1 else None,
+        "dsr": None,
         "in_sample_folds": sum(bool(f["in_sample"]) for f in folds),
+        "evidence": _evidence(folds),
     }
+
+
+def _evidence(folds: list[dict]) -> dict:
+    """summary.evidence by the real statistics of engine.metrics, out-of-sample folds only."""
+    from engine.metrics import evidence_summary, per_bar_sharpe
+
+    oos = [f for f in folds if not f["in_sample"]]
+    rets = [np.diff(f["equity"]) / f["equity"][:-1] for f in oos]
+    hold = [np.diff(f["buy_and_hold"]["equity"]) / f["buy_and_hold"]["equity"][:-1] for f in oos]
+    r = np.concatenate(rets) if rets else np.zeros(0)
+    h = np.concatenate(hold) if hold else np.zeros(0)
+    e = evidence_summary(r, [x.size for x in rets], BARS_PER_YEAR_CRYPTO_1H)
+    ann = math.sqrt(BARS_PER_YEAR_CRYPTO_1H)
+    if h.size:
+        e["buy_and_hold"] = {"return": float(np.prod(1 + h) - 1), "sharpe": per_bar_sharpe(h) * ann}
+        e["excess_sharpe"] = per_bar_sharpe(r - h) * ann
+    return e
 
 
 def _decide(summary: dict, classification: str) -> tuple[str, list[str]]:
@@ -229,7 +252,8 @@ def make_report(n_models: int = 7, n_folds: int = 5, bars_per_fold: int = 240, b
         m = {"symbol": sym, "timeframe": "1Hour", "asset_class": asset,
              "model_path": f"training_archives/20250601_120000_extract/models/rl_symbols/{sym}_1Hour.pt",
              "model_sha256": sha, "long_only": asset == "crypto", "error": None, "gating": None,
-             "backtest": None, "folds": [], "summary": None, "decision": None, "reasons": []}
+             "backtest": None, "folds": [], "summary": None, "profile": "evidence", "decision": None,
+             "decisions": {"evidence": None, "seed": None}, "flags": [], "reasons": []}
         if profile == "ERROR":
             error = f"cannot load {sym}_1Hour.pt: actor layer 2 has shape (3, 32), expected (3, 64)"
             m.update(model_sha256=None, error=error, gating=_gating("LIVE", rng) if gated else None, reasons=[error])
@@ -240,7 +264,7 @@ def make_report(n_models: int = 7, n_folds: int = 5, bars_per_fold: int = 240, b
         else:
             m["gating"] = _gating(profile, rng)
         if profile == "GATE_DROP":
-            m.update(decision="DROP", reasons=["gating DROP: consistency is NaN; not backtested (use --force to backtest)"])
+            m.update(decision="DROP", decisions={"evidence": "DROP", "seed": "DROP"}, reasons=["gating DROP: consistency is NaN; not backtested (use --force to backtest)"])
             models.append(m)
             continue
         price0 = float(50 + 1000 * rng.random())
@@ -254,12 +278,18 @@ def make_report(n_models: int = 7, n_folds: int = 5, bars_per_fold: int = 240, b
             models.append(m)
             continue
         m["summary"] = _summary(folds, n_models)
+        m["summary"]["dsr"] = m["summary"]["evidence"]["dsr"]
         m["decision"], m["reasons"] = _decide(m["summary"], m["gating"]["classification"] if gated else None)
+        # the other profile disagrees now and then, as the real two do
+        m["decisions"] = {"evidence": m["decision"], "seed": "RETRAIN" if i % 2 else m["decision"]}
         if m["summary"]["in_sample_folds"]:
-            m["reasons"].append(f"{m['summary']['in_sample_folds']} fold(s) overlap training: in-sample, flagged")
+            flag = {"code": "IN_SAMPLE_FOLDS", "message": f"{m['summary']['in_sample_folds']} fold(s) overlap "
+                    "training: shown, left out of the evidence"}
+            m["flags"].append(flag)
+            m["reasons"].append(f"{flag['code']}: {flag['message']}")
         models.append(m)
     return {
-        "schema": "foldgate.report/1",
+        "schema": "foldgate.report/2",
         "created": "2025-06-01T12:34:56Z",
         "command": command,
         "versions": {"foldgate": "0.1.0", "python": "3.11.9", "numpy": np.__version__, "numba": "0.61.0",

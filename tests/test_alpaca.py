@@ -243,7 +243,7 @@ def test_refresh_refetches_the_window_and_new_data_wins(fake, store):
     fake.add_crypto("BTC/USD", bars)
     end = Y2024 + dt.timedelta(days=1, hours=23)
     fetch(store, fake, ["BTCUSD"], start=Y2024, end=end)
-    corrected = [dict(b, c=b["c"] + 1.0) for b in bars]
+    corrected = [dict(b, c=b["c"] + 0.1, h=b["h"] + 0.2) for b in bars]
     fake.add_crypto("BTC/USD", corrected)
     fake.requests.clear()
     [rep] = fetch(store, fake, ["BTCUSD"], start=Y2024, end=end)
@@ -375,7 +375,7 @@ def test_refused_bars_are_counted_and_not_stored(fake, store):
     [rep] = fetch(store, fake, ["BTCUSD"], start=Y2024, end=Y2024 + dt.timedelta(hours=9))
     assert rep.received == 10 and rep.stored == 4 and rep.refused_total == 6
     assert rep.refused == {"missing or NaN value": 1, "non-positive price": 2, "negative volume": 1,
-                           "high below low": 1, "bad timestamp": 1}
+                           "high/low inconsistent": 1, "bad timestamp": 1}
     assert rep.holes == 1 and rep.hole_bars == 6  # bars 2..7 missing between the kept 1 and 8
     assert "6 bar(s) refused" in " ".join(rep.notes)
 

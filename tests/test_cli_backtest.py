@@ -71,7 +71,7 @@ def test_json_report_matches_schema_and_equity_accounting(tmp_path):
     report = json.loads(out.read_text())
     schema = json.loads((ROOT / "engine" / "schemas" / "report.schema.json").read_text())
     jsonschema.validate(report, schema)
-    assert report["schema"] == "foldgate.report/1"
+    assert report["schema"] == "foldgate.report/2"
     assert [m["symbol"] for m in report["models"]] == ["AAPL", "MSFT"]
     for m in report["models"]:
         assert m["long_only"] is False
@@ -245,3 +245,184 @@ def test_end_inside_data_moves_the_window(tmp_path):
     assert r.exit_code == 0, r.output
     bt = json.loads(out.read_text())["models"][0]["backtest"]
     assert bt["end"].startswith("2026-09-30T23") and bt["start"].startswith("2026-09-21")
+
+
+# ---------------------------------------------------------------- several models, profiles
+
+
+def test_several_models_a_bad_one_fails_alone_and_the_run_exits_1(tmp_path):
+    bad = tmp_path / "ETHUSD_1Hour.pt"
+    bad.write_bytes(b"not a checkpoint")
+    out = tmp_path / "r.json"
+    r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--model", bad, "--model", tmp_path / "gone_1Hour.pt",
+                 "--days", 60, "--walk-forward", 2, "--json", out)
+    assert r.exit_code == 1, r.output
+    report = json.loads(out.read_text())  # written although the run failed
+    models = report["models"]
+    assert [m["error"] is None for m in models] == [True, False, False]
+    assert models[0]["decision"] in {"LIVE", "PAPER", "RETRAIN", "DROP"}
+    assert all(m["decision"] is None for m in models[1:])
+    assert "Traceback" not in r.output
+    assert str(bad) in r.stderr and "gone_1Hour.pt" in r.stderr
+    assert "2 of 3 models failed" in r.stderr.strip().splitlines()[-1]
+
+
+def test_every_model_decided_exits_0(tmp_path):
+    r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--model", POLICIES / "SPY_1Hour.pt",
+                 "--days", 60, "--walk-forward", 2)
+    assert r.exit_code == 0, r.output
+    assert not r.stderr.strip()
+
+
+def test_default_profile_is_evidence_and_both_verdicts_are_reported(tmp_path):
+    out = tmp_path / "e.json"
+    r = backtest("--model", POLICIES / "PAXGUSD_1Hour.pt", "--days", 180, "--walk-forward", 5, "--json", out)
+    assert r.exit_code == 0, r.output
+    m = json.loads(out.read_text())["models"][0]
+    assert m["profile"] == "evidence" and set(m["decisions"]) == {"evidence", "seed"}
+    assert m["decision"] == m["decisions"]["evidence"]
+    e = m["summary"]["evidence"]
+    assert e["oos_folds"] == 5 and e["n_variants"] == 1 and e["bh_q"] is None
+    assert e["sr_ci90"][0] < e["sr_annual"] < e["sr_ci90"][1]
+    # the key figures and the other profile's verdict are on the terminal
+    assert "profile evidence" in r.output and f"Other profile: seed {m['decisions']['seed']}" in r.output
+    assert f"PSR(0): {e['psr0']:.3f}" in r.output and "90% CI" in r.output and "MinTRL" in r.output
+    for line in ("PER-FOLD ANALYSIS", "Sharpe Range:", "Sharpe Mean:", "Positive Folds: "):
+        assert line in r.output
+
+    out2 = tmp_path / "s.json"
+    r = backtest("--model", POLICIES / "PAXGUSD_1Hour.pt", "--days", 180, "--walk-forward", 5, "--json", out2,
+                 "--profile", "seed")
+    assert r.exit_code == 0, r.output
+    s = json.loads(out2.read_text())["models"][0]
+    assert s["profile"] == "seed" and s["decisions"] == m["decisions"] and s["decision"] == m["decisions"]["seed"]
+    assert "Decision (seed profile)" in r.output
+
+
+def test_config_and_hurdle_sharpe_on_backtest(tmp_path):
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[decision]\nprofile = "seed"\n\n[decision.evidence]\nhurdle_sharpe = 0.5\n')
+    out = tmp_path / "r.json"
+    args = ("--model", POLICIES / "PAXGUSD_1Hour.pt", "--days", 180, "--walk-forward", 5, "--json", out)
+    r = backtest(*args, "--config", cfg)
+    assert r.exit_code == 0, r.output
+    report = json.loads(out.read_text())
+    m = report["models"][0]
+    assert m["profile"] == "seed" and report["settings"]["profile"] == "seed"
+    assert m["summary"]["evidence"]["hurdle_sharpe"] == 0.5 and report["settings"]["thresholds_file"] == str(cfg)
+    # a hurdle above zero is harder to beat
+    assert m["summary"]["evidence"]["psr_hurdle"] < m["summary"]["evidence"]["psr0"]
+    r = backtest(*args, "--config", cfg, "--profile", "evidence", "--hurdle-sharpe", 2)  # the flags win
+    assert r.exit_code == 0, r.output
+    m = json.loads(out.read_text())["models"][0]
+    assert m["profile"] == "evidence" and m["summary"]["evidence"]["hurdle_sharpe"] == 2.0
+
+
+@pytest.mark.parametrize("args, code", [(("--profile", "bold"), 2), (("--hurdle-sharpe", "nan"), 2),
+                                        (("--hurdle-sharpe", "x"), 2), (("--config", "missing.toml"), 2)])
+def test_bad_decision_options_are_usage_errors(args, code):
+    r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", *args)
+    assert r.exit_code == code, r.output
+    assert "Traceback" not in r.output
+
+
+def test_bad_config_file_is_one_error_line(tmp_path):
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[decision]\nprofile = "lucky"\n')
+    assert_error(backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--config", cfg), 1, "profile")
+
+
+def test_buy_and_hold_is_simulated_by_the_kernel_over_the_same_folds(tmp_path):
+    out = tmp_path / "r.json"
+    r = backtest("--model", POLICIES / "ETHUSD_1Hour.pt", "--days", 60, "--walk-forward", 3, "--json", out)
+    assert r.exit_code == 0, r.output
+    m = json.loads(out.read_text())["models"][0]
+    from engine.store import BarStore
+
+    bars = BarStore(STORE).read("ETHUSD", "1Hour")
+    iso = np.datetime_as_string(bars.timestamp.astype("datetime64[ns]").astype("datetime64[s]"), unit="s")
+    index = {t + "Z": i for i, t in enumerate(iso)}
+    rate_c, rate_s = 10 / 1e4, 5 / 1e4
+    hold = []
+    for fold in m["folds"]:
+        bh = fold["buy_and_hold"]
+        assert bh["metrics"]["n_trades"] == 1 and len(bh["equity"]) == fold["bars"] + 1
+        s0, e = index[fold["start"]], index[fold["end"]] + 1
+        # plain buy-and-hold: buy all at the open of s0+1, sell at the close of e-1
+        p_in = bars.open[s0 + 1] * (1 + rate_s)
+        units = 100000 / bars.open[s0 + 1]  # target 1 of equity at the raw price
+        cash = 100000 - units * p_in - rate_c * units * p_in
+        p_out = bars.close[e - 1] * (1 - rate_s)
+        final = cash + units * p_out - rate_c * units * p_out
+        assert bh["equity"][-1] == pytest.approx(final, rel=1e-9)
+        eq = np.asarray(bh["equity"])
+        hold.append(eq[1:] / eq[:-1] - 1)
+    hold = np.concatenate(hold)
+    e = m["summary"]["evidence"]
+    assert e["buy_and_hold"]["return"] == pytest.approx(np.prod(1 + hold) - 1, rel=1e-9)
+    bpy = e["bars_per_year"]
+    assert e["buy_and_hold"]["sharpe"] == pytest.approx(hold.mean() / hold.std(ddof=1) * np.sqrt(bpy), rel=1e-9)
+
+
+def test_fold_tables_fit_80_columns(tmp_path):
+    r = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["backtest", "--store", str(STORE), "--model",
+                                                      str(POLICIES / "TSLA_1Hour.pt"), "--days", "180",
+                                                      "--walk-forward", "5", "--fill", "close"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    assert "…" not in r.stdout  # nothing cut: dates whole, no blank column squeezed in
+    title = [line for line in lines if line.startswith("foldgate backtest:")]
+    assert len(title) == 1 and "profile evidence" in title[0]
+    table = [line for line in lines if re.match(r"\s*\d \d{4}-\d\d-\d\d \d{4}-\d\d-\d\d ", line)]
+    assert len(table) == 5
+
+
+def test_checkpoint_symbol_differs_from_its_file_name(tmp_path):
+    model = tmp_path / "ETHUSD_1Hour.pt"
+    shutil.copy(POLICIES / "BTCUSD_1Hour.pt", model)  # the checkpoint says BTCUSD
+    out = tmp_path / "r.json"
+    r = backtest("--model", model, "--days", 30, "--json", out)
+    assert r.exit_code == 0, r.output
+    warning = [line for line in r.stderr.splitlines() if line.startswith("Warning:")]
+    assert len(warning) == 1 and "BTCUSD" in warning[0] and "ETHUSD" in warning[0]
+    m = json.loads(out.read_text())["models"][0]
+    assert m["symbol"] == "BTCUSD"
+    assert [f["code"] for f in m["flags"]] == ["SYMBOL_MISMATCH"]
+
+
+def test_model_paths_in_reports_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "r.json"
+    r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--days", 30, "--json", out)
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.read_text())["models"][0]["model_path"] == "data/policies/BTCUSD_1Hour.pt"
+    monkeypatch.chdir(tmp_path)  # a model outside the working directory keeps its full path
+    r = backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--days", 30, "--json", out)
+    assert json.loads(out.read_text())["models"][0]["model_path"] == str(POLICIES / "BTCUSD_1Hour.pt")
+
+
+def test_above_ten_models_one_summary_table_unless_verbose():
+    n = len(list(POLICIES.glob("*.pt")))
+    assert n > 10
+    r = backtest("--model", POLICIES, "--days", 30, "--walk-forward", 2)
+    assert r.exit_code == 0, r.output
+    assert "PER-FOLD ANALYSIS" not in r.stdout and "Decisions" in r.stdout
+    assert all(f" {p.name.split('_')[0]} " in r.stdout for p in POLICIES.glob("*.pt"))
+    r = backtest("--model", POLICIES, "--days", 30, "--walk-forward", 2, "--verbose")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count("PER-FOLD ANALYSIS") == n and r.stdout.count("Positive Folds: ") == n
+
+
+def test_end_past_the_last_bar_is_said_not_silent(tmp_path):
+    out = tmp_path / "r.json"
+    r = backtest("--model", POLICIES / "UNIUSD_1Hour.pt", "--days", 30, "--end", "2026-11-25", "--json", out)
+    assert r.exit_code == 0, r.output
+    assert "Warning: UNIUSD: --end 2026-11-25T23:59:59Z lies past the last stored bar" in r.output
+    assert "last 121 hours hold no bars" in r.output
+    flags = json.loads(out.read_text())["models"][0]["flags"]
+    assert [f["code"] for f in flags] == ["END_PAST_LAST_BAR"]
+    # an end inside the data says nothing
+    r = backtest("--model", POLICIES / "UNIUSD_1Hour.pt", "--days", 30, "--end", "2026-11-19", "--json", out)
+    assert r.exit_code == 0 and "past the last stored bar" not in r.output
+    assert json.loads(out.read_text())["models"][0]["flags"] == []

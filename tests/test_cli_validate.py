@@ -33,11 +33,22 @@ def validate(*args):
     return CliRunner().invoke(app, ["validate", *[str(a) for a in args], "--store", str(STORE)])
 
 
+def assert_exit_status(r, report_dir) -> dict:
+    """design.md 9: 0 when every model was decided, 1 when any failed (each failure named
+    on stderr), with the reports written either way. Returns the report."""
+    report = json.loads((Path(report_dir) / "report.json").read_text())
+    failed = [m for m in report["models"] if m["error"]]
+    assert r.exit_code == (1 if failed else 0), r.output
+    for m in failed:
+        assert f"Error: {m['symbol']}: {m['error']}" in r.stderr
+    return report
+
+
 def test_validate_decides_every_model_and_writes_reports(archive, tmp_path):
     out = tmp_path / "reports"
-    r = validate(archive, "--out", out, "--json", tmp_path / "copy.json", "--html", tmp_path / "copy.html")
-    assert r.exit_code == 0, r.output
-    report = json.loads((out / "report.json").read_text())
+    r = validate(archive, "--out", out, "--json", tmp_path / "copy.json", "--html", tmp_path / "copy.html",
+                 "--profile", "seed")
+    report = assert_exit_status(r, out)
     assert (out / "report.html").stat().st_size > 10_000
     assert json.loads((tmp_path / "copy.json").read_text())["models"] == report["models"]
     by_symbol = {m["symbol"]: m for m in report["models"]}
@@ -71,16 +82,15 @@ def test_validate_decides_every_model_and_writes_reports(archive, tmp_path):
 
 
 def test_validate_twice_reuses_the_extract(archive, tmp_path):
-    assert validate(archive, "--out", tmp_path / "a").exit_code == 0
-    r = validate(archive, "--out", tmp_path / "b")
-    assert r.exit_code == 0, r.output
+    assert_exit_status(validate(archive, "--out", tmp_path / "a"), tmp_path / "a")
+    assert_exit_status(validate(archive, "--out", tmp_path / "b"), tmp_path / "b")
     assert len(list((tmp_path / "training_archives").glob("*_extract"))) == 1
 
 
 def test_promote_copies_live_and_paper_with_manifest(archive, tmp_path):
     models = tmp_path / "models" / "rl_symbols"
     r = validate(archive, "--out", tmp_path / "rep", "--promote", "--models-dir", models)
-    assert r.exit_code == 0, r.output
+    assert_exit_status(r, tmp_path / "rep")
     manifest = json.loads((models / "deployment_manifest.json").read_text())
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     chosen = {m["symbol"]: m["decision"] for m in report["models"] if m["decision"] in ("LIVE", "PAPER")}
@@ -94,13 +104,11 @@ def test_promote_copies_live_and_paper_with_manifest(archive, tmp_path):
 
 
 def test_validate_extracted_dir_and_summary_json(archive, tmp_path):
-    assert validate(archive, "--out", tmp_path / "a").exit_code == 0
+    assert_exit_status(validate(archive, "--out", tmp_path / "a"), tmp_path / "a")
     (extract,) = (tmp_path / "training_archives").glob("*_extract")
-    r = validate(extract, "--out", tmp_path / "b")
-    assert r.exit_code == 0, r.output
+    assert_exit_status(validate(extract, "--out", tmp_path / "b"), tmp_path / "b")
     summary = next(extract.rglob("training_summary_*.json"))
-    r = validate(summary, "--out", tmp_path / "c")
-    assert r.exit_code == 0, r.output
+    assert_exit_status(validate(summary, "--out", tmp_path / "c"), tmp_path / "c")
 
 
 def test_out_not_writable_fails_before_work(archive, tmp_path):
@@ -160,9 +168,61 @@ def test_a_model_without_enough_warm_up_fails_alone(tmp_path):
     archive = build_training_archive(tmp_path / "in", {"BTCUSD": good, "ETHUSD": good}, models={
         "BTCUSD": tmp_path / "BTCUSD_1Hour.pt", "ETHUSD": ROOT / "data" / "policies" / "ETHUSD_1Hour.pt"})
     r = validate(archive, "--out", tmp_path / "rep")
-    assert r.exit_code == 0, r.output
-    models = {m["symbol"]: m for m in json.loads((tmp_path / "rep" / "report.json").read_text())["models"]}
+    assert r.exit_code == 1, r.output  # BTCUSD failed: the run says so, after writing the reports
+    assert "1 of 2 models failed" in r.stderr
+    models = {m["symbol"]: m for m in assert_exit_status(r, tmp_path / "rep")["models"]}
     error = models["BTCUSD"]["error"] or ""
     assert "warm-up" in error and re.search(r"\d+ bars", error), error
     assert models["BTCUSD"]["decision"] is None
     assert models["ETHUSD"]["decision"] in DECISIONS and len(models["ETHUSD"]["folds"]) == 5
+    # up to 10 models: a fold table and the seed's lines per model (design.md 9)
+    assert r.stdout.count("PER-FOLD ANALYSIS") == 1 and "Positive Folds: " in r.stdout
+
+
+def test_evidence_profile_by_default_with_the_other_verdict_beside_it(archive, tmp_path):
+    r = validate(archive, "--out", tmp_path / "e")
+    report = assert_exit_status(r, tmp_path / "e")
+    seed = assert_exit_status(validate(archive, "--out", tmp_path / "s", "--profile", "seed"), tmp_path / "s")
+    assert report["settings"]["profile"] == "evidence" and seed["settings"]["profile"] == "seed"
+    assert "profile evidence" in r.stdout
+    assert "PER-FOLD ANALYSIS" not in r.stdout  # 15 models: the summary table only, unless --verbose
+    by_seed = {m["symbol"]: m for m in seed["models"]}
+    decided = [m for m in report["models"] if m["decision"]]
+    assert decided
+    for m in decided:
+        assert m["profile"] == "evidence" and m["decision"] == m["decisions"]["evidence"]
+        # both verdicts are computed whatever the profile: the seed run agrees on both
+        assert by_seed[m["symbol"]]["decisions"] == m["decisions"]
+        assert by_seed[m["symbol"]]["decision"] == m["decisions"]["seed"]
+    # several symbols: BH applies to every backtested symbol that gating let through
+    for m in report["models"]:
+        e = (m["summary"] or {}).get("evidence")
+        if e and m["gating"]["classification"] != "DROP":
+            assert e["bh_q"] is not None and e["bh_pass"] == (e["bh_q"] <= 0.10)
+            if m["decision"] == "LIVE":
+                assert e["bh_pass"]
+    # TSLA's first folds overlap its training: shown, left out of the evidence, worded neutrally
+    tsla = next(m for m in report["models"] if m["symbol"] == "TSLA")
+    assert tsla["summary"]["evidence"]["oos_folds"] == 5 - tsla["summary"]["in_sample_folds"]
+    flag = next(f for f in tsla["flags"] if f["code"] == "IN_SAMPLE_FOLDS")
+    assert "left out" in flag["message"] and "optimistic" not in flag["message"]
+    assert f"IN_SAMPLE_FOLDS: {flag['message']}" in tsla["reasons"]
+    # model paths relative to the working directory the command ran in
+    assert all(not Path(m["model_path"]).is_absolute() for m in report["models"] if m["model_path"])
+
+
+def test_a_missing_model_file_is_gated_flagged_and_not_backtested(tmp_path):
+    """design.md 7: gating goes on without the file; MODEL_MISSING, no backtest, no error."""
+    from archive_factory import build_training_archive, metric_history
+
+    good = metric_history(0.8, 2.0, 0.9, 0.05)
+    archive = build_training_archive(tmp_path / "in", {"BTCUSD": good, "ETHUSD": good}, models={
+        "BTCUSD": None, "ETHUSD": ROOT / "data" / "policies" / "ETHUSD_1Hour.pt"})
+    r = validate(archive, "--out", tmp_path / "rep")
+    models = {m["symbol"]: m for m in assert_exit_status(r, tmp_path / "rep")["models"]}
+    assert r.exit_code == 0, r.output
+    btc = models["BTCUSD"]
+    assert btc["error"] is None and btc["gating"]["classification"] == "APPROVED"
+    assert "MODEL_MISSING" in {f["code"] for f in btc["gating"]["flags"]}
+    assert btc["backtest"] is None and btc["folds"] == [] and btc["decision"] is None and btc["reasons"]
+    assert models["ETHUSD"]["decision"] in DECISIONS

@@ -256,6 +256,12 @@ def test_show_missing_symbol_and_empty_list(env):
     run, store, tmp = env
     r = run("show", "UNIUSD")
     assert r.exit_code == 1
+    # issue 8 item 6: a missing store directory is not "missing bars"
+    msg = error_line(r)
+    assert f"store directory {store} does not exist" in msg and "import them" not in msg
+    store.mkdir()
+    r = run("show", "UNIUSD")
+    assert r.exit_code == 1
     msg = error_line(r)
     assert "no 1Hour bars for UNIUSD" in msg and "foldgate data import FILE --symbol UNIUSD" in msg
     assert "foldgate data fetch UNIUSD" in msg

@@ -198,6 +198,11 @@ def test_known_list_is_complete():
     assert set(KNOWN_FEATURES) == {
         "ret_k", "vol_k", "sma_ratio_k", "rsi_k", "volume_z_k",
         "hl_range", "hour_sin", "hour_cos", "dow_sin", "dow_cos",
+    } | {
+        f"stockstats:{n}" for n in (
+            "rsi_k", "cci_k", "dx_k", "atr_k", "wr_k", "boll_k", "boll_ub_k", "boll_lb_k",
+            "macd", "macds", "macdh", "close_k_sma", "close_k_ema",
+        )
     }
     with pytest.raises(FeatureError):
         compute_features(make_bars(3), "ret_1")

@@ -12,6 +12,7 @@ from engine.folds import (
     FoldCountError,
     Window,
     bars_per_year,
+    end_past_last_bar,
     iso,
     make_folds,
     make_window,
@@ -98,6 +99,19 @@ def test_end_after_last_bar_and_before_first_bar():
         make_folds(np.array([T0, T0 + 10 * NS_PER_DAY]), 1, 1, end=T0 + 5 * NS_PER_DAY)
 
 
+def test_end_past_the_last_bar_is_said_with_the_empty_hours():
+    ts = hourly(100)
+    last = int(ts[-1])
+    assert end_past_last_bar(ts, 1, None) is None
+    assert end_past_last_bar(ts, 1, last) is None  # exactly at the last bar: nothing to say
+    assert end_past_last_bar(ts, 1, last - H) is None
+    msg = end_past_last_bar(ts, 1, last + 5 * H)
+    assert "past the last stored bar" in msg and "last 5 hours hold no bars" in msg
+    assert iso(last) in msg
+    # an end far past the data: the empty hours are capped at the window's length
+    assert "last 24 hours" in end_past_last_bar(ts, 1, last + 100 * H)
+
+
 def test_warmup_exactly_enough_and_one_short():
     ts = hourly(72)
     folds = make_folds(ts, 1, 4, warmup=48)  # window starts at bar 48
@@ -106,6 +120,7 @@ def test_warmup_exactly_enough_and_one_short():
         make_folds(ts, 1, 4, warmup=49)
     msg = str(err.value)
     assert "48 bars before it" in msg and "need 49" in msg
+    assert "fold 1 starts" in msg  # folds count from 1 in messages, as in the tables
     assert make_window(ts, 1, warmup=48).start == 48
     with pytest.raises(DataError, match="need 49"):
         make_window(ts, 1, warmup=49)

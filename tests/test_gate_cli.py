@@ -48,7 +48,7 @@ def test_json_is_written_atomically_with_the_report_gating_shape(archive, tmp_pa
     assert res.exit_code == 0, res.output
     doc = json.loads(target.read_text())
     assert sorted(p.name for p in target.parent.iterdir()) == ["gate.json"]  # no temp file left behind
-    assert doc["schema"] == "foldgate.report/1" and doc["command"] == "gate"
+    assert doc["schema"] == "foldgate.report/2" and doc["command"] == "gate"
     assert doc["archive"]["stamp"] == "20241227_120000"
     from engine.report import validate_report
 
@@ -67,6 +67,15 @@ def test_json_is_written_atomically_with_the_report_gating_shape(archive, tmp_pa
     assert models["SOLUSD"]["gating"]["classification"] == "DROP"
     assert "MISSING_METRIC" in {f["code"] for f in models["SOLUSD"]["gating"]["flags"]}
     assert models["AVAXUSD"]["gating"] is None and "profit_factor" in models["AVAXUSD"]["error"]
+    # gate runs no backtest: a flag must not send the reader to one that is not there (issue 8 item 11)
+    eth = models["ETHUSD"]
+    inflated = [f for f in eth["gating"]["flags"] if f["code"] == "INFLATED_PROXY_DD"]
+    assert inflated and "trust the backtest's" not in inflated[0]["message"]
+    assert "foldgate backtest or validate" in inflated[0]["message"]
+    assert any("INFLATED_PROXY_DD" in r and "trust the backtest's" not in r for r in eth["reasons"])
+    # one builder for gate, backtest and validate: the same model keys, profile and decisions
+    assert all(set(m) >= {"profile", "decisions", "flags"} for m in doc["models"])
+    assert all(m["decisions"] == {"evidence": None, "seed": None} for m in doc["models"])
 
 
 def test_extracted_dir_and_bare_summary_sources(archive, tmp_path):

@@ -70,11 +70,18 @@ def test_keys_file_set_and_store_empty_fetches_by_default(fake, tmp_path, monkey
     keys.chmod(0o600)
     monkeypatch.setenv("ALPACA_KEYS_FILE", str(keys))
     store = tmp_path / "bars"
+    out = tmp_path / "r.json"
     r = CliRunner().invoke(app, ["backtest", "--model", str(POLICIES / "BTCUSD_1Hour.pt"), "--store", str(store),
-                                 "--data-url", fake.url, "--days", "10"])
+                                 "--data-url", fake.url, "--days", "10", "--json", str(out)])
     assert r.exit_code == 0, r.output
     assert fake.bar_requests() and (store / "1Hour" / "BTCUSD.arrow").exists()
     assert SECRET not in r.output
+    # no --source, yet the bars came from Alpaca: the report says so (issue 10 item 8)
+    assert json.loads(out.read_text())["settings"]["source"] == "alpaca"
+    r = CliRunner().invoke(app, ["backtest", "--model", str(POLICIES / "BTCUSD_1Hour.pt"), "--store", str(store),
+                                 "--data-url", fake.url, "--days", "10", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.read_text())["settings"]["source"] == "store"  # now stored: nothing fetched
 
 
 def test_unknown_symbol_on_alpaca_is_a_clear_error(fake, tmp_path):

@@ -1,4 +1,4 @@
-"""The foldgate.report/1 JSON (schema, NaN, atomic writes) and the HTML page
+"""The foldgate.report/2 JSON (schema, NaN, atomic writes) and the HTML page
 (escaping, self-containment, size, and how it behaves in a real browser)."""
 
 from __future__ import annotations
@@ -93,7 +93,21 @@ def test_empty_report_validates_and_renders():
      "report.models[0].summary.folds: 4 but 5 folds listed"),
     (lambda r: r["models"][5].__setitem__("decision", "LIVE"),
      "report.models[5].decision: 'LIVE' for a model that failed"),
-    (lambda r: r.__setitem__("schema", "foldgate.report/2"), "report.schema: 'foldgate.report/1' was expected"),
+    (lambda r: r.__setitem__("schema", "foldgate.report/1"), "report.schema: 'foldgate.report/2' was expected"),
+    (lambda r: r["models"][0].__setitem__("decision", "DROP"),
+     "report.models[0].decision: 'DROP' but decisions.evidence (the profile used) is 'LIVE'"),
+    (lambda r: r["models"][0]["decisions"].__setitem__("seed", "MAYBE"), "report.models[0].decisions.seed: 'MAYBE'"),
+    (lambda r: r["models"][0].__setitem__("profile", "hunch"), "report.models[0].profile: 'hunch' is not one of"),
+    (lambda r: r["models"][0]["flags"].append({"code": "lower", "message": "x"}),
+     "report.models[0].flags[1].code: 'lower' does not match"),
+    (lambda r: r["models"][0]["summary"]["evidence"].__setitem__("oos_folds", 2),
+     "report.models[0].summary.evidence.oos_folds: 2 but 4 out-of-sample folds listed"),
+    (lambda r: r["models"][0]["summary"]["evidence"].__setitem__("psr0", 1.5),
+     "report.models[0].summary.evidence.psr0: 1.5 is greater than the maximum of 1"),
+    (lambda r: r["models"][0]["summary"]["evidence"].pop("bh_q"),
+     "report.models[0].summary.evidence: 'bh_q' is a required property"),
+    (lambda r: r["models"][0]["folds"][0]["buy_and_hold"].__setitem__("equity", [1.0, 2.0]),
+     "report.models[0].folds[0].buy_and_hold.equity: 2 values for 120 timestamps"),
 ])
 def test_broken_report_names_the_field(mutate, expect):
     r = make_report(n_models=7, n_folds=5, bars_per_fold=120, backtest_bars=96, seed=3)
@@ -101,7 +115,7 @@ def test_broken_report_names_the_field(mutate, expect):
     with pytest.raises(R.ReportSchemaError) as info:
         R.validate_report(r)
     assert any(e.startswith(expect) for e in info.value.errors), info.value.errors
-    assert str(info.value).startswith("report does not match foldgate.report/1: report.")
+    assert str(info.value).startswith("report does not match foldgate.report/2: report.")
 
 
 def test_errors_inside_null_alternatives_are_not_hidden():
@@ -262,10 +276,24 @@ def test_each_model_section_has_its_parts(rep):
         for reason in m["reasons"]:
             assert html.escape(reason) in sec
         if m["folds"]:
-            assert sec.count("<svg") == 3  # equity, drawdown, Sharpe bars
-            assert sec.count('class="ln"') == 2 * (len(m["folds"]) + 1)  # each fold + backtest, twice
+            assert sec.count("<svg") == 3  # stitched equity, its drawdown, the forest plot
+            # ONE stitched policy curve per run of out-of-sample folds, not one per fold
+            runs = 1 + sum(1 for a, b in zip(m["folds"], m["folds"][1:]) if a["in_sample"] and not b["in_sample"]) \
+                - (1 if m["folds"][0]["in_sample"] else 0)
+            assert sec.count('class="ln pol"') == 2 * runs  # equity and drawdown
+            assert sec.count('class="ln bh"') == runs  # buy-and-hold on the equity chart
+            assert sec.count('class="fb"') == 2 * sum(not f["in_sample"] for f in m["folds"])  # fold boundaries
+            assert sec.count('class="shade"') == 2 * sum(f["in_sample"] for f in m["folds"])
+            # the forest plot: a point per fold, an interval per out-of-sample fold and the pooled row
+            oos = sum(not f["in_sample"] for f in m["folds"])
+            assert sec.count('<circle class="pt') == len(m["folds"])
+            assert sec.count('<line class="ci') == 3 * (oos + 1)
             fold_rows = sec[sec.index('class="grid folds"'):]
             assert fold_rows.count("<tr>") == len(m["folds"]) + 1
+            e = m["summary"]["evidence"]
+            assert f"{e['psr0']:.3f}" in sec and "PSR(hurdle" in sec and "MinTRL" in sec
+            other = [d for k, d in m["decisions"].items() if k != m["profile"]][0]
+            assert f'seed profile: <span class="badge b-{other.lower()}">' in sec
         else:
             assert "<svg" not in sec
 
@@ -284,12 +312,13 @@ def test_curves_are_downsampled_but_keep_extremes():
 
 
 def test_json_keeps_full_curves_while_html_draws_fewer_points():
-    r = make_report(n_models=1, n_folds=1, bars_per_fold=5000, backtest_bars=24)
+    r = make_report(n_models=1, n_folds=3, bars_per_fold=5000, backtest_bars=24)  # fold 0 in-sample
     data = json.loads(R.report_to_json(r))
-    assert len(data["models"][0]["folds"][0]["equity"]) == 5001
+    assert len(data["models"][0]["folds"][1]["equity"]) == 5001
     page = R.render_html(r)
-    paths = re.findall(r'class="ln" data-f="0" d="M([^"]+)"', page)
-    assert paths and all(len(p.split()) <= R.MAX_CURVE_POINTS for p in paths)
+    paths = re.findall(r'class="ln (?:pol|bh)" d="M([^"]+)"', page)
+    # the two out-of-sample folds stitched: 10,000 bars drawn with at most MAX_CURVE_POINTS
+    assert len(paths) == 3 and all(len(p.split()) <= R.MAX_CURVE_POINTS for p in paths)
 
 
 def test_fifty_model_page_is_under_10_mb():
@@ -485,3 +514,52 @@ def test_docs_describe_every_schema_field():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text(encoding="utf-8")
     undocumented = sorted(n for n in names if f"`{n}`" not in doc)
     assert not undocumented, f"docs/report.md does not describe: {undocumented}"
+
+
+@pytest.mark.parametrize("metric, value, level", [
+    ("max_drawdown", 0.05, "APPROVED"), ("max_drawdown", 0.08, "APPROVED"), ("max_drawdown", 0.10, "REVIEW"),
+    ("max_drawdown", 0.15, "REVIEW"), ("max_drawdown", 0.20, "DROP"),
+    ("fitness", 0.75, "APPROVED"), ("fitness", 0.70, "APPROVED"), ("fitness", 0.55, "REVIEW"), ("fitness", 0.4, "DROP"),
+    ("consistency", 0.90, "APPROVED"), ("consistency", 0.60, "DROP"),
+])
+def test_gating_table_levels_follow_engine_gating(rep, metric, value, level):
+    """The table's levels are engine.gating's comparisons: inverting the drawdown
+    comparison (smaller is better) there or here fails this test (issue 8 item 12)."""
+    from engine.gating import as_thresholds, metric_level
+
+    r = json.loads(R.report_to_json(rep))
+    m = r["models"][0]
+    m["gating"]["metrics"][metric] = value
+    sec = R.render_html(r)
+    sec = sec[sec.index('id="m0"'):]
+    sec = sec[: sec.find("<section") if "<section" in sec else len(sec)]
+    labels = {"fitness": "Fitness", "consistency": "Consistency", "max_drawdown": "Max drawdown (proxy)"}
+    row = re.search(rf"<tr><th>{re.escape(labels[metric])}</th>(.*?)</tr>", sec).group(1)
+    assert f'<span class="badge b-{level.lower()}">{level}</span>' in row
+    t = as_thresholds(r["settings"]["thresholds"])
+    assert ("DROP", "REVIEW", "APPROVED")[metric_level(metric, value, t)] == level
+    op = "&le;" if metric == "max_drawdown" else "&ge;"
+    assert row.count(op) == 2
+
+
+def test_out_of_sample_folds_are_stitched_into_one_compounded_curve():
+    from engine.report.html import _stitched
+
+    def period(i, start_h, equity, hold, in_sample=False):
+        t0 = np.datetime64("2025-01-01T00:00:00") + np.timedelta64(start_h, "h")
+        ts = [str(t0 + np.timedelta64(k, "h")) + "Z" for k in range(len(equity) - 1)]
+        return {"index": i, "in_sample": in_sample, "timestamps": ts, "equity": equity,
+                "buy_and_hold": {"equity": hold}}
+
+    m = {"folds": [period(0, 0, [100.0, 110.0, 121.0], [100.0, 100.0, 120.0]),
+                   period(1, 2, [100.0, 50.0, 200.0], [100.0, 1.0, 1.0], in_sample=True),
+                   period(2, 4, [100.0, 90.0, 99.0], [100.0, 105.0, 84.0])]}
+    st = _stitched(m)
+    assert [b[1] for b in st["boundaries"]] == ["F1", "F3"] and len(st["shaded"]) == 1
+    assert len(st["segments"]) == 2  # the in-sample fold is a gap, not part of the curve
+    np.testing.assert_allclose(st["segments"][0]["ret"], [0.10, 0.21])
+    np.testing.assert_allclose(st["segments"][1]["ret"], [1.21 * 0.9 - 1, 1.21 * 0.99 - 1])  # compounded
+    np.testing.assert_allclose(st["segments"][1]["hold"], [1.2 * 1.05 - 1, 1.2 * 0.84 - 1])
+    # drawdown from the running peak, which carries over the gap
+    np.testing.assert_allclose(st["segments"][1]["dd"], [0.9 - 1, 0.99 - 1])
+    assert st["total"] == pytest.approx(1.21 * 0.99 - 1) and st["hold_total"] == pytest.approx(1.2 * 0.84 - 1)

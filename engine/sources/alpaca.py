@@ -41,6 +41,7 @@ import numpy as np
 
 from ..errors import FoldgateError, SourceError
 from ..store import (
+    NS_PER_DAY,
     NS_PER_SECOND,
     Bars,
     BarStore,
@@ -51,11 +52,12 @@ from ..store import (
 from ..calendar import market_open_between, slots_in_sessions
 from ..symbols import alpaca_symbol, canonical_symbol, check_asset_class, guess_asset_class, split_crypto_pair
 from .credentials import MISSING_KEYS_HINT, Credentials, load_credentials
+from .pages import check_page, decode_json, page_rows, parse_bars
+from .redact import Redactor
 
 DATA_URL_ENV = "FOLDGATE_ALPACA_DATA_URL"
 FEEDS = ("iex", "sip", "delayed_sip")
 DEFAULT_DAYS = 365
-NS_PER_DAY = 86_400 * NS_PER_SECOND
 _MAX_PAGES = 100_000  # a server that never stops paginating is a bug, not data
 _SKEW_NOTE_NS = 120 * NS_PER_SECOND  # HTTP Date has 1 s resolution; 2 min is real skew
 
@@ -71,6 +73,7 @@ class HttpPolicy:
     retries: int = 4            # further attempts of one page after the first
     backoff: float = 1.0        # first wait in seconds; doubles per attempt, +-50% jitter
     max_wait: float = 60.0      # longest single wait; a longer Retry-After fails at once
+    max_response_bytes: int = 64 * 1024 * 1024  # a page of 10,000 bars is ~1.5 MB
 
     def __post_init__(self):
         for name in ("connect_timeout", "read_timeout", "max_wait"):
@@ -78,11 +81,16 @@ class HttpPolicy:
                 raise FoldgateError(f"HTTP {name.replace('_', ' ')} must be positive")
         if self.retries < 0 or self.backoff < 0:
             raise FoldgateError("HTTP retries and backoff must not be negative")
+        if self.retries > 100:
+            raise FoldgateError("HTTP retries must be at most 100")
+        if not 1024 <= self.max_response_bytes <= 2**34:
+            raise FoldgateError("the largest HTTP response must be between 1 KiB and 16 GiB")
 
     @classmethod
     def from_env(cls, env=None) -> "HttpPolicy":
         """`FOLDGATE_ALPACA_TIMEOUT` (seconds, both timeouts), `FOLDGATE_ALPACA_RETRIES`,
-        `FOLDGATE_ALPACA_BACKOFF`, `FOLDGATE_ALPACA_MAX_WAIT`; unset ones keep the defaults."""
+        `FOLDGATE_ALPACA_BACKOFF`, `FOLDGATE_ALPACA_MAX_WAIT`, `FOLDGATE_ALPACA_MAX_RESPONSE`
+        (bytes); unset ones keep the defaults."""
         env = os.environ if env is None else env
         kw: dict[str, Any] = {}
 
@@ -90,6 +98,8 @@ class HttpPolicy:
             raw = env.get(name, "").strip()
             if not raw:
                 return None
+            if len(raw) > 30:
+                raise FoldgateError(f"{name} is not a number ({len(raw)} characters)")
             try:
                 v = conv(raw)
             except ValueError:
@@ -103,7 +113,8 @@ class HttpPolicy:
             kw["connect_timeout"] = kw["read_timeout"] = t
         for key, name, conv in (("retries", "FOLDGATE_ALPACA_RETRIES", int),
                                 ("backoff", "FOLDGATE_ALPACA_BACKOFF", float),
-                                ("max_wait", "FOLDGATE_ALPACA_MAX_WAIT", float)):
+                                ("max_wait", "FOLDGATE_ALPACA_MAX_WAIT", float),
+                                ("max_response_bytes", "FOLDGATE_ALPACA_MAX_RESPONSE", int)):
             v = num(name, conv)
             if v is not None:
                 kw[key] = v
@@ -259,95 +270,6 @@ def analyse_gaps(timestamp: np.ndarray, timeframe: str, asset_class: str) -> Gap
     return GapStats(closed, holes, hole_bars, largest)
 
 
-# ----------------------------------------------------------------------------- parsing bars
-
-
-_REFUSALS = ("missing or NaN value", "non-positive price", "negative volume",
-             "high below low", "bad timestamp")
-
-
-def _column(rows: list, key: str) -> np.ndarray:
-    vals = [r.get(key) if isinstance(r, dict) else None for r in rows]
-    try:
-        return np.array(vals, dtype=np.float64)
-    except (TypeError, ValueError):
-        out = np.full(len(vals), np.nan)
-        for i, v in enumerate(vals):
-            try:
-                out[i] = float(v)
-            except (TypeError, ValueError):
-                pass
-        return out
-
-
-def _timestamps(rows: list) -> np.ndarray:
-    """Alpaca's RFC 3339 `t` -> int64 ns UTC; unparseable -> INT64 min."""
-    import pandas as pd  # an alpaca-py dependency; fast and strict ISO-8601
-
-    raw = [r.get("t") if isinstance(r, dict) and isinstance(r.get("t"), str) else None for r in rows]
-    if not raw:
-        return np.empty(0, np.int64)
-    idx = pd.DatetimeIndex(pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce"))
-    return idx.as_unit("ns").asi8.copy()
-
-
-@dataclass
-class _Parsed:
-    bars: dict                 # column name -> array, clean rows only, sorted, unique
-    refused: dict
-    unfinished: int
-
-
-def parse_bars(rows: list, step_ns: int, now_ns: int) -> _Parsed:
-    """Alpaca bar dicts -> clean, sorted, unique columns; refused rows counted by reason.
-    Refused: a missing/NaN field, a price <= 0, volume < 0, high < low, a bad `t`.
-    Unfinished: bars whose interval has not ended by `now_ns`."""
-    ts = _timestamps(rows)
-    o, h, l_, c, v = (_column(rows, k) for k in ("o", "h", "l", "c", "v"))
-    n_ = _column(rows, "n")
-    vw = _column(rows, "vw")
-    refused = dict.fromkeys(_REFUSALS, 0)
-    bad = np.zeros(len(rows), dtype=bool)
-
-    def mark(mask, reason):
-        new = mask & ~bad
-        refused[reason] += int(new.sum())
-        bad[:] |= mask
-
-    mark(ts == np.iinfo(np.int64).min, "bad timestamp")
-    prices = np.stack([o, h, l_, c]) if len(rows) else np.empty((4, 0))
-    mark(~np.isfinite(prices).all(axis=0) | ~np.isfinite(v), "missing or NaN value")
-    with np.errstate(invalid="ignore"):
-        mark((prices <= 0).any(axis=0), "non-positive price")
-        mark(v < 0, "negative volume")
-        mark(h < l_, "high below low")
-    unfinished_mask = ~bad & (ts + step_ns > now_ns)
-    unfinished = int(unfinished_mask.sum())
-    keep = ~bad & ~unfinished_mask
-    refused = {k: n for k, n in refused.items() if n}
-
-    ts = ts[keep]
-    order = np.argsort(ts, kind="stable")
-    ts = ts[order]
-    last_of_run = np.ones(len(ts), dtype=bool)
-    last_of_run[:-1] = ts[1:] != ts[:-1]
-    sel = order[last_of_run]
-    ts = ts[last_of_run]
-
-    def pick(a):
-        return a[keep][sel]
-
-    tc = pick(n_)
-    tc = None if len(tc) and np.isnan(tc).all() else np.where(np.isfinite(tc) & (tc >= 0), tc, -1).astype(np.int64)
-    vwp = pick(vw)
-    with np.errstate(invalid="ignore"):
-        vwp = np.where(np.isfinite(vwp) & (vwp > 0), vwp, np.nan)
-    vwp = None if len(vwp) and np.isnan(vwp).all() else vwp
-    cols = {"timestamp": ts, "open": pick(o), "high": pick(h), "low": pick(l_),
-            "close": pick(c), "volume": pick(v), "trade_count": tc, "vwap": vwp}
-    return _Parsed(cols, refused, unfinished)
-
-
 # ----------------------------------------------------------------------------- HTTP
 
 
@@ -451,16 +373,12 @@ class _Pager:
                     requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
                 problem = f"connection failed or dropped ({type(exc).__name__})"
-            except ValueError:  # a truncated or non-JSON body
-                problem = "a malformed (non-JSON) response"
+            except ValueError as exc:  # a truncated or non-JSON body
+                problem = str(exc) if isinstance(exc, FoldgateError) else "a malformed (non-JSON) response"
+            except RecursionError:  # alpaca-py parsing a deeply nested error body itself
+                problem = "a malformed response (JSON nested too deep)"
             else:
-                if not isinstance(resp, dict) or "bars" not in resp:
-                    raise SourceError(f"{self.host} did not answer with Alpaca's bars JSON "
-                                      "(check --data-url / FOLDGATE_ALPACA_DATA_URL)")
-                if resp["bars"] is None:  # some endpoints say null for "no bars"
-                    resp = dict(resp, bars={})
-                if not isinstance(resp["bars"], dict):
-                    raise SourceError(f"{self.host} answered with a malformed bars object")
+                resp = check_page(resp, self.host)
                 self.pages += 1
                 self.on_page(resp)
                 return resp
@@ -482,17 +400,45 @@ class _Pager:
             self.sleep(wait)
 
 
-def _timeout_session(policy: HttpPolicy, on_response: Callable[[Any], None]):
+def _read_capped(response, limit: int, host: str) -> bytes:
+    """The whole (decoded) body, refusing one longer than `limit` before holding it."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and len(declared) < 20 and int(declared) > limit:
+        raise SourceError(f"{host} sent a {int(declared):,}-byte response, more than the "
+                          f"{limit:,} allowed (FOLDGATE_ALPACA_MAX_RESPONSE)")
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise SourceError(f"{host} sent a response of more than {limit:,} bytes "
+                              "(FOLDGATE_ALPACA_MAX_RESPONSE); stopping")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _timeout_session(policy: HttpPolicy, on_response: Callable[[Any], None], host: str = "the data server"):
     import requests
 
     class _Session(requests.Session):
         # alpaca-py calls session.request(...) without a timeout; a silent server
-        # would hang the fetch forever.
+        # would hang the fetch forever. The body is read here, bounded, and decoded
+        # by `decode_json` (alpaca-py's response.json() would raise RecursionError on
+        # deep nesting).
         def request(self, method, url, **kwargs):
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = (policy.connect_timeout, policy.read_timeout)
+            kwargs["stream"] = True
             response = super().request(method, url, **kwargs)
+            try:
+                body = _read_capped(response, policy.max_response_bytes, host)
+            finally:
+                response.close()
+            response._content = body
+            response._content_consumed = True
             on_response(response)
+            if response.status_code < 400:
+                parsed = decode_json(body)
+                response.json = lambda **_: parsed
             return response
 
     return _Session()
@@ -516,7 +462,7 @@ def _client(asset_class: str, creds: Credentials | None, url: str | None, pager:
     client = Client(**kw)
     client._retry = 0            # the SDK's retry is replaced by _Pager's
     client._retry_codes = []
-    client._session = _timeout_session(pager.policy, pager.saw_response)
+    client._session = _timeout_session(pager.policy, pager.saw_response, pager.host)
     return client
 
 
@@ -619,7 +565,45 @@ def fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: s
     and symbols before it written. A symbol Alpaca has no bars for gets status
     "no-data" and no file. Keys come from `credentials`, else ALPACA_KEYS_FILE or
     APCA_API_KEY_ID / APCA_API_SECRET_KEY, and are looked up only when a request is
-    needed (stocks need them, crypto sends them when present)."""
+    needed (stocks need them, crypto sends them when present).
+    Every message it returns or raises (notes, progress, errors, including the ones the
+    server sent) has the key id and secret in use replaced by [REDACTED]."""
+    box: list = []
+    inner = None if progress is None else (lambda ev: progress(_redact_progress(box, credentials, ev)))
+    try:
+        reports = _fetch_bars(store, symbols, timeframe, start=start, end=end, days=days, feed=feed,
+                              refresh=refresh, data_url=data_url, progress=inner, http=http,
+                              credentials=credentials, asset_class=asset_class, _creds_box=box)
+    except FoldgateError as exc:
+        raise _redactor(box, credentials).error(exc) from None
+    red = _redactor(box, credentials)
+    if red:
+        for rep in reports:
+            rep.notes = [red(n) for n in rep.notes]
+    return reports
+
+
+def _redactor(box: list, credentials: Credentials | None) -> Redactor:
+    """The secrets this fetch looked up (none when there were none); before it looked,
+    the ones it would have used, if they load."""
+    if box:
+        return Redactor.for_credentials(box[0])
+    return Redactor.for_credentials(credentials) if credentials is not None else Redactor.known()
+
+
+def _redact_progress(box: list, credentials, ev: FetchProgress) -> FetchProgress:
+    if ev.message:
+        ev.message = _redactor(box, credentials)(ev.message)
+    return ev
+
+
+def _fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: str = "1Hour",
+               start=None, end=None, days: float | None = None, feed: str = "iex",
+               refresh: bool = False, data_url: str | None = None,
+               progress: Callable[[FetchProgress], None] | None = None, *,
+               http: HttpPolicy | None = None, credentials: Credentials | None = None,
+               asset_class: str | None = None, _creds_box: list | None = None) -> list[FetchReport]:
+    """fetch_bars without the redaction of its messages."""
     if isinstance(symbols, str):
         symbols = [symbols]
     symbols = list(symbols)
@@ -652,7 +636,7 @@ def fetch_bars(store: BarStore | str | os.PathLike | None, symbols, timeframe: s
             or store.asset_class(sym) or guess_asset_class(raw)
         wanted.append((sym, ac, alpaca_symbol(raw, ac)))
 
-    creds_box: list = []
+    creds_box: list = [] if _creds_box is None else _creds_box
 
     def keys() -> Credentials | None:
         if not creds_box:
@@ -699,7 +683,7 @@ def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, feed, r
         cur = [ranges[0][0]]
 
         def on_page(resp):
-            page = resp["bars"].get(asym) or []
+            page = page_rows(resp, asym)
             rows.extend(page)
             covered = done_before[0]
             if page and isinstance(page[-1], dict) and isinstance(page[-1].get("t"), str):

@@ -118,6 +118,12 @@ def _parse_json(text: str, path: Path) -> tuple[str | None, str | None]:
     except json.JSONDecodeError as exc:
         # exc.msg describes the syntax only; exc.doc would hold the secret.
         raise SourceError(f"keys file {path} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise SourceError(f"keys file {path}: the JSON is nested too deep; a keys file is one "
+                          "object of strings") from None
+    except ValueError:  # an integer past Python's digit limit; its text may be the secret
+        raise SourceError(f"keys file {path}: the JSON holds a number too long to read; the key "
+                          "id and secret are strings") from None
     if not isinstance(obj, dict):
         raise SourceError(f"keys file {path}: the JSON must be an object with the key id and secret")
     flat = {k: v for k, v in obj.items() if isinstance(v, str)}

@@ -1,8 +1,9 @@
-"""Walk-forward summary, probabilistic and deflated Sharpe ratios (design.md 6).
+"""Walk-forward summary, probabilistic and deflated Sharpe ratios (design.md 6); the
+evidence statistics of design.md 6.1 are in `engine.metrics.evidence`, re-exported here.
 
 Per-fold metrics come from `kernels.metrics.trajectory_metrics` (re-exported here).
 The statistics below use numpy and the standard library only (math.erfc for the
-normal CDF, statistics.NormalDist for its inverse), so the engine needs no scipy.
+normal CDF); the evidence module imports scipy.special on first use.
 
 Sharpe ratios inside PSR and DSR are per bar, not annualised: SR = mean(r) / std(r,
 ddof 1) over the stitched fold returns, as in Bailey and Lopez de Prado, with the
@@ -23,7 +24,6 @@ Conventions where the statistics have no value (returned as NaN, written as null
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 
@@ -34,7 +34,16 @@ from kernels.metrics import (
     trajectory_returns_flat,
 )
 
-EULER_GAMMA = 0.5772156649015329
+from .evidence import (  # design.md 6.1: one home for its formulas
+    EULER_GAMMA,
+    apply_variants,
+    benjamini_hochberg,
+    best_variant,
+    evidence_summary,
+    expected_max_z,
+    is_buy_and_hold_like,
+    symbol_pvalue,
+)
 
 SUMMARY_KEYS = (
     "folds",
@@ -116,13 +125,14 @@ def expected_max_sharpe(trial_sharpes) -> float:
     v = float(np.var(finite)) if finite.size >= 2 else 0.0
     if n == 1 or v == 0.0:
         return 0.0
-    inv = NormalDist().inv_cdf
-    return math.sqrt(v) * ((1.0 - EULER_GAMMA) * inv(1.0 - 1.0 / n)
-                           + EULER_GAMMA * inv(1.0 - 1.0 / (n * math.e)))
+    return math.sqrt(v) * expected_max_z(n)
 
 
 def deflated_sharpe_ratio(returns, trial_sharpes) -> float:
-    """PSR of `returns` against SR* = expected_max_sharpe(trial_sharpes), where
+    """Section 6's run-wide DSR, kept for the API; design.md 6.1's DSR across the
+    variants of one symbol is `apply_variants`.
+
+    PSR of `returns` against SR* = expected_max_sharpe(trial_sharpes), where
     trial_sharpes holds the per-bar SR (per_bar_sharpe of the stitched fold returns)
     of every model in the run, this one included: N = len(trial_sharpes)."""
     return probabilistic_sharpe_ratio(returns, expected_max_sharpe(trial_sharpes))
@@ -186,5 +196,6 @@ __all__ = [
     "METRIC_NAMES", "SUMMARY_KEYS", "EULER_GAMMA", "trajectory_metrics",
     "trajectory_returns", "trajectory_returns_flat", "walk_forward_summary",
     "probabilistic_sharpe_ratio", "deflated_sharpe_ratio", "expected_max_sharpe",
-    "per_bar_sharpe", "norm_cdf", "metrics_rows",
+    "per_bar_sharpe", "norm_cdf", "metrics_rows", "evidence_summary", "apply_variants",
+    "benjamini_hochberg", "symbol_pvalue", "best_variant", "is_buy_and_hold_like",
 ]

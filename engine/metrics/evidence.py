@@ -1,0 +1,395 @@
+"""Evidence statistics of design.md 6.1, per model, on the out-of-sample folds stitched.
+
+Every formula of 6.1 lives here once. The formula functions (`bartlett_q`,
+`sharpe_se`, `psr`, `min_trl_bars`, `cochran`, `expected_max_sharpe_61`) take scalars
+or numpy arrays alike, so the operating-characteristic benchmark
+(benchmarks/decision_oc.py) runs millions of simulated models through the very same
+arithmetic that `evidence_summary` applies to one model.
+
+Conventions where a statistic has no value (NaN here, None in the returned dicts):
+- fewer than 2 bars, a non-finite return (a ruined curve) or a model that never
+  traded: SR is NaN and so is everything derived from it;
+- zero variance: SR 0 (as design.md 6), skewness and kurtosis undefined (None); the
+  autocorrelations are undefined too, so q = 1 (no serial correlation measured), and
+  the variance factor 1 - g3 SR + (g4-1)/4 SR^2 is 1 at SR 0;
+- a variance factor <= 0 (only a two-point distribution at SR = 2/g3 reaches it) has
+  no standard error: se, PSR, the interval and the DSR are NaN.
+
+scipy.special (ndtr, ndtri, chdtrc) is imported on first use: importing it costs
+~0.15 s, which a process that never computes evidence should not pay (design.md 10).
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+from kernels.metrics import autocovariances
+
+EULER_GAMMA = 0.5772156649015329
+MAX_LAGS = 24          # design.md 6.1: longer lags make q noisy enough to inflate false LIVEs
+Q_FLOOR = 0.05
+CI_LEVEL = 0.90        # the reported Sharpe interval is two-sided 90%: SR +- PhiInv(0.95) se
+
+# BUY_AND_HOLD_LIKE (design.md 6.1): bar-weighted exposure at least this, and at most
+# this many trades in every fold.
+BH_LIKE_MIN_EXPOSURE = 0.95
+BH_LIKE_MAX_TRADES_PER_FOLD = 1
+
+EVIDENCE_KEYS = (
+    "oos_folds", "lags", "q", "sr", "sr_annual", "sr_ci90", "psr0", "psr_hurdle",
+    "hurdle_sharpe", "min_trl_bars", "min_trl_days", "cochran_q", "cochran_p", "bh_q",
+    "bh_pass", "n_variants", "dsr", "buy_and_hold", "excess_sharpe",
+)
+EXTRA_KEYS = (
+    "n_bars", "bars_per_year", "level", "se", "g3", "g4", "min_trl_reason", "never_traded",
+    "fold_sharpe", "fold_sharpe_ci90",
+)
+
+
+def _special():
+    import scipy.special as sp  # lazy: see the module docstring
+
+    return sp
+
+
+# ---------------------------------------------------------------------------------
+# formulas (scalars or arrays)
+
+
+def phi(x):
+    """Standard normal CDF."""
+    return _special().ndtr(x)
+
+
+def phi_inv(p):
+    """Standard normal quantile."""
+    return _special().ndtri(p)
+
+
+def n_lags(n: int) -> int:
+    """L = min(24, floor(n / 4))."""
+    return max(0, min(MAX_LAGS, int(n) // 4))
+
+
+def bartlett_weights(lags: int) -> np.ndarray:
+    """(1 - j / (L + 1)) for j = 1..L."""
+    j = np.arange(1, lags + 1, dtype=np.float64)
+    return 1.0 - j / (lags + 1.0)
+
+
+def bartlett_q(acov, lags: int):
+    """q = 1 + 2 sum_{j=1..L} (1 - j/(L+1)) rho_j, floored at Q_FLOOR; acov[..., 0..L]
+    are the autocovariances (1/n). q = 1 where the variance is 0 (no rho to measure)."""
+    acov = np.asarray(acov, dtype=np.float64)
+    g0 = acov[..., 0]
+    w = bartlett_weights(lags)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = (acov[..., 1:lags + 1] * w).sum(axis=-1) / g0
+    q = np.where(g0 > 0.0, np.maximum(1.0 + 2.0 * s, Q_FLOOR), 1.0)
+    return q if q.ndim else float(q)
+
+
+def variance_factor(sr, g3, g4):
+    """1 - g3 SR + (g4 - 1)/4 SR^2 (g4 raw kurtosis); exactly 1 at SR 0 whatever the
+    moments, so a zero-variance series (moments undefined) still has one."""
+    sr = np.asarray(sr, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        f = np.where(sr == 0.0, 1.0, 1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr * sr)
+    return f if f.ndim else float(f)
+
+
+def sharpe_se(sr, g3, g4, q, n):
+    """se = sqrt(q (1 - g3 SR + (g4-1)/4 SR^2) / (n - 1)); NaN where the factor <= 0 or
+    n < 2."""
+    v = np.asarray(q * variance_factor(sr, g3, g4), dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.where((v > 0.0) & (n >= 2), np.sqrt(v / (n - 1.0)), np.nan)
+    return se if se.ndim else float(se)
+
+
+def psr(sr, se, h=0.0):
+    """PSR(h) = Phi((SR - h) / se), h per bar."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return phi((np.asarray(sr, dtype=np.float64) - h) / se)
+
+
+def min_trl_bars(sr, g3, g4, q, h, z):
+    """MinTRL = 1 + q (1 - g3 SR + (g4-1)/4 SR^2) (z / (SR - h))^2 bars; NaN where
+    SR <= h (no length of this track record reaches the level)."""
+    sr = np.asarray(sr, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = 1.0 + q * variance_factor(sr, g3, g4) * (z / (sr - h)) ** 2
+        m = np.where(sr > h, m, np.nan)
+    return m if m.ndim else float(m)
+
+
+def cochran(fold_sr, fold_n, qf):
+    """Cochran's Q over folds along the last axis: se_k^2 = qf / (n_k - 1) with qf =
+    q (1 - g3 SR + (g4-1)/4 SR^2) of the stitched series; w_k = 1/se_k^2; pooled =
+    the inverse-variance mean; Q = sum w_k (SR_k - pooled)^2; p = chi2 sf(Q, K' - 1).
+    Folds with NaN SR_k (fewer than 2 bars) are left out of K'. (Q, p), NaN when K' < 2
+    or qf is not > 0."""
+    fold_sr = np.asarray(fold_sr, dtype=np.float64)
+    fold_n = np.asarray(fold_n, dtype=np.float64)
+    qf = np.asarray(qf, dtype=np.float64)[..., None]
+    ok = np.isfinite(fold_sr) & (fold_n >= 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(ok, (fold_n - 1.0) / qf, 0.0)
+        x = np.where(ok, fold_sr, 0.0)
+        sw = w.sum(axis=-1)
+        pooled = (w * x).sum(axis=-1) / sw
+        stat = (w * (x - pooled[..., None]) ** 2).sum(axis=-1)
+    k = ok.sum(axis=-1)
+    valid = (k >= 2) & (qf[..., 0] > 0.0)
+    stat = np.where(valid, stat, np.nan)
+    p = np.where(valid, _special().chdtrc(np.maximum(k - 1, 1), stat), np.nan)
+    if stat.ndim == 0:
+        return float(stat), float(p)
+    return stat, p
+
+
+def expected_max_z(n_variants: int) -> float:
+    """(1 - gamma) PhiInv(1 - 1/N) + gamma PhiInv(1 - 1/(N e)): the expected maximum of N
+    standard normals (Bailey and Lopez de Prado); N >= 2."""
+    inv = NormalDist().inv_cdf
+    n = n_variants
+    return (1.0 - EULER_GAMMA) * inv(1.0 - 1.0 / n) + EULER_GAMMA * inv(1.0 - 1.0 / (n * math.e))
+
+
+def expected_max_sharpe_61(n_variants: int, v: float, h: float = 0.0) -> float:
+    """SR* = h + sqrt(V) ((1 - gamma) PhiInv(1 - 1/N) + gamma PhiInv(1 - 1/(N e)))."""
+    return h + math.sqrt(v) * expected_max_z(n_variants)
+
+
+# ---------------------------------------------------------------------------------
+# per model
+
+
+def _f(x) -> float | None:
+    """Python float, NaN/inf -> None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _fold_sharpe(r: np.ndarray) -> float:
+    """Per-bar SR of one fold: NaN below 2 bars, 0 at zero variance (design.md 6)."""
+    if r.size < 2:
+        return math.nan
+    if r.min() == r.max():
+        return 0.0
+    return float(r.mean() / r.std(ddof=1))
+
+
+def _moments(r: np.ndarray) -> tuple[float, float, float]:
+    """(SR per bar, g3, g4 raw), population moments; SR 0 and NaN moments at zero
+    variance."""
+    if r.min() == r.max():
+        return 0.0, math.nan, math.nan
+    d = r - r.mean()
+    m2 = float(np.mean(d * d))
+    g3 = float(np.mean(d ** 3)) / m2 ** 1.5
+    g4 = float(np.mean(d ** 4)) / (m2 * m2)
+    return float(r.mean() / r.std(ddof=1)), g3, g4
+
+
+def _check_inputs(returns, fold_lengths, bars_per_year, level):
+    r = np.asarray(returns, dtype=np.float64)
+    if r.ndim != 1:
+        raise ValueError(f"returns must be 1-D, got shape {r.shape}")
+    lens = np.asarray(list(fold_lengths), dtype=np.int64) if len(fold_lengths) else np.zeros(0, np.int64)
+    if lens.size and lens.min() < 0:
+        raise ValueError(f"fold_lengths must be >= 0, got {lens.tolist()}")
+    if int(lens.sum()) != r.size:
+        raise ValueError(f"fold_lengths sum to {int(lens.sum())} but there are {r.size} returns")
+    bpy = float(bars_per_year)
+    if not (math.isfinite(bpy) and bpy > 0):
+        raise ValueError(f"bars_per_year must be finite and > 0, got {bars_per_year!r}")
+    if not 0.5 < float(level) < 1.0:
+        raise ValueError(f"level must be in (0.5, 1), got {level!r}")
+    return r, lens, bpy
+
+
+def evidence_summary(returns, fold_lengths, bars_per_year, *, hurdle_sharpe: float = 0.0,
+                     level: float = 0.95, traded: bool = True) -> dict:
+    """design.md 6.1's `summary.evidence` of one model, plus EXTRA_KEYS.
+
+    returns: per-bar returns of the out-of-sample folds stitched in order (the excess
+    over buy-and-hold when the benchmark is "buy_and_hold": the caller passes the
+    difference); fold_lengths: each out-of-sample fold's bar count (they sum to
+    len(returns)); hurdle_sharpe: ANNUAL hurdle; level: the LIVE PSR level, whose
+    quantile MinTRL uses; traded=False: the model never traded, so SR is NaN.
+    bh_q, bh_pass, buy_and_hold and excess_sharpe are None (the run fills them);
+    n_variants 1 and dsr = psr_hurdle until `apply_variants` says otherwise."""
+    r, lens, bpy = _check_inputs(returns, fold_lengths, bars_per_year, level)
+    if not math.isfinite(float(hurdle_sharpe)):
+        raise ValueError(f"hurdle_sharpe must be finite, got {hurdle_sharpe!r}")
+    n = int(r.size)
+    ann = math.sqrt(bpy)
+    h = float(hurdle_sharpe) / ann
+    lags = n_lags(n)
+    finite = bool(np.all(np.isfinite(r)))
+
+    reason = None
+    sr = g3 = g4 = q = se = math.nan
+    if not traded:
+        reason = "the model never traded in the out-of-sample folds"
+    elif n < 2:
+        reason = f"{n} out-of-sample bar{'s' if n != 1 else ''}: a Sharpe ratio needs at least 2"
+    elif not finite:
+        reason = "a return is not finite (the equity curve was ruined): no Sharpe ratio"
+    else:
+        sr, g3, g4 = _moments(r)
+        # all returns equal: no autocorrelation to measure (rounding would invent one)
+        q = 1.0 if math.isnan(g3) else bartlett_q(autocovariances(r, lags), lags)
+        se = sharpe_se(sr, g3, g4, q, n)
+
+    z_level = float(phi_inv(level))
+    z90 = float(phi_inv(0.5 + CI_LEVEL / 2.0))
+    qf = q * variance_factor(sr, g3, g4) if math.isfinite(sr) else math.nan
+    psr0 = float(psr(sr, se, 0.0)) if math.isfinite(se) else math.nan
+    psr_h = float(psr(sr, se, h)) if math.isfinite(se) else math.nan
+    mtrl = min_trl_bars(sr, g3, g4, q, h, z_level) if math.isfinite(se) else math.nan
+    if reason is None and not math.isfinite(se):
+        reason = "the Sharpe ratio has no standard error (variance factor <= 0)"
+    elif reason is None and not sr > h:
+        reason = (f"Sharpe {sr * ann:.2f} <= hurdle {float(hurdle_sharpe):g}: no track record "
+                  f"length reaches PSR {level:g}")
+
+    fold_r = np.split(r, np.cumsum(lens)[:-1]) if lens.size else []
+    fsr = np.array([_fold_sharpe(x) if math.isfinite(sr) else math.nan for x in fold_r])
+    fse = np.array([math.sqrt(qf / (m - 1)) if m >= 2 and qf > 0 else math.nan for m in lens]) \
+        if math.isfinite(qf) else np.full(lens.size, math.nan)
+    cq, cp = cochran(fsr, lens, qf) if lens.size else (math.nan, math.nan)
+
+    out = {
+        "oos_folds": int(lens.size),
+        "lags": lags,
+        "q": _f(q),
+        "sr": _f(sr),
+        "sr_annual": _f(sr * ann),
+        "sr_ci90": [_f((sr - z90 * se) * ann), _f((sr + z90 * se) * ann)],
+        "psr0": _f(psr0),
+        "psr_hurdle": _f(psr_h),
+        "hurdle_sharpe": float(hurdle_sharpe),
+        "min_trl_bars": _f(mtrl),
+        "min_trl_days": _f(mtrl * 365.25 / bpy),
+        "cochran_q": _f(cq),
+        "cochran_p": _f(cp),
+        "bh_q": None,
+        "bh_pass": None,
+        "n_variants": 1,
+        "dsr": _f(psr_h),
+        "buy_and_hold": None,
+        "excess_sharpe": None,
+        "n_bars": n,
+        "bars_per_year": bpy,
+        "level": float(level),
+        "se": _f(se),
+        "g3": _f(g3),
+        "g4": _f(g4),
+        "min_trl_reason": reason if _f(mtrl) is None else None,
+        "never_traded": not traded,
+        "fold_sharpe": [_f(x * ann) for x in fsr],
+        "fold_sharpe_ci90": [[_f((x - z90 * s) * ann), _f((x + z90 * s) * ann)] for x, s in zip(fsr, fse)],
+    }
+    return out
+
+
+# ---------------------------------------------------------------------------------
+# across models
+
+
+def _num(x) -> float:
+    return math.nan if x is None else float(x)
+
+
+def apply_variants(evidences: list[dict]) -> None:
+    """Fill `dsr` and `n_variants` of the variants of ONE (symbol, timeframe), in place
+    (design.md 6.1): N counts every variant; V_noise = median q/(n-1) and V = max(var
+    ddof 1 of the SRs, V_noise) for N >= 3, V_noise for N = 2, over the variants with a
+    Sharpe ratio (a never-traded one counts in N, not in V); DSR = Phi((SR - SR*)/se).
+    One variant: dsr = psr_hurdle."""
+    n = len(evidences)
+    if n == 0:
+        return
+    for e in evidences:
+        e["n_variants"] = n
+    if n == 1:
+        evidences[0]["dsr"] = evidences[0].get("psr_hurdle")
+        return
+    live = [e for e in evidences if e.get("sr") is not None and e.get("q") is not None
+            and (e.get("n_bars") or 0) >= 2]
+    if not live:
+        for e in evidences:
+            e["dsr"] = None
+        return
+    srs = np.array([float(e["sr"]) for e in live])
+    v_noise = float(np.median([float(e["q"]) / (e["n_bars"] - 1) for e in live]))
+    v = max(float(np.var(srs, ddof=1)), v_noise) if n >= 3 and srs.size >= 2 else v_noise
+    for e in evidences:
+        sr, se = _num(e.get("sr")), _num(e.get("se"))
+        if not (math.isfinite(sr) and math.isfinite(se)):
+            e["dsr"] = None
+            continue
+        hurdle = _num(e.get("hurdle_sharpe") or 0.0)
+        h = hurdle / math.sqrt(float(e["bars_per_year"])) if hurdle else 0.0
+        e["dsr"] = _f(psr(sr, se, expected_max_sharpe_61(n, v, h)))
+
+
+def benjamini_hochberg(pvalues, q_fdr: float = 0.10) -> tuple[list[float], list[bool]]:
+    """BH q-values (adjusted p-values: min over j >= i of p_(j) m / j, at most 1) and
+    pass = q-value <= q_fdr, over the p-values that are finite; a missing (None/NaN)
+    one gets NaN and False and does not count in m."""
+    p = np.array([_num(x) for x in pvalues], dtype=np.float64)
+    qv = np.full(p.size, math.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m:
+        order = ok[np.argsort(p[ok], kind="stable")]
+        adj = p[order] * m / np.arange(1, m + 1)
+        adj = np.minimum.accumulate(adj[::-1])[::-1]
+        qv[order] = np.minimum(adj, 1.0)
+    return [float(x) for x in qv], [bool(np.isfinite(x) and x <= q_fdr) for x in qv]
+
+
+def symbol_pvalue(evidence: dict) -> float:
+    """1 - DSR (the DSR is PSR(hurdle) for a single variant); 1.0 when SR is NaN."""
+    if evidence.get("sr") is None or evidence.get("dsr") is None:
+        return 1.0
+    return 1.0 - float(evidence["dsr"])
+
+
+def best_variant(evidences: list[dict]) -> int:
+    """Index of the variant with the highest DSR (the first on ties; a missing DSR
+    ranks last; 0 when none has one)."""
+    if not evidences:
+        raise ValueError("best_variant needs at least one variant")
+    best, best_i = -math.inf, 0
+    for i, e in enumerate(evidences):
+        d = _num(e.get("dsr"))
+        if math.isfinite(d) and d > best:
+            best, best_i = d, i
+    return best_i
+
+
+def is_buy_and_hold_like(exposure_bar_weighted: float, trades_per_fold: list[int]) -> bool:
+    """BUY_AND_HOLD_LIKE: exposure >= 0.95 and at most one trade in every fold."""
+    if exposure_bar_weighted is None or not math.isfinite(float(exposure_bar_weighted)):
+        return False
+    return (float(exposure_bar_weighted) >= BH_LIKE_MIN_EXPOSURE
+            and all(int(t) <= BH_LIKE_MAX_TRADES_PER_FOLD for t in trades_per_fold))
+
+
+__all__ = [
+    "EVIDENCE_KEYS", "EXTRA_KEYS", "MAX_LAGS", "Q_FLOOR", "CI_LEVEL", "BH_LIKE_MIN_EXPOSURE",
+    "BH_LIKE_MAX_TRADES_PER_FOLD", "evidence_summary", "apply_variants", "benjamini_hochberg",
+    "symbol_pvalue", "best_variant", "is_buy_and_hold_like", "bartlett_q", "bartlett_weights",
+    "n_lags", "variance_factor", "sharpe_se", "psr", "min_trl_bars", "cochran",
+    "expected_max_sharpe_61", "expected_max_z", "phi", "phi_inv",
+]

@@ -1,0 +1,119 @@
+"""The one builder of `foldgate.report/2` documents, for `gate`, `backtest` and `validate`
+alike: the top level (schema, versions, settings, archive) and one entry per model with
+every key the schema requires, so the three commands cannot drift apart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+from pathlib import Path
+
+from .schema import SCHEMA_ID
+
+# The simulation settings every report carries; `gate` simulates nothing and writes them null.
+SETTING_KEYS = ("days", "walk_forward", "quick_days", "capital", "commission_bps", "slippage_bps",
+                "fill", "end", "store", "source", "long_only", "bars_per_year", "device")
+
+# Gating flags whose sentence points at a backtest; in a report without one it points at
+# the command that makes one instead (issue 8 item 11).
+_BACKTEST_HINTS = {
+    "INFLATED_PROXY_DD": ("trust the backtest's.", "a backtest (foldgate backtest or validate) measures the "
+                                                   "real drawdown."),
+    "PROXY_MAX_DD": ("the backtest shows the real drawdown.", "a backtest (foldgate backtest or validate) "
+                                                              "measures the real drawdown."),
+}
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def versions() -> dict:
+    from importlib import metadata
+
+    from .. import __version__
+
+    out = {"foldgate": __version__, "python": platform.python_version()}
+    # from the package metadata: `gate` never needs numba, and a warm run never imports
+    # torch (policies come from the cache)
+    for dist in ("numpy", "numba", "pyarrow", "torch"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def display_path(path, cwd: str | os.PathLike | None = None) -> str | None:
+    """A path as the user should read it in a report: relative to the directory the command
+    ran in when it lies under it, else as given (absolute paths elsewhere stay absolute)."""
+    if path is None:
+        return None
+    p = Path(path)
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    try:
+        return str(p.resolve().relative_to(base.resolve()))
+    except (ValueError, OSError):
+        return str(p)
+
+
+def gating_for_report(gating: dict | None, backtested: bool) -> dict | None:
+    """The gating object as the report shows it: flags that refer to a backtest say how to
+    get one when this report has none."""
+    if gating is None or backtested:
+        return gating
+    flags = []
+    for f in gating.get("flags") or []:
+        f = dict(f)
+        old, new = _BACKTEST_HINTS.get(f.get("code"), (None, None))
+        if old and isinstance(f.get("message"), str) and f["message"].endswith(old):
+            f["message"] = f["message"][: -len(old)] + new
+        flags.append(f)
+    return {**gating, "flags": flags}
+
+
+def model_entry(*, symbol=None, timeframe=None, asset_class=None, model_path=None, model_sha256=None,
+                long_only=None, error=None, gating=None, backtest=None, folds=(), summary=None,
+                profile=None, decision=None, decisions=None, flags=(), reasons=(), cwd=None) -> dict:
+    """One model of a report, every key the schema requires present (decisions: both
+    profiles' verdicts, each possibly null; flags: [{code, message}])."""
+    return {
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "asset_class": asset_class,
+        "model_path": display_path(model_path, cwd),
+        "model_sha256": model_sha256,
+        "long_only": long_only,
+        "error": error,
+        "gating": gating_for_report(gating, backtest is not None or bool(folds)),
+        "backtest": backtest,
+        "folds": list(folds),
+        "summary": summary,
+        "profile": profile,
+        "decision": decision,
+        "decisions": dict(decisions) if decisions else {"evidence": None, "seed": None},
+        "flags": [dict(f) for f in flags],
+        "reasons": list(reasons),
+    }
+
+
+def build_report(command: str, models: list[dict], settings: dict | None = None,
+                 archive: dict | None = None, cwd=None) -> dict:
+    """The report document: `settings` holds the simulation settings (missing keys null:
+    a `gate` run simulated nothing) plus anything else the run records (thresholds,
+    profile); `archive` the training archive or None."""
+    full = dict.fromkeys(SETTING_KEYS)
+    full.update(settings or {})
+    if archive is not None:
+        archive = {"path": display_path(archive.get("path"), cwd), "stamp": archive.get("stamp"),
+                   "extract_dir": display_path(archive.get("extract_dir"), cwd)}
+    return {
+        "schema": SCHEMA_ID,
+        "created": now_iso(),
+        "command": command,
+        "versions": versions(),
+        "settings": full,
+        "archive": archive,
+        "models": models,
+    }

@@ -1,0 +1,687 @@
+"""The HTML page of a report: self-contained, inline SVG charts, no network.
+
+A small inline script only sorts the summary table; a Content-Security-Policy allows
+that script by hash and nothing else, so no string from the report can run as code
+even if escaping were ever missed."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import html
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_write_text
+from ..decision import DECISIONS  # LIVE, PAPER, RETRAIN, DROP: also the page's sort order
+from .jsonio import to_jsonable
+from .svg import downsample, forest_plot, stitched_chart
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _fnum(x, digits: int = 2, signed: bool = False) -> str:
+    if x is None:
+        return '<span class="na">&mdash;</span>'
+    return f"{x:+,.{digits}f}" if signed else f"{x:,.{digits}f}"
+
+
+def _fpct(x, digits: int = 2, signed: bool = True) -> str:
+    if x is None:
+        return '<span class="na">&mdash;</span>'
+    return f"{x * 100:+.{digits}f}%" if signed else f"{x * 100:.{digits}f}%"
+
+
+def _signcls(x) -> str:
+    return "" if x is None or x == 0 else ("pos" if x > 0 else "neg")
+
+
+def _td_pct(x, digits: int = 2, signed: bool = True, colour: bool = True) -> str:
+    cls = f' class="{_signcls(x)}"' if colour and signed else ""
+    return f"<td{cls}>{_fpct(x, digits, signed)}</td>"
+
+
+def _td_num(x, digits: int = 2, colour: bool = False) -> str:
+    cls = f' class="{_signcls(x)}"' if colour else ""
+    return f"<td{cls}>{_fnum(x, digits)}</td>"
+
+
+def _fdate(iso: str | None, with_time: bool = True) -> str:
+    if not iso:
+        return "&mdash;"
+    s = str(iso).replace("T", " ").rstrip("Z")
+    s = s[:16] if with_time else s[:10]
+    return _e(s)
+
+
+def _badge(kind: str, text: str | None = None) -> str:
+    return f'<span class="badge b-{_e(kind.lower())}">{_e(text or kind)}</span>'
+
+
+def _decision_badge(m: dict) -> str:
+    if m.get("error"):
+        return _badge("error", "ERROR")
+    d = m.get("decision")
+    return _badge(d) if d in DECISIONS else _badge("none", "no decision")
+
+
+def _order_key(item: tuple[int, dict]):
+    i, m = item
+    if m.get("error"):
+        rank = len(DECISIONS) + 1
+    else:
+        rank = DECISIONS.index(m["decision"]) if m.get("decision") in DECISIONS else len(DECISIONS)
+    s = m.get("summary") or {}
+    sharpe = s.get("sharpe_mean")
+    return (rank, -(sharpe if sharpe is not None else -math.inf), str(m.get("symbol")), i)
+
+
+
+
+
+POLICY_COLOUR = "#0969da"
+HOLD_COLOUR = "#6e7781"
+
+
+def _epoch(times: list) -> np.ndarray:
+    """ISO times with a Z (as to_jsonable writes them) -> epoch seconds."""
+    if not times:
+        return np.zeros(0)
+    stamps = np.array([str(t).rstrip("Z") for t in times], dtype="datetime64[s]")
+    return stamps.astype(np.int64).astype(np.float64)
+
+
+def _curve(p: dict, key: str = "equity") -> np.ndarray:
+    src = p.get(key) if key == "equity" else (p.get("buy_and_hold") or {}).get("equity")
+    return np.array([np.nan if v is None else v for v in src or []], dtype=np.float64)
+
+
+def _stitched(m: dict) -> dict | None:
+    """The out-of-sample folds compounded into one curve on one time axis (design.md 6.1:
+    the evidence is theirs), with buy-and-hold over the same folds; in-sample folds are
+    gaps, shaded. A model without folds shows its backtest the same way."""
+    folds = m.get("folds") or []
+    periods = [(f"F{f.get('index', k) + 1}", f) for k, f in enumerate(folds)] if folds else \
+        ([("", m["backtest"])] if m.get("backtest") else [])
+    segments, boundaries, shaded = [], [], []
+    level = {"equity": 1.0, "hold": 1.0}
+    run: dict | None = None
+    for name, p in periods:
+        t = _epoch(p.get("timestamps") or [])
+        eq = _curve(p)
+        if t.size == 0 or eq.size != t.size + 1 or not np.isfinite(eq[0]) or eq[0] == 0:
+            continue
+        if p.get("in_sample"):
+            shaded.append((float(t[0]), float(t[-1]), f"{name} in-sample"))
+            run = None
+            continue
+        if folds:
+            boundaries.append((float(t[0]), name))
+        if run is None:
+            run = {"x": [], "equity": [], "hold": []}
+            segments.append(run)
+        for key, curve in (("equity", eq), ("hold", _curve(p, "hold"))):
+            if curve.size != eq.size or not np.isfinite(curve[0]) or curve[0] == 0:
+                curve = np.full(eq.size, np.nan)
+            growth = curve / curve[0]
+            run[key].append(level[key] * growth[1:])
+            last = growth[np.isfinite(growth)]
+            level[key] *= float(last[-1]) if last.size else 1.0
+        run["x"].append(t)
+    if not segments:
+        return None
+    out = {"segments": [], "boundaries": boundaries, "shaded": shaded}
+    peak = 1.0
+    for seg in segments:
+        x = np.concatenate(seg["x"])
+        eq = np.concatenate(seg["equity"])
+        hold = np.concatenate(seg["hold"])
+        # the running peak carries over the in-sample gaps
+        running = np.maximum(np.fmax.accumulate(np.where(np.isfinite(eq), eq, -np.inf)), peak)
+        dd = eq / running - 1.0
+        peak = float(running[-1]) if running.size else peak
+        out["segments"].append({"x": x, "ret": eq - 1.0, "hold": hold - 1.0, "dd": dd})
+    out["total"] = level["equity"] - 1.0
+    out["hold_total"] = level["hold"] - 1.0 if np.isfinite(level["hold"]) else None
+    return out
+
+
+def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    idx, yy = downsample(y)
+    return x[idx.astype(np.int64)], yy
+
+
+def _equity_charts(st: dict, width: int, folds: bool) -> str:
+    ret, hold, dd = [], [], []
+    for seg in st["segments"]:
+        ret.append({"x": seg["x"], "y": seg["ret"], "cls": "pol", "title": "policy"})
+        if np.isfinite(seg["hold"]).any():
+            hold.append({"x": seg["x"], "y": seg["hold"], "cls": "bh", "title": "buy-and-hold", "dashed": True})
+        dd.append({"x": seg["x"], "y": seg["dd"], "cls": "pol", "title": "policy drawdown"})
+    thin = [dict(c, **dict(zip(("x", "y"), _thin(c["x"], c["y"])))) for c in hold + ret]
+    dd = [dict(c, **dict(zip(("x", "y"), _thin(c["x"], c["y"])))) for c in dd]
+    eq_svg = stitched_chart(thin, st["boundaries"], st["shaded"], width, 250,
+                            "Out-of-sample equity, folds compounded, and buy-and-hold")
+    dd_svg = stitched_chart(dd, st["boundaries"], st["shaded"], width, 120, "Drawdown of the stitched curve")
+    legend = (f'<div class="legend"><span class="lg"><i class="sw" style="--c:{POLICY_COLOUR}"></i><b>Policy</b> '
+              f'<span class="{_signcls(st["total"])}">{_fpct(st["total"])}</span></span>')
+    if hold:
+        legend += (f'<span class="lg"><i class="sw dash" style="--c:{HOLD_COLOUR}"></i><b>Buy-and-hold</b> '
+                   f'(same {"folds" if folds else "bars"}, fills and costs) <span class="{_signcls(st["hold_total"])}">'
+                   f'{_fpct(st["hold_total"])}</span></span>')
+    if st["shaded"]:
+        legend += '<span class="lg"><i class="sw shade"></i>in-sample folds: excluded from the curve and the evidence</span>'
+    legend += "</div>"
+    since = "the first out-of-sample bar, folds compounded" if folds else "the window's first bar"
+    return (f'<div class="ct">Equity: return since {since}</div>{eq_svg}'
+            f'<div class="ct">Drawdown from running peak</div>{dd_svg}{legend}')
+
+
+def _forest(m: dict, width: int) -> str:
+    """Fold Sharpes (section 6, annualised) with their 90% intervals (design.md 6.1), and the
+    stitched out-of-sample Sharpe with its interval as the last row."""
+    folds = m.get("folds") or []
+    e = (m.get("summary") or {}).get("evidence") or {}
+    cis = list(e.get("fold_sharpe_ci90") or [])
+    rows = []
+    for k, f in enumerate(folds):
+        v = (f.get("metrics") or {}).get("sharpe")
+        row = {"name": f"Fold {f.get('index', k) + 1}", "value": v, "lo": None, "hi": None, "cls": "pol"}
+        if f.get("in_sample"):
+            row.update(cls="is", note="in-sample")
+        elif cis:
+            lo, hi = cis.pop(0) or (None, None)
+            row.update(lo=lo, hi=hi)
+        if v is not None:
+            row["cls"] += " neg" if v < 0 else ""
+        rows.append(row)
+    if e.get("sr_annual") is not None:
+        lo, hi = e.get("sr_ci90") or (None, None)
+        rows.append({"name": "All OOS", "value": e["sr_annual"], "lo": lo, "hi": hi, "cls": "all", "diamond": True})
+    return forest_plot(rows, width, "Sharpe ratio per fold with 90% intervals")
+
+
+def _metric_tiles(p: dict) -> str:
+    m = p.get("metrics") or {}
+    tiles = [
+        ("Total return", _fpct(m.get("total_return")), _signcls(m.get("total_return"))),
+        ("Max drawdown", _fpct(m.get("max_drawdown"), signed=False), ""),
+        ("Sharpe", _fnum(m.get("sharpe")), _signcls(m.get("sharpe"))),
+        ("Sortino", _fnum(m.get("sortino")), _signcls(m.get("sortino"))),
+        ("Trades", _fnum(m.get("n_trades"), 0), ""),
+        ("Win rate", _fpct(m.get("win_rate"), 1, signed=False), ""),
+        ("Profit factor", _fnum(m.get("profit_factor")), ""),
+        ("Exposure", _fpct(m.get("exposure"), 1, signed=False), ""),
+        ("Turnover", _fnum(m.get("turnover"), 2) + "&times;" if m.get("turnover") is not None else _fnum(None), ""),
+        ("Gross profit", _fnum(m.get("gross_profit"), 0), ""),
+        ("Gross loss", _fnum(m.get("gross_loss"), 0), ""),
+        ("Clipped shorts", _fnum(m.get("clipped_shorts"), 0), ""),
+    ]
+    cells = "".join(f'<div class="tile"><span>{k}</span><b class="{c}">{v}</b></div>' for k, v, c in tiles)
+    period = f'{_fdate(p.get("start"))} &rarr; {_fdate(p.get("end"))} UTC &middot; {_fnum(m.get("bars"), 0)} bars'
+    insample = ' <span class="tag">in-sample</span>' if p.get("in_sample") else ""
+    return f'<div class="sub">{period}{insample}</div><div class="tiles">{cells}</div>'
+
+
+GATE_ROWS = [("fitness", "Fitness", False), ("profit_factor", "Profit factor", False),
+             ("consistency", "Consistency", True), ("max_drawdown", "Max drawdown (proxy)", True)]
+GATE_LEVELS = ("DROP", "REVIEW", "APPROVED")  # engine.gating.metric_level's 0, 1, 2
+
+
+def _gate_thresholds(thresholds: dict | None):
+    """The report's thresholds as engine.gating reads them (over the defaults), so the
+    table's levels and operators come from gating's own comparisons, never a copy."""
+    from ..errors import ConfigError
+    from ..gating import as_thresholds
+
+    try:
+        return as_thresholds(thresholds or None)
+    except ConfigError:  # a hand-edited report: show the defaults rather than fail the page
+        return as_thresholds(None)
+
+
+def _gate_level(value, key: str, t) -> str | None:
+    from ..gating import metric_level
+
+    return None if value is None else GATE_LEVELS[metric_level(key, value, t)]
+
+
+def _gate_op(key: str, t) -> str:
+    """<= for a metric where less is better (no value is too small to approve), else >=."""
+    from ..gating import metric_level
+
+    return "&le;" if metric_level(key, -math.inf, t) == 2 else "&ge;"
+
+
+@functools.lru_cache(maxsize=1)
+def _default_thresholds() -> dict:
+    from ..gating import default_thresholds
+
+    return default_thresholds().to_dict()
+
+
+def _gating_table(g: dict, thresholds: dict, default_thresholds: bool) -> str:
+    rows = []
+    t = _gate_thresholds(thresholds)
+    for key, name, pct in GATE_ROWS:
+        v = (g.get("metrics") or {}).get(key)
+        fmt = (lambda x: _fpct(x, 1, signed=False)) if pct else (lambda x: _fnum(x, 2))
+        op = _gate_op(key, t)
+        level = _gate_level(v, key, t)
+        ths = "".join(f'<td class="th">{op} {fmt(getattr(getattr(t, c), key))}</td>' for c in ("approved", "review"))
+        lv = _badge(level, level) if level else _badge("none", "missing")
+        rows.append(f"<tr><th>{name}</th><td>{fmt(v)}</td>{ths}<td>{lv}</td></tr>")
+    head = "<tr><th>Metric</th><th>Final</th><th>APPROVED</th><th>REVIEW</th><th>Level</th></tr>"
+    note = ' <span class="muted">(default thresholds: the report did not record the ones it was gated with)</span>' \
+        if default_thresholds else ""
+    flags = g.get("flags") or []
+    flag_html = ""
+    if flags:
+        flag_html = '<ul class="flags">' + "".join(
+            f'<li><code>{_e(f.get("code"))}</code> {_e(f.get("message"))}</li>' for f in flags) + "</ul>"
+    cp = ""
+    if g.get("use_checkpoint"):
+        where = _e(g.get("checkpoint")) if g.get("checkpoint") else f'index {_e(g.get("checkpoint_index"))}'
+        cp = (f'<p class="cp">Checkpoint advised: the best fitness in training beat the final one; '
+              f'use {where} (history index {_e(g.get("checkpoint_index"))}).</p>')
+    return (f'<h4>Gating {_badge(g.get("classification") or "none", g.get("classification") or "none")}{note}</h4>'
+            f'<table class="kv gate"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>{flag_html}{cp}')
+
+
+def _fold_table(folds: list[dict]) -> str:
+    head = ("<tr><th>Fold</th><th>Period (UTC)</th><th>Bars</th><th>Return</th><th>Sharpe</th><th>Sortino</th>"
+            "<th>Max DD</th><th>Trades</th><th>Win rate</th><th>PF</th><th>Exposure</th><th>Sample</th></tr>")
+    rows = []
+    for k, f in enumerate(folds):
+        m = f.get("metrics") or {}
+        sample = '<span class="tag">in-sample</span>' if f.get("in_sample") else '<span class="muted">out</span>'
+        rows.append(
+            f'<tr><td>{f.get("index", k) + 1}</td>'
+            f'<td class="per">{_fdate(f.get("start"))} &rarr; {_fdate(f.get("end"))}</td>'
+            f'<td>{_fnum(f.get("bars"), 0)}</td>{_td_pct(m.get("total_return"))}{_td_num(m.get("sharpe"), 2, True)}'
+            f'{_td_num(m.get("sortino"), 2, True)}{_td_pct(m.get("max_drawdown"), 2, signed=False)}'
+            f'<td>{_fnum(m.get("n_trades"), 0)}</td>{_td_pct(m.get("win_rate"), 1, signed=False)}'
+            f'{_td_num(m.get("profit_factor"))}{_td_pct(m.get("exposure"), 0, signed=False)}<td>{sample}</td></tr>')
+    return f'<table class="grid folds"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _summary_line(s: dict | None) -> str:
+    if not s:
+        return ""
+    items = [
+        ("Positive folds", f'{s.get("positive_folds")}/{s.get("folds")}'),
+        ("Sharpe range", f'{_fnum(s.get("sharpe_min"))} to {_fnum(s.get("sharpe_max"))}'),
+        ("Sharpe mean", f'{_fnum(s.get("sharpe_mean"))} (&plusmn; {_fnum(s.get("sharpe_std"))})'),
+        ("Return range", f'{_fpct(s.get("return_min"))} to {_fpct(s.get("return_max"))}'),
+        ("Mean fold return", _fpct(s.get("return_mean"))),
+        ("PSR", _fnum(s.get("psr"), 3)),
+        ("DSR", _fnum(s.get("dsr"), 3)),
+        ("In-sample folds", _e(s.get("in_sample_folds"))),
+    ]
+    return '<div class="wf">' + "".join(f"<div><span>{k}</span><b>{v}</b></div>" for k, v in items) + "</div>"
+
+
+def _evidence_line(s: dict | None) -> str:
+    """design.md 6.1's figures, out-of-sample folds only."""
+    e = (s or {}).get("evidence")
+    if not e:
+        return ""
+    lo, hi = e.get("sr_ci90") or (None, None)
+    hurdle = e.get("hurdle_sharpe") or 0.0
+    bh = e.get("buy_and_hold") or {}
+    mtrl = (f'{_fnum(e["min_trl_days"], 0)} days <small>({_fnum(e.get("min_trl_bars"), 0)} bars)</small>'
+            if e.get("min_trl_bars") is not None else f'<span class="na" title="{_e(e.get("min_trl_reason"))}">n/a</span>')
+    items = [
+        ("Sharpe (90% CI)", f'{_fnum(e.get("sr_annual"))} <small>[{_fnum(lo)}, {_fnum(hi)}]</small>'),
+        ("PSR(0)", _fnum(e.get("psr0"), 3)),
+        (f"PSR(hurdle {hurdle:g})", _fnum(e.get("psr_hurdle"), 3)),
+        ("MinTRL", mtrl),
+        ("Out-of-sample", f'{_e(e.get("oos_folds"))} folds, {_fnum(e.get("n_bars"), 0)} bars'),
+        ("Cochran's Q p", _fnum(e.get("cochran_p"), 3)),
+        (f'DSR ({_e(e.get("n_variants") or 1)} variant{"s" if (e.get("n_variants") or 1) > 1 else ""})',
+         _fnum(e.get("dsr"), 3)),
+        ("BH q-value", _fnum(e.get("bh_q"), 3) + ("" if e.get("bh_pass") is None else
+                                                    (" pass" if e["bh_pass"] else " fail"))),
+        ("Buy-and-hold", f'{_fpct(bh.get("return"))} <small>Sharpe {_fnum(bh.get("sharpe"))}</small>'),
+        ("Excess Sharpe", _fnum(e.get("excess_sharpe"), 2, True)),
+        ("Serial corr. q", f'{_fnum(e.get("q"))} <small>{_e(e.get("lags"))} lags</small>'),
+    ]
+    return ('<h4>Evidence <small>out-of-sample folds stitched</small></h4><div class="wf ev">'
+            + "".join(f"<div><span>{k}</span><b>{v}</b></div>" for k, v in items) + "</div>")
+
+
+def _model_section(i: int, m: dict, settings: dict) -> str:
+    thresholds = settings.get("thresholds") or _default_thresholds()
+    default_th = not settings.get("thresholds")
+    dec = m.get("decision")
+    kind = "error" if m.get("error") else (dec.lower() if dec in DECISIONS else "none")
+    head = (f'<div class="mhead"><h2>{_e(m.get("symbol"))} <small>{_e(m.get("timeframe") or "")}</small></h2>'
+            f'{_decision_badge(m)}'
+            f'{_badge(m["gating"]["classification"], "gate " + m["gating"]["classification"]) if m.get("gating") and m["gating"].get("classification") else ""}'
+            f'<span class="spacer"></span><a class="top" href="#summary">&uarr; summary</a></div>')
+    meta_bits = []
+    if m.get("asset_class"):
+        meta_bits.append(_e(m["asset_class"]))
+    if m.get("long_only") is not None:
+        meta_bits.append("long-only" if m["long_only"] else "long/short")
+    meta_bits.append(f'<code>{_e(m.get("model_path") or "no model file")}</code>')
+    if m.get("model_sha256"):
+        meta_bits.append(f'sha256 <code title="{_e(m["model_sha256"])}">{_e(m["model_sha256"][:16])}&hellip;</code>')
+    meta = '<div class="meta">' + " &middot; ".join(meta_bits) + "</div>"
+
+    verdict_title = "Evaluation failed" if m.get("error") else (f"Decision: {dec}" if dec else "No decision")
+    reasons = [r for r in m.get("reasons") or [] if r != m.get("error")]
+    if not dec and not m.get("error") and not reasons and not m.get("folds"):
+        reasons = ["A decision needs a walk-forward test (--walk-forward K)."]
+    lines = ([f'<p class="err">{_e(m["error"])}</p>'] if m.get("error") else []) + \
+        (["<ul>" + "".join(f"<li>{_e(r)}</li>" for r in reasons) + "</ul>"] if reasons else [])
+    profile = m.get("profile")
+    if dec and profile:
+        verdict_title += f" ({profile} profile)"
+    others = [f"{_e(name)} profile: {_badge(d) if d in DECISIONS else '&mdash;'}"
+              for name, d in (m.get("decisions") or {}).items() if name != profile and (d or dec)]
+    if others and dec:
+        lines.append(f'<p class="other">{" &middot; ".join(others)}</p>')
+    # the evidence rule lists its flags among the reasons; show the others here
+    flags = [f for f in m.get("flags") or [] if f"{f.get('code')}: {f.get('message')}" not in reasons]
+    if flags:
+        lines.append('<ul class="flags">' + "".join(
+            f'<li><code>{_e(f.get("code"))}</code> {_e(f.get("message"))}</li>' for f in flags) + "</ul>")
+    verdict = f'<div class="verdict v-{kind}"><h3>{_e(verdict_title)}</h3>{"".join(lines)}</div>'
+
+    parts = [head, meta, verdict, _summary_line(m.get("summary")), _evidence_line(m.get("summary"))]
+    blocks = []
+    if m.get("gating"):
+        blocks.append(_gating_table(m["gating"], thresholds, default_th))
+    if m.get("backtest"):
+        days = settings.get("quick_days") or (None if settings.get("walk_forward") else settings.get("days"))
+        blocks.append(f'<h4>Backtest{f" (last {_e(days)} days)" if days else ""}</h4>' + _metric_tiles(m["backtest"]))
+    elif m.get("gating") and not m.get("error"):
+        blocks.append('<h4>Backtest</h4><p class="muted">Not backtested.</p>')
+    if blocks:  # a plain `backtest` run has no gating; say nothing rather than "no data"
+        parts.append('<div class="cols">' + "".join(f"<div>{b}</div>" for b in blocks) + "</div>")
+
+    folds = m.get("folds") or []
+    st = _stitched(m)
+    if st:
+        forest = ""
+        if folds:
+            s_ = m.get("summary") or {}
+            stat = f' &middot; mean {_fnum(s_.get("sharpe_mean"))} &plusmn; {_fnum(s_.get("sharpe_std"))}' if s_ else ""
+            forest = (f'<div class="chart"><div class="ct">Sharpe per fold, 90% intervals{stat}</div>'
+                      f'{_forest(m, 360)}</div>')
+        one = "" if forest else " one"
+        parts.append(f'<div class="charts{one}"><div class="chart">{_equity_charts(st, 760 if forest else 1100, bool(folds))}'
+                     f'</div>{forest}</div>')
+    if folds:
+        parts.append("<h4>Walk-forward folds</h4>" + _fold_table(folds))
+    return f'<section class="model m-{kind}" id="m{i}">' + "".join(parts) + "</section>"
+
+
+def _summary_table(order: list[tuple[int, dict]]) -> str:
+    head = ("<tr><th>Symbol</th><th>Decision</th><th>Other profile</th><th>Gate</th><th>+Folds</th>"
+            "<th>Sharpe mean</th><th>Sharpe std</th><th>OOS Sharpe [90% CI]</th><th>PSR</th><th>q-value</th>"
+            "<th>MinTRL days</th><th>Mean fold ret.</th><th>Worst fold DD</th><th>Backtest ret.</th>"
+            "<th>Backtest DD</th><th>DSR</th><th>Notes</th></tr>")
+    rows = []
+    for i, m in order:
+        s = m.get("summary") or {}
+        bt = (m.get("backtest") or {}).get("metrics") or {}
+        dds = [(f.get("metrics") or {}).get("max_drawdown") for f in m.get("folds") or []]
+        dds = [d for d in dds if d is not None]
+        worst = max(dds) if dds else None
+        g = m.get("gating") or {}
+        notes = []
+        if m.get("error"):
+            notes.append(f'<span class="errtxt" title="{_e(m["error"])}">{_e(m["error"])}</span>')
+        if s.get("in_sample_folds"):
+            notes.append(f'<span class="tag">{_e(s["in_sample_folds"])} in-sample</span>')
+        if g.get("flags"):
+            n = len(g["flags"])
+            notes.append(f'<span class="muted" title="{_e("; ".join(str(f.get("code")) for f in g["flags"]))}">'
+                         f'{n} flag{"s" if n != 1 else ""}</span>')
+        for f in m.get("flags") or []:
+            notes.append(f'<span class="tag" title="{_e(f.get("message"))}">{_e(f.get("code"))}</span>')
+        pos = f'{s["positive_folds"]}/{s["folds"]}' if s else "&mdash;"
+        rank = _order_key((i, m))[0]
+        e = s.get("evidence") or {}
+        lo, hi = e.get("sr_ci90") or (None, None)
+        ci = (f'<td data-v="{e["sr_annual"]}" class="{_signcls(e["sr_annual"])}">{_fnum(e["sr_annual"])} '
+              f'<small>[{_fnum(lo)}, {_fnum(hi)}]</small></td>') if e.get("sr_annual") is not None else _td_num(None)
+        other = [d for name, d in (m.get("decisions") or {}).items() if name != m.get("profile") and d]
+        rows.append(
+            f'<tr><td><a href="#m{i}">{_e(m.get("symbol"))}</a> <small>{_e(m.get("timeframe") or "")}</small></td>'
+            f'<td data-v="{rank}">{_decision_badge(m)}</td>'
+            f'<td>{" ".join(_badge(d) for d in other) if other else "&mdash;"}</td>'
+            f'<td>{_badge(g["classification"]) if g.get("classification") else "&mdash;"}</td>'
+            f'<td data-v="{(s["positive_folds"] / s["folds"]) if s else ""}">{pos}</td>'
+            f'{_td_num(s.get("sharpe_mean"), 2, True)}{_td_num(s.get("sharpe_std"))}{ci}'
+            f'{_td_num(e.get("psr_hurdle"), 3)}{_td_num(e.get("bh_q"), 3)}{_td_num(e.get("min_trl_days"), 0)}'
+            f'{_td_pct(s.get("return_mean"))}{_td_pct(worst, signed=False)}'
+            f'{_td_pct(bt.get("total_return"))}{_td_pct(bt.get("max_drawdown"), signed=False)}'
+            f'{_td_num(s.get("dsr"), 3)}<td class="notes"><div>{" ".join(notes)}</div></td></tr>')
+    return (f'<div class="scroll"><table class="grid summary" id="summary-table"><thead>{head}</thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _header(r: dict) -> str:
+    st = r.get("settings") or {}
+    cmd = r.get("command") or "run"
+    created = _fdate(r.get("created"))
+    title = f"foldgate {_e(cmd)} report"
+    fill = st.get("fill")
+    fill_txt = _e(fill) + (' <span class="tag warn">optimistic</span>' if fill == "close" else "")
+    lo = st.get("long_only")
+    rows = [
+        ("Walk-forward", f'{_e(st.get("days"))} days &times; {_e(st.get("walk_forward"))} folds')
+        if st.get("walk_forward") else ("Window", f'{_e(st.get("days"))} days' if st.get("days") else "&mdash;"),
+        ("End", _fdate(st.get("end")) if st.get("end") else "last stored bar"),
+        ("Capital", _fnum(st.get("capital"), 0)),
+        ("Costs", f'{_fnum(st.get("commission_bps"), 1)} bps commission, {_fnum(st.get("slippage_bps"), 1)} bps slippage'),
+        ("Fill", fill_txt if fill else "&mdash;"),
+        ("Shorts", "per symbol (crypto long-only)" if lo is None else ("long-only" if lo else "allowed")),
+        ("Bars / year", _fnum(st.get("bars_per_year"), 1) if st.get("bars_per_year") else "from the data"),
+        ("Data", _e(st.get("source") or "") + (f' <code>{_e(st["store"])}</code>' if st.get("store") else "")),
+        ("Device", _e(st.get("device_used") or st.get("device") or "")),
+    ]
+    if st.get("quick_days"):
+        rows.insert(1, ("Backtest", f'last {_e(st["quick_days"])} days'))
+    arch = r.get("archive")
+    if arch:
+        rows.insert(0, ("Archive", f'<code>{_e(arch.get("path"))}</code>'
+                        + (f' &middot; stamp {_e(arch.get("stamp"))}' if arch.get("stamp") else "")))
+    grid = "".join(f'<div{" class=wide" if k == "Archive" else ""}><span>{k}</span><b>{v}</b></div>' for k, v in rows)
+    versions = " &middot; ".join(f"{_e(k)} {_e(v)}" for k, v in (r.get("versions") or {}).items() if v)
+    return (f'<header><div class="brand">foldgate</div><h1>{title}</h1>'
+            f'<div class="when">{created} UTC &middot; schema {_e(r.get("schema"))}</div>'
+            f'<div class="settings">{grid}</div><div class="versions">{versions}</div></header>')
+
+
+CSS = """
+:root{--live:#1a7f37;--paper:#0969da;--retrain:#b35900;--drop:#cf222e;--error:#6e40c9;--none:#6e7781;
+--approved:#1a7f37;--review:#b35900;--ink:#1f2328;--muted:#656d76;--line:#d8dee4;--bg:#f6f8fa;--card:#fff}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
+"Helvetica Neue","Liberation Sans",Arial,sans-serif;font-variant-numeric:tabular-nums}
+main{max-width:1240px;margin:0 auto;padding:20px 24px 60px}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;background:#eff2f5;
+padding:1px 4px;border-radius:4px;word-break:break-all}
+header{background:#0d1117;color:#e6edf3;padding:22px 24px 18px;border-radius:10px}
+header code{background:#21262d;color:#e6edf3}
+.brand{font-size:12px;letter-spacing:.14em;text-transform:uppercase;color:#7d8590}
+h1{margin:2px 0 2px;font-size:24px;font-weight:650}
+.when{color:#9198a1;font-size:13px}
+.settings{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:8px 20px;margin-top:14px}
+.settings span,.wf span,.tile span{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.06em;color:var(--muted)}
+header .settings span{color:#7d8590}
+.settings b{font-weight:550}.settings .wide{grid-column:1/-1}
+.versions{margin-top:12px;font-size:12px;color:#7d8590}
+h2{margin:0;font-size:20px}
+h2 small{font-weight:400;color:var(--muted);font-size:14px}
+h3{margin:0 0 4px;font-size:15px}
+h4{margin:18px 0 8px;font-size:13px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
+.card,.model{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin-top:18px}
+.model{content-visibility:auto;contain-intrinsic-size:auto 1150px;border-top:4px solid var(--c,var(--none))}
+.m-live{--c:var(--live)}.m-paper{--c:var(--paper)}.m-retrain{--c:var(--retrain)}.m-drop{--c:var(--drop)}.m-error{--c:var(--error)}
+.counts{display:flex;gap:10px;flex-wrap:wrap;margin:4px 0 14px}
+.count{border:1px solid var(--line);border-radius:8px;padding:6px 14px;min-width:96px;border-left:4px solid var(--c)}
+.count b{display:block;font-size:22px;line-height:1.1}.count span{font-size:12px;color:var(--muted)}
+.badge{display:inline-block;padding:2px 9px;border-radius:999px;font-size:12px;font-weight:650;letter-spacing:.03em;
+color:#fff;background:var(--none);white-space:nowrap}
+.b-live,.b-approved{background:var(--live)}.b-paper{background:var(--paper)}.b-retrain,.b-review{background:var(--retrain)}
+.b-drop{background:var(--drop)}.b-error{background:var(--error)}
+.mhead{display:flex;align-items:center;gap:10px;flex-wrap:wrap}.spacer{flex:1}
+.top{font-size:12px;color:var(--muted);text-decoration:none}
+.meta{color:var(--muted);font-size:12px;margin-top:4px}
+.verdict{margin-top:12px;border-left:4px solid var(--c,var(--none));background:#f6f8fa;padding:10px 14px;border-radius:0 8px 8px 0}
+.v-live{--c:var(--live);background:#eefbf1}.v-paper{--c:var(--paper);background:#eef5ff}
+.v-retrain{--c:var(--retrain);background:#fff6e8}.v-drop{--c:var(--drop);background:#fff0f0}.v-error{--c:var(--error);background:#f6f0ff}
+.verdict h3{color:var(--c,var(--ink))}.verdict ul{margin:4px 0 0;padding-left:20px}.verdict .err{margin:2px 0;font-weight:550}
+.wf{display:grid;grid-template-columns:repeat(auto-fill,minmax(124px,1fr));gap:8px 16px;margin-top:14px}
+.wf b,.tile b{font-weight:600;font-size:15px}
+.cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:28px}
+.tiles{display:grid;grid-template-columns:repeat(4,1fr);gap:8px}
+.tile{background:#f6f8fa;border-radius:6px;padding:6px 9px}
+.sub{color:var(--muted);font-size:12px;margin:-4px 0 8px}
+table{border-collapse:collapse;width:100%}
+th,td{padding:5px 8px;text-align:right;border-bottom:1px solid #eaeef2;white-space:nowrap}
+th:first-child,td:first-child{text-align:left}
+thead th{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);border-bottom:1px solid var(--line);font-weight:600}
+tbody tr:hover{background:#f6f8fa}
+.gate tbody th{text-align:left;font-weight:500}.gate td.th{color:var(--muted)}
+.summary th{cursor:pointer;user-select:none}.summary th[aria-sort=ascending]::after{content:" \\25B2"}
+.summary th[aria-sort=descending]::after{content:" \\25BC"}
+.summary a{color:var(--ink);font-weight:650;text-decoration:none}.summary a:hover{text-decoration:underline}
+td.notes{text-align:left;font-size:12px}.notes div{max-width:200px;overflow:hidden;text-overflow:ellipsis}
+.scroll{overflow-x:auto}.summary td:nth-child(2),.summary td:nth-child(3),.summary th:nth-child(2),
+.summary th:nth-child(3){text-align:center}.summary{font-size:13px}.summary td,.summary th{padding:5px 6px}
+.summary small{color:var(--muted);font-weight:400}.summary thead th{white-space:normal;vertical-align:bottom}.summary th:last-child{text-align:left}
+td.per{color:var(--muted);text-align:left}.folds th:nth-child(2){text-align:left}
+.pos{color:#1a7f37}.neg{color:#cf222e}.na,.muted{color:#8c959f}
+.errtxt{color:var(--error)}
+.tag{display:inline-block;font-size:11px;padding:0 6px;border-radius:4px;background:#fff1cc;color:#7a4d00;font-weight:600}
+.tag.warn{background:#ffd8d3;color:#8a1c12}
+.flags{margin:8px 0 0;padding-left:18px;font-size:13px}.flags li{margin:2px 0}
+.cp{font-size:13px;color:#7a4d00;background:#fff8e5;padding:6px 10px;border-radius:6px}
+.charts{display:grid;grid-template-columns:minmax(0,2.2fr) minmax(0,1fr);gap:18px;margin-top:16px;align-items:start}
+.chart{border:1px solid #eaeef2;border-radius:8px;padding:8px 10px}
+.ct{font-size:12px;font-weight:600;color:var(--muted);margin:2px 0}
+svg.plot{width:100%;height:auto;display:block;overflow:visible}
+svg .grid{stroke:#eaeef2;stroke-width:1}svg .zero{stroke:#8c959f;stroke-width:1}svg .axis,svg .tick{stroke:#afb8c1}
+svg text{font-size:11px;fill:#656d76}svg .yt{text-anchor:end}svg .xt{text-anchor:middle}svg .xl{text-anchor:end;font-size:10px}
+svg .ln{fill:none;stroke-width:1.6;stroke-linejoin:round;transition:opacity .12s}
+svg .bar.pos{fill:#2da44e}svg .bar.neg{fill:#e5534b}svg .bar.is{opacity:.45}
+svg .bv{text-anchor:middle;font-size:11px;fill:#1f2328;font-weight:600}
+svg .mean{stroke:#1f2328;stroke-dasharray:4 3;stroke-width:1}
+.legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;margin-top:6px}
+.lg{cursor:default;white-space:nowrap}.lg b{font-weight:600}
+.sw{display:inline-block;width:14px;height:3px;background:var(--c);vertical-align:middle;margin-right:5px;border-radius:2px}
+.sw.dash{background:repeating-linear-gradient(90deg,var(--c) 0 5px,transparent 5px 8px)}
+.folds td:first-child{font-weight:600}
+svg .shade{fill:#f1f3f5}svg .sl{text-anchor:middle;font-size:10px;fill:#8c959f}
+svg .fb{stroke:#afb8c1;stroke-dasharray:2 3}svg .fl{font-size:10px;fill:#656d76}
+svg .ln.pol{stroke:#0969da}svg .ln.bh{stroke:#6e7781;stroke-width:1.3}
+svg .ci{stroke:#0969da;stroke-width:1.6}svg .ci.neg{stroke:#cf222e}svg .ci.all{stroke:#1f2328;stroke-width:2.2}
+svg .pt{fill:#0969da}svg .pt.neg{fill:#cf222e}svg .pt.is{fill:#fff;stroke:#8c959f;stroke-width:1.5}
+svg .pt.all{fill:#1f2328}svg .fn{text-anchor:end;font-size:10px;fill:#8c959f}
+.sw.shade{background:#e3e6ea;height:10px}.other{margin:6px 0 0;font-size:13px;color:var(--muted)}
+.charts.one{grid-template-columns:minmax(0,1fr)}.wf.ev{margin-top:4px}.wf small{font-weight:400;color:var(--muted)}
+.empty{color:var(--muted);padding:30px;text-align:center}
+@media (max-width:900px){.cols,.charts{grid-template-columns:1fr}.tiles{grid-template-columns:repeat(2,1fr)}}
+@media print{body{background:#fff}.model{content-visibility:visible;break-inside:avoid}header{background:#fff;color:#000}}
+"""
+
+# Sorts the summary table by a clicked column; numbers compare as numbers, blanks last.
+SCRIPT = """(function(){var t=document.getElementById('summary-table');if(!t)return;
+var hs=t.tHead.rows[0].cells;function val(td){var v=td.getAttribute('data-v');if(v===null)v=td.textContent;
+v=v.replace(/[%,\\u00d7+]/g,'').trim();var n=parseFloat(v);return isNaN(n)?null:n}
+function txt(td){return td.textContent.trim().toLowerCase()}
+Array.prototype.forEach.call(hs,function(h,c){h.addEventListener('click',function(){
+var asc=h.getAttribute('aria-sort')!=='ascending';Array.prototype.forEach.call(hs,function(x){x.removeAttribute('aria-sort')});
+h.setAttribute('aria-sort',asc?'ascending':'descending');var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows);
+rows.sort(function(p,q){var a=val(p.cells[c]),z=val(q.cells[c]);if(a===null&&z===null){a=txt(p.cells[c]);z=txt(q.cells[c]);
+return a<z?(asc?-1:1):a>z?(asc?1:-1):0}if(a===null)return 1;if(z===null)return -1;return asc?a-z:z-a});
+rows.forEach(function(r){b.appendChild(r)})})})})();"""
+
+
+def _csp() -> str:
+    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+            f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'")
+
+
+def _without_trades(report: Mapping) -> dict:
+    """A shallow copy without the trade lists: the page shows counts, not trades, and
+    converting tens of thousands of trade dicts would dominate the render time."""
+    def strip(p):
+        return {k: v for k, v in p.items() if k != "trades"} if isinstance(p, Mapping) else p
+
+    models = []
+    for m in report.get("models") or []:
+        if isinstance(m, Mapping):
+            m = dict(m)
+            m["backtest"] = strip(m.get("backtest"))
+            m["folds"] = [strip(f) for f in m.get("folds") or []]
+        models.append(m)
+    return {**report, "models": models}
+
+
+def render_html(report: Mapping) -> str:
+    """One self-contained HTML page for the report: no network, no external files."""
+    r = to_jsonable(_without_trades(report))
+    models = r.get("models") or []
+    settings = r.get("settings") or {}
+    order = sorted(enumerate(models), key=_order_key)
+
+    counts = []
+    tally = {d: 0 for d in DECISIONS}
+    for _, m in order:
+        if not m.get("error") and m.get("decision") in tally:
+            tally[m["decision"]] += 1
+    n_err = sum(1 for m in models if m.get("error"))
+    n_none = len(models) - n_err - sum(tally.values())
+    for d in DECISIONS:
+        counts.append(f'<div class="count" style="--c:var(--{d.lower()})"><b>{tally[d]}</b><span>{d}</span></div>')
+    if n_none:
+        counts.append(f'<div class="count" style="--c:var(--none)"><b>{n_none}</b><span>no decision</span></div>')
+    if n_err:
+        counts.append(f'<div class="count" style="--c:var(--error)"><b>{n_err}</b><span>failed</span></div>')
+
+    notes = []
+    if settings.get("fill") == "close":
+        notes.append("Orders filled at the close of the deciding bar (--fill close): optimistic; "
+                     "next-open fills are the realistic default.")
+    n_is = sum(1 for m in models if (m.get("summary") or {}).get("in_sample_folds"))
+    if n_is:
+        notes.append(f"{n_is} model(s) have folds that overlap their training period (marked in-sample).")
+    note_html = "".join(f'<p class="muted">{_e(n)}</p>' for n in notes)
+
+    if models:
+        summary = (f'<section class="card" id="summary"><h2>Summary</h2><div class="counts">{"".join(counts)}</div>'
+                   f'{note_html}{_summary_table(order)}</section>')
+        body = "".join(_model_section(i, m, settings) for i, m in order)
+    else:
+        summary = '<section class="card" id="summary"><h2>Summary</h2><p class="empty">No models in this report.</p></section>'
+        body = ""
+    title = f'foldgate {r.get("command") or ""} report {str(r.get("created") or "")[:16]}'
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{_csp()}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="generator" content="foldgate {_e((r.get("versions") or {}).get("foldgate"))}">'
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
+            f"{_header(r)}{summary}{body}</main><script>{SCRIPT}</script></body></html>\n")
+
+
+def write_html_report(path: str | os.PathLike, report: Mapping) -> Path:
+    """Render and write the HTML page atomically; a failure leaves any old file untouched."""
+    text = render_html(report)
+    atomic_write_text(path, text)
+    return Path(path)
