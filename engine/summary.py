@@ -41,6 +41,7 @@ from .limits import SUMMARY_FILE, parse_json, read_bounded
 from .symbols import canonical_symbol
 
 METRIC_KEYS = ("fitness_score", "profit_factor", "consistency", "max_drawdown")
+_TIMEFRAME_RE = re.compile(r"[A-Za-z0-9]{1,32}")
 MODEL_SUFFIXES = (".pt", ".zip")  # native checkpoints first, then SB3 zips (design.md 3)
 
 
@@ -308,7 +309,7 @@ def _parse_entry(label: str, raw_symbol: Any, entry: Any, top_tf: Any, root_real
     except FoldgateError as exc:
         raise _Bad(str(exc)) from None
     timeframe = entry.get("timeframe", top_tf)
-    if timeframe is not None and (not isinstance(timeframe, str) or not re.fullmatch(r"[A-Za-z0-9]+", timeframe)):
+    if timeframe is not None and (not isinstance(timeframe, str) or not _TIMEFRAME_RE.fullmatch(timeframe)):
         raise _Bad(f"timeframe is {_describe(timeframe)}, expected a name like 1Hour")
     if "metrics" in entry:
         source = entry["metrics"]
@@ -385,8 +386,8 @@ def parse_summary(summary_path: str | os.PathLike, root: str | os.PathLike | Non
                 # the label is printed as the row's name: quoted unless it is plain text
                 symbol = label if label.isprintable() and len(label) <= 40 else quote(label, 40)
             tf = entry.get("timeframe", top_tf) if isinstance(entry, dict) else top_tf
-            rec = SymbolRecord(symbol, tf if isinstance(tf, str) else None, None, {}, None, None, None,
-                               error=str(exc))
+            tf = tf if isinstance(tf, str) and _TIMEFRAME_RE.fullmatch(tf) else None  # it is printed too
+            rec = SymbolRecord(symbol, tf, None, {}, None, None, None, error=str(exc))
         records.append(rec)
     return records
 
