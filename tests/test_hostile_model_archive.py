@@ -265,11 +265,12 @@ def test_gate_prints_hostile_names_quoted_without_crashing(tmp_path):
     p.write_text(json.dumps({"symbols": {
         "\ud800X": {"fitness_score": [0.8]},
         "SOLUSD": {"fitness_score": [0.8], "timeframe": "\ud800"},
+        "[/]": {"fitness_score": [0.8]},
         "UNIUSD": {"metrics": GOOD, "checkpoints": ["c0", "c1", "c2", "c3\nError: forged"]},
         "ETHUSD": {"metrics": GOOD, "checkpoints": ["a", "b", "c", "\udcff"]}}}))
     res = CliRunner().invoke(app, ["gate", str(p)])
     assert res.exception is None and res.exit_code == 0, (res.output, res.exception)
-    assert "'\\ud800X'" in res.output and "SOLUSD" in res.output
+    assert "'\\ud800X'" in res.output and "SOLUSD" in res.output and "[/]" in res.output
     assert not [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
     recs = {r.symbol: r for r in parse_summary(p, require_models=False)}
     assert "checkpoints[3] 'c3\\nError: forged' is not a printable path" in recs["UNIUSD"].error
