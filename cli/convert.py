@@ -42,14 +42,7 @@ def convert() -> None:
 )
 def sb3(model: Path, features: Path | None, vecnormalize: Path | None, trust_pickle: bool, output: Path) -> None:
     """Convert a stable-baselines3 PPO MODEL.zip (MlpPolicy) into a native checkpoint."""
-    from engine.policy import load_policy, policy_from_fields, policy_to_checkpoint, save_policy
-    from engine.sb3 import (
-        check_obs_norm_size,
-        read_sb3_zip,
-        read_vecnormalize,
-        sb3_checkpoint_fields,
-        sidecar_path,
-    )
+    from engine.policy import malformed
 
     if trust_pickle and vecnormalize is None:
         raise click.UsageError("--trust-pickle only applies to --vecnormalize")
@@ -61,25 +54,41 @@ def sb3(model: Path, features: Path | None, vecnormalize: Path | None, trust_pic
             param_hint="--vecnormalize",
         )
     try:
-        net = read_sb3_zip(model)
-        obs_norm = None
-        note = ""
-        if vecnormalize is not None:
-            obs_norm = read_vecnormalize(vecnormalize, trust_pickle=True)
-            if obs_norm is None:
-                note = f"; {vecnormalize.name} did not normalise observations (norm_obs=False)"
-            else:
-                check_obs_norm_size(obs_norm, net.obs_dim, vecnormalize)
-                note = f"; obs_norm from {vecnormalize.name}"
-        fields = sb3_checkpoint_fields(model, features, obs_norm, net=net)
-        where = features if features is not None else sidecar_path(model)
-        policy = policy_from_fields(fields, path=model, source_format="sb3.zip", name_path=model, where=where)
-        save_policy(output, **policy_to_checkpoint(policy))
-        written = load_policy(output)  # read back exactly as foldgate will
+        with malformed(model):  # a hostile zip or sidecar ends as one line, never a traceback
+            written, note = _convert(model, features, vecnormalize, output)
     except FoldgateError as exc:
         raise click.ClickException(str(exc)) from None
     ident = " ".join(x for x in (written.symbol, written.timeframe) if x)
     click.echo(f"Wrote {output}{' (' + ident + ')' if ident else ''}: {written.describe()}{note}")
+
+
+def _convert(model: Path, features: Path | None, vecnormalize: Path | None, output: Path):
+    """Read, validate, write, read back; returns the written policy and a note."""
+    from engine.policy import load_policy, policy_from_fields, policy_to_checkpoint, save_policy
+    from engine.sb3 import (
+        check_obs_norm_size,
+        read_sb3_zip,
+        read_vecnormalize,
+        sb3_checkpoint_fields,
+        sidecar_path,
+    )
+
+    net = read_sb3_zip(model)
+    obs_norm = None
+    note = ""
+    if vecnormalize is not None:
+        obs_norm = read_vecnormalize(vecnormalize, trust_pickle=True)
+        if obs_norm is None:
+            note = f"; {vecnormalize.name} did not normalise observations (norm_obs=False)"
+        else:
+            check_obs_norm_size(obs_norm, net.obs_dim, vecnormalize)
+            note = f"; obs_norm from {vecnormalize.name}"
+    fields = sb3_checkpoint_fields(model, features, obs_norm, net=net)
+    where = features if features is not None else sidecar_path(model)
+    policy = policy_from_fields(fields, path=model, source_format="sb3.zip", name_path=model, where=where)
+    save_policy(output, **policy_to_checkpoint(policy))
+    written = load_policy(output)  # read back exactly as foldgate will
+    return written, note
 
 
 @convert.command("torch")

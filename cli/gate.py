@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from engine.archive import open_training_source
@@ -100,7 +101,8 @@ def _print(rows: list, thresholds, summary_path: Path, stamp: str | None) -> Non
     notes: list[str] = []
     for rec, g in rows:
         if g is None:
-            table.add_row(rec.symbol, *([rec.timeframe or "-"] if show_tf else []), "[red]ERROR[/]",
+            # names from the summary are text, not rich markup ("[/]" would crash the table)
+            table.add_row(escape(rec.symbol), *([escape(rec.timeframe or "-")] if show_tf else []), "[red]ERROR[/]",
                           "-", "-", "-", "-", "[red]see below[/]", "-")
             notes.append(f"{rec.symbol}: {rec.error}")
             continue
@@ -110,7 +112,7 @@ def _print(rows: list, thresholds, summary_path: Path, stamp: str | None) -> Non
             style = "red" if v is None else LEVEL_STYLE[metric_level(name, v, thresholds)]
             cells.append(f"[{style}]{_value(v, percent)}[/]")
         style = CLASS_STYLE[g.classification]
-        table.add_row(rec.symbol, *([rec.timeframe or "-"] if show_tf else []),
+        table.add_row(escape(rec.symbol), *([escape(rec.timeframe or "-")] if show_tf else []),
                       f"[{style}]{g.classification}[/]", *cells,
                       ", ".join(dict.fromkeys(f.code for f in g.flags)) or "-", _checkpoint_cell(g))
         if g.shortfalls:

@@ -318,9 +318,9 @@ def existing_extract(zip_path: str | os.PathLike, dest_root: str | os.PathLike =
     stamp = stamp_from_name(zp.name)
     if stamp is None:
         try:
-            with zipfile.ZipFile(zp) as zf:
+            with _open_zip(zp) as zf:
                 stamp = _stamp(zp, _plan(zf, zp, DEFAULT_MAX_TOTAL_BYTES, DEFAULT_MAX_RATIO, DEFAULT_MAX_ENTRIES))
-        except (zipfile.BadZipFile, OSError, ArchiveError):
+        except (OSError, ArchiveError):
             return None
     dest = Path(dest_root) / f"{stamp}_extract"
     try:
@@ -336,6 +336,8 @@ def _open_zip(zp: Path) -> zipfile.ZipFile:
         raise ArchiveError(f"{zp} is a directory, not a zip archive")
     try:
         return zipfile.ZipFile(zp)
+    except NotImplementedError as exc:  # e.g. "zip file version 6.4"
+        raise ArchiveError(f"{zp}: a zip archive foldgate cannot read ({exc})") from None
     except (zipfile.BadZipFile, ValueError, EOFError):
         try:
             with open(zp, "rb") as fh:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError
+from .limits import show as _shown
 
 APPROVED = "APPROVED"
 REVIEW = "REVIEW"
@@ -156,15 +157,36 @@ _NON_NEGATIVE_KEYS = {"profit_factor", "min_improvement", "live_max_sharpe_std",
 
 
 def _read_toml(path: Path) -> dict:
+    """The file's tables; every failure on a hostile file is one ConfigError line: over
+    its size bound (checked before reading), invalid TOML, nesting past the parser's
+    recursion limit, an integer past Python's digit limit."""
+    from .limits import CONFIG_FILE, read_bounded
+
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        raw = read_bounded(path, CONFIG_FILE, ConfigError, "thresholds file")
+        data = tomllib.loads(raw.decode("utf-8"))
+        # a quoted key may hold a newline; messages name keys, so they must print on one line
+        stack = [data]
+        while stack:
+            table = stack.pop()
+            for k, v in table.items():
+                if not k.isprintable():
+                    raise ConfigError(f"{path}: key {_shown(k)} holds a control character")
+                if isinstance(v, dict):
+                    stack.append(v)
+        return data
     except FileNotFoundError:
         raise ConfigError(f"thresholds file {path} not found") from None
     except IsADirectoryError:
         raise ConfigError(f"thresholds file {path} is a directory") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{path}: invalid TOML: {' '.join(str(exc).split())[:160]}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 text") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply to read") from None
+    except ValueError as exc:  # an integer past int()'s 4300-digit limit
+        raise ConfigError(f"{path}: invalid TOML: {' '.join(str(exc).split())[:160]}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read thresholds file {path}: {exc.strerror}") from None
 
@@ -172,10 +194,13 @@ def _read_toml(path: Path) -> dict:
 def _check_value(where: str, key: str, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         kind = type(value).__name__
-        raise ConfigError(f"{where}: key '{key}' must be a number, got {kind} {value!r}")
-    v = float(value)
+        raise ConfigError(f"{where}: key '{key}' must be a number, got {kind} {_shown(value)}")
+    try:
+        v = float(value)
+    except OverflowError:  # an integer like 10**400
+        v = math.inf
     if not math.isfinite(v):
-        raise ConfigError(f"{where}: key '{key}' must be finite, got {value!r}")
+        raise ConfigError(f"{where}: key '{key}' must be finite, got {_shown(value)}")
     if name in _FRACTION_KEYS and not 0.0 <= v <= 1.0:
         raise ConfigError(f"{where}: key '{key}' is a fraction in [0, 1] (0.85 = 85%), got {value!r}")
     if name in _NON_NEGATIVE_KEYS and v < 0:

@@ -57,6 +57,20 @@ def file_size_error(path, size: int, bound: Bound) -> str:
     return f"{path}: {size:,} bytes, over the bound of {bound.value():,} bytes {bound.what}; {bound.advice()}"
 
 
+def show(value, most: int = 60) -> str:
+    """A value from an untrusted file as a message shows it: one line, at most `most`
+    characters, and never itself an error (repr of an integer past Python's digit
+    limit raises; a foreign object's __repr__ may)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        r = repr(value)
+    except Exception:  # noqa: BLE001 - a hostile object's __repr__ can fail in any way
+        r = f"<{type(value).__name__}>"
+    r = " ".join(r.split())
+    return r if len(r) <= most else r[: most - 3] + "..."
+
+
 def read_bounded(path, bound: Bound, error: type[Exception], what: str = "") -> bytes:
     """The bytes of `path`, refused with `error` before reading when the file is over
     `bound` (and, should it grow meanwhile, after reading at most one byte more).

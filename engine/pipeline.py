@@ -892,7 +892,8 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
         job.gating, job.gating_class = gate_record(rec, thresholds)
         job.train_periods = _train_periods(rec)
         if rec.model_missing:  # design.md 7: gated and flagged, not backtested, not an error
-            job.gating["flags"].append(gating_mod.Flag("MODEL_MISSING", f"{rec.model_missing}; not backtested.").to_dict())
+            flag = gating_mod.Flag("MODEL_MISSING", f"{rec.model_missing}; not backtested.")
+            job.gating["flags"].append(flag.to_dict())
             job.reasons = [rec.model_missing]
             continue
         if job.gating_class == "DROP" and not cfg.force:

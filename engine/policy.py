@@ -28,7 +28,7 @@ import numpy as np
 
 from .atomic import atomic_write_bytes
 from .errors import FoldgateError, PolicyError
-from .limits import LAYER_WIDTH, POLICY_FILE, POLICY_PARAMS, file_size_error
+from .limits import LAYER_WIDTH, POLICY_FILE, POLICY_PARAMS, show
 
 FORMAT = "foldgate.policy/1"
 STATE_FEATURES = ("position", "unrealized_return", "bars_held")
@@ -222,16 +222,7 @@ def _key(k: Any) -> str:
 
 
 def _short(v: Any) -> str:
-    """A value as shown in a message: short, one line, and never itself an error
-    (repr of an int past Python's digit limit raises; a foreign object's repr may)."""
-    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
-        return f"an integer of {v.bit_length()} bits"
-    try:
-        r = repr(v)
-    except Exception:  # noqa: BLE001 - a hostile object's __repr__ can fail in any way
-        r = f"<{type(v).__name__}>"
-    r = _one_line(r)
-    return r if len(r) <= 60 else r[:57] + "..."
+    return show(v)
 
 
 def _is_number(v: Any) -> bool:
@@ -403,7 +394,6 @@ def policy_from_fields(
         raise ctx.err("features", "missing")
     width, max_params = LAYER_WIDTH.value(), POLICY_PARAMS.value()
     features = _str_list(ctx, "features", fields["features"], width)
-    _check_features(ctx, features)
     window = fields.get("window", 1)
     if not isinstance(window, (int, np.integer)) or isinstance(window, bool) or not 1 <= window <= 100_000:
         raise ctx.err("window", f"expected an integer >= 1, got {_short(window)}")
@@ -436,6 +426,9 @@ def policy_from_fields(
         if n_params > max_params:
             raise ctx.err("actor", f"more than {max_params:,} parameters (at layer {j}); "
                                    f"{POLICY_PARAMS.advice()}")
+    # after the sizes: naming the features imports the feature kernels (Numba, ~0.7 s
+    # the first time), which a file refused for its size should not wait for
+    _check_features(ctx, features)
     layers: list[tuple[np.ndarray, np.ndarray]] = []
     prev_out, prev_name = obs_dim, f"the observation ({obs_what})"
     for j in range(len(actor) // 2):
@@ -678,7 +671,7 @@ def _torch_load(path: Path, source: Any) -> Any:
 def _zip_kind(path: Path, data: bytes) -> str:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError) as exc:
         raise PolicyError(f"{path}: a damaged zip archive ({_one_line(str(exc))[:120]})") from None
     check_zip_sizes(path, zf, len(data))
     names = zf.namelist()

@@ -109,8 +109,13 @@ def _key(path: Path, data: bytes) -> str:
         # an SB3 zip is half a policy: its sidecar holds the features, targets and obs_norm
         from .sb3 import sidecar_path
 
+        from .errors import PolicyError
+        from .limits import SIDECAR_FILE, read_bounded
+
         try:
-            h.update(b"\0sidecar\0" + sidecar_path(path).read_bytes())
+            h.update(b"\0sidecar\0" + read_bounded(sidecar_path(path), SIDECAR_FILE, PolicyError))
+        except PolicyError:  # over its bound: load_policy refuses it, nothing is cached
+            h.update(b"\0oversized sidecar")
         except (OSError, ValueError):
             h.update(b"\0no sidecar")
     return h.hexdigest()

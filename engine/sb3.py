@@ -142,7 +142,7 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
         names = set(zf.namelist())
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError):
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError):
         raise _err(p, f"not a zip archive, so not a stable-baselines3 model; {SUPPORTED_SB3}") from None
     check_zip_sizes(p, zf, len(raw))
     if "data" not in names:
@@ -225,7 +225,14 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
         raise _err(p, f"action space {atype} is not supported; {SUPPORTED_SB3}")
 
     # the weights
-    sd = _torch_load(f"{p} (policy.pth)", io.BytesIO(_read_entry(zf, p, "policy.pth")))
+    pth = _read_entry(zf, p, "policy.pth")
+    if pth[:2] == b"PK":  # itself a torch zip: its records' declared sizes are checked too
+        try:
+            inner = zipfile.ZipFile(io.BytesIO(pth))
+        except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError):
+            raise _err(p, "policy.pth is a damaged zip") from None
+        check_zip_sizes(f"{p} (policy.pth)", inner, len(pth))
+    sd = _torch_load(f"{p} (policy.pth)", io.BytesIO(pth))
     if not isinstance(sd, Mapping):
         raise _err(p, f"policy.pth holds a {type(sd).__name__}, not a state dict")
     keys = [str(k) for k in sd]

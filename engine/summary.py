@@ -44,6 +44,7 @@ METRIC_KEYS = ("fitness_score", "profit_factor", "consistency", "max_drawdown")
 CHECKPOINT_CHOICES = ("final", "advised", "all")
 """validate --checkpoints (design.md 11): the summary's model, gating's advised
 checkpoint, or every checkpoint the summary lists (engine.pipeline.checkpoint_variants)."""
+_TIMEFRAME_RE = re.compile(r"[A-Za-z0-9]{1,32}")
 MODEL_SUFFIXES = (".pt", ".zip")  # native checkpoints first, then SB3 zips (design.md 3)
 
 
@@ -314,7 +315,7 @@ def _parse_entry(label: str, raw_symbol: Any, entry: Any, top_tf: Any, root_real
     except FoldgateError as exc:
         raise _Bad(str(exc)) from None
     timeframe = entry.get("timeframe", top_tf)
-    if timeframe is not None and (not isinstance(timeframe, str) or not re.fullmatch(r"[A-Za-z0-9]+", timeframe)):
+    if timeframe is not None and (not isinstance(timeframe, str) or not _TIMEFRAME_RE.fullmatch(timeframe)):
         raise _Bad(f"timeframe is {_describe(timeframe)}, expected a name like 1Hour")
     if "metrics" in entry:
         source = entry["metrics"]
@@ -333,6 +334,10 @@ def _parse_entry(label: str, raw_symbol: Any, entry: Any, top_tf: Any, root_real
     if checkpoints is not None:
         if not isinstance(checkpoints, list) or not all(c is None or isinstance(c, str) for c in checkpoints):
             raise _Bad("checkpoints must be a list of paths (or nulls)")
+        for i, c in enumerate(checkpoints):
+            # a checkpoint name is printed in flags and tables: one printable line
+            if c is not None and (not c.isprintable() or len(c) > _MAX_PATH):
+                raise _Bad(f"checkpoints[{i}] {quote(c)} is not a printable path")
         n = len(metrics["fitness_score"])
         if len(checkpoints) != n:
             raise _Bad(f"checkpoints has {len(checkpoints)} entries, fitness_score {n}")
@@ -400,10 +405,11 @@ def parse_summary(summary_path: str | os.PathLike, root: str | os.PathLike | Non
             try:
                 symbol = canonical_symbol(raw_symbol)
             except FoldgateError:
-                symbol = label
+                # the label is printed as the row's name: quoted unless it is plain text
+                symbol = label if label.isprintable() and len(label) <= 40 else quote(label, 40)
             tf = entry.get("timeframe", top_tf) if isinstance(entry, dict) else top_tf
-            rec = SymbolRecord(symbol, tf if isinstance(tf, str) else None, None, {}, None, None, None,
-                               error=str(exc))
+            tf = tf if isinstance(tf, str) and _TIMEFRAME_RE.fullmatch(tf) else None  # it is printed too
+            rec = SymbolRecord(symbol, tf, None, {}, None, None, None, error=str(exc))
         records.append(rec)
     return records
 

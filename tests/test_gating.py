@@ -251,3 +251,54 @@ def test_flags_are_strings_with_code_and_message():
     (flag,) = flags
     assert isinstance(flag, str) and flag.startswith("PERCENT_UNITS: ") and "percent" in flag.lower()
     assert flag == "PERCENT_UNITS" and "PERCENT_UNITS" in flags and flag.code == "PERCENT_UNITS"
+
+
+# ---------------------------------------------------------------- hostile thresholds files
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[approved]\nfitness = " + "1" + "0" * 400 + "\n", "key 'approved.fitness' must be finite, got an integer of"),
+    ("[approved]\nfitness = " + "9" * 5000 + "\n", "invalid TOML"),
+    ("x = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+    ('[approved]\n"fit\\nness" = 0.7\n', "holds a control character"),
+    ("[approved]\nfitness = 1e400\n", "must be finite"),
+    ("[approved]\nfitness = nan\n", "must be finite"),
+])
+def test_hostile_thresholds_file_is_one_config_error(tmp_path, text, needle):
+    from engine.errors import ConfigError
+    from engine.gating import load_thresholds
+
+    p = tmp_path / "t.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as ei:
+        load_thresholds(p)
+    assert needle in str(ei.value) and "\n" not in str(ei.value) and str(p) in str(ei.value)
+
+
+def test_thresholds_file_over_its_bound_and_not_utf8(tmp_path, monkeypatch):
+    from engine.errors import ConfigError
+    from engine.gating import load_thresholds
+
+    p = tmp_path / "t.toml"
+    p.write_text("# " + "x" * (2 << 20) + "\n")
+    with pytest.raises(ConfigError, match="over the bound of 1,048,576 bytes per thresholds file"):
+        load_thresholds(p)
+    monkeypatch.setenv("FOLDGATE_MAX_CONFIG_MB", "4")
+    assert load_thresholds(p).approved.fitness == 0.70
+    p.write_bytes(b"[approved]\nfitness = 0.7 # \xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_thresholds(p)
+
+
+def test_gate_config_prints_one_error_line(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import app
+
+    p = tmp_path / "t.toml"
+    p.write_text("x = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    summary = tmp_path / "training_summary_20241227_120000.json"
+    summary.write_text('{"symbols": {"UNIUSD": {"fitness_score": [0.8]}}}')
+    res = CliRunner().invoke(app, ["gate", str(summary), "--config", str(p)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.output.strip().splitlines() == [f"Error: {p}: invalid TOML: nested too deeply to read"]

@@ -74,14 +74,13 @@ def test_small_file_declaring_a_100M_wide_layer_is_refused_without_allocating(tm
     assert p.stat().st_size < 2_000_000
     # in a fresh process, so its peak memory is this load's alone; converting the
     # layer would take 1.2 GB for the first weight alone
-    # VmHWM, not ru_maxrss: Linux carries a forking parent's peak (pytest's, over 1 GB
-    # late in a full run) into the child's ru_maxrss
+    # (VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec)
     code = ("import sys; from engine.policy import load_policy\n"
             "from engine.errors import PolicyError\n"
             "try:\n    load_policy(sys.argv[1]); print('LOADED')\n"
             "except PolicyError as e:\n    print('REFUSED', e)\n"
-            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
-            "print('RSS_MB', int(hwm.split()[1]) // 1024)\n")
+            "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
+            "print('RSS_MB', int(hwm[0].split()[1]) // 1024 if hwm else 0)\n")
     out = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     lines = out.stdout.splitlines()
@@ -328,3 +327,35 @@ def test_cli_prints_one_error_line(tmp_path):
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert lines == [f"Error: {p}: obs_norm.epsilon: 1e+300 is not a finite number >= 0 (within float32)"], res.output
     assert np.isfinite(np.float64(1e300))  # the control: finite as a double
+
+
+def test_convert_sb3_prints_one_error_line(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import app
+
+    p = _sb3(tmp_path, sidecar={**SB3_SIDECAR, "obs_norm": [1, 2, 3]})
+    res = CliRunner().invoke(app, ["convert", "sb3", str(p), "-o", str(tmp_path / "out.pt")])
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: ") and "obs_norm" in lines[0]
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_sb3_policy_pth_record_bomb(tmp_path):
+    import io as _io
+
+    sd = {"mlp_extractor.policy_net.0.weight": torch.zeros(4, 3), "mlp_extractor.policy_net.0.bias": torch.zeros(4),
+          "action_net.weight": torch.zeros(3, 4), "action_net.bias": torch.zeros(3),
+          "log_std": torch.zeros(1_000_000)}
+    buf = _io.BytesIO()
+    torch.save(sd, buf)
+    bomb = _io.BytesIO()
+    with zipfile.ZipFile(buf) as zin, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    zp = tmp_path / "ETHUSD_1Hour.zip"
+    with zipfile.ZipFile(zp, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("data", json.dumps(sb3_data()))
+        zf.writestr("policy.pth", bomb.getvalue())
+    zp.with_name("ETHUSD_1Hour.features.json").write_text(json.dumps(SB3_SIDECAR))
+    refused(zp, "(policy.pth)", "compression bomb")

@@ -32,21 +32,30 @@ SIDECAR = {"features": ["ret_1", "ret_4", "rsi_14"], "window": 2, "state_feature
 
 
 class TinyEnv(gym.Env):
-    """Random observations, zero reward: enough for PPO to run its updates."""
+    """Random observations, random reward: enough for PPO to run its updates.
+
+    The observations come from the env's own seeded generator, never from
+    `observation_space.sample()`: a space draws from a generator seeded from the OS
+    unless it is seeded itself, which made the trained weights (and so whether
+    box_asym's actions reach both bounds) change from run to run."""
 
     def __init__(self, action_space, obs_dim=OBS_DIM):
         self.observation_space = gym.spaces.Box(-5.0, 5.0, (obs_dim,), np.float32)
         self.action_space = action_space
         self._t = 0
+        self._rng = np.random.default_rng(0)
+
+    def _obs(self):
+        return self._rng.uniform(-5.0, 5.0, self.observation_space.shape).astype(np.float32)
 
     def reset(self, seed=None, options=None):
         super().reset(seed=seed)
         self._t = 0
-        return self.observation_space.sample(), {}
+        return self._obs(), {}
 
     def step(self, action):
         self._t += 1
-        return self.observation_space.sample(), float(np.random.default_rng(self._t).normal()), False, self._t >= 50, {}
+        return self._obs(), float(np.random.default_rng(self._t).normal()), False, self._t >= 50, {}
 
 
 def _ppo(env, **kw):
