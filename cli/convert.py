@@ -7,6 +7,17 @@ from pathlib import Path
 import click
 
 from engine.errors import FoldgateError
+from engine.policies.checkpoint import load_policy, policy_to_checkpoint, save_policy
+from engine.policies.fields import policy_from_fields
+from engine.policies.reading import malformed
+from engine.policies.sb3 import (
+    check_obs_norm_size,
+    read_sb3_zip,
+    read_vecnormalize,
+    sb3_checkpoint_fields,
+    sidecar_path,
+)
+from engine.policies.torch_convert import convert_torch
 
 
 @click.group()
@@ -42,7 +53,6 @@ def convert() -> None:
 )
 def sb3(model: Path, features: Path | None, vecnormalize: Path | None, trust_pickle: bool, output: Path) -> None:
     """Convert a stable-baselines3 PPO MODEL.zip (MlpPolicy) into a native checkpoint."""
-    from engine.policy import malformed
 
     if trust_pickle and vecnormalize is None:
         raise click.UsageError("--trust-pickle only applies to --vecnormalize")
@@ -64,14 +74,6 @@ def sb3(model: Path, features: Path | None, vecnormalize: Path | None, trust_pic
 
 def _convert(model: Path, features: Path | None, vecnormalize: Path | None, output: Path):
     """Read, validate, write, read back; returns the written policy and a note."""
-    from engine.policy import load_policy, policy_from_fields, policy_to_checkpoint, save_policy
-    from engine.sb3 import (
-        check_obs_norm_size,
-        read_sb3_zip,
-        read_vecnormalize,
-        sb3_checkpoint_fields,
-        sidecar_path,
-    )
 
     net = read_sb3_zip(model)
     obs_norm = None
@@ -111,7 +113,6 @@ def _convert(model: Path, features: Path | None, vecnormalize: Path | None, outp
 def torch_cmd(model: Path, features: Path, output: Path) -> None:
     """Convert a PyTorch state_dict of an MLP actor (CleanRL, ElegantRL, your own
     ActorCritic) into a native checkpoint; read with torch.load(weights_only=True)."""
-    from engine.torch_convert import convert_torch
 
     try:
         written = convert_torch(model, features, output)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from engine.policy import save_policy  # noqa: E402
+from engine.policies.checkpoint import save_policy  # noqa: E402
 
 DEFAULT_SYMBOLS = (
     "BTCUSD", "ETHUSD", "SOLUSD", "UNIUSD", "LINKUSD", "AVAXUSD",

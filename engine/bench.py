@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import FoldgateError
-from .policy import Policy
+from .policies.model import Policy
 
 
 @dataclass

@@ -31,7 +31,7 @@ import numpy as np
 
 from .atomic import atomic_write_text
 from .errors import FeatureError
-from .policy_cache import cache_dir
+from .policies.policy_cache import cache_dir
 
 GROUP = "foldgate.features"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:[A-Za-z][A-Za-z0-9_]*$")

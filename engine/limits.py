@@ -8,8 +8,10 @@ them at any time."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import ConfigError
 
@@ -57,6 +59,11 @@ def file_size_error(path, size: int, bound: Bound) -> str:
     return f"{path}: {size:,} bytes, over the bound of {bound.value():,} bytes {bound.what}; {bound.advice()}"
 
 
+def one_line(s: str) -> str:
+    """Any whitespace run (newlines too) as one space: a message stays one line."""
+    return " ".join(s.split())
+
+
 def show(value, most: int = 60) -> str:
     """A value from an untrusted file as a message shows it: one line, at most `most`
     characters, and never itself an error (repr of an integer past Python's digit
@@ -75,7 +82,6 @@ def read_bounded(path, bound: Bound, error: type[Exception], what: str = "") -> 
     """The bytes of `path`, refused with `error` before reading when the file is over
     `bound` (and, should it grow meanwhile, after reading at most one byte more).
     OSError is left to the caller, which words it for its file."""
-    from pathlib import Path
 
     p = Path(path)
     limit = bound.value()
@@ -94,7 +100,6 @@ def parse_json(text: str | bytes, where: str, error: type[Exception], invalid: s
     """json.loads whose every failure on hostile text is one `error` line: invalid JSON,
     nesting deeper than the parser's recursion limit, integers past Python's digit
     limit."""
-    import json
 
     try:
         return json.loads(text)

@@ -158,7 +158,7 @@ def test_a_model_without_enough_warm_up_fails_alone(tmp_path):
     """A model whose features reach further back than the store holds is an error for
     that model only; the others of the archive are still decided."""
     from archive_factory import build_training_archive, metric_history
-    from engine.policy import load_policy, policy_to_checkpoint, save_policy
+    from engine.policies.checkpoint import load_policy, policy_to_checkpoint, save_policy
 
     greedy = load_policy(ROOT / "data" / "policies" / "BTCUSD_1Hour.pt")
     fields = policy_to_checkpoint(greedy)

@@ -14,9 +14,9 @@ from torch import nn
 
 from cli.main import app
 from engine.errors import PolicyError
-from engine.policy import load_policy
+from engine.policies.checkpoint import load_policy
 from engine.limits import LAYER_WIDTH
-from engine.torch_convert import convert_torch
+from engine.policies.torch_convert import convert_torch
 
 N_OBS = 10_000
 FEATURES = ["ret_1", "ret_4", "vol_24", "rsi_14", "stockstats:macd", "hour_sin"]

@@ -17,7 +17,7 @@ gym = pytest.importorskip("gymnasium")
 from click.testing import CliRunner  # noqa: E402
 
 from cli.main import app  # noqa: E402
-from engine.policy import load_policy  # noqa: E402
+from engine.policies.checkpoint import load_policy  # noqa: E402
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "sb3.md"
 

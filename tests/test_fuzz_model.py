@@ -176,7 +176,7 @@ FIELDS = ["format", "symbol", "timeframe", "features", "window", "state_features
                        field_values, max_size=3),
        st.booleans())
 def test_fuzz_policy_dict(changes, with_norm):
-    from engine.policy import load_policy
+    from engine.policies.checkpoint import load_policy
 
     f = policy_fields()
     if with_norm:
@@ -204,7 +204,7 @@ def test_fuzz_policy_dict(changes, with_norm):
 @given(st.binary(min_size=0, max_size=300), st.integers(0, 2000), st.binary(min_size=1, max_size=8))
 def test_fuzz_policy_bytes(prefix, at, patch):
     """A valid checkpoint with bytes overwritten somewhere (pickle, zip headers, data)."""
-    from engine.policy import load_policy
+    from engine.policies.checkpoint import load_policy
 
     raw = bytearray(_VALID_PT)
     at = at % len(raw)
@@ -246,7 +246,7 @@ SPACE_KEYS = ["observation_space", "action_space", "policy_kwargs", "policy_clas
                                         "activation", "symbol", "timeframe", "trained_until", "bogus"]),
                        st.one_of(json_values, scalars), max_size=3))
 def test_fuzz_sb3_data_and_sidecar(data_changes, sidecar_changes):
-    from engine.policy import load_policy
+    from engine.policies.checkpoint import load_policy
 
     data = sb3_data()
     for key, value in data_changes.items():
@@ -265,7 +265,7 @@ def test_fuzz_sb3_data_and_sidecar(data_changes, sidecar_changes):
 
 @given(st.text(max_size=120), st.text(max_size=120))
 def test_fuzz_sb3_raw_texts(data_text, sidecar_text):
-    from engine.policy import load_policy
+    from engine.policies.checkpoint import load_policy
 
     with workdir() as d:
         p = d / "ETHUSD_1Hour.zip"

@@ -18,7 +18,7 @@ import torch
 
 from archive_factory import SB3_SIDECAR, policy_bytes, policy_fields, sb3_data, sb3_zip_bytes
 from engine.errors import PolicyError
-from engine.policy import load_policy
+from engine.policies.checkpoint import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ import pytest
 from archive_factory import SB3_SIDECAR, policy_bytes, policy_fields, sb3_zip_bytes
 from engine.errors import FoldgateError
 from engine.pipeline import ModelJob
-from engine.policy import load_policy
+from engine.policies.checkpoint import load_policy
 from engine.promote import MANIFEST, promote
 
 

@@ -89,7 +89,7 @@ def test_without_a_distribution_the_check_runs_in_every_process(monkeypatch, tmp
 
 def test_a_policy_naming_a_lookahead_plugin_is_refused_when_loaded(monkeypatch, tmp_path):
     from engine.errors import PolicyError
-    from engine.policy import load_policy, save_policy
+    from engine.policies.checkpoint import load_policy, save_policy
 
     install(monkeypatch, FakeEntryPoint("acme:peek", peek), FakeEntryPoint("acme:mom", momentum))
     fields = dict(features=["ret_1", "acme:mom_3"], actor=[np.zeros((2, 2), np.float32), np.zeros(2, np.float32)],

@@ -15,15 +15,9 @@ import pytest
 import torch
 
 from engine.errors import PolicyError
-from engine.policy import (
-    FORMAT,
-    load_policy,
-    parse_filename,
-    policy_from_fields,
-    policy_to_checkpoint,
-    save_policy,
-    set_tanh,
-)
+from engine.policies.checkpoint import load_policy, policy_to_checkpoint, save_policy
+from engine.policies.fields import parse_filename, policy_from_fields
+from engine.policies.model import FORMAT, set_tanh
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -554,3 +548,21 @@ def test_sample_generator_reproduces_and_varies(tmp_path):
     a, b = load_policy(paths[k]), load_policy(paths[n_default])
     assert a.features == b.features and not np.array_equal(a.layers[0][0], b.layers[0][0])
     assert b.symbol == "BTCUSD2"
+
+
+def test_the_design_path_hands_on_the_policies_package():
+    """design.md 3 names `engine.policy.load_policy`; it and the other former names of
+    engine/policy.py are the very objects of `engine.policies`, and the pipeline's
+    `engine.policy_cache` path gives the cache's own function."""
+    import engine.policies.checkpoint as checkpoint
+    import engine.policies.fields as fields
+    import engine.policies.model as model
+    import engine.policies.policy_cache as cache
+    import engine.policy
+    import engine.policy_cache
+
+    assert engine.policy.load_policy is checkpoint.load_policy
+    assert engine.policy.save_policy is checkpoint.save_policy
+    assert engine.policy.Policy is model.Policy and engine.policy.set_tanh is model.set_tanh
+    assert engine.policy.policy_from_fields is fields.policy_from_fields
+    assert engine.policy_cache.load_policy_cached is cache.load_policy_cached

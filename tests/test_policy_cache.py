@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from engine.errors import PolicyError
-from engine.policy import load_policy
-from engine.policy_cache import cache_dir, load_policy_cached
+from engine.policies.checkpoint import load_policy
+from engine.policies.policy_cache import cache_dir, load_policy_cached
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "policies"
 
@@ -58,7 +58,7 @@ def test_damaged_entry_is_rewritten(tmp_path):
 def test_warm_load_does_not_import_torch(tmp_path):
     src = SAMPLES / "TSLA_1Hour.pt"
     load_policy_cached(src)
-    code = ("import sys; from engine.policy_cache import load_policy_cached; "
+    code = ("import sys; from engine.policies.policy_cache import load_policy_cached; "
             f"p = load_policy_cached({str(src)!r}); print(p.symbol, 'torch' in sys.modules)")
     env = {**__import__("os").environ}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
@@ -101,7 +101,7 @@ def test_tampered_entry_is_discarded_and_rebuilt(tmp_path):
 
 
 def test_entry_with_a_recomputed_hash_but_another_source_is_discarded(tmp_path):
-    from engine.policy_cache import payload_hash
+    from engine.policies.policy_cache import payload_hash
 
     src = SAMPLES / "ETHUSD_1Hour.pt"
     load_policy_cached(src)
@@ -133,7 +133,7 @@ def test_temp_fallback_is_private_and_a_loose_one_is_recreated(tmp_path, monkeyp
     import os
     import stat
 
-    import engine.policy_cache as pc
+    import engine.policies.policy_cache as pc
 
     monkeypatch.delenv("FOLDGATE_CACHE_DIR")
     blocker = tmp_path / "home-is-a-file"
@@ -158,7 +158,7 @@ def test_temp_fallback_is_private_and_a_loose_one_is_recreated(tmp_path, monkeyp
 def test_cache_dir_of_another_owner_or_a_link_is_not_used(tmp_path, monkeypatch):
     import os
 
-    import engine.policy_cache as pc
+    import engine.policies.policy_cache as pc
 
     monkeypatch.delenv("FOLDGATE_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "nohome" / "f"))

@@ -24,8 +24,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize  # noqa: 
 
 from cli.convert import convert  # noqa: E402
 from engine.errors import PolicyError  # noqa: E402
-from engine.policy import load_policy  # noqa: E402
-from engine.sb3 import load_sb3_policy, read_sb3_zip, sidecar_path  # noqa: E402
+from engine.policies.checkpoint import load_policy  # noqa: E402
+from engine.policies.sb3 import load_sb3_policy, read_sb3_zip, sidecar_path  # noqa: E402
 
 OBS_DIM = 7  # 3 features x window 2 + 1 state feature
 SIDECAR = {"features": ["ret_1", "ret_4", "rsi_14"], "window": 2, "state_features": ["position"]}
@@ -438,7 +438,7 @@ def test_convert_without_vecnormalize_and_errors(models, tmp_path):
 def test_policy_cache_sees_sidecar_changes(models, tmp_path, monkeypatch):
     """An SB3 zip's sidecar is half the policy: editing or breaking it must not be hidden
     by the cache of validated policies."""
-    from engine.policy_cache import load_policy_cached
+    from engine.policies.policy_cache import load_policy_cached
 
     monkeypatch.setenv("FOLDGATE_CACHE_DIR", str(tmp_path / "cache"))
     src, _ = models["discrete"]

@@ -8,7 +8,7 @@ import pytest
 
 from engine.features import FeatureError, market_observations, stack_window, state_observation
 from engine.pipeline import RunConfig, run_backtest
-from engine.policy import load_policy
+from engine.policies.checkpoint import load_policy
 from engine.data.store import BarStore
 
 ROOT = Path(__file__).resolve().parent.parent

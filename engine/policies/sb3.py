@@ -18,6 +18,7 @@ import hashlib
 import io
 import math
 import os
+import pickle
 import re
 import zipfile
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import FoldgateError, PolicyError
-from .limits import LAYER_WIDTH, POLICY_FILE, POLICY_PARAMS, SIDECAR_FILE, parse_json, read_bounded
-from .policy import Policy, _check_tensor_meta, _Ctx, _key, _torch_load, check_zip_sizes, malformed, policy_from_fields
+from ..errors import FoldgateError, PolicyError
+from ..limits import LAYER_WIDTH, POLICY_FILE, POLICY_PARAMS, SIDECAR_FILE, parse_json, read_bounded, show
+from .fields import FieldContext, check_tensor_meta, field_key, policy_from_fields
+from .model import Policy
+from .reading import check_zip_sizes, malformed, torch_load_safe
 
 SUPPORTED_SB3 = (
     "supported: stable-baselines3 PPO/A2C with MlpPolicy: a flat Box observation, "
@@ -101,9 +104,7 @@ def _parse_floats(s: Any) -> list[float]:
 
 
 def _shown(v: Any) -> str:
-    from .policy import _short
-
-    return _short(v)
+    return show(v)
 
 
 def _shape(space: Mapping) -> list[int] | None:
@@ -232,7 +233,7 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
         except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError):
             raise _err(p, "policy.pth is a damaged zip") from None
         check_zip_sizes(f"{p} (policy.pth)", inner, len(pth))
-    sd = _torch_load(f"{p} (policy.pth)", io.BytesIO(pth))
+    sd = torch_load_safe(f"{p} (policy.pth)", io.BytesIO(pth))
     if not isinstance(sd, Mapping):
         raise _err(p, f"policy.pth holds a {type(sd).__name__}, not a state dict")
     keys = [str(k) for k in sd]
@@ -268,18 +269,18 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
             actor += [nets[net][i]["weight"], nets[net][i]["bias"]]
     actor += [sd["action_net.weight"], sd["action_net.bias"]]
 
-    import torch
+    import torch  # call time: torch, ~1 s; a warm run reads the policy cache instead
 
     # shapes from metadata before any value is touched (isfinite of a stride-0 tensor
     # that declares a huge shape would allocate all of it)
-    ctx, width, n_params = _Ctx(f"{p} (policy.pth)"), LAYER_WIDTH.value(), 0
+    ctx, width, n_params = FieldContext(f"{p} (policy.pth)"), LAYER_WIDTH.value(), 0
     if obs_dim > width:
         raise _err(p, f"observation space of {obs_dim:,} inputs, more than {width:,}; {LAYER_WIDTH.advice()}")
     for j in range(len(actor) // 2):
         for t, what in ((actor[2 * j], "weight"), (actor[2 * j + 1], "bias")):
             if not isinstance(t, torch.Tensor):
                 raise _err(p, f"policy.pth: layer {j} is not a (weight matrix, bias vector) pair")
-            n_params += _check_tensor_meta(ctx, f"layer {j} {what}", t, 2 if what == "weight" else 1, width)
+            n_params += check_tensor_meta(ctx, f"layer {j} {what}", t, 2 if what == "weight" else 1, width)
     if n_params > POLICY_PARAMS.value():
         raise _err(p, f"policy.pth: more than {POLICY_PARAMS.value():,} parameters; {POLICY_PARAMS.advice()}")
 
@@ -351,7 +352,7 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
         raise _err(p, "expected a JSON object with features, window, state_features, action")
     unknown = [k for k in side if k not in SIDECAR_KEYS]
     if unknown:
-        raise _err(p, f"{_key(unknown[0])}: unknown key (known: {', '.join(SIDECAR_KEYS)})")
+        raise _err(p, f"{field_key(unknown[0])}: unknown key (known: {', '.join(SIDECAR_KEYS)})")
     if "features" not in side:
         raise _err(p, "features: missing")
     return side
@@ -490,7 +491,6 @@ def read_vecnormalize(path: str | os.PathLike, *, trust_pickle: bool = False) ->
         )
     if not p.exists():
         raise _err(p, "no such file")
-    import pickle
 
     try:
         with open(p, "rb") as fh:

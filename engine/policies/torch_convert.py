@@ -20,8 +20,11 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import PolicyError
-from .limits import LAYER_WIDTH, POLICY_PARAMS, SIDECAR_FILE, parse_json, read_bounded
+from ..errors import PolicyError
+from ..limits import LAYER_WIDTH, POLICY_PARAMS, SIDECAR_FILE, parse_json, read_bounded
+from .checkpoint import load_policy, policy_to_checkpoint, save_policy
+from .fields import policy_from_fields
+from .reading import read_policy_bytes, torch_load_safe, zip_kind
 
 SUPPORTED_TORCH = (
     "supported: a torch.save'd state_dict (or a dict holding one under the sidecar's "
@@ -85,7 +88,6 @@ def read_torch_sidecar(path: str | os.PathLike) -> dict[str, Any]:
 def _read_bounded(path: Path) -> bytes:
     """The file's bytes after checking that neither the file nor what torch.load will
     unpack from it exceeds the policy file bound (engine/limits.py)."""
-    from .policy import _zip_kind, read_policy_bytes  # one rule for reading and telling zips apart
 
     data = read_policy_bytes(path)
     if not data:
@@ -98,7 +100,7 @@ def _read_bounded(path: Path) -> bytes:
             "not a torch zip file (torch.save's format since torch 1.6; a legacy pickle "
             f"declares storage sizes that cannot be bounded before loading); {SUPPORTED_TORCH}",
         )
-    kind = _zip_kind(path, data)  # also bounds the sizes its entries declare
+    kind = zip_kind(path, data)  # also bounds the sizes its entries declare
     if kind == "torchscript":
         raise _err(path, f"a TorchScript module; foldgate does not run TorchScript code. Save model.state_dict() instead; {SUPPORTED_TORCH}")
     if kind == "sb3":
@@ -109,7 +111,7 @@ def _read_bounded(path: Path) -> bytes:
 
 
 def _select_state_dict(path: Path, obj: Any, key: str | None) -> Mapping[str, Any]:
-    import torch
+    import torch  # call time: torch, ~1 s, only while converting
 
     if key is not None:
         if not isinstance(obj, Mapping) or key not in obj:
@@ -129,7 +131,7 @@ def _select_state_dict(path: Path, obj: Any, key: str | None) -> Mapping[str, An
 def actor_layers(path: Path, sd: Mapping[str, Any], prefixes: list[str]) -> list[tuple[Any, Any]]:
     """[(W (out, in), b (out,)), ...] of the Linear layers under `prefixes`, in order:
     prefixes in the order given, layers of one prefix by index. Tensors, not copied."""
-    import torch
+    import torch  # call time: torch, ~1 s, only while converting
 
     layers: list[tuple[Any, Any]] = []
     names: list[str] = []
@@ -199,7 +201,7 @@ def _obs_norm_from_keys(path: Path, sd: Mapping[str, Any], nk: Mapping[str, Any]
     """obs_norm from normalisation statistics kept in the state_dict (ElegantRL's
     state_avg / state_std, a saved running mean and variance). A std becomes var =
     std^2 with epsilon 0: float32 sqrt(std^2) is std again, exactly."""
-    import torch
+    import torch  # call time: torch, ~1 s, only while converting
 
     def get(k):
         t = sd.get(k)
@@ -218,12 +220,11 @@ def _obs_norm_from_keys(path: Path, sd: Mapping[str, Any], nk: Mapping[str, Any]
 
 def torch_checkpoint_fields(model: str | os.PathLike, sidecar: str | os.PathLike) -> dict[str, Any]:
     """The native checkpoint fields for a state_dict file and its sidecar."""
-    from .policy import _torch_load
 
     mp, sp = Path(model), Path(sidecar)
     side = read_torch_sidecar(sp)
     data = _read_bounded(mp)
-    obj = _torch_load(mp, io.BytesIO(data))
+    obj = torch_load_safe(mp, io.BytesIO(data))
     sd = _select_state_dict(mp, obj, side.get("state_dict_key"))
     layers = actor_layers(mp, sd, side["actor_prefix"])
     fields = {k: v for k, v in side.items() if k not in ("actor_prefix", "state_dict_key", "obs_norm_keys")}
@@ -236,7 +237,6 @@ def torch_checkpoint_fields(model: str | os.PathLike, sidecar: str | os.PathLike
 
 def convert_torch(model: str | os.PathLike, sidecar: str | os.PathLike, output: str | os.PathLike):
     """Convert, write `output` atomically, and return it as load_policy reads it."""
-    from .policy import load_policy, policy_from_fields, policy_to_checkpoint, save_policy
 
     fields = torch_checkpoint_fields(model, sidecar)
     # what remains to check (features, action, obs_norm, the first layer against the
