@@ -30,8 +30,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .atomic import atomic_write_text
+from .cache_root import cache_dir
 from .errors import FeatureError
-from .policies.policy_cache import cache_dir
 
 GROUP = "foldgate.features"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:[A-Za-z][A-Za-z0-9_]*$")

@@ -1,11 +1,6 @@
 """`engine.policy_cache`, kept as a path while the pipeline still imports it: the cache
-of validated policies lives in `engine.policies.policy_cache`."""
+of validated policies lives in `engine.policies.policy_cache`, its directory's rules in
+`engine.cache_root`."""
 
-from .policies.policy_cache import (  # noqa: F401
-    CACHE_VERSION,
-    cache_dir,
-    load_policy_cached,
-    payload_hash,
-    temp_cache_root,
-    usable_cache_dir,
-)
+from .cache_root import cache_dir, temp_cache_root, usable_cache_dir  # noqa: F401
+from .policies.policy_cache import CACHE_VERSION, load_policy_cached, payload_hash  # noqa: F401

@@ -9,7 +9,8 @@ import pytest
 
 from engine.errors import PolicyError
 from engine.policies.checkpoint import load_policy
-from engine.policies.policy_cache import cache_dir, load_policy_cached
+from engine.cache_root import cache_dir
+from engine.policies.policy_cache import load_policy_cached
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "policies"
 
@@ -133,7 +134,7 @@ def test_temp_fallback_is_private_and_a_loose_one_is_recreated(tmp_path, monkeyp
     import os
     import stat
 
-    import engine.policies.policy_cache as pc
+    import engine.cache_root as pc
 
     monkeypatch.delenv("FOLDGATE_CACHE_DIR")
     blocker = tmp_path / "home-is-a-file"
@@ -158,7 +159,7 @@ def test_temp_fallback_is_private_and_a_loose_one_is_recreated(tmp_path, monkeyp
 def test_cache_dir_of_another_owner_or_a_link_is_not_used(tmp_path, monkeypatch):
     import os
 
-    import engine.policies.policy_cache as pc
+    import engine.cache_root as pc
 
     monkeypatch.delenv("FOLDGATE_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "nohome" / "f"))
