@@ -102,7 +102,7 @@ def _tensor_to_f32(ctx: FieldContext, fieldname: str, t: Any, ndim: int) -> np.n
         with np.errstate(over="ignore", invalid="ignore"):
             arr = np.array(t, dtype=np.float32, order="C")
     else:
-        import torch
+        import torch  # call time: a tensor came from torch.load, so torch is loaded already
 
         arr = t.detach().to("cpu", torch.float32).contiguous().numpy().copy()
     if not np.all(np.isfinite(arr)):
