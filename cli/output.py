@@ -12,6 +12,7 @@ import textwrap
 import click
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 DECISION_STYLE = {"LIVE": "bold green", "PAPER": "yellow", "RETRAIN": "magenta", "DROP": "bold red"}
@@ -244,12 +245,13 @@ def print_backtest(report: dict, verbose: bool = False) -> None:
         return
     for entry in report["models"]:
         if entry.get("error"):
-            con.print(f"\n[bold]{entry['symbol'] or '?'}[/] {entry['model_path']}: [red]failed[/]")
+            con.print(f"\n[bold]{escape(entry['symbol'] or '?')}[/] {escape(str(entry['model_path']))}: [red]failed[/]")
             con.print(f"  {entry['error']}", markup=False)
             continue
         side = "long-only" if entry["long_only"] else "long/short"
-        con.print(f"\n[bold]{entry['symbol']}[/] {entry['timeframe']} ({entry['asset_class']}, {side}) "
-                  f"{entry['model_path']}")
+        # paths and names are the user's: escaped, so a folder called "[/]" is not markup
+        con.print(f"\n[bold]{escape(entry['symbol'])}[/] {escape(entry['timeframe'])} ({entry['asset_class']}, {side}) "
+                  f"{escape(str(entry['model_path']))}")
         if entry["backtest"]:
             bt = entry["backtest"]
             tag = " [in-sample]" if bt["in_sample"] else ""
@@ -368,7 +370,8 @@ def print_validate(report: dict, verbose: bool = False) -> None:
     if verbose or len(report["models"]) <= FOLD_TABLE_MAX_MODELS:
         for entry in report["models"]:
             if entry["folds"]:
-                con.print(f"\n[bold]{entry['symbol']}[/] {entry['timeframe']} {entry['model_path']}")
+                con.print(f"\n[bold]{escape(entry['symbol'])}[/] {escape(entry['timeframe'])} "
+                          f"{escape(str(entry['model_path']))}")
                 print_folds(con, entry)
         con.print()
     models = print_summary_table(con, report, profile)

@@ -426,3 +426,12 @@ def test_end_past_the_last_bar_is_said_not_silent(tmp_path):
     r = backtest("--model", POLICIES / "UNIUSD_1Hour.pt", "--days", 30, "--end", "2026-11-19", "--json", out)
     assert r.exit_code == 0 and "past the last stored bar" not in r.output
     assert json.loads(out.read_text())["models"][0]["flags"] == []
+
+
+def test_model_path_with_markup_characters_prints_as_is(tmp_path):
+    odd = tmp_path / "runs [" / "] [bold]x"  # the path reads "runs [/] [bold]x"
+    odd.mkdir(parents=True)
+    shutil.copy(POLICIES / "UNIUSD_1Hour.pt", odd / "UNIUSD_1Hour.pt")
+    r = backtest("--model", odd / "UNIUSD_1Hour.pt", "--days", 30, "--walk-forward", 2)
+    assert r.exit_code == 0, r.output
+    assert "runs [/] [bold]x" in " ".join(r.output.split())  # as written, however rich wraps it
