@@ -1,5 +1,5 @@
 """Time `foldgate validate` of a large archive (1,000 models by default): wall time, the
-kernel's share of it (design.md 10 asks >= 50%), peak RSS, report sizes.
+kernel's share of it (docs/design.md 10 asks >= 50%), peak RSS, report sizes.
 
     python benchmarks/bulk_validate.py                    # 1,000 models, 180 days, 5 folds
     python benchmarks/bulk_validate.py --models 200 -- --executor ray

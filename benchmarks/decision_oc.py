@@ -1,4 +1,4 @@
-"""Operating characteristic of foldgate's decision profiles (design.md 8, issue 9 item 4).
+"""Operating characteristic of foldgate's decision profiles (docs/design.md 8, issue 9 item 4).
 
 Simulates strategies of known true annual Sharpe ratio (0, 1, 2, 3) on a crypto clock
 (24x7 hourly bars) and a stock clock (NYSE, ~6.5 bars a day, 252 days a year), over
@@ -368,7 +368,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def check_targets(rows: list[dict]) -> list[str]:
-    """design.md 8: evidence LIVE <= 6% at zero edge, within 3 points of the bound at
+    """docs/design.md 8: evidence LIVE <= 6% at zero edge, within 3 points of the bound at
     Sharpe 2 and 3. Returns the cells that miss."""
     misses = []
     for r in rows:

@@ -1,4 +1,4 @@
-"""Bar-steps/s of the CPU simulation kernel on the reference workload (design.md 10).
+"""Bar-steps/s of the CPU simulation kernel on the reference workload (docs/design.md 10).
 
     python benchmarks/kernel_rate.py            # reference sizes
     python benchmarks/kernel_rate.py --tiny     # CI sizes
@@ -26,7 +26,7 @@ from sizes import (MEMORY, REFERENCE, TINY, bar_steps, make_kernel_batch,  # noq
 
 def torch_lockstep_rate(sizes, threads: int = 1) -> float:
     """Bar-steps/s of the baseline the kernel must beat: all trajectories in lockstep,
-    one batched torch forward (and argmax) per bar, on one thread (design.md 10: two
+    one batched torch forward (and argmax) per bar, on one thread (docs/design.md 10: two
     collapse to ~1% of the speed when other work holds a core); no accounting at all,
     so it flatters torch."""
     import torch

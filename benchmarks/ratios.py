@@ -2,7 +2,7 @@
 foldgate's kernel vs a per-step torch loop at batch 1 vs torch in lockstep, all measured
 in this one process on this machine.
 
-    python benchmarks/ratios.py                 # the reference workload of design.md 10
+    python benchmarks/ratios.py                 # the reference workload of docs/design.md 10
     python benchmarks/ratios.py --tiny          # a few trajectories (CI keeps it working)
     python benchmarks/ratios.py --out perf.md   # also write the table to a file
 """

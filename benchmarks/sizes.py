@@ -1,6 +1,6 @@
 """Workload sizes of the kernel benchmarks, in one place.
 
-REFERENCE is design.md 10's reference workload: a 2x64 tanh MLP on 16 inputs, 3
+REFERENCE is docs/design.md 10's reference workload: a 2x64 tanh MLP on 16 inputs, 3
 discrete actions, 256 trajectories of 2,000 bars. TINY keeps the same shapes at a
 size CI can afford; `--tiny` or FOLDGATE_BENCH_TINY=1 selects it.
 """

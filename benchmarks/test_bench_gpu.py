@@ -1,6 +1,6 @@
 """The CUDA simulation kernel on the reference workload at GPU scale.
 
-design.md 10's shapes (a 2x64 tanh MLP on 16 inputs, 3 discrete actions) with
+docs/design.md 10's shapes (a 2x64 tanh MLP on 16 inputs, 3 discrete actions) with
 10,240 trajectories of 2,000 bars (issue 5 asks >= 100M bar-steps/s on an H100-class
 GPU for 10,000+ trajectories, transfers counted apart). Skipped without a real GPU;
 it has not yet run on one.

@@ -1,4 +1,4 @@
-"""The CPU simulation kernel on the reference workload of design.md 10 (2x64 tanh MLP,
+"""The CPU simulation kernel on the reference workload of docs/design.md 10 (2x64 tanh MLP,
 16 inputs, 3 discrete actions, 256 trajectories x 2,000 bars), plus variants.
 
     pytest benchmarks/test_bench_kernel.py --benchmark-enable

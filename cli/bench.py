@@ -1,4 +1,4 @@
-"""`foldgate bench`: the reference workload of design.md 10, against torch, in one process."""
+"""`foldgate bench`: the reference workload of docs/design.md 10, against torch, in one process."""
 
 from __future__ import annotations
 

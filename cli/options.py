@@ -94,7 +94,7 @@ def decision_options(f):
     decorators = [
         config_option,
         click.option("--profile", type=click.Choice(PROFILE_CHOICES), default=None,
-                     help="Decision rule: evidence (PSR, MinTRL, fold consistency; design.md 8) or seed "
+                     help="Decision rule: evidence (PSR, MinTRL, fold consistency; docs/design.md 8) or seed "
                           "(the seed's fold table) [default: the thresholds file's, evidence]."),
         click.option("--hurdle-sharpe", type=float, default=None, callback=_finite, metavar="X",
                      help="Annual Sharpe ratio that LIVE must beat with PSR >= the LIVE level "
@@ -129,7 +129,7 @@ def _chunk_size(ctx, param, value):
 
 
 def run_options(f):
-    """--resume, --chunk-size, --executor, --ray-address, --ray-cpus, --stress (design.md
+    """--resume, --chunk-size, --executor, --ray-address, --ray-cpus, --stress (docs/design.md
     11); the command receives them as one dict, `run_opts`, of RunConfig's field names."""
     from engine.run import DEFAULT_CHUNK_SIZE
     @functools.wraps(f)

@@ -165,7 +165,7 @@ def print_fold_analysis(con: Console, s: dict) -> None:
 
 
 def evidence_lines(e: dict) -> list[str]:
-    """The key figures of design.md 6.1, each line under 80 columns."""
+    """The key figures of docs/design.md 6.1, each line under 80 columns."""
     lo, hi = e.get("sr_ci90") or (None, None)
     hurdle = e.get("hurdle_sharpe") or 0.0
     lines = [
@@ -224,7 +224,7 @@ def print_decision(con: Console, entry: dict) -> None:
 
 def print_backtest(report: dict, verbose: bool = False) -> None:
     """Per model its metrics, fold table, the seed's lines, evidence and decision; above
-    10 models (without verbose) one summary table instead (design.md 9)."""
+    10 models (without verbose) one summary table instead (docs/design.md 9)."""
     con = console()
     s = report["settings"]
     fill = s["fill"] + (" (optimistic)" if s["fill"] == "close" else "")
@@ -276,12 +276,12 @@ def write_reports(report: dict, json_path, html_path) -> None:
         con.print(f"HTML report: {html_path}", markup=False)
 
 
-FOLD_TABLE_MAX_MODELS = 10  # design.md 9: above this, one summary table (fold tables with --verbose)
+FOLD_TABLE_MAX_MODELS = 10  # docs/design.md 9: above this, one summary table (fold tables with --verbose)
 
 
 def undecided_label(entry: dict) -> str:
     """A model without a decision: ERROR when it failed; else it was not backtested (a
-    missing model file, design.md 7: gated and flagged, not an error)."""
+    missing model file, docs/design.md 7: gated and flagged, not an error)."""
     return "ERROR" if entry.get("error") else "-"
 
 
@@ -403,7 +403,7 @@ def warn_flags(report: dict) -> None:
 
 
 def exit_on_failures(report: dict) -> None:
-    """design.md 9: exit status 1 when any model failed, after the reports are written;
+    """docs/design.md 9: exit status 1 when any model failed, after the reports are written;
     each failure's reason on stderr."""
     failed = [m for m in report["models"] if m.get("error")]
     if not failed:

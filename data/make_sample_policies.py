@@ -251,7 +251,7 @@ def _specs() -> list[Spec]:
             "reference_random",
             ["ret_1", "ret_4", "ret_24", "vol_24", "sma_ratio_24", "rsi_14", "hl_range", "volume_z_24"], 2, [],
             [64, 64], "tanh", _disc(-1.0, 0.0, 1.0), True, [], [], [],
-            "Random weights in the shape of the benchmark's reference workload (design.md 10): "
+            "Random weights in the shape of the benchmark's reference workload (docs/design.md 10): "
             "a 2x64 tanh MLP on 16 inputs (8 features x window 2), 3 actions.",
             random=True,
         ),

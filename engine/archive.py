@@ -1,4 +1,4 @@
-"""Training archives (design.md 7): safe, idempotent extraction of
+"""Training archives (docs/design.md 7): safe, idempotent extraction of
 `Alpaca_trading_trained_YYYYMMDD_HHMMSS.zip` to `training_archives/YYYYMMDD_HHMMSS_extract/`,
 and `open_training_source`, which accepts an archive, its extracted directory or a
 summary JSON.

@@ -34,7 +34,7 @@ from .errors import FoldgateError, PolicyError
 STATE_CODES = {"position": 0, "unrealized_return": 1, "bars_held": 2}
 ACTIVATION_CODES = {"tanh": 0, "relu": 1}
 ACTION_KIND_CODES = {"discrete": 0, "continuous": 1}
-# "next-open-late" is the --stress delay scenario (design.md 11), not a --fill choice
+# "next-open-late" is the --stress delay scenario (docs/design.md 11), not a --fill choice
 FILL_MODES = {"next-open": 0, "close": 1, "next-open-late": 2}
 DEVICES = ("cpu", "cuda", "auto")
 

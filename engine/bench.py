@@ -1,4 +1,4 @@
-"""The reference workload of design.md 10 and the baselines it is measured against.
+"""The reference workload of docs/design.md 10 and the baselines it is measured against.
 
 A 2x64 tanh MLP on 16 inputs with 3 discrete actions, run over 256 trajectories of 2,000
 bars. One bar-step is one policy forward plus the fill and the accounting. Three ways
@@ -23,7 +23,7 @@ from .policies.model import Policy
 
 @dataclass
 class BenchConfig:
-    """Sizes of the reference workload (design.md 10)."""
+    """Sizes of the reference workload (docs/design.md 10)."""
 
     n_traj: int = 256
     """Trajectories (models x folds) simulated at once."""
@@ -163,7 +163,7 @@ def run_torch_batch1(work: Workload) -> tuple[float, float]:
 def run_torch_lockstep(work: Workload, threads: int = 1) -> tuple[float, float]:
     """All trajectories advance together: one batched forward per bar, numpy accounting.
 
-    One torch thread by default, design.md 10's baseline: with two, torch's intra-op
+    One torch thread by default, docs/design.md 10's baseline: with two, torch's intra-op
     pool collapsed to ~1% of its speed whenever other work held a core."""
     import torch  # call time: as in _torch_net
 

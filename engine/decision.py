@@ -1,6 +1,6 @@
-"""Deployment decisions (design.md 8), capped by gating, in two profiles.
+"""Deployment decisions (docs/design.md 8), capped by gating, in two profiles.
 
-evidence (the default), `decide_evidence`, on the statistics of design.md 6.1 of the
+evidence (the default), `decide_evidence`, on the statistics of docs/design.md 6.1 of the
 out-of-sample folds (engine.metrics.evidence_summary), checked in this order:
 
     RETRAIN  fewer than min_oos_folds (2) out-of-sample folds, or the model never traded
@@ -221,7 +221,7 @@ def evidence_tests(psr0, psr_live, psr_paper, positive_fraction, cochran_p, rule
 
 
 def evidence_verdicts(tests: dict, enough_folds=True):
-    """Codes (LIVE_CODE ...) from evidence_tests, in design.md 8's order: RETRAIN
+    """Codes (LIVE_CODE ...) from evidence_tests, in docs/design.md 8's order: RETRAIN
     without enough out-of-sample folds, DROP, LIVE, PAPER, RETRAIN."""
     live = tests["live_psr"] & tests["live_folds"] & tests["live_cochran"] & tests["live_bh"]
     code = np.select([~np.asarray(enough_folds, dtype=bool), tests["drop"], live, tests["paper"]],
@@ -257,7 +257,7 @@ def _flag_text(flag: Any) -> str:
 def decide_evidence(evidence: Mapping[str, Any] | None, positive_folds: int, gating_class: str | None,
                     thresholds: Thresholds | None = None, *, multi_symbol: bool = False,
                     flags=()) -> tuple[str, list[str]]:
-    """(decision, reasons) of the evidence profile (design.md 8).
+    """(decision, reasons) of the evidence profile (docs/design.md 8).
 
     evidence: engine.metrics.evidence_summary of the out-of-sample folds (after
     apply_variants and BH where they apply); None only for a model gating dropped and
@@ -360,7 +360,7 @@ def decide_evidence(evidence: Mapping[str, Any] | None, positive_folds: int, gat
 
 
 SHORT_OF_MIN_TRL = "SHORT_OF_MIN_TRL"
-"""Flag code: the out-of-sample bars fall short of MinTRL (design.md 8 names it among the
+"""Flag code: the out-of-sample bars fall short of MinTRL (docs/design.md 8 names it among the
 flags that are reasons in both profiles)."""
 
 

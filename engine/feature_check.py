@@ -1,4 +1,4 @@
-"""The lookahead and start-dependence check of features (design.md 4): a feature's
+"""The lookahead and start-dependence check of features (docs/design.md 4): a feature's
 value at bar t may use bars <= t only, and only its last L + 1 of them.
 
 Each feature is computed on the full series, on copies truncated at random bars (a

@@ -1,4 +1,4 @@
-"""Market features by name (design.md section 4), for validation and for training.
+"""Market features by name (docs/design.md section 4), for validation and for training.
 
 Training code should import this module rather than reimplement the features:
 
@@ -284,7 +284,7 @@ def compute_features(bars, names: Sequence[str], *, verify_plugins: bool = True)
 
 def stack_window(feats: np.ndarray, window: int) -> np.ndarray:
     """(T, F) features -> (T, F * window) float32 rows [features at t, at t-1, ...,
-    at t-window+1], the layout of a policy's observation (design.md 3). Rows whose lags
+    at t-window+1], the layout of a policy's observation (docs/design.md 3). Rows whose lags
     reach before the first bar are NaN."""
     feats = np.asarray(feats)
     if feats.ndim != 2:
@@ -306,7 +306,7 @@ def market_observations(bars, names: Sequence[str], window: int = 1) -> np.ndarr
 
 def state_observation(names: Sequence[str], position: float, close: float = float("nan"),
                       avg_entry_price: float = float("nan"), bars_since_open: int = 0) -> np.ndarray:
-    """The state features (design.md 4) as float32, in the order named: `position` is the
+    """The state features (docs/design.md 4) as float32, in the order named: `position` is the
     target fraction held; `unrealized_return` is sign(position) * (close / avg_entry_price
     - 1), 0 when flat; `bars_held` is bars since the opening fill / 100, 0 when flat."""
     flat = position == 0

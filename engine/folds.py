@@ -1,5 +1,5 @@
 """The `--days` window, walk-forward folds, warm-up checks, bars_per_year and
-in-sample marking (design.md 6).
+in-sample marking (docs/design.md 6).
 
 Bar indices are into the full stored series (what the simulation kernel takes as
 traj_start / traj_end), end exclusive; timestamps are int64 ns since the epoch, UTC.
@@ -230,7 +230,7 @@ def end_past_last_bar(timestamps_ns, days: float, end) -> str | None:
 
 def bars_per_year(timestamps_ns_of_window) -> float:
     """N / (span / 365.25 days), N the window's bars and span its last minus first
-    timestamp (design.md 6)."""
+    timestamp (docs/design.md 6)."""
     ts = _timestamps(timestamps_ns_of_window)
     if ts.size < 2:
         raise ValueError(f"bars_per_year needs at least 2 bars, got {ts.size}")

@@ -1,5 +1,5 @@
-"""Gating of trained models on their final training metrics (design.md 7), and the
-thresholds file that configures gating and the deployment decision (design.md 8).
+"""Gating of trained models on their final training metrics (docs/design.md 7), and the
+thresholds file that configures gating and the deployment decision (docs/design.md 8).
 
 Classes, with the seed's v2.4.5 defaults (engine/defaults/thresholds.toml):
 
@@ -23,7 +23,7 @@ Flag codes (each flag also carries a one-sentence message):
     CHECKPOINT_BETTER  an earlier checkpoint's fitness beats the final one by at least
                        the checkpoint margin (0.05)
     MODEL_MISSING      the summary's model file is not in the archive: gated, not
-                       backtested (set by the pipeline, design.md 7)
+                       backtested (set by the pipeline, docs/design.md 7)
 
 TOML keys (a --config file may set any subset; unknown keys and non-numbers are
 refused): [approved] and [review]: fitness, profit_factor, consistency,
@@ -96,7 +96,7 @@ class DecisionRules:
 
 @dataclass(frozen=True)
 class EvidenceRules:
-    """[decision.evidence]: the evidence profile of design.md 8."""
+    """[decision.evidence]: the evidence profile of docs/design.md 8."""
     live_min_psr: float
     paper_min_psr: float
     drop_max_psr: float
@@ -291,7 +291,7 @@ def _build(data: Mapping, where: str, base: dict[str, dict[str, float]] | None) 
 
 @lru_cache(maxsize=1)
 def default_thresholds() -> Thresholds:
-    """The seed's v2.4.5 table and design.md 8's rules, from the packaged TOML."""
+    """The seed's v2.4.5 table and docs/design.md 8's rules, from the packaged TOML."""
     text = resources.files("engine").joinpath("defaults/thresholds.toml").read_text("utf-8")
     return _build(tomllib.loads(text), "defaults", None)
 
@@ -523,7 +523,7 @@ def assess(final_fitness, final_pf, final_consistency, final_max_dd, fitness_his
 
 def assess_model_quality(final_fitness, final_pf, final_consistency, final_max_dd, fitness_history,
                          thresholds: Thresholds | None = None) -> tuple[str, list[Flag], bool, int | None]:
-    """design.md 7: (classification, flags, use_checkpoint, cp_idx), classification one
+    """docs/design.md 7: (classification, flags, use_checkpoint, cp_idx), classification one
     of "APPROVED" | "REVIEW" | "DROP"; cp_idx is the first index of the best fitness
     when it beats the final by >= the checkpoint margin, else None."""
     r = assess(final_fitness, final_pf, final_consistency, final_max_dd, fitness_history, thresholds)

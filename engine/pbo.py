@@ -12,7 +12,7 @@ PBO = the share of logits <= 0: how often the in-sample winner lands at or below
 out-of-sample median.
 
 Sharpe here is mean / std (ddof 1) per bar, 0 when the half's returns of that variant
-are all equal (design.md 6); annualising would not change any rank."""
+are all equal (docs/design.md 6); annualising would not change any rank."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from itertools import combinations
 import numpy as np
 
 N_BLOCKS = 16
-"""S of CSCV (design.md 11)."""
+"""S of CSCV (docs/design.md 11)."""
 MAX_VARIANTS = 10_000
 MAX_CELLS = 50_000_000
 _COMBO_STEP = 1024  # combinations per vectorised step: bounds the (step, S, N) scratch
@@ -123,7 +123,7 @@ def _half_sharpe(mask, cnt, s1, s2, bmin, bmax, centre) -> np.ndarray:
     mean = centre[None, :] + sum1 / k[:, None]
     lo = np.where(mask[:, :, None], bmin[None], np.inf).min(axis=1)
     hi = np.where(mask[:, :, None], bmax[None], -np.inf).max(axis=1)
-    flat = (lo == hi) | ~(var > 0.0)  # all returns equal: Sharpe 0, as design.md 6
+    flat = (lo == hi) | ~(var > 0.0)  # all returns equal: Sharpe 0, as docs/design.md 6
     with np.errstate(divide="ignore", invalid="ignore"):
         sr = mean / np.sqrt(var)
     sr[flat] = 0.0

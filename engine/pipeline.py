@@ -24,7 +24,7 @@ COUNT_METRICS = {"n_trades", "clipped_shorts", "bars"}
 
 @dataclass
 class RunConfig:
-    """Settings of one backtest or validate run (design.md 5, 6, 9)."""
+    """Settings of one backtest or validate run (docs/design.md 5, 6, 9)."""
 
     days: int = 30
     """Length of the evaluation window, in days, ending at `end`."""
@@ -51,7 +51,7 @@ class RunConfig:
     long_only: bool | None = None
     """Force long-only (True) or allow shorts (False); None: long-only for crypto only."""
     bars_per_year: float | None = None
-    """Annualisation; None: measured over each symbol's window (design.md 6)."""
+    """Annualisation; None: measured over each symbol's window (docs/design.md 6)."""
     device: str = "cpu"
     """'cpu', 'cuda' or 'auto'."""
     force: bool = False
@@ -68,7 +68,7 @@ class RunConfig:
     """Filled in by the run: some bars were fetched from Alpaca for it."""
     out_dir: str | os.PathLike | None = None
     """Report directory (validate; None: validation_reports/<stamp>/); the run directory
-    of chunk files is its `run/` (design.md 11). backtest: only the run directory's root."""
+    of chunk files is its `run/` (docs/design.md 11). backtest: only the run directory's root."""
     keep_chunks: bool = False
     """validate: write the run directory even without out_dir (the CLI always does)."""
     resume: bool = False
@@ -84,7 +84,7 @@ class RunConfig:
     checkpoints: str = "final"
     """validate --checkpoints: 'final', 'advised' or 'all' (CHECKPOINT_CHOICES)."""
     stress: bool = False
-    """--stress: every window also under the scenarios of engine.stress (design.md 11)."""
+    """--stress: every window also under the scenarios of engine.stress (docs/design.md 11)."""
     run_dir: Path | None = None
     """Filled in by the run from out_dir (and keep_chunks): its run directory, or None."""
     run_stats: dict | None = None
@@ -146,7 +146,7 @@ class ModelJob:
     folds: list[dict] = field(default_factory=list)
     fold_returns: list[np.ndarray] = field(default_factory=list)
     hold_returns: list[np.ndarray] = field(default_factory=list)
-    """Buy-and-hold's bar returns over the same folds (design.md 6.1 benchmark)."""
+    """Buy-and-hold's bar returns over the same folds (docs/design.md 6.1 benchmark)."""
     bars_per_year: float | None = None
     oos_positive_folds: int = 0
     summary: dict | None = None
@@ -299,7 +299,7 @@ def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, warmup_bars: 
 
 
 class _HoldPolicy:
-    """Buy-and-hold as a policy the kernel runs like any other (design.md 6.1): one action,
+    """Buy-and-hold as a policy the kernel runs like any other (docs/design.md 6.1): one action,
     target 1, from the first decision; same fills and costs as the models it benchmarks.
     Its only input is the position state, so it reads no features."""
 
@@ -471,7 +471,7 @@ def report_dir(out_dir, stamp: str | None) -> Path:
 def _run_chunks(batch, traj_ids, bpy_list, device, cfg: RunConfig, progress, resume=None,
                 run_dir: Path | None = None) -> list[dict]:
     """The trajectories through engine.run: chunk by chunk, into the run directory when
-    the run has one, on the executor the run names (design.md 11)."""
+    the run has one, on the executor the run names (docs/design.md 11)."""
     from .run import make_executor, run_chunked
 
     def on_chunk(p):
@@ -505,7 +505,7 @@ def _warmup(job: ModelJob) -> int:
 
 def _plan_windows(job: ModelJob, bars, cfg: RunConfig, end_ns: int | None):
     """The model's windows, [("backtest" | "fold", window)], and the bars per year of the
-    run's main window (design.md 6: measured once over the whole --days window)."""
+    run's main window (docs/design.md 6: measured once over the whole --days window)."""
     from .folds import bars_per_year, make_folds
 
     warmup = _warmup(job)
@@ -592,7 +592,7 @@ def summarize_jobs(jobs: list[ModelJob], thresholds=None) -> None:
 
 def _stress(job: ModelJob, t) -> None:
     """--stress: each scenario's fold returns and Sharpes, its evidence statistics, their
-    change from the base; FRAGILE_TO_COSTS (design.md 11). Decisions stay on the base."""
+    change from the base; FRAGILE_TO_COSTS (docs/design.md 11). Decisions stay on the base."""
     from .stress import BASE, FRAGILE_SCENARIO, STAT_KEYS, fragile_to_costs, stress_section
 
     def row(fold_metrics, fold_returns, backtest):
@@ -628,7 +628,7 @@ def _stress(job: ModelJob, t) -> None:
 
 
 def _evidence(job: ModelJob, t, fold_metrics: list[dict] | None = None, fold_returns=None) -> dict:
-    """design.md 6.1 over the job's out-of-sample folds (a stress scenario's metrics and
+    """docs/design.md 6.1 over the job's out-of-sample folds (a stress scenario's metrics and
     returns of the same folds when given)."""
     from .metrics import evidence_summary, per_bar_sharpe
 
@@ -676,7 +676,7 @@ def _fdr_eligible(group: list[ModelJob]) -> list[ModelJob]:
 
 
 def is_multi_symbol(jobs: list[ModelJob]) -> bool:
-    """A run of several symbols (design.md 8: LIVE then also needs the BH pass)."""
+    """A run of several symbols (docs/design.md 8: LIVE then also needs the BH pass)."""
     return sum(1 for group in _symbol_groups(jobs).values() if _fdr_eligible(group)) > 1
 
 
@@ -705,7 +705,7 @@ def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
 
 
 def _variants_pbo(group: list[ModelJob]) -> dict:
-    """design.md 11: the probability of backtest overfitting across one symbol's variants,
+    """docs/design.md 11: the probability of backtest overfitting across one symbol's variants,
     by CSCV over the folds that are out of sample for every one of them."""
     from .pbo import N_BLOCKS, PBOResult, pbo_cscv, returns_matrix
 
@@ -726,7 +726,7 @@ def _variants_pbo(group: list[ModelJob]) -> dict:
 
 
 def _evidence_flags(job: ModelJob, t) -> None:
-    """The model's flags of design.md 8, each also a reason in both profiles: in-sample
+    """The model's flags of docs/design.md 8, each also a reason in both profiles: in-sample
     folds, BUY_AND_HOLD_LIKE, a window shorter than MinTRL (the evidence rule says itself
     when a model never traded)."""
     from .decision import SHORT_OF_MIN_TRL, min_trl_shortfall
@@ -797,7 +797,7 @@ def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
                                         flags=job.flags),
             "seed": decide_seed(job.summary, job.gating_class, bt_dd, t),
         }
-        # flags are reasons in both profiles (design.md 8); the seed rule words in-sample folds itself
+        # flags are reasons in both profiles (docs/design.md 8); the seed rule words in-sample folds itself
         verdicts["seed"][1].extend(f"{f['code']}: {f['message']}" for f in job.flags
                                    if f["code"] != "IN_SAMPLE_FOLDS")
         job.decisions = {name: v[0] for name, v in verdicts.items()}
@@ -855,7 +855,7 @@ def run_backtest(model_paths: list, cfg: RunConfig, progress=None, *, strict: bo
 
 
 def failed_models(report: dict) -> list[dict]:
-    """The models of a report that could not be evaluated (design.md 9: exit status 1)."""
+    """The models of a report that could not be evaluated (docs/design.md 9: exit status 1)."""
     return [m for m in report["models"] if m.get("error")]
 
 
@@ -891,7 +891,7 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
             continue
         job.gating, job.gating_class = gate_record(rec, thresholds)
         job.train_periods = _train_periods(rec)
-        if rec.model_missing:  # design.md 7: gated and flagged, not backtested, not an error
+        if rec.model_missing:  # docs/design.md 7: gated and flagged, not backtested, not an error
             flag = gating_mod.Flag("MODEL_MISSING", f"{rec.model_missing}; not backtested.")
             job.gating["flags"].append(flag.to_dict())
             job.reasons = [rec.model_missing]

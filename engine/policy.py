@@ -1,4 +1,4 @@
-"""`engine.policy`: the policies' public path (design.md 3, `engine.policy.load_policy`).
+"""`engine.policy`: the policies' public path (docs/design.md 3, `engine.policy.load_policy`).
 
 Policies live in `engine/policies/` (model, fields, reading, checkpoint, sb3, torch_convert,
 policy_cache); this module hands on the names of the former `engine/policy.py`, so code

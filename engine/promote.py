@@ -1,4 +1,4 @@
-"""`validate --promote` (design.md 9): one model per (symbol, timeframe), the LIVE or
+"""`validate --promote` (docs/design.md 9): one model per (symbol, timeframe), the LIVE or
 PAPER one (the best variant where there are several), copied to
 `models/rl_symbols/SYMBOL_TIMEFRAME.pt`, and `deployment_manifest.json` beside it.
 
@@ -44,7 +44,7 @@ def canonical_file_name(symbol: str, timeframe: str) -> str:
 
 
 def _score(job) -> float | None:
-    """The variant's deflated Sharpe ratio (design.md 6.1: the best variant has the
+    """The variant's deflated Sharpe ratio (docs/design.md 6.1: the best variant has the
     highest DSR), from the evidence profile when present."""
     summary = getattr(job, "summary", None) or {}
     ev = summary.get("evidence") if isinstance(summary.get("evidence"), dict) else {}

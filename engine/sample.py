@@ -93,7 +93,7 @@ def build_sample_archive(workdir: str | Path, store: str | Path | None = None, s
             "train_end": LATE_TRAIN_END.get(symbol, TRAIN_END),
         }
     # One malformed entry (a metric that is text, not a number): it must fail alone.
-    # Its histories differ in length too, which is normal (design.md 7) and not the fault.
+    # Its histories differ in length too, which is normal (docs/design.md 7) and not the fault.
     symbols["DOGEUSD"] = {
         "model": "models/rl_symbols/DOGEUSD_1Hour.pt",
         "metrics": {"fitness_score": [0.5, 0.6], "profit_factor": ["n/a"], "consistency": [0.7, 0.7],

@@ -1,4 +1,4 @@
-"""`engine.store`: the bar store's public path (design.md 1, `engine.store.BarStore`).
+"""`engine.store`: the bar store's public path (docs/design.md 1, `engine.store.BarStore`).
 
 The bar data lives in `engine/data/` (store, Arrow file, bars, gaps, importer, sources,
 symbols, calendar); this module only hands the names of the former `engine/store.py`

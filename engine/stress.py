@@ -1,4 +1,4 @@
-"""Stress scenarios (design.md 11, `--stress`): the same models and folds under harder
+"""Stress scenarios (docs/design.md 11, `--stress`): the same models and folds under harder
 execution, and how the evidence statistics move.
 
 A scenario is extra trajectories beside the base ones: costs scale commission and
@@ -31,7 +31,7 @@ SCENARIOS = (
 
 STRESSED = tuple(s for s in SCENARIOS if s.name != BASE)
 FRAGILE_SCENARIO = "costs_x2"
-"""The scenario the FRAGILE_TO_COSTS test reads (design.md 11)."""
+"""The scenario the FRAGILE_TO_COSTS test reads (docs/design.md 11)."""
 
 STAT_KEYS = ("psr0", "psr_hurdle", "sr_annual")
 """The evidence statistics each scenario reports beside its fold returns and Sharpes."""

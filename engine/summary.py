@@ -1,4 +1,4 @@
-"""Training summaries (design.md 7): every accepted shape, model paths resolved inside
+"""Training summaries (docs/design.md 7): every accepted shape, model paths resolved inside
 the extract root, models found by name, and per-symbol failures.
 
 Accepted shapes:
@@ -19,7 +19,7 @@ A malformed entry (a value of the wrong type or past float range, checkpoints no
 aligned with fitness_score, a bad date, a model path that leaves the root or cannot
 be a path) fails that symbol alone: its record carries `error` and the others go on.
 A model file that is missing is not an error: the record is gated and carries
-`model_missing` (design.md 7: the flag MODEL_MISSING, not backtested). A summary that
+`model_missing` (docs/design.md 7: the flag MODEL_MISSING, not backtested). A summary that
 cannot be read at all (over its size bound, invalid or too deeply nested JSON), or an
 archive without any model file, is an ArchiveError.
 """
@@ -42,10 +42,10 @@ from .symbols import canonical_symbol
 
 METRIC_KEYS = ("fitness_score", "profit_factor", "consistency", "max_drawdown")
 CHECKPOINT_CHOICES = ("final", "advised", "all")
-"""validate --checkpoints (design.md 11): the summary's model, gating's advised
+"""validate --checkpoints (docs/design.md 11): the summary's model, gating's advised
 checkpoint, or every checkpoint the summary lists (engine.pipeline.checkpoint_variants)."""
 _TIMEFRAME_RE = re.compile(r"[A-Za-z0-9]{1,32}")
-MODEL_SUFFIXES = (".pt", ".zip")  # native checkpoints first, then SB3 zips (design.md 3)
+MODEL_SUFFIXES = (".pt", ".zip")  # native checkpoints first, then SB3 zips (docs/design.md 3)
 
 
 @dataclass
@@ -110,7 +110,7 @@ def _describe(v: Any) -> str:
 
 def _history(name: str, raw: Any) -> list[float]:
     """A metric's history as floats. A null or non-finite value stays NaN: gating then
-    classifies the model DROP with a flag (design.md 7), which is a verdict on the model,
+    classifies the model DROP with a flag (docs/design.md 7), which is a verdict on the model,
     not a broken summary; only values of the wrong type make the entry malformed."""
     values = raw if isinstance(raw, list) else [raw]
     out = []

@@ -43,7 +43,7 @@ if "NUMBA_CACHE_DIR" not in os.environ and not _writable_dir(
 
 # Numba probes for a BLAS when numba.np.arraymath is first imported (as the first kernel
 # loads from cache or compiles), by importing scipy.linalg: half a second
-# of every CLI start-up since scipy became a dependency (design.md 10 asks < 1 s warm).
+# of every CLI start-up since scipy became a dependency (docs/design.md 10 asks < 1 s warm).
 # No foldgate kernel calls BLAS, and a later np.dot in anyone's jitted code still finds
 # scipy's BLAS when it compiles (numba checks again then); only the import-time probe
 # is skipped, and only when we are the first to load that module.

@@ -1,4 +1,4 @@
-"""Numba kernels for the market features of design.md section 4.
+"""Numba kernels for the market features of docs/design.md section 4.
 
 Each kernel writes one feature of one series into a 1-D float64 `out` (NaN where the
 lookback is not yet available). Every window is summed afresh at each bar instead of

@@ -1,4 +1,4 @@
-"""Numba CUDA twin of kernels/simulate.py (design.md 5, docs/internals.md).
+"""Numba CUDA twin of kernels/simulate.py (docs/design.md 5, docs/internals.md).
 
 Same flat arrays in, same `SimulationResult` out, the same semantics bit for bit:
 `gpu_simulate(**arrays)` is a drop-in for `simulate(**arrays)` on a machine with an

@@ -1,4 +1,4 @@
-"""Per-trajectory metrics (design.md 6) from the simulation kernel's flat outputs.
+"""Per-trajectory metrics (docs/design.md 6) from the simulation kernel's flat outputs.
 
 Inputs are the arrays `kernels.simulate.simulate` returns: one equity slot per
 trajectory, `[C, E_s0, ..., E_{e-1}]` at `traj_eq_off[i] : traj_eq_off[i+1]`, trade
@@ -165,7 +165,7 @@ def _trajectory_metrics_nb(equity, traj_eq_off, n_trades, trade_float, traj_trad
 
 
 # ---------------------------------------------------------------------------------
-# evidence statistics (design.md 6.1)
+# evidence statistics (docs/design.md 6.1)
 
 
 @njit(cache=True)

@@ -1,4 +1,4 @@
-"""Batched CPU simulation of trading policies (design.md 5, docs/internals.md).
+"""Batched CPU simulation of trading policies (docs/design.md 5, docs/internals.md).
 
 One call runs a flat list of trajectories, each one (model, fold): per bar it builds
 the model's observation, runs the float32 MLP, maps the action to a target position,

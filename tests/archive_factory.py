@@ -1,4 +1,4 @@
-"""Builds training archives as the training run writes them (design.md 7), for tests
+"""Builds training archives as the training run writes them (docs/design.md 7), for tests
 and the demo: `Alpaca_trading_trained_<stamp>.zip` holding
 `training_summary_<stamp>.json` and `<prefix>/models/rl_symbols/<SYMBOL>_<TF>.pt`.
 
@@ -51,7 +51,7 @@ def summary_dict(symbols: Mapping[str, Mapping[str, Any]], timeframe: str = "1Ho
                  wrap_metrics: bool = True, model_paths: Mapping[str, str] | None = None) -> Any:
     """The summary JSON object. symbols maps SYMBOL to its metric histories, or to an
     entry dict holding "metrics" plus any of checkpoints / train_start / train_end /
-    model / timeframe. shape "dict" (design.md 7) or "list" (records with "symbol")."""
+    model / timeframe. shape "dict" (docs/design.md 7) or "list" (records with "symbol")."""
     entries = {}
     for sym, spec in symbols.items():
         spec = dict(spec)

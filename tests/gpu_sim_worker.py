@@ -327,7 +327,7 @@ def run_probe():
 
 
 def reference_packed(n_traj, n_bars, seed=7):
-    """design.md 10's reference shapes: 2x64 tanh MLP, 16 inputs, 3 discrete actions."""
+    """docs/design.md 10's reference shapes: 2x64 tanh MLP, 16 inputs, 3 discrete actions."""
     sys.path.insert(0, str(HERE.parent / "benchmarks"))
     from sizes import KernelSizes, make_kernel_batch
 

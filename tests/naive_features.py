@@ -1,6 +1,6 @@
-"""Plain-Python reference of every market feature of design.md section 4.
+"""Plain-Python reference of every market feature of docs/design.md section 4.
 
-Written to be read against the table in design.md, one bar at a time, with no NumPy
+Written to be read against the table in docs/design.md, one bar at a time, with no NumPy
 tricks; the Numba kernels in kernels/features.py are tested against it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plain-Python references for design.md 6: per-fold metrics, the walk-forward
+"""Plain-Python references for docs/design.md 6: per-fold metrics, the walk-forward
 summary, PSR and DSR, the --days window and fold cutting. Loops and the statistics
 module only, one step of the contract at a time, so the kernels have something
 obviously right to be compared with. NaN stands for null and for "undefined"."""
@@ -232,7 +232,7 @@ def naive_mark_in_sample(first_last, trained_until=None, periods=()):
 
 
 # ---------------------------------------------------------------------------------
-# evidence statistics (design.md 6.1), one formula at a time
+# evidence statistics (docs/design.md 6.1), one formula at a time
 
 
 def naive_moments(r):
@@ -275,7 +275,7 @@ def naive_fold_sharpe(r):
 
 
 def naive_evidence(returns, fold_lengths, bars_per_year, hurdle_sharpe=0.0, level=0.95):
-    """The numbers of design.md 6.1 for a traded model with >= 2 finite returns."""
+    """The numbers of docs/design.md 6.1 for a traded model with >= 2 finite returns."""
     from scipy import stats
 
     r = [float(x) for x in returns]
@@ -326,7 +326,7 @@ def naive_evidence(returns, fold_lengths, bars_per_year, hurdle_sharpe=0.0, leve
 
 
 def naive_dsr_variants(srs, ses, qs, ns, hurdle_per_bar=0.0):
-    """DSR of each variant (design.md 6.1); srs may hold NaN for never-traded ones."""
+    """DSR of each variant (docs/design.md 6.1); srs may hold NaN for never-traded ones."""
     from scipy import stats
 
     N = len(srs)

@@ -1,4 +1,4 @@
-"""Plain-Python reference for ONE trajectory of the simulation (design.md 5 and the
+"""Plain-Python reference for ONE trajectory of the simulation (docs/design.md 5 and the
 choices in docs/internals.md), written to be read, not to be fast.
 
 The policy math is float32 NumPy in the kernel's order (bias first, then inputs in
@@ -45,7 +45,7 @@ def naive_forward(policy, obs):
 
 
 class _Account:
-    """Cash, units and the trade being built, with the fill rule of design.md 5."""
+    """Cash, units and the trade being built, with the fill rule of docs/design.md 5."""
 
     def __init__(self, capital, commission, slippage):
         self.cash = capital

@@ -3,7 +3,7 @@
 `make_report` builds reports shaped like the pipeline's output (numpy arrays and
 scalars included, NaN where a metric is undefined) without running a simulation, so
 report, CLI and browser tests can use realistic sizes cheaply. The metrics are
-computed from the generated curves and trades with the formulas of design.md 6, so
+computed from the generated curves and trades with the formulas of docs/design.md 6, so
 tables and charts agree with each other.
 
 `load_in_chromium` opens a file in headless Chromium over the DevTools protocol
@@ -46,7 +46,7 @@ def _symbol(i: int) -> str:
 
 
 # Annualised Sharpe of each fold per profile, cycled over the folds; chosen so the
-# rules of design.md 8 land on the profile (the seed's UNIUSD example is RETRAIN).
+# rules of docs/design.md 8 land on the profile (the seed's UNIUSD example is RETRAIN).
 FOLD_SHARPES = {
     "LIVE": [1.8, 2.4, 1.5, 2.9, 2.1],
     "PAPER": [1.5, 2.2, 0.8, -0.7, -1.1],
@@ -81,7 +81,7 @@ def _fold_sharpe(profile: str, k: int, rng: np.random.Generator) -> float:
 
 def _metrics(equity: np.ndarray, pnls: np.ndarray, turnover: float,
              exposure: float, bars_per_year: float) -> dict:
-    """design.md 6, from one curve and its trades; NaN where the contract says null."""
+    """docs/design.md 6, from one curve and its trades; NaN where the contract says null."""
     cap = equity[0]
     r = equity[1:] / equity[:-1] - 1.0
     peak = np.maximum.accumulate(np.maximum(equity, cap))
@@ -185,7 +185,7 @@ def _evidence(folds: list[dict]) -> dict:
 
 
 def _decide(summary: dict, classification: str) -> tuple[str, list[str]]:
-    """design.md 8 (a test double; engine/decision.py is the real one)."""
+    """docs/design.md 8 (a test double; engine/decision.py is the real one)."""
     k, p = summary["folds"], summary["positive_folds"] / summary["folds"]
     sd = summary["sharpe_std"]
     sd = float("inf") if sd is None or not np.isfinite(sd) else float(sd)

@@ -1,4 +1,4 @@
-"""Training-archive extraction (design.md 7): hostile zips are refused with the entry
+"""Training-archive extraction (docs/design.md 7): hostile zips are refused with the entry
 named, nothing is written outside the destination, no partial extract remains, and a
 second extraction reuses the first."""
 

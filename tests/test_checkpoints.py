@@ -1,4 +1,4 @@
-"""validate --checkpoints final|advised|all (design.md 11): a symbol's checkpoints are its
+"""validate --checkpoints final|advised|all (docs/design.md 11): a symbol's checkpoints are its
 variants (DSR, PBO), a missing checkpoint file fails its variant alone, and the
 deployment manifest names the checkpoint chosen and why."""
 

@@ -34,7 +34,7 @@ def validate(*args):
 
 
 def assert_exit_status(r, report_dir) -> dict:
-    """design.md 9: 0 when every model was decided, 1 when any failed (each failure named
+    """docs/design.md 9: 0 when every model was decided, 1 when any failed (each failure named
     on stderr), with the reports written either way. Returns the report."""
     report = json.loads((Path(report_dir) / "report.json").read_text())
     failed = [m for m in report["models"] if m["error"]]
@@ -175,7 +175,7 @@ def test_a_model_without_enough_warm_up_fails_alone(tmp_path):
     assert "warm-up" in error and re.search(r"\d+ bars", error), error
     assert models["BTCUSD"]["decision"] is None
     assert models["ETHUSD"]["decision"] in DECISIONS and len(models["ETHUSD"]["folds"]) == 5
-    # up to 10 models: a fold table and the seed's lines per model (design.md 9)
+    # up to 10 models: a fold table and the seed's lines per model (docs/design.md 9)
     assert r.stdout.count("PER-FOLD ANALYSIS") == 1 and "Positive Folds: " in r.stdout
 
 
@@ -212,7 +212,7 @@ def test_evidence_profile_by_default_with_the_other_verdict_beside_it(archive, t
 
 
 def test_a_missing_model_file_is_gated_flagged_and_not_backtested(tmp_path):
-    """design.md 7: gating goes on without the file; MODEL_MISSING, no backtest, no error."""
+    """docs/design.md 7: gating goes on without the file; MODEL_MISSING, no backtest, no error."""
     from archive_factory import build_training_archive, metric_history
 
     good = metric_history(0.8, 2.0, 0.9, 0.05)

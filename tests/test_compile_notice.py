@@ -1,5 +1,5 @@
 """A cold start says that it compiles the kernels, before the pause and after it
-(design.md 10); a warm one says nothing."""
+(docs/design.md 10); a warm one says nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deployment decision (design.md 8): every rule boundary, gating caps, reasons."""
+"""Deployment decision (docs/design.md 8): every rule boundary, gating caps, reasons."""
 
 import pytest
 

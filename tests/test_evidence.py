@@ -1,4 +1,4 @@
-"""engine.metrics.evidence (design.md 6.1) against the plain references in naive_metrics."""
+"""engine.metrics.evidence (docs/design.md 6.1) against the plain references in naive_metrics."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The evidence profile's decision (design.md 8): each side of every comparison, the
+"""The evidence profile's decision (docs/design.md 8): each side of every comparison, the
 order of the tests, gating caps, variants, BH, and the reasons in words."""
 
 import numpy as np

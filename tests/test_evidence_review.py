@@ -1,4 +1,4 @@
-"""Adversarial review of the evidence profile (issue 9) against design.md 6.1 and 8:
+"""Adversarial review of the evidence profile (issue 9) against docs/design.md 6.1 and 8:
 each test here failed against a deliberate mutation of the code it guards (a comparison
 flipped, in-sample folds counted, a median read as a mean) that the suite let through."""
 
@@ -93,7 +93,7 @@ def test_buy_and_hold_like_weights_exposure_by_bars(bars, exposure, flagged):
     assert ("BUY_AND_HOLD_LIKE" in {f["code"] for f in job.flags}) is flagged
 
 
-# --- Benjamini-Hochberg: a q-value equal to q_fdr passes (design.md 8: "the BH pass")
+# --- Benjamini-Hochberg: a q-value equal to q_fdr passes (docs/design.md 8: "the BH pass")
 
 
 def test_bh_q_value_at_the_bound_passes():
@@ -251,7 +251,7 @@ def test_a_failed_model_is_named_once_on_stderr(tmp_path, monkeypatch):
     assert line.startswith("Error: ") and line.count(str(bad)) == 1, line
 
 
-# --- a window shorter than MinTRL is a flag, and so a reason in BOTH profiles (design.md 8)
+# --- a window shorter than MinTRL is a flag, and so a reason in BOTH profiles (docs/design.md 8)
 
 
 def test_short_of_min_trl_is_a_flag_and_a_reason_in_both_profiles():

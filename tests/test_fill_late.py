@@ -1,4 +1,4 @@
-"""The --stress delay fill (FILL_NEXT_OPEN_LATE, design.md 11): a decision at the close
+"""The --stress delay fill (FILL_NEXT_OPEN_LATE, docs/design.md 11): a decision at the close
 of t fills at the open of t+2; the one at e-2 never fills; `position` reads the target
 last filled. The kernel is compared with tests/naive_simulate.py on randomised cases in
 tests/test_simulate.py; these pin the rule itself."""

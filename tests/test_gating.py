@@ -1,4 +1,4 @@
-"""Gating (design.md 7): every boundary of the v2.4.5 table, units, missing values,
+"""Gating (docs/design.md 7): every boundary of the v2.4.5 table, units, missing values,
 checkpoint advice, and the thresholds TOML."""
 
 import json

@@ -1,4 +1,4 @@
-"""Hostile and broken bar data (issue 10, design.md 2): imports, store files, concurrent
+"""Hostile and broken bar data (issue 10, docs/design.md 2): imports, store files, concurrent
 writers, killed writers, a full disk. Every test builds its hostile input itself; each
 must end in a result or one `Error:` line naming the file and row, with nothing
 half-written."""

@@ -1,4 +1,4 @@
-"""`validate --promote` (design.md 9, issue 10 item 1): canonical names, the best
+"""`validate --promote` (docs/design.md 9, issue 10 item 1): canonical names, the best
 variant, SB3 zips written as native checkpoints, and the manifest's sha256 that of the
 file as copied."""
 

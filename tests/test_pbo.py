@@ -90,7 +90,7 @@ def test_zero_variance_columns_have_sharpe_zero():
     rng = np.random.default_rng(5)
     m = 0.01 * rng.standard_normal((60, 4))
     m[:, 1] = 0.0
-    m[:, 2] = 0.1  # constant, positive: Sharpe 0 all the same (design.md 6)
+    m[:, 2] = 0.1  # constant, positive: Sharpe 0 all the same (docs/design.md 6)
     assert_matches_naive(m, 6)
     flat = np.tile([0.0, 0.1, -0.2], (40, 1))
     got = assert_matches_naive(flat, 4)

@@ -1,6 +1,6 @@
 """Summaries across the models of one run: the evidence statistics on the out-of-sample
 folds, the deflated Sharpe ratio across the variants of ONE symbol, Benjamini-Hochberg
-across symbols (design.md 6.1), checked against plain formulas."""
+across symbols (docs/design.md 6.1), checked against plain formulas."""
 
 import math
 

@@ -551,7 +551,7 @@ def test_sample_generator_reproduces_and_varies(tmp_path):
 
 
 def test_the_design_path_hands_on_the_policies_package():
-    """design.md 3 names `engine.policy.load_policy`; it and the other former names of
+    """docs/design.md 3 names `engine.policy.load_policy`; it and the other former names of
     engine/policy.py are the very objects of `engine.policies`, and the pipeline's
     `engine.policy_cache` path gives the cache's own function."""
     import engine.policies.checkpoint as checkpoint

@@ -1,4 +1,4 @@
-"""Run directories through the CLI (design.md 11): `foldgate validate` killed with
+"""Run directories through the CLI (docs/design.md 11): `foldgate validate` killed with
 SIGKILL at several moments and resumed gives the uninterrupted run's report; backtest
 keeps its chunks with --out; the run options' errors are one line."""
 

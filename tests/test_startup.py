@@ -1,4 +1,4 @@
-"""Start-up stays light (design.md 10: a warm backtest under a second, whole process):
+"""Start-up stays light (docs/design.md 10: a warm backtest under a second, whole process):
 a warm `foldgate backtest` never imports torch, pandas, scipy.stats or scipy.linalg
 (numba's import-time BLAS probe would pull in scipy.linalg: half a second)."""
 

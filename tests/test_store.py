@@ -48,7 +48,7 @@ def test_round_trip_with_nulls(tmp_path):
     path = st.write(b)
     assert path == tmp_path / "1Hour" / "BTCUSD.arrow"
     same(st.read("BTCUSD", "1Hour"), b)
-    # the file itself follows design.md 2 and carries the asset class
+    # the file itself follows docs/design.md 2 and carries the asset class
     with pa.memory_map(str(path)) as src:
         table = ipc.open_file(src).read_all()
         assert table.schema.equals(SCHEMA, check_metadata=False)
@@ -343,7 +343,7 @@ def test_shipped_sample_store_is_valid():
 
 
 def test_design_paths_hand_on_the_data_package():
-    """design.md 1 names `engine.store.BarStore`; the old module paths the pipeline and
+    """docs/design.md 1 names `engine.store.BarStore`; the old module paths the pipeline and
     policies still import give the very objects of `engine.data`, not copies."""
     import engine.data.sources.alpaca as alpaca
     import engine.data.symbols as symbols

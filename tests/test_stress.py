@@ -1,4 +1,4 @@
-"""--stress (design.md 11): the cost scenarios equal plain runs at those costs, the delay
+"""--stress (docs/design.md 11): the cost scenarios equal plain runs at those costs, the delay
 scenario is its own fill, decisions stay on the base, FRAGILE_TO_COSTS follows its rule."""
 
 import json

@@ -1,4 +1,4 @@
-"""Training summaries (design.md 7): accepted shapes, per-symbol failures with their
+"""Training summaries (docs/design.md 7): accepted shapes, per-symbol failures with their
 reasons, model resolution inside the root."""
 
 import json
@@ -160,7 +160,7 @@ def test_a_malformed_symbol_fails_alone_with_its_reason(tmp_path, entry, reason)
     ],
 )
 def test_a_missing_or_non_finite_final_metric_is_drop_with_a_flag(tmp_path, entry, flag):
-    """design.md 7: a missing or non-finite metric is DROP with a flag; the symbol is
+    """docs/design.md 7: a missing or non-finite metric is DROP with a flag; the symbol is
     parsed, gated and dropped, and the others go on."""
     from engine.gating import gate_metrics
 

@@ -1,5 +1,5 @@
 """Training code builds observations with engine.features; the decisions a policy makes
-on them must be the decisions the simulation kernel makes (design.md 4)."""
+on them must be the decisions the simulation kernel makes (docs/design.md 4)."""
 
 from pathlib import Path
 

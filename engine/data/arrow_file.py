@@ -31,7 +31,7 @@ _MAX_META_VALUE = 256  # longer metadata values are not ours
 
 
 def bars_to_table(bars: Bars) -> pa.Table:
-    """The Arrow table of design.md 2, asset class and names in the schema metadata."""
+    """The Arrow table of docs/design.md 2, asset class and names in the schema metadata."""
     n = len(bars)
     tc = bars.trade_count
     vw = bars.vwap

@@ -1,7 +1,7 @@
-"""One symbol's bars at one timeframe (`Bars`), the schema of design.md 2, timeframes,
+"""One symbol's bars at one timeframe (`Bars`), the schema of docs/design.md 2, timeframes,
 time formatting, and the per-row rules every bar that enters the store must pass.
 
-Schema (design.md 2): timestamp timestamp[ns, UTC]; open high low close volume
+Schema (docs/design.md 2): timestamp timestamp[ns, UTC]; open high low close volume
 float64; trade_count int64 nullable; vwap float64 nullable."""
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ SCHEMA = pa.schema(
 NS_PER_SECOND = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_SECOND
 
-# design.md 2: timestamps between 1970 and a day past now (a day covers clock skew and
+# docs/design.md 2: timestamps between 1970 and a day past now (a day covers clock skew and
 # a bar stamped in a time zone ahead of UTC).
 EARLIEST_NS = 0
 
 
-# Alpaca's stock-bar adjustments (design.md 2); stocks are fetched split-adjusted by default.
+# Alpaca's stock-bar adjustments (docs/design.md 2); stocks are fetched split-adjusted by default.
 ADJUSTMENTS = ("raw", "split", "dividend", "all")
 DEFAULT_STOCK_ADJUSTMENT = "split"
 
@@ -220,7 +220,7 @@ class RowProblem:
 
 @dataclass(frozen=True)
 class RowCheck:
-    """One rule of design.md 2 over a column: the rows that break it, and how to say so."""
+    """One rule of docs/design.md 2 over a column: the rows that break it, and how to say so."""
 
     reason: str                      # the rule, for counts (e.g. a fetch's refused bars)
     mask: np.ndarray                 # bool per row, True = broken
@@ -229,7 +229,7 @@ class RowCheck:
 
 def row_checks(timestamp, open_, high, low, close, volume, trade_count=None, vwap=None,
                now_ns: int | None = None) -> list[RowCheck]:
-    """Every per-row rule of design.md 2 (ordering across rows aside), in the order a
+    """Every per-row rule of docs/design.md 2 (ordering across rows aside), in the order a
     fetch counts them: timestamp range, missing or NaN values, non-positive prices,
     negative volume, high/low against open/close, trade_count, vwap. The one place the
     import, a fetch, every store write and every store read take these rules from."""
@@ -271,7 +271,7 @@ def row_checks(timestamp, open_, high, low, close, volume, trade_count=None, vwa
 
 def bar_problems(bars: Bars, first_row: int = 1, limit: int | None = None,
                  now_ns: int | None = None) -> tuple[list[RowProblem], int]:
-    """Rows that break design.md 2, in row order: (the first `limit` problems, the number
+    """Rows that break docs/design.md 2, in row order: (the first `limit` problems, the number
     of bad rows). Row numbers start at `first_row` (1 = the first data row).
 
     Checks: `row_checks`, and timestamps strictly increasing (so unique)."""

@@ -220,7 +220,7 @@ def _optional_int_column(arr: pa.Array, name: str, problems: _Problems) -> np.nd
     return out
 
 
-# An epoch column holds one unit for all its rows (design.md 2). A value's magnitude says
+# An epoch column holds one unit for all its rows (docs/design.md 2). A value's magnitude says
 # which: seconds ~1e9, ms ~1e12, us ~1e15, ns ~1e18 for the years foldgate accepts.
 EPOCH_UNITS = (("s", 1_000_000_000, 1e11), ("ms", 1_000_000, 1e14), ("us", 1_000, 1e17), ("ns", 1, math.inf))
 _MAX_EPOCH_DIGITS = 25  # more digits than any ns epoch before year 9999: refused unparsed
@@ -261,7 +261,7 @@ def _num_text(v) -> str:
 
 def _check_range(ns_or_none, raw_text: str, i: int, name: str, problems: "_Problems") -> bool:
     """True when `ns_or_none` (a Python int, or None for a value too large to convert)
-    lies in design.md 2's range; else the row is reported."""
+    lies in docs/design.md 2's range; else the row is reported."""
     if ns_or_none is None or ns_or_none > latest_ns():
         problems.add(i, f"{name} {raw_text} is after {_range_text()[-10:]} (timestamps must lie in "
                         f"{_range_text()})")

@@ -3,7 +3,7 @@
 A read is a memory map (the columns are views onto the mapped file, see
 `arrow_file`). Writes go through `engine.atomic.atomic_open`: a reader sees the old
 file or the new one, never half of one; a lock serialises read-merge-write per file.
-Every write is validated, so the store only ever holds bars that satisfy design.md 2."""
+Every write is validated, so the store only ever holds bars that satisfy docs/design.md 2."""
 
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ class BarStore:
 
     def read(self, symbol: str, timeframe: str) -> Bars:
         """Memory-mapped read; the float columns are read-only views onto the file.
-        Every row handed out satisfies design.md 2; anything else is a DataError
+        Every row handed out satisfies docs/design.md 2; anything else is a DataError
         naming the file and the row."""
         p = self.path(symbol, timeframe)
         if not p.is_file():

@@ -1,5 +1,5 @@
-"""Walk-forward summary, probabilistic and deflated Sharpe ratios (design.md 6); the
-evidence statistics of design.md 6.1 are in `engine.metrics.evidence`, re-exported here.
+"""Walk-forward summary, probabilistic and deflated Sharpe ratios (docs/design.md 6); the
+evidence statistics of docs/design.md 6.1 are in `engine.metrics.evidence`, re-exported here.
 
 Per-fold metrics come from `kernels.metrics.trajectory_metrics` (re-exported here).
 The statistics below use numpy and the standard library only (math.erfc for the
@@ -34,7 +34,7 @@ from kernels.metrics import (
     trajectory_returns_flat,
 )
 
-from .evidence import (  # design.md 6.1: one home for its formulas
+from .evidence import (  # docs/design.md 6.1: one home for its formulas
     EULER_GAMMA,
     apply_variants,
     benjamini_hochberg,
@@ -129,7 +129,7 @@ def expected_max_sharpe(trial_sharpes) -> float:
 
 
 def deflated_sharpe_ratio(returns, trial_sharpes) -> float:
-    """Section 6's run-wide DSR, kept for the API; design.md 6.1's DSR across the
+    """Section 6's run-wide DSR, kept for the API; docs/design.md 6.1's DSR across the
     variants of one symbol is `apply_variants`.
 
     PSR of `returns` against SR* = expected_max_sharpe(trial_sharpes), where
@@ -148,7 +148,7 @@ def _value(metrics: dict, name: str, j: int) -> float:
 
 def walk_forward_summary(fold_metrics: list[dict], fold_returns: list[np.ndarray],
                          in_sample: list[bool] | None = None) -> dict:
-    """Summary of K folds (design.md 6), keys SUMMARY_KEYS:
+    """Summary of K folds (docs/design.md 6), keys SUMMARY_KEYS:
     folds K; positive_folds (total_return > 0); sharpe_min/max/mean/std (ddof 1, NaN
     with one fold); return_min/max/mean of total_return; psr of all fold returns
     stitched in order; in_sample_folds (how many folds are flagged in-sample).

@@ -1,4 +1,4 @@
-"""Evidence statistics of design.md 6.1, per model, on the out-of-sample folds stitched.
+"""Evidence statistics of docs/design.md 6.1, per model, on the out-of-sample folds stitched.
 
 Every formula of 6.1 lives here once. The formula functions (`bartlett_q`,
 `sharpe_se`, `psr`, `min_trl_bars`, `cochran`, `expected_max_sharpe_61`) take scalars
@@ -9,14 +9,14 @@ arithmetic that `evidence_summary` applies to one model.
 Conventions where a statistic has no value (NaN here, None in the returned dicts):
 - fewer than 2 bars, a non-finite return (a ruined curve) or a model that never
   traded: SR is NaN and so is everything derived from it;
-- zero variance: SR 0 (as design.md 6), skewness and kurtosis undefined (None); the
+- zero variance: SR 0 (as docs/design.md 6), skewness and kurtosis undefined (None); the
   autocorrelations are undefined too, so q = 1 (no serial correlation measured), and
   the variance factor 1 - g3 SR + (g4-1)/4 SR^2 is 1 at SR 0;
 - a variance factor <= 0 (only a two-point distribution at SR = 2/g3 reaches it) has
   no standard error: se, PSR, the interval and the DSR are NaN.
 
 scipy.special (ndtr, ndtri, chdtrc) is imported on first use: importing it costs
-~0.15 s, which a process that never computes evidence should not pay (design.md 10).
+~0.15 s, which a process that never computes evidence should not pay (docs/design.md 10).
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from kernels.metrics import autocovariances
 from ..gating import LIVE_LEVEL_RANGE
 
 EULER_GAMMA = 0.5772156649015329
-MAX_LAGS = 24          # design.md 6.1: longer lags make q noisy enough to inflate false LIVEs
+MAX_LAGS = 24          # docs/design.md 6.1: longer lags make q noisy enough to inflate false LIVEs
 Q_FLOOR = 0.05
 CI_LEVEL = 0.90        # the reported Sharpe interval is two-sided 90%: SR +- PhiInv(0.95) se
 
-# BUY_AND_HOLD_LIKE (design.md 6.1): bar-weighted exposure at least this, and at most
+# BUY_AND_HOLD_LIKE (docs/design.md 6.1): bar-weighted exposure at least this, and at most
 # this many trades in every fold.
 BH_LIKE_MIN_EXPOSURE = 0.95
 BH_LIKE_MAX_TRADES_PER_FOLD = 1
@@ -180,7 +180,7 @@ def _f(x) -> float | None:
 
 
 def _fold_sharpe(r: np.ndarray) -> float:
-    """Per-bar SR of one fold: NaN below 2 bars, 0 at zero variance (design.md 6)."""
+    """Per-bar SR of one fold: NaN below 2 bars, 0 at zero variance (docs/design.md 6)."""
     if r.size < 2:
         return math.nan
     if r.min() == r.max():
@@ -220,7 +220,7 @@ def _check_inputs(returns, fold_lengths, bars_per_year, level):
 
 def evidence_summary(returns, fold_lengths, bars_per_year, *, hurdle_sharpe: float = 0.0,
                      level: float = 0.95, traded: bool = True) -> dict:
-    """design.md 6.1's `summary.evidence` of one model, plus EXTRA_KEYS.
+    """docs/design.md 6.1's `summary.evidence` of one model, plus EXTRA_KEYS.
 
     returns: per-bar returns of the out-of-sample folds stitched in order (the excess
     over buy-and-hold when the benchmark is "buy_and_hold": the caller passes the
@@ -314,7 +314,7 @@ def _num(x) -> float:
 
 def apply_variants(evidences: list[dict]) -> None:
     """Fill `dsr` and `n_variants` of the variants of ONE (symbol, timeframe), in place
-    (design.md 6.1): N counts every variant; V_noise = median q/(n-1) and V = max(var
+    (docs/design.md 6.1): N counts every variant; V_noise = median q/(n-1) and V = max(var
     ddof 1 of the SRs, V_noise) for N >= 3, V_noise for N = 2, over the variants with a
     Sharpe ratio (a never-traded one counts in N, not in V); DSR = Phi((SR - SR*)/se).
     One variant: dsr = psr_hurdle."""

@@ -1,4 +1,4 @@
-"""`load_policy` (design.md 3: a native checkpoint or an SB3 zip, told apart by
+"""`load_policy` (docs/design.md 3: a native checkpoint or an SB3 zip, told apart by
 their bytes) and the native `foldgate.policy/1` checkpoint written back."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The fields of a policy checkpoint checked one by one (design.md 3), each failure
+"""The fields of a policy checkpoint checked one by one (docs/design.md 3), each failure
 one line naming the file and the field; `policy_from_fields` builds the `Policy`."""
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def policy_from_fields(
     name_path: str | os.PathLike | None = None,
     where: str | os.PathLike | None = None,
 ) -> Policy:
-    """Validate checkpoint fields (design.md 3) and build a `Policy`. Messages name
+    """Validate checkpoint fields (docs/design.md 3) and build a `Policy`. Messages name
     `where` (default `path`) and the field; SYMBOL_TIMEFRAME is parsed from the name
     of `name_path` (default `path`) when the fields do not say."""
     ctx = FieldContext(where if where is not None else path)
@@ -206,7 +206,7 @@ def policy_from_fields(
         raise ctx.err("format", f"missing; expected {FORMAT!r}{hint}; {SUPPORTED}")
     if not isinstance(fmt, str) or fmt != FORMAT:
         raise ctx.err("format", f"{_short(fmt)} is not supported (supported: {FORMAT!r})")
-    # Fields beyond design.md 3 (a trainer's step count, optimiser notes, ...) are
+    # Fields beyond docs/design.md 3 (a trainer's step count, optimiser notes, ...) are
     # metadata: they are ignored, never interpreted.
 
     # what the observation is made of

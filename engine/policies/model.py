@@ -1,4 +1,4 @@
-"""`Policy`: a validated MLP policy and its float32 math (design.md 3), and the
+"""`Policy`: a validated MLP policy and its float32 math (docs/design.md 3), and the
 `ObsNorm` statistics; what every policy format is read into."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ FORMAT = "foldgate.policy/1"
 STATE_FEATURES = ("position", "unrealized_return", "bars_held")
 ACTIVATIONS = ("tanh", "relu")
 SUPPORTED = (
-    "supported: a foldgate.policy/1 checkpoint (torch.save of a dict, design.md 3) or a "
+    "supported: a foldgate.policy/1 checkpoint (torch.save of a dict, docs/design.md 3) or a "
     "stable-baselines3 PPO MlpPolicy .zip with a MODEL.features.json sidecar"
 )
-# bar timestamps are int64 ns since 1970 (design.md 2); a date outside cannot be compared with them
+# bar timestamps are int64 ns since 1970 (docs/design.md 2); a date outside cannot be compared with them
 TRAINED_UNTIL_RANGE = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(2261, 12, 31, 23, 59, 59, tzinfo=timezone.utc))
 
 

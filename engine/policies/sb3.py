@@ -365,7 +365,7 @@ def sb3_checkpoint_fields(
     *,
     net: Sb3Network | None = None,
 ) -> dict[str, Any]:
-    """Native checkpoint fields (design.md 3) for an SB3 zip plus its sidecar; `obs_norm`
+    """Native checkpoint fields (docs/design.md 3) for an SB3 zip plus its sidecar; `obs_norm`
     (e.g. from `read_vecnormalize`) replaces the sidecar's, which it may not contradict."""
     mp = Path(model_path)
     net = net or read_sb3_zip(mp)

@@ -1,5 +1,5 @@
 """`foldgate convert torch`: a user's own PyTorch actor, saved as a plain `state_dict`,
--> a native foldgate.policy/1 checkpoint (design.md 3).
+-> a native foldgate.policy/1 checkpoint (docs/design.md 3).
 
 The file is read with `torch.load(weights_only=True)` only, after its size and the
 sizes of the zip members torch will read are bounded. A state_dict holds no
@@ -8,7 +8,7 @@ prefix, or a list: a body then an action head) and what runs between its layers
 (`activation`); the Linear layers under the prefixes are taken in the order of their
 indices and must chain. Anything that is not a Linear layer (a convolution, a
 recurrent cell, a layer norm, ...) is refused with a message that says what is
-supported. The sidecar also holds the fields of design.md 3 that a state_dict lacks:
+supported. The sidecar also holds the fields of docs/design.md 3 that a state_dict lacks:
 features, window, state_features, obs_norm, action, symbol, timeframe, trained_until.
 """
 
@@ -37,7 +37,7 @@ SIDECAR_KEYS = (
     "features", "window", "state_features", "obs_norm", "action", "trained_until",
 )
 # obs_norm_keys without a clip: normalisation in the user's own forward does not clip;
-# the largest float32 keeps every value while staying finite (design.md 3)
+# the largest float32 keeps every value while staying finite (docs/design.md 3)
 _NO_CLIP = 3.4028234663852886e38
 _LAYER_KEY = re.compile(r"^(?:(\d+)\.)?(weight|bias)$")
 

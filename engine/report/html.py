@@ -105,7 +105,7 @@ def _curve(p: dict, key: str = "equity") -> np.ndarray:
 
 
 def _stitched(m: dict) -> dict | None:
-    """The out-of-sample folds compounded into one curve on one time axis (design.md 6.1:
+    """The out-of-sample folds compounded into one curve on one time axis (docs/design.md 6.1:
     the evidence is theirs), with buy-and-hold over the same folds; in-sample folds are
     gaps, shaded. A model without folds shows its backtest the same way."""
     folds = m.get("folds") or []
@@ -186,7 +186,7 @@ def _equity_charts(st: dict, width: int, folds: bool) -> str:
 
 
 def _forest(m: dict, width: int) -> str:
-    """Fold Sharpes (section 6, annualised) with their 90% intervals (design.md 6.1), and the
+    """Fold Sharpes (section 6, annualised) with their 90% intervals (docs/design.md 6.1), and the
     stitched out-of-sample Sharpe with its interval as the last row."""
     folds = m.get("folds") or []
     e = (m.get("summary") or {}).get("evidence") or {}
@@ -330,7 +330,7 @@ def _summary_line(s: dict | None) -> str:
 
 
 def _evidence_line(s: dict | None) -> str:
-    """design.md 6.1's figures, out-of-sample folds only."""
+    """docs/design.md 6.1's figures, out-of-sample folds only."""
     e = (s or {}).get("evidence")
     if not e:
         return ""

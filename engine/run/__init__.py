@@ -1,4 +1,4 @@
-"""Chunked, resumable runs of a Batch's trajectories (design.md 11).
+"""Chunked, resumable runs of a Batch's trajectories (docs/design.md 11).
 
     from engine.run import run_chunked, make_executor
     out = run_chunked(batch, ids, bars_per_year=bpy, run_dir="out/run", resume=True,

@@ -3,7 +3,7 @@
 An executor takes a Batch and a list of (chunk index, trajectory ids) and yields
 (chunk index, ChunkResult) as each chunk finishes, in any order. A chunk is simulated
 from the arrays `Batch.pack(ids)` gives, so where it runs cannot change its result
-(design.md 1: any subset simulates anywhere and merges by concatenation)."""
+(docs/design.md 1: any subset simulates anywhere and merges by concatenation)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 `decode_json` turns a response body into Python values or raises MalformedResponse (a
 SourceError, and a ValueError so that a truncated transfer is retried); `page_rows`
 checks a page's shape and returns one symbol's rows; `parse_bars` turns rows into
-clean columns, counting the bars it refuses by reason (the rules of design.md 2,
+clean columns, counting the bars it refuses by reason (the rules of docs/design.md 2,
 from `engine.data.store.row_checks`, the same ones an import applies)."""
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class _Parsed:
 def parse_bars(rows: list, step_ns: int, now_ns: int) -> _Parsed:
     """Alpaca bar dicts -> clean, sorted, unique columns; refused rows counted by reason.
     Refused: a row that is not an object, a bad `t`, and whatever `engine.data.store.row_checks`
-    (design.md 2, the same rules as an import) refuses. Unfinished: bars whose interval
+    (docs/design.md 2, the same rules as an import) refuses. Unfinished: bars whose interval
     has not ended by `now_ns`."""
     if not isinstance(rows, list):
         raise SourceError(f"bars must be a list, got {type(rows).__name__}")
