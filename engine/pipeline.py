@@ -321,9 +321,10 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                   progress: Callable[[str], None] | None = None) -> None:
     """Backtest and walk-forward every simulated job, and buy-and-hold over the same
     windows (once per symbol and window, shared by its models), in ONE batched kernel call."""
+    from kernels.codes import FILL_NAMES
     from kernels.gpu_simulate import GpuUnsupportedError
 
-    from .batch import FILL_MODES, Batch
+    from .batch import Batch
     from .features import compute_features
     from .folds import end_past_last_bar, mark_in_sample
     from .store import BarStore
@@ -412,7 +413,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
         import copy
 
         late = copy.copy(batch)  # the same series, models and trajectories
-        late.fill_mode = FILL_MODES["next-open-late"]
+        late.fill_mode = FILL_NAMES["next-open-late"]
         runs.append((late, [p[4] for p in planned], [p[6] for p in planned],
                      None if cfg.run_dir is None else cfg.run_dir / LATE_RUN_SUBDIR))
     results, stats = [], []

@@ -12,8 +12,8 @@ Layout, as beside every CPU kernel (stumpy style, gpu_stump.py beside stump.py):
 - `_gpu_simulate_kernel`: the `@cuda.jit` kernel, one thread per trajectory.
 - `_gpu_simulate`: the private driver (plan, host->device, launch, device->host,
   timings).
-- `gpu_simulate`: the public wrapper, same keyword signature as `simulate`; it reuses
-  the CPU wrapper's checks, so both accept and refuse exactly the same inputs.
+- `gpu_simulate`: the public wrapper, same keyword signature as `simulate`; it runs
+  the same checks (kernels/inputs.py), so both accept and refuse exactly the same inputs.
 
 Design choices, and why:
 - One thread per (model, fold) trajectory, as the CPU kernel has one prange
@@ -74,11 +74,10 @@ from numba import float64 as nb_float64
 from .activations import (INV_LN2, LN2_HI, LN2_LO, SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
                           TANH_SMALL)
 from .fma import fma_f32_py
-from .simulate import (ACT_TANH, ACTION_DISCRETE, FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE,
-                       KERNEL_INPUTS,
-                       STATE_POSITION, STATE_UNREALIZED, SimulationResult, _DTYPES,
-                       _array, _check_feature_reads, _check_market, _check_models,
-                       _check_trajectories)
+from .codes import (ACT_TANH, ACTION_DISCRETE, FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE,
+                    STATE_POSITION, STATE_UNREALIZED)
+from .inputs import KERNEL_INPUTS, validate_inputs
+from .simulate import SimulationResult
 
 GPU_MAX_WIDTH = 128
 """Widest layer (or observation) the CUDA kernel takes; wider models use the CPU."""
@@ -785,20 +784,9 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
 
 
 def _validate(given: dict) -> dict:
-    """The CPU wrapper's checks and conversions, then the CUDA kernel's own limit."""
-    a = {}
-    for name in KERNEL_INPUTS:
-        x = given[name]
-        if name in ("max_width", "fill_mode"):
-            a[name] = int(x)
-        elif x is None:
-            a[name] = None
-        else:
-            a[name] = _array(name, x, _DTYPES.get(name, np.int64))
-    n_series = _check_market(a)
-    n_models = _check_models(a)
-    _check_trajectories(a, n_series, n_models)
-    _check_feature_reads(a)
+    """The CPU kernel's checks and conversions (kernels/inputs.py), then the CUDA
+    kernel's own limit."""
+    a = validate_inputs(given)
     if a["traj_model"].shape[0]:
         widest = _widest(a)
         if widest > GPU_MAX_WIDTH:
