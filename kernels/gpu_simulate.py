@@ -31,8 +31,8 @@ Design choices, and why:
   not fit read them from global memory (cached in L1/L2), so no model is refused for
   its size. The reference 2x64 MLP on 16 inputs holds 22 KiB.
 - Per-thread scratch is `cuda.local.array` of compile-time size: two halves of
-  `GPU_MAX_WIDTH` (128) float32 for the ping-pong layer buffers, 12 float64 for the
-  account. `gpu_simulate` refuses a wider model with `GpuUnsupportedError`, so the
+  `GPU_MAX_WIDTH` (128) float32 for the ping-pong layer buffers, ACCOUNT_SIZE
+  (12) float64 for the account. `gpu_simulate` refuses a wider model with `GpuUnsupportedError`, so the
   caller can use the CPU kernel, which has no such limit.
 - Layers are computed output by output (bias, then inputs in index order) with four
   accumulators in registers: the same sequence of roundings per output as the CPU
@@ -74,8 +74,14 @@ from numba import float64 as nb_float64
 from .activations import (INV_LN2, LN2_HI, LN2_LO, SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
                           TANH_SMALL)
 from .fma import fma_f32_py
-from .codes import (ACT_TANH, ACTION_DISCRETE, FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE,
-                    STATE_POSITION, STATE_UNREALIZED)
+from .codes import (A_CASH, A_ENTRY_BAR, A_ENTRY_UNITS, A_ENTRY_VALUE, A_EXIT_UNITS,
+                    A_EXIT_VALUE, A_N_FILLS, A_N_TRADES, A_TRADE_COMMISSION, A_TRADE_PNL,
+                    A_TRADED_NOTIONAL, A_UNITS, ACCOUNT_SIZE, ACT_TANH, ACTION_DISCRETE,
+                    BARS_HELD_SCALE, FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE, S_CLIPPED_SHORTS,
+                    S_EXPOSURE_BARS, S_N_FILLS, S_TRADED_NOTIONAL, STATE_POSITION,
+                    STATE_UNREALIZED, STATS_COLS, T_COMMISSION, T_DIRECTION, T_ENTRY_BAR,
+                    T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_PNL, TRADE_FLOAT_COLS,
+                    TRADE_INT_COLS)
 from .inputs import KERNEL_INPUTS, validate_inputs
 from .simulate import SimulationResult
 
@@ -250,31 +256,31 @@ def _gpu_mlp(h, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, w, w_shif
 
 def _gpu_open_trade(t, units, fp, pnl, comm, s):
     au = abs(units)
-    s[2] = au
-    s[3] = _gpu_dmul(au, fp)
-    s[4] = 0.0
-    s[5] = 0.0
-    s[6] = pnl
-    s[7] = comm
-    s[8] = t
+    s[A_ENTRY_UNITS] = au
+    s[A_ENTRY_VALUE] = _gpu_dmul(au, fp)
+    s[A_EXIT_UNITS] = 0.0
+    s[A_EXIT_VALUE] = 0.0
+    s[A_TRADE_PNL] = pnl
+    s[A_TRADE_COMMISSION] = comm
+    s[A_ENTRY_BAR] = t
 
 
 def _gpu_close_trade(t, old_units, s, tr_i, tr_f, row0):
-    row = row0 + np.int64(s[9])
-    tr_i[row, 0] = np.int64(s[8])
-    tr_i[row, 1] = t
-    tr_i[row, 2] = 1 if old_units > 0.0 else -1
-    tr_f[row, 0] = s[3] / s[2]
-    tr_f[row, 1] = s[5] / s[4]
-    tr_f[row, 2] = s[6]
-    tr_f[row, 3] = s[7]
-    s[9] += 1.0
+    row = row0 + np.int64(s[A_N_TRADES])
+    tr_i[row, T_ENTRY_BAR] = np.int64(s[A_ENTRY_BAR])
+    tr_i[row, T_EXIT_BAR] = t
+    tr_i[row, T_DIRECTION] = 1 if old_units > 0.0 else -1
+    tr_f[row, T_ENTRY_PRICE] = s[A_ENTRY_VALUE] / s[A_ENTRY_UNITS]
+    tr_f[row, T_EXIT_PRICE] = s[A_EXIT_VALUE] / s[A_EXIT_UNITS]
+    tr_f[row, T_PNL] = s[A_TRADE_PNL]
+    tr_f[row, T_COMMISSION] = s[A_TRADE_COMMISSION]
+    s[A_N_TRADES] += 1.0
 
 
 def _gpu_fill(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
     """kernels.simulate._fill_nb: the same account slots, the same operations."""
-    cash = s[0]
-    old = s[1]
+    cash = s[A_CASH]
+    old = s[A_UNITS]
     equity = cash + _gpu_dmul(old, p)
     new = _gpu_dmul(target, equity) / p
     d = new - old
@@ -286,35 +292,35 @@ def _gpu_fill(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
         fp = _gpu_dmul(p, 1.0 - slippage)
     ad = abs(d)
     comm = _gpu_dmul(_gpu_dmul(commission, ad), fp)
-    s[0] = cash - (_gpu_dmul(d, fp) + comm)
-    s[1] = new
-    s[10] += _gpu_dmul(ad, fp)
-    s[11] += 1.0
+    s[A_CASH] = cash - (_gpu_dmul(d, fp) + comm)
+    s[A_UNITS] = new
+    s[A_TRADED_NOTIONAL] += _gpu_dmul(ad, fp)
+    s[A_N_FILLS] += 1.0
     if old == 0.0:
         _gpu_open_trade(t, new, fp, -_gpu_dmul(new, fp) - comm, comm, s)
     elif new == 0.0:
-        s[4] += ad
-        s[5] += _gpu_dmul(ad, fp)
-        s[6] += -_gpu_dmul(d, fp) - comm
-        s[7] += comm
+        s[A_EXIT_UNITS] += ad
+        s[A_EXIT_VALUE] += _gpu_dmul(ad, fp)
+        s[A_TRADE_PNL] += -_gpu_dmul(d, fp) - comm
+        s[A_TRADE_COMMISSION] += comm
         _gpu_close_trade(t, old, s, tr_i, tr_f, row0)
     elif (old > 0.0) == (new > 0.0):
         if abs(new) > abs(old):
-            s[2] += ad
-            s[3] += _gpu_dmul(ad, fp)
+            s[A_ENTRY_UNITS] += ad
+            s[A_ENTRY_VALUE] += _gpu_dmul(ad, fp)
         else:
-            s[4] += ad
-            s[5] += _gpu_dmul(ad, fp)
-        s[6] += -_gpu_dmul(d, fp) - comm
-        s[7] += comm
+            s[A_EXIT_UNITS] += ad
+            s[A_EXIT_VALUE] += _gpu_dmul(ad, fp)
+        s[A_TRADE_PNL] += -_gpu_dmul(d, fp) - comm
+        s[A_TRADE_COMMISSION] += comm
     else:
         a_old = abs(old)
         comm_close = _gpu_dmul(comm, a_old) / (a_old + abs(new))
         comm_open = comm - comm_close
-        s[4] += a_old
-        s[5] += _gpu_dmul(a_old, fp)
-        s[6] += _gpu_dmul(old, fp) - comm_close
-        s[7] += comm_close
+        s[A_EXIT_UNITS] += a_old
+        s[A_EXIT_VALUE] += _gpu_dmul(a_old, fp)
+        s[A_TRADE_PNL] += _gpu_dmul(old, fp) - comm_close
+        s[A_TRADE_COMMISSION] += comm_close
         _gpu_close_trade(t, old, s, tr_i, tr_f, row0)
         _gpu_open_trade(t, new, fp, -_gpu_dmul(new, fp) - comm_open, comm_open, s)
 
@@ -329,7 +335,8 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
                     traj_commission, traj_slippage, traj_long_only, fill_mode,
                     traj_eq_off, traj_trade_off, equity, n_trades, trade_int,
                     trade_float, stats):
-    """kernels.simulate._trajectory_nb for trajectory i, in the same order."""
+    """Trajectory i, as kernels.simulate._unit_nb runs one lane: the same operations
+    in the same order."""
     m = traj_model[i]
     ser = traj_series[i]
     s0 = traj_start[i]
@@ -361,10 +368,10 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
     row0 = traj_trade_off[i]
 
     h = cuda.local.array(_H_LEN, nb_float32)
-    s = cuda.local.array(12, nb_float64)
-    for q in range(12):
+    s = cuda.local.array(ACCOUNT_SIZE, nb_float64)
+    for q in range(ACCOUNT_SIZE):
         s[q] = 0.0
-    s[0] = traj_capital[i]
+    s[A_CASH] = traj_capital[i]
     equity[eq0] = traj_capital[i]
 
     held = 0.0  # the target last ordered
@@ -395,18 +402,18 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
                     k += 1
             for q in range(sc0, sc1):
                 code = model_state_code[q]
-                units = s[1]
+                units = s[A_UNITS]
                 if code == STATE_POSITION:
                     v = pos
                 elif code == STATE_UNREALIZED:
                     if units == 0.0:
                         v = 0.0
                     else:
-                        v = c / (s[3] / s[2]) - 1.0
+                        v = c / (s[A_ENTRY_VALUE] / s[A_ENTRY_UNITS]) - 1.0
                         if units < 0.0:
                             v = -v
                 else:
-                    v = 0.0 if units == 0.0 else (t - s[8]) / 100.0
+                    v = 0.0 if units == 0.0 else (t - s[A_ENTRY_BAR]) / BARS_HELD_SCALE
                 h[k] = np.float32(v)
                 k += 1
             if norm:
@@ -451,18 +458,18 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
                     _gpu_fill(t, c, target, s, trade_int, trade_float, row0,
                               commission, slippage)
                     pos = target
-        if s[1] != 0.0:
+        if s[A_UNITS] != 0.0:
             exposure += 1
             if t == e - 1:
                 _gpu_fill(t, c, 0.0, s, trade_int, trade_float, row0, commission,
                           slippage)
-        equity[eq0 + 1 + (t - s0)] = s[0] + _gpu_dmul(s[1], c)
-    n_done = np.int64(s[9])
+        equity[eq0 + 1 + (t - s0)] = s[A_CASH] + _gpu_dmul(s[A_UNITS], c)
+    n_done = np.int64(s[A_N_TRADES])
     n_trades[i] = n_done
-    stats[i, 0] = exposure
-    stats[i, 1] = s[10]
-    stats[i, 2] = clipped
-    stats[i, 3] = s[11]
+    stats[i, S_EXPOSURE_BARS] = exposure
+    stats[i, S_TRADED_NOTIONAL] = s[A_TRADED_NOTIONAL]
+    stats[i, S_CLIPPED_SHORTS] = clipped
+    stats[i, S_N_FILLS] = s[A_N_FILLS]
     # The outputs are allocated on the device without initialising them (a host
     # array of zeros would cost a transfer as large as the trade table); the CPU
     # driver hands back zeros past n_trades, so each thread clears its own rows.
@@ -735,8 +742,8 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
     if n_traj == 0:
         return GpuSimulationResult(
             np.empty(n_eq, dtype=np.float64), np.zeros(0, dtype=np.int64),
-            np.zeros((cap, 3), dtype=np.int64), np.zeros((cap, 4), dtype=np.float64),
-            np.zeros((0, 4), dtype=np.float64), a["traj_eq_off"], a["traj_trade_off"],
+            np.zeros((cap, TRADE_INT_COLS), dtype=np.int64), np.zeros((cap, TRADE_FLOAT_COLS), dtype=np.float64),
+            np.zeros((0, STATS_COLS), dtype=np.float64), a["traj_eq_off"], a["traj_trade_off"],
             timings)
 
     order = _order(a)
@@ -755,9 +762,9 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
     args.append(c.to_device(plan))
     d_equity = c.device_array(n_eq, dtype=np.float64)
     d_n_trades = c.device_array(n_traj, dtype=np.int64)
-    d_trade_int = c.device_array((cap, 3), dtype=np.int64)
-    d_trade_float = c.device_array((cap, 4), dtype=np.float64)
-    d_stats = c.device_array((n_traj, 4), dtype=np.float64)
+    d_trade_int = c.device_array((cap, TRADE_INT_COLS), dtype=np.int64)
+    d_trade_float = c.device_array((cap, TRADE_FLOAT_COLS), dtype=np.float64)
+    d_stats = c.device_array((n_traj, STATS_COLS), dtype=np.float64)
     c.synchronize()
     t1 = time.perf_counter()
 

@@ -57,6 +57,12 @@ from .fma import fma_f32_nb as fma
 from .codes import (ACT_RELU, ACT_TANH, ACTION_CONTINUOUS, ACTION_DISCRETE, FILL_CLOSE,
                     FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE, STATE_BARS_HELD, STATE_POSITION,
                     STATE_UNREALIZED)
+from .codes import (A_CASH, A_ENTRY_BAR, A_ENTRY_UNITS, A_ENTRY_VALUE, A_EXIT_UNITS,
+                    A_EXIT_VALUE, A_N_FILLS, A_N_TRADES, A_TRADE_COMMISSION, A_TRADE_PNL,
+                    A_TRADED_NOTIONAL, A_UNITS, ACCOUNT_SIZE, BARS_HELD_SCALE, S_CLIPPED_SHORTS,
+                    S_EXPOSURE_BARS, S_N_FILLS, S_TRADED_NOTIONAL, STATS_COLS, T_COMMISSION,
+                    T_DIRECTION, T_ENTRY_BAR, T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_PNL,
+                    TRADE_FLOAT_COLS, TRADE_INT_COLS)
 from .inputs import KERNEL_INPUTS, validate_inputs
 
 
@@ -253,15 +259,12 @@ def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
 def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
     """Trade units to `target` * equity at raw price p on bar t; book the trade(s).
 
-    `s` is the float64 account state of the trajectory:
-      0 cash, 1 units, 2 entry_units, 3 entry_value, 4 exit_units, 5 exit_value,
-      6 trade_pnl, 7 trade_commission, 8 entry_bar, 9 n_trades, 10 traded_notional,
-      11 n_fills.
+    `s` is the float64 account state of the trajectory, slots A_* (kernels/codes.py).
     A flip is one fill split into a closing part (|old| units) and an opening part
     (|new| units); its commission and cash flows split by units.
     """
-    cash = s[0]
-    old = s[1]
+    cash = s[A_CASH]
+    old = s[A_UNITS]
     equity = cash + old * p
     new = target * equity / p
     d = new - old
@@ -273,35 +276,35 @@ def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
         fp = p * (1.0 - slippage)
     ad = abs(d)
     comm = commission * ad * fp
-    s[0] = cash - (d * fp + comm)
-    s[1] = new
-    s[10] += ad * fp
-    s[11] += 1.0
+    s[A_CASH] = cash - (d * fp + comm)
+    s[A_UNITS] = new
+    s[A_TRADED_NOTIONAL] += ad * fp
+    s[A_N_FILLS] += 1.0
     if old == 0.0:
         _open_trade_nb(t, new, fp, -(new * fp) - comm, comm, s)
     elif new == 0.0:
-        s[4] += ad
-        s[5] += ad * fp
-        s[6] += -(d * fp) - comm
-        s[7] += comm
+        s[A_EXIT_UNITS] += ad
+        s[A_EXIT_VALUE] += ad * fp
+        s[A_TRADE_PNL] += -(d * fp) - comm
+        s[A_TRADE_COMMISSION] += comm
         _close_trade_nb(t, old, s, tr_i, tr_f, row0)
     elif (old > 0.0) == (new > 0.0):
         if abs(new) > abs(old):
-            s[2] += ad
-            s[3] += ad * fp
+            s[A_ENTRY_UNITS] += ad
+            s[A_ENTRY_VALUE] += ad * fp
         else:
-            s[4] += ad
-            s[5] += ad * fp
-        s[6] += -(d * fp) - comm
-        s[7] += comm
+            s[A_EXIT_UNITS] += ad
+            s[A_EXIT_VALUE] += ad * fp
+        s[A_TRADE_PNL] += -(d * fp) - comm
+        s[A_TRADE_COMMISSION] += comm
     else:
         a_old = abs(old)
         comm_close = comm * a_old / (a_old + abs(new))
         comm_open = comm - comm_close
-        s[4] += a_old
-        s[5] += a_old * fp
-        s[6] += old * fp - comm_close
-        s[7] += comm_close
+        s[A_EXIT_UNITS] += a_old
+        s[A_EXIT_VALUE] += a_old * fp
+        s[A_TRADE_PNL] += old * fp - comm_close
+        s[A_TRADE_COMMISSION] += comm_close
         _close_trade_nb(t, old, s, tr_i, tr_f, row0)
         _open_trade_nb(t, new, fp, -(new * fp) - comm_open, comm_open, s)
 
@@ -309,35 +312,35 @@ def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _open_trade_nb(t, units, fp, pnl, comm, s):
     au = abs(units)
-    s[2] = au
-    s[3] = au * fp
-    s[4] = 0.0
-    s[5] = 0.0
-    s[6] = pnl
-    s[7] = comm
-    s[8] = t
+    s[A_ENTRY_UNITS] = au
+    s[A_ENTRY_VALUE] = au * fp
+    s[A_EXIT_UNITS] = 0.0
+    s[A_EXIT_VALUE] = 0.0
+    s[A_TRADE_PNL] = pnl
+    s[A_TRADE_COMMISSION] = comm
+    s[A_ENTRY_BAR] = t
 
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
-    row = row0 + np.int64(s[9])
-    tr_i[row, 0] = np.int64(s[8])
-    tr_i[row, 1] = t
-    tr_i[row, 2] = 1 if old_units > 0.0 else -1
-    tr_f[row, 0] = s[3] / s[2]
-    tr_f[row, 1] = s[5] / s[4]
-    tr_f[row, 2] = s[6]
-    tr_f[row, 3] = s[7]
-    s[9] += 1.0
+    row = row0 + np.int64(s[A_N_TRADES])
+    tr_i[row, T_ENTRY_BAR] = np.int64(s[A_ENTRY_BAR])
+    tr_i[row, T_EXIT_BAR] = t
+    tr_i[row, T_DIRECTION] = 1 if old_units > 0.0 else -1
+    tr_f[row, T_ENTRY_PRICE] = s[A_ENTRY_VALUE] / s[A_ENTRY_UNITS]
+    tr_f[row, T_EXIT_PRICE] = s[A_EXIT_VALUE] / s[A_EXIT_UNITS]
+    tr_f[row, T_PNL] = s[A_TRADE_PNL]
+    tr_f[row, T_COMMISSION] = s[A_TRADE_COMMISSION]
+    s[A_N_TRADES] += 1.0
 
 
 # Per-trajectory ("lane") account state, float64: the slots _fill_nb books into, then
 # the order state of the decision loop. _HELD is the target last ordered (orders are
 # sent against it); _POS the target of the last order filled, which the `position`
 # state feature reads: the two differ only while a late order is in flight.
-_HELD, _PENDING, _PENDING_TARGET, _EXPOSURE, _CLIPPED = 12, 13, 14, 15, 16
-_PENDING2, _PENDING2_TARGET, _POS = 17, 18, 19
-_STATE_SIZE = 20
+(_HELD, _PENDING, _PENDING_TARGET, _EXPOSURE, _CLIPPED, _PENDING2, _PENDING2_TARGET,
+ _POS) = range(ACCOUNT_SIZE, ACCOUNT_SIZE + 8)
+_STATE_SIZE = ACCOUNT_SIZE + 8
 # per-lane integer constants of a unit (columns of its `lc` table)
 _L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY, _L_STEPS = range(9)
 _L_SIZE = 9
@@ -355,7 +358,7 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
         for q in range(fc0, fc1):
             x[k] = np.float32(feats[row + model_feat_col[q]])
             k += 1
-    units = s[1]
+    units = s[A_UNITS]
     for q in range(sc0, sc1):
         code = model_state_code[q]
         if code == STATE_POSITION:
@@ -364,11 +367,11 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
             if units == 0.0:
                 v = 0.0
             else:
-                v = c / (s[3] / s[2]) - 1.0
+                v = c / (s[A_ENTRY_VALUE] / s[A_ENTRY_UNITS]) - 1.0
                 if units < 0.0:
                     v = -v
         else:
-            v = 0.0 if units == 0.0 else (t - s[8]) / 100.0
+            v = 0.0 if units == 0.0 else (t - s[A_ENTRY_BAR]) / BARS_HELD_SCALE
         x[k] = np.float32(v)
         k += 1
     if norm:
@@ -429,11 +432,11 @@ def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_onl
       inline="always")
 def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
     """Exposure at this close, the fold-end close-out; returns the equity E_t."""
-    if s[1] != 0.0:
+    if s[A_UNITS] != 0.0:
         s[_EXPOSURE] += 1.0
         if t == e - 1:
             _fill_nb(t, c, 0.0, s, tr_i, tr_f, row0, commission, slippage)
-    return s[0] + s[1] * c
+    return s[A_CASH] + s[A_UNITS] * c
 
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -515,13 +518,13 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
         sli[l] = traj_slippage[i]
         c[l] = 0.0
         equity[traj_eq_off[i]] = traj_capital[i]
-    s0[0] = traj_capital[unit[0]]
+    s0[A_CASH] = traj_capital[unit[0]]
     if n_lanes > 1:
-        s1[0] = traj_capital[unit[1]]
+        s1[A_CASH] = traj_capital[unit[1]]
     if n_lanes > 2:
-        s2[0] = traj_capital[unit[2]]
+        s2[A_CASH] = traj_capital[unit[2]]
     if n_lanes > 3:
-        s3[0] = traj_capital[unit[3]]
+        s3[A_CASH] = traj_capital[unit[3]]
 
     out = 0
     for step in range(n_steps[0]):
@@ -604,11 +607,11 @@ def _end_nb(step, n_live, n_dec, state, out, oo, width, lc, com, sli, c, equity,
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _finish_nb(i, s, n_trades, stats):
-    n_trades[i] = np.int64(s[9])
-    stats[i, 0] = s[_EXPOSURE]
-    stats[i, 1] = s[10]
-    stats[i, 2] = s[_CLIPPED]
-    stats[i, 3] = s[11]
+    n_trades[i] = np.int64(s[A_N_TRADES])
+    stats[i, S_EXPOSURE_BARS] = s[_EXPOSURE]
+    stats[i, S_TRADED_NOTIONAL] = s[A_TRADED_NOTIONAL]
+    stats[i, S_CLIPPED_SHORTS] = s[_CLIPPED]
+    stats[i, S_N_FILLS] = s[A_N_FILLS]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -746,9 +749,9 @@ def _simulate(arrays: dict) -> SimulationResult:
     n_trades = np.zeros(n_traj, dtype=np.int64)
     # zeros, not empty: rows past n_trades[i] stay defined, and calloc'd pages cost
     # nothing until the kernel touches them
-    trade_int = np.zeros((cap, 3), dtype=np.int64)
-    trade_float = np.zeros((cap, 4), dtype=np.float64)
-    stats = np.zeros((n_traj, 4), dtype=np.float64)
+    trade_int = np.zeros((cap, TRADE_INT_COLS), dtype=np.int64)
+    trade_float = np.zeros((cap, TRADE_FLOAT_COLS), dtype=np.float64)
+    stats = np.zeros((n_traj, STATS_COLS), dtype=np.float64)
     if n_traj:
         units = _group_units(arrays["traj_model"], arrays["traj_start"], arrays["traj_end"])
         # each unit's scratch, so that the unit itself allocates nothing
