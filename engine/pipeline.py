@@ -181,7 +181,7 @@ def resolve_device(requested: str) -> tuple[str, str]:
     if requested == "cpu":
         return "cpu", "cpu"
     try:
-        from kernels.gpu_simulate import cuda_available, device_name, simulator_active
+        from kernels.cuda_env import cuda_available, device_name, simulator_active
 
         if requested == "cuda" and simulator_active():
             return "cuda", "cuda (CUDA simulator, NUMBA_ENABLE_CUDASIM=1: slow, for tests)"

@@ -10,8 +10,8 @@ sm_90 with libNVVM and ptxas (~200 registers, 1 KiB local memory a thread). It h
 
 Layout, as beside every CPU kernel (stumpy style, gpu_stump.py beside stump.py):
 - `_gpu_simulate_kernel`: the `@cuda.jit` kernel, one thread per trajectory.
-- `_gpu_simulate`: the private driver (plan, host->device, launch, device->host,
-  timings).
+- `_gpu_simulate`: the private driver (plan in kernels/gpu_plan.py, host->device,
+  launch, device->host, timings).
 - `gpu_simulate`: the public wrapper, same keyword signature as `simulate`; it runs
   the same checks (kernels/inputs.py), so both accept and refuse exactly the same inputs.
 
@@ -54,26 +54,22 @@ first launch in a process compiles the kernel (or loads it from Numba's cache: t
 kernel is jitted with cache=True) and counts in `kernel_s`; `timings["compiled"]`
 says when that happened.
 
-numba.cuda is imported on first use, not at import: the import costs ~0.4 s on every
-start of the CLI, fails where numba-cuda is not installed, and must come after
-NUMBA_ENABLE_CUDASIM is set for the simulator to be used.
+numba.cuda is imported on first use, not at import (kernels/cuda_env.py says why).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import float32 as nb_float32
-from numba import float64 as nb_float64
+from numba import float32 as nb_float32, float64 as nb_float64
 
+from . import gpu_plan
 from .activations import (INV_LN2, LN2_HI, LN2_LO, SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
                           TANH_SMALL)
-from .fma import fma_f32_py
 from .codes import (A_CASH, A_ENTRY_BAR, A_ENTRY_UNITS, A_ENTRY_VALUE, A_EXIT_UNITS,
                     A_EXIT_VALUE, A_N_FILLS, A_N_TRADES, A_TRADE_COMMISSION, A_TRADE_PNL,
                     A_TRADED_NOTIONAL, A_UNITS, ACCOUNT_SIZE, ACT_TANH, ACTION_DISCRETE,
@@ -82,6 +78,9 @@ from .codes import (A_CASH, A_ENTRY_BAR, A_ENTRY_UNITS, A_ENTRY_VALUE, A_EXIT_UN
                     STATE_UNREALIZED, STATS_COLS, T_COMMISSION, T_DIRECTION, T_ENTRY_BAR,
                     T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_PNL, TRADE_FLOAT_COLS,
                     TRADE_INT_COLS)
+from .cuda_env import (cuda_available, device_name, import_cuda, simulating, simulator_active,
+                       sm_count)
+from .fma import fma_f32_py
 from .inputs import KERNEL_INPUTS, validate_inputs
 from .simulate import SimulationResult
 
@@ -90,11 +89,9 @@ GPU_MAX_WIDTH = 128
 
 _H_LEN = 2 * GPU_MAX_WIDTH  # the two ping-pong halves of a thread's layer buffer
 _SHARED_CAP_BYTES = 48 * 1024
-_THREADS_PER_BLOCK = (128, 64, 32)
 
 # Bound on first use by _gpu_kernel(): numba.cuda and its libdevice module.
-cuda = None
-libdevice = None
+cuda = libdevice = None
 _build_lock = threading.Lock()
 _kernel = None
 
@@ -551,30 +548,7 @@ _KERNEL_ARGS = tuple(name for name in KERNEL_INPUTS if name != "max_width")
 
 
 # ---------------------------------------------------------------------------------
-# numba.cuda on demand
-
-def _import_cuda():
-    """numba.cuda, or None where numba-cuda (or its CUDA bindings) is missing."""
-    try:
-        from numba import cuda as c
-    except Exception:  # ImportError, or a broken install: no CUDA here either way
-        return None
-    return c
-
-
-def _simulating(c) -> bool:
-    """Whether numba.cuda was imported as the simulator."""
-    try:
-        from numba.cuda.core import config
-        return bool(config.ENABLE_CUDASIM)
-    except Exception:
-        pass
-    try:
-        from numba.core import config
-        return bool(getattr(config, "ENABLE_CUDASIM", 0))
-    except Exception:
-        return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
-
+# the kernel, built on demand
 
 def _gpu_kernel():
     """The launchable kernel, built on first use (GpuUnavailableError without numba-cuda)."""
@@ -584,14 +558,14 @@ def _gpu_kernel():
     with _build_lock:
         if _kernel is not None:
             return _kernel
-        c = _import_cuda()
+        c = import_cuda()
         if c is None:
             raise GpuUnavailableError("numba-cuda is not installed (pip install "
                                       "'foldgate[cuda]'); use the CPU kernel")
         from numba.cuda import libdevice as ld
         cuda, libdevice = c, ld
         g = globals()
-        if _simulating(c):
+        if simulating(c):
             # The simulator runs device functions as the Python they are; wrapping
             # them would only add a lock per call (per multiply, here). The kernel's
             # wrapper swaps in the fake `cuda` for this module's globals, which
@@ -607,111 +581,8 @@ def _gpu_kernel():
         return _kernel
 
 
-def cuda_available() -> bool:
-    """True only when a real CUDA GPU is usable through numba-cuda.
-
-    False where numba-cuda or the driver is missing, where no device is found, and
-    under the simulator (NUMBA_ENABLE_CUDASIM=1), which is not a GPU. Never raises.
-    Imports numba.cuda (~0.4 s) on its first call.
-    """
-    try:
-        c = _import_cuda()
-        if c is None or _simulating(c):
-            return False
-        return bool(c.is_available()) and len(c.gpus) > 0
-    except Exception:
-        return False
-
-
-def simulator_active() -> bool:
-    """True when numba.cuda is (or will be, on first import) Numba's CUDA simulator:
-    NUMBA_ENABLE_CUDASIM=1 set before numba.cuda was imported. The simulator runs
-    the CUDA kernel as Python on the CPU: slow, for tests of the whole --device cuda
-    path. Never raises."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") in ("", "0"):
-        return False
-    try:
-        c = _import_cuda()
-        return c is not None and _simulating(c)
-    except Exception:
-        return False
-
-
-def device_name() -> str | None:
-    """The GPU that gpu_simulate would use, e.g. "NVIDIA H100 80GB HBM3 (cc 9.0)";
-    "CUDA simulator" under the simulator; None when there is none. Never raises."""
-    try:
-        c = _import_cuda()
-        if c is None:
-            return None
-        if _simulating(c):
-            return "CUDA simulator"
-        if not cuda_available():
-            return None
-        dev = c.get_current_device()
-        name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
-        major, minor = dev.compute_capability
-        return f"{name} (cc {major}.{minor})"
-    except Exception:
-        return None
-
-
 # ---------------------------------------------------------------------------------
 # driver
-
-def _widest(a) -> int:
-    """The widest observation or layer among the models the trajectories use."""
-    widest = 1
-    for m in np.unique(a["traj_model"]):
-        l0, l1 = a["model_layer_off"][m], a["model_layer_off"][m + 1]
-        widest = max(widest, int(a["model_obs_dim"][m]), int(a["layer_out"][l0:l1].max()))
-    return widest
-
-
-def _order(a) -> np.ndarray:
-    """Trajectories by model, the longest first within a model (see the module doc)."""
-    length = a["traj_end"] - a["traj_start"]
-    return np.lexsort((-length, a["traj_model"])).astype(np.int64)
-
-
-def _threads_per_block(n_traj: int, n_sm: int) -> int:
-    # The largest block that still gives every SM two blocks: a run of ~10,000
-    # trajectories has few threads for a big GPU, and they are better spread thin.
-    for tpb in _THREADS_PER_BLOCK:
-        if -(-n_traj // tpb) >= 2 * n_sm:
-            return tpb
-    return _THREADS_PER_BLOCK[-1]
-
-
-def _block_plan(a, order, tpb, cap_floats):
-    """(n_blocks, 5) int64 rows (staged, w_lo, n_w, b_lo, n_b), and the dynamic shared
-    memory the staged blocks need, in float32 elements."""
-    n = order.shape[0]
-    n_blocks = -(-n // tpb)
-    plan = np.zeros((n_blocks, 5), dtype=np.int64)
-    lw, lb = a["layer_w_off"], a["layer_b_off"]
-    w_end = lw + a["layer_in"] * a["layer_out"]
-    b_end = lb + a["layer_out"]
-    m_layer = a["model_layer_off"]
-    need = 0
-    for blk in range(n_blocks):
-        models = np.unique(a["traj_model"][order[blk * tpb:(blk + 1) * tpb]])
-        layers = np.concatenate([np.arange(m_layer[m], m_layer[m + 1]) for m in models])
-        w_lo, w_hi = int(lw[layers].min()), int(w_end[layers].max())
-        b_lo, b_hi = int(lb[layers].min()), int(b_end[layers].max())
-        size = (w_hi - w_lo) + (b_hi - b_lo)
-        if size <= cap_floats:
-            plan[blk] = (1, w_lo, w_hi - w_lo, b_lo, b_hi - b_lo)
-            need = max(need, size)
-    return plan, need
-
-
-def _n_sm(c) -> int:
-    try:
-        return int(c.get_current_device().MULTIPROCESSOR_COUNT)
-    except Exception:  # the simulator's device has no such attribute
-        return 1
-
 
 def _device_copy(c, x):
     # Zero-length arrays (no targets, no state features, ...) are never read; a
@@ -730,7 +601,7 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
     """
     kernel = _gpu_kernel()
     c = cuda
-    if not _simulating(c) and not cuda_available():
+    if not simulating(c) and not cuda_available():
         raise GpuUnavailableError("no usable CUDA GPU here (numba-cuda found no device "
                                   "or driver); use the CPU kernel")
     n_traj = a["traj_model"].shape[0]
@@ -746,9 +617,9 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
             np.zeros((0, STATS_COLS), dtype=np.float64), a["traj_eq_off"], a["traj_trade_off"],
             timings)
 
-    order = _order(a)
-    tpb = int(threads_per_block or _threads_per_block(n_traj, _n_sm(c)))
-    plan, need = _block_plan(a, order, tpb, shared_cap_bytes // 4)
+    order = gpu_plan.launch_order(a)
+    tpb = int(threads_per_block or gpu_plan.threads_per_block_for(n_traj, sm_count(c)))
+    plan, need = gpu_plan.block_plan(a, order, tpb, shared_cap_bytes // 4)
     shared_bytes = 4 * need
     n_blocks = plan.shape[0]
 
@@ -795,10 +666,10 @@ def _validate(given: dict) -> dict:
     kernel's own limit."""
     a = validate_inputs(given)
     if a["traj_model"].shape[0]:
-        widest = _widest(a)
-        if widest > GPU_MAX_WIDTH:
+        widest_layer = gpu_plan.widest(a)
+        if widest_layer > GPU_MAX_WIDTH:
             raise GpuUnsupportedError(
-                f"a model is {widest} wide (observation or layer); the CUDA kernel "
+                f"a model is {widest_layer} wide (observation or layer); the CUDA kernel "
                 f"takes at most {GPU_MAX_WIDTH}: simulate it on the CPU")
     return a
 
@@ -824,5 +695,5 @@ def gpu_simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
     return _gpu_simulate(_validate(dict(locals())))
 
 
-__all__ = ["gpu_simulate", "cuda_available", "device_name", "GpuSimulationResult",
-           "GpuUnsupportedError", "GpuUnavailableError", "GPU_MAX_WIDTH"]
+__all__ = ["gpu_simulate", "cuda_available", "device_name", "simulator_active",
+           "GpuSimulationResult", "GpuUnsupportedError", "GpuUnavailableError", "GPU_MAX_WIDTH"]

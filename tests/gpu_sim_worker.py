@@ -360,7 +360,7 @@ def gpu_parity(n_bars=400, folds=40, repeat=4, reference=(2048, 500)):
     cpu = simulate(**packed.arrays)
     gpu = G.gpu_simulate(**packed.arrays)
     out["reference_bit_identical"] = compare_results(gpu, cpu, packed.capital, "reference")
-    if not G._simulating(G.cuda):
+    if not G.simulating(G.cuda):
         # The policy's float32 multiply-adds are fused on purpose (fmaf_rn, as on the
         # CPU); libNVVM would also fuse any other a*b+c unless the product is mul.rn.
         # The accounting is float64 and has no intended FMA: none may be left there.
