@@ -13,16 +13,10 @@ Layout, three layers as everywhere in kernels/:
   offsets so that the kernel (which does no bounds checks) never reads or writes
   out of range.
 
-Speed comes from the layer loop (`_layer4_nb` and its 2- and 1-lane forms). Weights
-are stored transposed, (in, out) row-major, and each layer is an outer-product
-update: for every input, add input * weight row to a contiguous accumulator over the
-outputs. That inner loop vectorises; a dot product per output would not (LLVM may not
-reorder a float reduction). Each step is an explicit fused multiply-add
-(kernels/fma.py: one rounding, twice the throughput of a multiply and an add), bias
-first, then inputs in index order: the NumPy reference does the same correctly rounded
-steps in the same order, so kernel and reference agree bit for bit. No fastmath: it
+Speed comes from the layer loop of the forward pass (kernels/mlp.py says how it
+vectorises and why it agrees with the NumPy reference bit for bit). No fastmath: it
 would let LLVM fuse or reorder float32 operations on its own. `error_model="numpy"`
-drops Python's zero-division checks, which would otherwise keep the tanh loop from
+drops Python's zero-division checks, which would otherwise keep loops from
 vectorising.
 
 The unit and everything it calls per bar are compiled with `_nrt=False` (the driver
@@ -35,8 +29,8 @@ IR inlining of four lanes' worth of calls added 3 s to the cold compile. The hel
 get no Python or C wrappers (no_cpython_wrapper, no_cfunc_wrapper: 1.5 s of every cold
 compile); call them from jitted code only.
 
-Numba's cache is keyed on this file only: after editing kernels/activations.py or
-kernels/fma.py, delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh
+Numba's cache is keyed on this file only: after editing kernels/mlp.py,
+kernels/activations.py, kernels/fma.py or kernels/codes.py, delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh
 files anyway).
 """
 
@@ -50,8 +44,6 @@ import numba
 import numpy as np
 from numba import njit, uint64
 
-from .activations import tanh_f32_nb
-from .fma import fma_f32_nb as fma
 
 # the codes are re-exported (see __all__): callers written against this module keep working
 from .codes import (ACT_RELU, ACT_TANH, ACTION_CONTINUOUS, ACTION_DISCRETE, FILL_CLOSE,
@@ -64,195 +56,7 @@ from .codes import (A_CASH, A_ENTRY_BAR, A_ENTRY_UNITS, A_ENTRY_VALUE, A_EXIT_UN
                     T_DIRECTION, T_ENTRY_BAR, T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_PNL,
                     TRADE_FLOAT_COLS, TRADE_INT_COLS)
 from .inputs import KERNEL_INPUTS, validate_inputs
-
-
-# The forward pass works in one float32 buffer per unit with integer offsets, never
-# in array variables that are reassigned or returned: each such assignment is an
-# atomic reference-count update, and at a few per layer and lane those cost more than
-# the arithmetic (a quarter of the kernel's time when it did so). Region r (0 = the
-# observations, 1 and 2 = hidden activations, alternately) of lane l starts at
-# (r * _LANES + l) * width.
-
-
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off,
-                weights, biases, act):
-    """Forward pass of layers l0..l1-1 for lanes 0..n_lanes-1 (n_lanes 1, 2 or 4) of
-    `buf`; returns the offset of lane 0's output (lane l's is that + l * width)."""
-    src = 0
-    for layer in range(l0, l1):
-        dst = (1 + (layer - l0) % 2) * _LANES * width
-        n_in = layer_in[layer]
-        n_out = layer_out[layer]
-        b0 = uint64(layer_b_off[layer])
-        for l in range(n_lanes):
-            o = uint64(dst + l * width)
-            for j in range(n_out):
-                buf[o + uint64(j)] = biases[b0 + uint64(j)]
-        if n_lanes == 4:
-            _layer4_nb(buf, src, dst, width, n_in, n_out, layer_w_off[layer], weights)
-        elif n_lanes == 2:
-            _layer2_nb(buf, src, dst, width, n_in, n_out, layer_w_off[layer], weights)
-        else:
-            _layer1_nb(buf, src, dst, n_in, n_out, layer_w_off[layer], weights)
-        if layer < l1 - 1:
-            for l in range(n_lanes):
-                o = uint64(dst + l * width)
-                if act == ACT_TANH:
-                    for j in range(n_out):
-                        buf[o + uint64(j)] = tanh_f32_nb(buf[o + uint64(j)])
-                else:
-                    zero = np.float32(0.0)
-                    for j in range(n_out):
-                        v = buf[o + uint64(j)]
-                        # written so NaN passes through like np.maximum
-                        buf[o + uint64(j)] = zero if v < zero else v
-        src = dst
-    return src
-
-
-# The layer kernels: dst (bias already in place) += src @ W, W stored transposed,
-# (in, out) row-major, as an outer-product update: for every input, add input *
-# weight row to a contiguous accumulator over the outputs. That inner loop
-# vectorises; a dot product per output would not (LLVM may not reorder a float
-# reduction). Four inputs per pass over the accumulator: a quarter of its loads and
-# stores and of the loop set-ups. Still one fused multiply-add (one rounding) per input,
-# in input order: the nesting is the reference's sequential order. Lanes share
-# every weight load. Offsets are unsigned: a signed index gets Numba's negative-index
-# wraparound select, which turns the contiguous row loads into gathers.
-
-
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
-    stride = uint64(n_out)
-    a0 = uint64(dst)
-    k = 0
-    while k + 4 <= n_in:
-        i = uint64(src + k)
-        h0 = buf[i]
-        h1 = buf[i + uint64(1)]
-        h2 = buf[i + uint64(2)]
-        h3 = buf[i + uint64(3)]
-        r0 = uint64(w_off + k * n_out)
-        r1 = r0 + stride
-        r2 = r1 + stride
-        r3 = r2 + stride
-        for j in range(n_out):
-            u = uint64(j)
-            buf[a0 + u] = fma(h3, weights[r3 + u], fma(h2, weights[r2 + u], fma(h1, weights[r1 + u], fma(h0, weights[r0 + u], buf[a0 + u]))))
-        k += 4
-    while k < n_in:
-        h = buf[uint64(src + k)]
-        r = uint64(w_off + k * n_out)
-        for j in range(n_out):
-            u = uint64(j)
-            buf[a0 + u] = fma(h, weights[r + u], buf[a0 + u])
-        k += 1
-
-
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
-    stride = uint64(n_out)
-    a0 = uint64(dst)
-    a1 = uint64(dst + width)
-    k = 0
-    while k + 4 <= n_in:
-        i = uint64(src + k)
-        p0 = buf[i]
-        p1 = buf[i + uint64(1)]
-        p2 = buf[i + uint64(2)]
-        p3 = buf[i + uint64(3)]
-        i += uint64(width)
-        q0 = buf[i]
-        q1 = buf[i + uint64(1)]
-        q2 = buf[i + uint64(2)]
-        q3 = buf[i + uint64(3)]
-        r0 = uint64(w_off + k * n_out)
-        r1 = r0 + stride
-        r2 = r1 + stride
-        r3 = r2 + stride
-        for j in range(n_out):
-            u = uint64(j)
-            w_0 = weights[r0 + u]
-            w_1 = weights[r1 + u]
-            w_2 = weights[r2 + u]
-            w_3 = weights[r3 + u]
-            buf[a0 + u] = fma(p3, w_3, fma(p2, w_2, fma(p1, w_1, fma(p0, w_0, buf[a0 + u]))))
-            buf[a1 + u] = fma(q3, w_3, fma(q2, w_2, fma(q1, w_1, fma(q0, w_0, buf[a1 + u]))))
-        k += 4
-    while k < n_in:
-        i = uint64(src + k)
-        p = buf[i]
-        q = buf[i + uint64(width)]
-        r = uint64(w_off + k * n_out)
-        for j in range(n_out):
-            u = uint64(j)
-            w = weights[r + u]
-            buf[a0 + u] = fma(p, w, buf[a0 + u])
-            buf[a1 + u] = fma(q, w, buf[a1 + u])
-        k += 1
-
-
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
-    stride = uint64(n_out)
-    wd = uint64(width)
-    a0 = uint64(dst)
-    a1 = a0 + wd
-    a2 = a1 + wd
-    a3 = a2 + wd
-    k = 0
-    while k + 4 <= n_in:
-        i = uint64(src + k)
-        p0 = buf[i]
-        p1 = buf[i + uint64(1)]
-        p2 = buf[i + uint64(2)]
-        p3 = buf[i + uint64(3)]
-        i += wd
-        q0 = buf[i]
-        q1 = buf[i + uint64(1)]
-        q2 = buf[i + uint64(2)]
-        q3 = buf[i + uint64(3)]
-        i += wd
-        e0 = buf[i]
-        e1 = buf[i + uint64(1)]
-        e2 = buf[i + uint64(2)]
-        e3 = buf[i + uint64(3)]
-        i += wd
-        f0 = buf[i]
-        f1 = buf[i + uint64(1)]
-        f2 = buf[i + uint64(2)]
-        f3 = buf[i + uint64(3)]
-        r0 = uint64(w_off + k * n_out)
-        r1 = r0 + stride
-        r2 = r1 + stride
-        r3 = r2 + stride
-        for j in range(n_out):
-            u = uint64(j)
-            w_0 = weights[r0 + u]
-            w_1 = weights[r1 + u]
-            w_2 = weights[r2 + u]
-            w_3 = weights[r3 + u]
-            buf[a0 + u] = fma(p3, w_3, fma(p2, w_2, fma(p1, w_1, fma(p0, w_0, buf[a0 + u]))))
-            buf[a1 + u] = fma(q3, w_3, fma(q2, w_2, fma(q1, w_1, fma(q0, w_0, buf[a1 + u]))))
-            buf[a2 + u] = fma(e3, w_3, fma(e2, w_2, fma(e1, w_1, fma(e0, w_0, buf[a2 + u]))))
-            buf[a3 + u] = fma(f3, w_3, fma(f2, w_2, fma(f1, w_1, fma(f0, w_0, buf[a3 + u]))))
-        k += 4
-    while k < n_in:
-        i = uint64(src + k)
-        p = buf[i]
-        q = buf[i + wd]
-        e = buf[i + wd + wd]
-        f = buf[i + wd + wd + wd]
-        r = uint64(w_off + k * n_out)
-        for j in range(n_out):
-            u = uint64(j)
-            w = weights[r + u]
-            buf[a0 + u] = fma(p, w, buf[a0 + u])
-            buf[a1 + u] = fma(q, w, buf[a1 + u])
-            buf[a2 + u] = fma(e, w, buf[a2 + u])
-            buf[a3 + u] = fma(f, w, buf[a3 + u])
-        k += 1
+from .mlp import LANES, _forward_nb
 
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -486,7 +290,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
     # of all lanes (see _forward_nb); zeros, so that a lane computed but not used (3 of
     # 4 deciding) holds ordinary numbers
     width = max(max_width, obs_dim, 1)
-    for j in range(3 * _LANES * width):
+    for j in range(3 * LANES * width):
         buf[j] = np.float32(0.0)
     for l in range(4):
         for j in range(_STATE_SIZE):
@@ -641,8 +445,6 @@ def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
                  work_buf[u], work_state[u], work_lc[u], work_lf[u])
 
 
-_LANES = 4
-
 
 def _group_units(traj_model, traj_start, traj_end):
     """(n_units, 4) trajectory indices: trajectories of the same model in groups of
@@ -654,12 +456,12 @@ def _group_units(traj_model, traj_start, traj_end):
     for m in np.unique(traj_model):
         idx = np.flatnonzero(traj_model == m)
         idx = idx[np.argsort(-lengths[idx], kind="stable")]
-        for k in range(0, idx.shape[0], _LANES):
-            group = list(idx[k:k + _LANES])
-            units.append(group + [-1] * (_LANES - len(group)))
+        for k in range(0, idx.shape[0], LANES):
+            group = list(idx[k:k + LANES])
+            units.append(group + [-1] * (LANES - len(group)))
             unit_len.append(lengths[idx[k]])
     order = np.argsort(-np.asarray(unit_len, dtype=np.int64), kind="stable")
-    return np.asarray(units, dtype=np.int64).reshape(-1, _LANES)[order]
+    return np.asarray(units, dtype=np.int64).reshape(-1, LANES)[order]
 
 
 # ---------------------------------------------------------------------------------
@@ -702,7 +504,7 @@ def _run_blocks(run, units, traj_start, traj_end):
     n_threads = max(1, min(numba.get_num_threads(), n_units))
     lengths = (traj_end - traj_start)[units[:, 0]]
     total = int(lengths.sum())
-    target = max(total // (16 * n_threads), 16_384 // _LANES)
+    target = max(total // (16 * n_threads), 16_384 // LANES)
     # block boundaries: cut whenever a block's bars reach the target
     bounds = [0]
     acc = 0
@@ -757,10 +559,10 @@ def _simulate(arrays: dict) -> SimulationResult:
         # each unit's scratch, so that the unit itself allocates nothing
         n_units = units.shape[0]
         width = max(int(arrays["max_width"]), int(arrays["model_obs_dim"].max()), 1)
-        work_buf = np.empty((n_units, 3 * _LANES * width), dtype=np.float32)
-        work_state = np.empty((n_units, _LANES, _STATE_SIZE), dtype=np.float64)
-        work_lc = np.empty((n_units, _LANES, _L_SIZE), dtype=np.int64)
-        work_lf = np.empty((n_units, 3, _LANES), dtype=np.float64)
+        work_buf = np.empty((n_units, 3 * LANES * width), dtype=np.float32)
+        work_state = np.empty((n_units, LANES, _STATE_SIZE), dtype=np.float64)
+        work_lc = np.empty((n_units, LANES, _L_SIZE), dtype=np.int64)
+        work_lf = np.empty((n_units, 3, LANES), dtype=np.float64)
         inputs = tuple(arrays[name] for name in KERNEL_INPUTS)
         outputs = (equity, n_trades, trade_int, trade_float, stats, work_buf, work_state,
                    work_lc, work_lf)
