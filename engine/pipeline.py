@@ -317,6 +317,21 @@ class _HoldPolicy:
 HOLD_POLICY = _HoldPolicy()
 
 
+@dataclass(frozen=True)
+class _PlannedWindow:
+    """One window of a job that simulate_jobs sends to the kernel, and where its
+    results go."""
+
+    job: ModelJob
+    kind: str  # "backtest" | "fold"
+    window: object  # the window of engine/folds.py (start, end bar)
+    in_sample: bool  # the window overlaps the policy's training period
+    traj: int  # the job's trajectory
+    hold: int  # the buy-and-hold trajectory over the same bars
+    bars_per_year: float
+    times: np.ndarray  # the series' bar times, datetime64[s]
+
+
 def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                   progress: Callable[[str], None] | None = None) -> None:
     """Backtest and walk-forward every simulated job, and buy-and-hold over the same
@@ -342,7 +357,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     batch = Batch(fill_mode=0 if cfg.fill == "next-open" else 1)
     stress_ids: dict[int, dict[str, int]] = {}  # base trajectory -> {cost scenario: trajectory}
     costs = dict(capital=cfg.capital, commission=cfg.commission_bps / 1e4, slippage=cfg.slippage_bps / 1e4)
-    planned = []  # (job, "backtest" | "fold", window, in-sample?, trajectory, hold trajectory, bars/year, times)
+    planned: list[_PlannedWindow] = []
     hold_traj: dict[tuple[int, int, int], int] = {}
     for (symbol, timeframe), group in by_series.items():
         if progress:
@@ -385,7 +400,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                 if key not in hold_traj:  # target 1 is never short: long_only does not change it
                     hold_traj[key] = batch.add_trajectory(hold_id, series_id, window.start, window.end,
                                                           long_only=True, **costs)
-                planned.append((job, kind, window, bool(flagged), traj, hold_traj[key], bpy, times))
+                planned.append(_PlannedWindow(job, kind, window, bool(flagged), traj, hold_traj[key], bpy, times))
                 if cfg.stress:
                     stress_ids[traj] = {
                         sc.name: batch.add_trajectory(
@@ -394,27 +409,27 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                             slippage=costs["slippage"] * sc.cost_multiplier)
                         for sc in STRESSED if not sc.late_fill}
 
-    planned = [p for p in planned if p[0].error is None]
+    planned = [p for p in planned if p.job.error is None]
     if not planned:
         return
     if progress:
         progress(f"simulating {len(planned)} trajectories")
-    holds = sorted({p[5] for p in planned})
-    traj_ids = [p[4] for p in planned] + holds
-    hold_bpy = {p[5]: p[6] for p in planned}
-    bpy_list = [p[6] for p in planned] + [hold_bpy[h] for h in holds]
+    holds = sorted({p.hold for p in planned})
+    traj_ids = [p.traj for p in planned] + holds
+    hold_bpy = {p.hold: p.bars_per_year for p in planned}
+    bpy_list = [p.bars_per_year for p in planned] + [hold_bpy[h] for h in holds]
     # the cost scenarios are more trajectories of the same list; the delay scenario is
     # the base trajectories again under the late fill mode (one per kernel call)
-    stressed = [(p[4], name, sid) for p in planned for name, sid in stress_ids.get(p[4], {}).items()]
+    stressed = [(p.traj, name, sid) for p in planned for name, sid in stress_ids.get(p.traj, {}).items()]
     traj_ids += [sid for _, _, sid in stressed]
-    bpy_list += [p[6] for p in planned for _ in stress_ids.get(p[4], {})]
+    bpy_list += [p.bars_per_year for p in planned for _ in stress_ids.get(p.traj, {})]
     runs = [(batch, traj_ids, bpy_list, cfg.run_dir)]
     if cfg.stress and any(sc.late_fill for sc in STRESSED):
         import copy
 
         late = copy.copy(batch)  # the same series, models and trajectories
         late.fill_mode = FILL_NAMES["next-open-late"]
-        runs.append((late, [p[4] for p in planned], [p[6] for p in planned],
+        runs.append((late, [p.traj for p in planned], [p.bars_per_year for p in planned],
                      None if cfg.run_dir is None else cfg.run_dir / LATE_RUN_SUBDIR))
     results, stats = [], []
     for sim, ids, bpys, run_dir in runs:
@@ -434,9 +449,10 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     hold_out = dict(zip(holds, result[len(planned):len(planned) + len(holds)]))
     by_id = dict(zip(traj_ids, result))
     late_out = dict(zip(runs[1][1], results[1])) if len(runs) > 1 else {}
-    for (job, kind, window, in_sample, traj, hold, bpy, times), out in zip(planned, result):
-        record = _window_record(window, in_sample, out, times)
-        bench = hold_out[hold]
+    for p, out in zip(planned, result):
+        job, kind, traj = p.job, p.kind, p.traj
+        record = _window_record(p.window, p.in_sample, out, p.times)
+        bench = hold_out[p.hold]
         record["buy_and_hold"] = {
             "metrics": {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in bench["metrics"].items()},
             "equity": np.asarray(bench["equity"], dtype=np.float64),
