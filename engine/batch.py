@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.codes import ACT_NAMES, ACTION_NAMES, FILL_NAMES, STATE_NAMES
-from kernels.inputs import KERNEL_INPUTS
-from kernels.simulate import SimulationResult, simulate
+from kernels.inputs import KERNEL_INPUTS, validate_inputs
+from kernels.simulate import SimulationResult, simulate_inputs
 
 from .errors import FoldgateError, PolicyError
 
@@ -250,11 +250,11 @@ class Batch:
             # only an explicit "cuda" takes Numba's CUDA simulator (slow, for tests)
             gpu = _gpu_simulate(allow_simulator=device == "cuda")
             if gpu is not None:
-                return _as_result(gpu(**packed.arrays), packed.arrays)
+                return _as_result(gpu(validate_inputs(packed.arrays)), packed.arrays)
             if device == "cuda":
                 raise FoldgateError("--device cuda: no usable CUDA GPU or numba-cuda here; "
                                     "use --device cpu")
-        return simulate(**packed.arrays)
+        return simulate_inputs(validate_inputs(packed.arrays))
 
     def run(self, device: str = "cpu", bars_per_year=None, trajectories=None) -> list[dict]:
         """Simulate the given trajectory ids (all by default) in one kernel call and
@@ -436,7 +436,7 @@ def _pack_models(policies: list, series_names: list[list[str]]) -> dict:
 
 
 def _gpu_simulate(allow_simulator: bool = False):
-    """kernels.gpu_simulate.gpu_simulate when it imports and a CUDA GPU is usable (or,
+    """kernels.gpu_simulate.gpu_simulate_inputs (it takes a KernelInputs) when it imports and a CUDA GPU is usable (or,
     with allow_simulator, when NUMBA_ENABLE_CUDASIM=1 selected Numba's simulator)."""
     try:
         from kernels import gpu_simulate as g
@@ -445,12 +445,12 @@ def _gpu_simulate(allow_simulator: bool = False):
     available = getattr(g, "cuda_available", None)
     try:
         if allow_simulator and g.simulator_active():
-            return g.gpu_simulate
+            return g.gpu_simulate_inputs
         if available is not None and not available():
             return None
     except Exception:
         return None
-    return getattr(g, "gpu_simulate", None)
+    return getattr(g, "gpu_simulate_inputs", None)
 
 
 def _as_result(out, arrays) -> SimulationResult:

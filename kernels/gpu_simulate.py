@@ -81,7 +81,7 @@ from .codes import (A_CASH, A_ENTRY_BAR, A_ENTRY_UNITS, A_ENTRY_VALUE, A_EXIT_UN
 from .cuda_env import (cuda_available, device_name, import_cuda, simulating, simulator_active,
                        sm_count)
 from .fma import fma_f32_py
-from .inputs import KERNEL_INPUTS, validate_inputs
+from .inputs import KERNEL_INPUTS, KernelInputs, validate_inputs
 from .simulate import SimulationResult
 
 GPU_MAX_WIDTH = 128
@@ -547,9 +547,6 @@ _DEVICE_FUNCTIONS = ("_gpu_tanh_f32", "_gpu_activate", "_gpu_mlp", "_gpu_open_tr
 _KERNEL_ARGS = tuple(name for name in KERNEL_INPUTS if name != "max_width")
 
 
-# ---------------------------------------------------------------------------------
-# the kernel, built on demand
-
 def _gpu_kernel():
     """The launchable kernel, built on first use (GpuUnavailableError without numba-cuda)."""
     global _kernel, cuda, libdevice
@@ -592,7 +589,7 @@ def _device_copy(c, x):
     return c.to_device(x)
 
 
-def _gpu_simulate(a: dict, threads_per_block: int | None = None,
+def _gpu_simulate(a: KernelInputs, threads_per_block: int | None = None,
                   shared_cap_bytes: int = _SHARED_CAP_BYTES) -> GpuSimulationResult:
     """Run the CUDA kernel on arrays already validated by `gpu_simulate`.
 
@@ -604,9 +601,9 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
     if not simulating(c) and not cuda_available():
         raise GpuUnavailableError("no usable CUDA GPU here (numba-cuda found no device "
                                   "or driver); use the CPU kernel")
-    n_traj = a["traj_model"].shape[0]
-    cap = int(a["traj_trade_off"][-1])
-    n_eq = int(a["traj_eq_off"][-1])
+    n_traj = a.traj_model.shape[0]
+    cap = int(a.traj_trade_off[-1])
+    n_eq = int(a.traj_eq_off[-1])
     timings = {"h2d_s": 0.0, "kernel_s": 0.0, "d2h_s": 0.0, "transfer_s": 0.0,
                "compiled": False, "threads_per_block": 0, "blocks": 0, "staged_blocks": 0,
                "shared_bytes": 0, "device": device_name()}
@@ -614,7 +611,7 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
         return GpuSimulationResult(
             np.empty(n_eq, dtype=np.float64), np.zeros(0, dtype=np.int64),
             np.zeros((cap, TRADE_INT_COLS), dtype=np.int64), np.zeros((cap, TRADE_FLOAT_COLS), dtype=np.float64),
-            np.zeros((0, STATS_COLS), dtype=np.float64), a["traj_eq_off"], a["traj_trade_off"],
+            np.zeros((0, STATS_COLS), dtype=np.float64), a.traj_eq_off, a.traj_trade_off,
             timings)
 
     order = gpu_plan.launch_order(a)
@@ -627,7 +624,7 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
     t0 = time.perf_counter()
     args = []
     for name in _KERNEL_ARGS:
-        x = a[name]
+        x = getattr(a, name)
         args.append(_device_copy(c, x) if isinstance(x, np.ndarray) else x)
     args.append(c.to_device(order))
     args.append(c.to_device(plan))
@@ -658,20 +655,21 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
                    blocks=n_blocks, staged_blocks=int(plan[:, 0].sum()),
                    shared_bytes=shared_bytes)
     return GpuSimulationResult(equity, n_trades, trade_int, trade_float, stats,
-                               a["traj_eq_off"], a["traj_trade_off"], timings)
+                               a.traj_eq_off, a.traj_trade_off, timings)
 
 
-def _validate(given: dict) -> dict:
-    """The CPU kernel's checks and conversions (kernels/inputs.py), then the CUDA
-    kernel's own limit."""
-    a = validate_inputs(given)
-    if a["traj_model"].shape[0]:
-        widest_layer = gpu_plan.widest(a)
-        if widest_layer > GPU_MAX_WIDTH:
-            raise GpuUnsupportedError(
-                f"a model is {widest_layer} wide (observation or layer); the CUDA kernel "
-                f"takes at most {GPU_MAX_WIDTH}: simulate it on the CPU")
+def _supported(a: KernelInputs) -> KernelInputs:
+    """`a`, once it is within the CUDA kernel's own limit (GPU_MAX_WIDTH)."""
+    widest_layer = gpu_plan.widest(a) if a.traj_model.shape[0] else 0
+    if widest_layer > GPU_MAX_WIDTH:
+        raise GpuUnsupportedError(f"a model is {widest_layer} wide (observation or layer); the "
+                                  f"CUDA kernel takes at most {GPU_MAX_WIDTH}: simulate it on the CPU")
     return a
+
+
+def gpu_simulate_inputs(a: KernelInputs) -> GpuSimulationResult:
+    """`gpu_simulate` on inputs `validate_inputs` has already checked."""
+    return _gpu_simulate(_supported(a))
 
 
 def gpu_simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
@@ -692,8 +690,9 @@ def gpu_simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
     simulator (slow; for tests). The result's `timings` holds transfer and kernel
     times. Not yet run on real hardware (see the module doc).
     """
-    return _gpu_simulate(_validate(dict(locals())))
+    return gpu_simulate_inputs(validate_inputs(dict(locals())))
 
 
-__all__ = ["gpu_simulate", "cuda_available", "device_name", "simulator_active",
-           "GpuSimulationResult", "GpuUnsupportedError", "GpuUnavailableError", "GPU_MAX_WIDTH"]
+__all__ = ["gpu_simulate", "gpu_simulate_inputs", "cuda_available", "device_name",
+           "simulator_active", "GpuSimulationResult", "GpuUnsupportedError",
+           "GpuUnavailableError", "GPU_MAX_WIDTH"]

@@ -6,6 +6,8 @@ refuse exactly the same inputs; the kernels themselves do no bounds checks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .codes import (ACT_RELU, ACTION_CONTINUOUS, ACTION_DISCRETE, FILL_CLOSE,
@@ -250,7 +252,61 @@ def _check_feature_reads(a):
                              "trajectory later or give the features more warm-up")
 
 
-def validate_inputs(given: dict) -> dict:
+@dataclass(frozen=True)
+class KernelInputs:
+    """The simulation kernels' inputs once `validate_inputs` has checked them: every
+    array contiguous and of its kernel dtype, in the kernels' argument order
+    (KERNEL_INPUTS); the arrays are docs/internals.md's. Both twins' drivers take one."""
+
+    open_: np.ndarray
+    close: np.ndarray
+    bar_off: np.ndarray
+    feats: np.ndarray
+    feat_off: np.ndarray
+    n_feat: np.ndarray
+    model_feat_off: np.ndarray
+    model_feat_col: np.ndarray
+    model_window: np.ndarray
+    model_state_off: np.ndarray
+    model_state_code: np.ndarray
+    model_obs_dim: np.ndarray
+    model_norm: np.ndarray
+    norm_off: np.ndarray
+    norm_mean: np.ndarray
+    norm_denom: np.ndarray
+    norm_clip: np.ndarray
+    model_layer_off: np.ndarray
+    layer_in: np.ndarray
+    layer_out: np.ndarray
+    layer_w_off: np.ndarray
+    layer_b_off: np.ndarray
+    weights: np.ndarray
+    biases: np.ndarray
+    model_act: np.ndarray
+    model_action_kind: np.ndarray
+    model_target_off: np.ndarray
+    targets: np.ndarray
+    model_low: np.ndarray
+    model_high: np.ndarray
+    max_width: int
+    traj_model: np.ndarray
+    traj_series: np.ndarray
+    traj_start: np.ndarray
+    traj_end: np.ndarray
+    traj_capital: np.ndarray
+    traj_commission: np.ndarray
+    traj_slippage: np.ndarray
+    traj_long_only: np.ndarray
+    fill_mode: int
+    traj_eq_off: np.ndarray
+    traj_trade_off: np.ndarray
+
+    def args(self) -> tuple:
+        """The fields in KERNEL_INPUTS order, as the kernels take them (not copied)."""
+        return tuple(getattr(self, name) for name in KERNEL_INPUTS)
+
+
+def validate_inputs(given: dict) -> KernelInputs:
     """`given` (every name of KERNEL_INPUTS) checked and converted: arrays contiguous and
     of their kernel dtype, the two scalars ints, a None traj_eq_off / traj_trade_off
     replaced by the contiguous layout. Raises ValueError / TypeError naming the array
@@ -268,7 +324,7 @@ def validate_inputs(given: dict) -> dict:
     n_models = _check_models(a)
     _check_trajectories(a, n_series, n_models)
     _check_feature_reads(a)
-    return a
+    return KernelInputs(**a)
 
 
-__all__ = ["KERNEL_INPUTS", "MARKET_INPUTS", "DTYPES", "validate_inputs"]
+__all__ = ["KernelInputs", "KERNEL_INPUTS", "MARKET_INPUTS", "DTYPES", "validate_inputs"]

@@ -55,7 +55,7 @@ from .codes import (A_CASH, A_ENTRY_BAR, A_ENTRY_UNITS, A_ENTRY_VALUE, A_EXIT_UN
                     S_EXPOSURE_BARS, S_N_FILLS, S_TRADED_NOTIONAL, STATS_COLS, T_COMMISSION,
                     T_DIRECTION, T_ENTRY_BAR, T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_PNL,
                     TRADE_FLOAT_COLS, TRADE_INT_COLS)
-from .inputs import KERNEL_INPUTS, validate_inputs
+from .inputs import KERNEL_INPUTS, KernelInputs, validate_inputs
 from .mlp import LANES, _forward_nb
 
 
@@ -543,11 +543,12 @@ def _run_blocks(run, units, traj_start, traj_end):
         raise errors[0]
 
 
-def _simulate(arrays: dict) -> SimulationResult:
-    """Allocate the outputs and run the kernel on validated, correctly typed arrays."""
-    n_traj = arrays["traj_model"].shape[0]
-    cap = int(arrays["traj_trade_off"][-1])
-    equity = np.empty(int(arrays["traj_eq_off"][-1]), dtype=np.float64)
+def simulate_inputs(arrays: KernelInputs) -> SimulationResult:
+    """`simulate` on inputs `validate_inputs` has already checked (engine/batch.py
+    validates once for either twin): allocate the outputs and run the kernel."""
+    n_traj = arrays.traj_model.shape[0]
+    cap = int(arrays.traj_trade_off[-1])
+    equity = np.empty(int(arrays.traj_eq_off[-1]), dtype=np.float64)
     n_trades = np.zeros(n_traj, dtype=np.int64)
     # zeros, not empty: rows past n_trades[i] stay defined, and calloc'd pages cost
     # nothing until the kernel touches them
@@ -555,24 +556,24 @@ def _simulate(arrays: dict) -> SimulationResult:
     trade_float = np.zeros((cap, TRADE_FLOAT_COLS), dtype=np.float64)
     stats = np.zeros((n_traj, STATS_COLS), dtype=np.float64)
     if n_traj:
-        units = _group_units(arrays["traj_model"], arrays["traj_start"], arrays["traj_end"])
+        units = _group_units(arrays.traj_model, arrays.traj_start, arrays.traj_end)
         # each unit's scratch, so that the unit itself allocates nothing
         n_units = units.shape[0]
-        width = max(int(arrays["max_width"]), int(arrays["model_obs_dim"].max()), 1)
+        width = max(int(arrays.max_width), int(arrays.model_obs_dim.max()), 1)
         work_buf = np.empty((n_units, 3 * LANES * width), dtype=np.float32)
         work_state = np.empty((n_units, LANES, _STATE_SIZE), dtype=np.float64)
         work_lc = np.empty((n_units, LANES, _L_SIZE), dtype=np.int64)
         work_lf = np.empty((n_units, 3, LANES), dtype=np.float64)
-        inputs = tuple(arrays[name] for name in KERNEL_INPUTS)
+        inputs = arrays.args()
         outputs = (equity, n_trades, trade_int, trade_float, stats, work_buf, work_state,
                    work_lc, work_lf)
 
         def run(u0, u1):
             _simulate_nb(*inputs, units, u0, u1, *outputs)
 
-        _run_blocks(run, units, arrays["traj_start"], arrays["traj_end"])
+        _run_blocks(run, units, arrays.traj_start, arrays.traj_end)
     return SimulationResult(equity, n_trades, trade_int, trade_float, stats,
-                            arrays["traj_eq_off"], arrays["traj_trade_off"])
+                            arrays.traj_eq_off, arrays.traj_trade_off)
 
 
 def simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
@@ -592,9 +593,9 @@ def simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
     narrower type are converted. traj_eq_off and traj_trade_off may be left None: they
     then get the contiguous layout (slots of end - start + 1, trade capacity end - start).
     """
-    return _simulate(validate_inputs(dict(locals())))
+    return simulate_inputs(validate_inputs(dict(locals())))
 
 
-__all__ = ["simulate", "SimulationResult", "KERNEL_INPUTS", "STATE_POSITION",
+__all__ = ["simulate", "simulate_inputs", "SimulationResult", "KERNEL_INPUTS", "STATE_POSITION",
            "STATE_UNREALIZED", "STATE_BARS_HELD", "ACT_TANH", "ACT_RELU", "ACTION_DISCRETE",
            "ACTION_CONTINUOUS", "FILL_NEXT_OPEN", "FILL_CLOSE", "FILL_NEXT_OPEN_LATE"]

@@ -239,6 +239,7 @@ def _relayout(rng, arrays, cases, layout):
 
 def sim_case(name, seed, kind, fill, folds=3, n_bars=(60, 75), layout=None, **driver):
     from kernels import gpu_simulate as G
+    from kernels.inputs import validate_inputs
     from kernels.simulate import simulate
 
     rng = np.random.default_rng(seed)
@@ -249,7 +250,7 @@ def sim_case(name, seed, kind, fill, folds=3, n_bars=(60, 75), layout=None, **dr
     cpu = simulate(**arrays)
     t0 = time.perf_counter()
     if driver:
-        gpu = G._gpu_simulate(G._validate(dict(arrays)), **driver)
+        gpu = G._gpu_simulate(G._supported(validate_inputs(dict(arrays))), **driver)
     else:
         gpu = G.gpu_simulate(**arrays)
     seconds = time.perf_counter() - t0
