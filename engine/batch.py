@@ -27,15 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.simulate import KERNEL_INPUTS, SimulationResult, simulate
+from kernels.codes import ACT_NAMES, ACTION_NAMES, FILL_NAMES, STATE_NAMES
+from kernels.inputs import KERNEL_INPUTS, validate_inputs
+from kernels.simulate import SimulationResult, simulate_inputs
 
 from .errors import FoldgateError, PolicyError
 
-STATE_CODES = {"position": 0, "unrealized_return": 1, "bars_held": 2}
-ACTIVATION_CODES = {"tanh": 0, "relu": 1}
-ACTION_KIND_CODES = {"discrete": 0, "continuous": 1}
-# "next-open-late" is the --stress delay scenario (docs/design.md 11), not a --fill choice
-FILL_MODES = {"next-open": 0, "close": 1, "next-open-late": 2}
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -143,11 +140,11 @@ class Batch:
     def __init__(self, fill_mode: int | str = 0):
         COMPILE_NOTICE.start()
         if isinstance(fill_mode, str):
-            if fill_mode not in FILL_MODES:
-                raise FoldgateError(f"fill must be one of {', '.join(FILL_MODES)}, "
+            if fill_mode not in FILL_NAMES:
+                raise FoldgateError(f"fill must be one of {', '.join(FILL_NAMES)}, "
                                     f"got {fill_mode!r}")
-            fill_mode = FILL_MODES[fill_mode]
-        if fill_mode not in FILL_MODES.values():
+            fill_mode = FILL_NAMES[fill_mode]
+        if fill_mode not in FILL_NAMES.values():
             raise FoldgateError(f"fill_mode must be 0 (next open), 1 (close) or 2 (next open, "
                                 f"one bar late), got {fill_mode!r}")
         self.fill_mode = int(fill_mode)
@@ -253,11 +250,11 @@ class Batch:
             # only an explicit "cuda" takes Numba's CUDA simulator (slow, for tests)
             gpu = _gpu_simulate(allow_simulator=device == "cuda")
             if gpu is not None:
-                return _as_result(gpu(**packed.arrays), packed.arrays)
+                return _as_result(gpu(validate_inputs(packed.arrays)), packed.arrays)
             if device == "cuda":
                 raise FoldgateError("--device cuda: no usable CUDA GPU or numba-cuda here; "
                                     "use --device cpu")
-        return simulate(**packed.arrays)
+        return simulate_inputs(validate_inputs(packed.arrays))
 
     def run(self, device: str = "cpu", bars_per_year=None, trajectories=None) -> list[dict]:
         """Simulate the given trajectory ids (all by default) in one kernel call and
@@ -345,10 +342,10 @@ def _pack_models(policies: list, series_names: list[list[str]]) -> dict:
         cols = feature_columns(policy.features, names)
         codes = []
         for name in policy.state_features:
-            if name not in STATE_CODES:
+            if name not in STATE_NAMES:
                 raise PolicyError(f"unknown state feature {name!r} "
-                                  f"(known: {', '.join(STATE_CODES)})")
-            codes.append(STATE_CODES[name])
+                                  f"(known: {', '.join(STATE_NAMES)})")
+            codes.append(STATE_NAMES[name])
         dim = int(policy.window) * len(cols) + len(codes)
         feat_cols.append(cols)
         n_feat_cols.append(len(cols))
@@ -391,12 +388,12 @@ def _pack_models(policies: list, series_names: list[list[str]]) -> dict:
             b_used += n_out
             max_width = max(max_width, n_out)
 
-        if policy.activation not in ACTIVATION_CODES:
+        if policy.activation not in ACT_NAMES:
             raise PolicyError(f"unknown activation {policy.activation!r}")
-        act.append(ACTIVATION_CODES[policy.activation])
-        if policy.action_kind not in ACTION_KIND_CODES:
+        act.append(ACT_NAMES[policy.activation])
+        if policy.action_kind not in ACTION_NAMES:
             raise PolicyError(f"unknown action type {policy.action_kind!r}")
-        action_kind.append(ACTION_KIND_CODES[policy.action_kind])
+        action_kind.append(ACTION_NAMES[policy.action_kind])
         if policy.action_kind == "discrete":
             t = np.asarray(policy.targets, dtype=np.float64).reshape(-1)
             targets.append(t)
@@ -439,7 +436,7 @@ def _pack_models(policies: list, series_names: list[list[str]]) -> dict:
 
 
 def _gpu_simulate(allow_simulator: bool = False):
-    """kernels.gpu_simulate.gpu_simulate when it imports and a CUDA GPU is usable (or,
+    """kernels.gpu_simulate.gpu_simulate_inputs (it takes a KernelInputs) when it imports and a CUDA GPU is usable (or,
     with allow_simulator, when NUMBA_ENABLE_CUDASIM=1 selected Numba's simulator)."""
     try:
         from kernels import gpu_simulate as g
@@ -448,12 +445,12 @@ def _gpu_simulate(allow_simulator: bool = False):
     available = getattr(g, "cuda_available", None)
     try:
         if allow_simulator and g.simulator_active():
-            return g.gpu_simulate
+            return g.gpu_simulate_inputs
         if available is not None and not available():
             return None
     except Exception:
         return None
-    return getattr(g, "gpu_simulate", None)
+    return getattr(g, "gpu_simulate_inputs", None)
 
 
 def _as_result(out, arrays) -> SimulationResult:

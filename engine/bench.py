@@ -230,7 +230,7 @@ def run_bench(cfg: BenchConfig | None = None, device: str = "cpu", torch_baselin
                                "bar_steps_per_cpu_s": cfg.n_traj * (cfg.n_bars - 1) / work.cpu_seconds,
                                "threads": numba.get_num_threads()}
     if device in ("cuda", "auto"):
-        from kernels.gpu_simulate import cuda_available  # call time: the CUDA kernel module (numba.cuda)
+        from kernels.cuda_env import cuda_available  # call time: the CUDA kernel module (numba.cuda)
 
         if cuda_available():
             secs, rate = run_kernel(work, device="cuda")

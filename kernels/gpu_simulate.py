@@ -10,10 +10,10 @@ sm_90 with libNVVM and ptxas (~200 registers, 1 KiB local memory a thread). It h
 
 Layout, as beside every CPU kernel (stumpy style, gpu_stump.py beside stump.py):
 - `_gpu_simulate_kernel`: the `@cuda.jit` kernel, one thread per trajectory.
-- `_gpu_simulate`: the private driver (plan, host->device, launch, device->host,
-  timings).
-- `gpu_simulate`: the public wrapper, same keyword signature as `simulate`; it reuses
-  the CPU wrapper's checks, so both accept and refuse exactly the same inputs.
+- `_gpu_simulate`: the private driver (plan in kernels/gpu_plan.py, host->device,
+  launch, device->host, timings).
+- `gpu_simulate`: the public wrapper, same keyword signature as `simulate`; it runs
+  the same checks (kernels/inputs.py), so both accept and refuse exactly the same inputs.
 
 Design choices, and why:
 - One thread per (model, fold) trajectory, as the CPU kernel has one prange
@@ -31,8 +31,8 @@ Design choices, and why:
   not fit read them from global memory (cached in L1/L2), so no model is refused for
   its size. The reference 2x64 MLP on 16 inputs holds 22 KiB.
 - Per-thread scratch is `cuda.local.array` of compile-time size: two halves of
-  `GPU_MAX_WIDTH` (128) float32 for the ping-pong layer buffers, 12 float64 for the
-  account. `gpu_simulate` refuses a wider model with `GpuUnsupportedError`, so the
+  `GPU_MAX_WIDTH` (128) float32 for the ping-pong layer buffers, ACCOUNT_SIZE
+  (12) float64 for the account. `gpu_simulate` refuses a wider model with `GpuUnsupportedError`, so the
   caller can use the CPU kernel, which has no such limit.
 - Layers are computed output by output (bias, then inputs in index order) with four
   accumulators in registers: the same sequence of roundings per output as the CPU
@@ -54,42 +54,44 @@ first launch in a process compiles the kernel (or loads it from Numba's cache: t
 kernel is jitted with cache=True) and counts in `kernel_s`; `timings["compiled"]`
 says when that happened.
 
-numba.cuda is imported on first use, not at import: the import costs ~0.4 s on every
-start of the CLI, fails where numba-cuda is not installed, and must come after
-NUMBA_ENABLE_CUDASIM is set for the simulator to be used.
+numba.cuda is imported on first use, not at import (kernels/cuda_env.py says why).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import float32 as nb_float32
-from numba import float64 as nb_float64
+from numba import float32 as nb_float32, float64 as nb_float64
 
+from . import gpu_plan
 from .activations import (INV_LN2, LN2_HI, LN2_LO, SHIFTER, TANH_CLAMP, TANH_P, TANH_Q,
                           TANH_SMALL)
+from .codes import (A_CASH, A_ENTRY_BAR, A_ENTRY_UNITS, A_ENTRY_VALUE, A_EXIT_UNITS,
+                    A_EXIT_VALUE, A_N_FILLS, A_N_TRADES, A_TRADE_COMMISSION, A_TRADE_PNL,
+                    A_TRADED_NOTIONAL, A_UNITS, ACCOUNT_SIZE, ACT_TANH, ACTION_DISCRETE,
+                    BARS_HELD_SCALE, FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE, S_CLIPPED_SHORTS,
+                    S_EXPOSURE_BARS, S_N_FILLS, S_TRADED_NOTIONAL, STATE_POSITION,
+                    STATE_UNREALIZED, STATS_COLS, T_COMMISSION, T_DIRECTION, T_ENTRY_BAR,
+                    T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_PNL, TRADE_FLOAT_COLS,
+                    TRADE_INT_COLS)
+from .cuda_env import (cuda_available, device_name, import_cuda, simulating, simulator_active,
+                       sm_count)
 from .fma import fma_f32_py
-from .simulate import (ACT_TANH, ACTION_DISCRETE, FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE,
-                       KERNEL_INPUTS,
-                       STATE_POSITION, STATE_UNREALIZED, SimulationResult, _DTYPES,
-                       _array, _check_feature_reads, _check_market, _check_models,
-                       _check_trajectories)
+from .inputs import KERNEL_INPUTS, KernelInputs, validate_inputs
+from .simulate import SimulationResult
 
 GPU_MAX_WIDTH = 128
 """Widest layer (or observation) the CUDA kernel takes; wider models use the CPU."""
 
 _H_LEN = 2 * GPU_MAX_WIDTH  # the two ping-pong halves of a thread's layer buffer
 _SHARED_CAP_BYTES = 48 * 1024
-_THREADS_PER_BLOCK = (128, 64, 32)
 
 # Bound on first use by _gpu_kernel(): numba.cuda and its libdevice module.
-cuda = None
-libdevice = None
+cuda = libdevice = None
 _build_lock = threading.Lock()
 _kernel = None
 
@@ -251,31 +253,31 @@ def _gpu_mlp(h, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off, w, w_shif
 
 def _gpu_open_trade(t, units, fp, pnl, comm, s):
     au = abs(units)
-    s[2] = au
-    s[3] = _gpu_dmul(au, fp)
-    s[4] = 0.0
-    s[5] = 0.0
-    s[6] = pnl
-    s[7] = comm
-    s[8] = t
+    s[A_ENTRY_UNITS] = au
+    s[A_ENTRY_VALUE] = _gpu_dmul(au, fp)
+    s[A_EXIT_UNITS] = 0.0
+    s[A_EXIT_VALUE] = 0.0
+    s[A_TRADE_PNL] = pnl
+    s[A_TRADE_COMMISSION] = comm
+    s[A_ENTRY_BAR] = t
 
 
 def _gpu_close_trade(t, old_units, s, tr_i, tr_f, row0):
-    row = row0 + np.int64(s[9])
-    tr_i[row, 0] = np.int64(s[8])
-    tr_i[row, 1] = t
-    tr_i[row, 2] = 1 if old_units > 0.0 else -1
-    tr_f[row, 0] = s[3] / s[2]
-    tr_f[row, 1] = s[5] / s[4]
-    tr_f[row, 2] = s[6]
-    tr_f[row, 3] = s[7]
-    s[9] += 1.0
+    row = row0 + np.int64(s[A_N_TRADES])
+    tr_i[row, T_ENTRY_BAR] = np.int64(s[A_ENTRY_BAR])
+    tr_i[row, T_EXIT_BAR] = t
+    tr_i[row, T_DIRECTION] = 1 if old_units > 0.0 else -1
+    tr_f[row, T_ENTRY_PRICE] = s[A_ENTRY_VALUE] / s[A_ENTRY_UNITS]
+    tr_f[row, T_EXIT_PRICE] = s[A_EXIT_VALUE] / s[A_EXIT_UNITS]
+    tr_f[row, T_PNL] = s[A_TRADE_PNL]
+    tr_f[row, T_COMMISSION] = s[A_TRADE_COMMISSION]
+    s[A_N_TRADES] += 1.0
 
 
 def _gpu_fill(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
     """kernels.simulate._fill_nb: the same account slots, the same operations."""
-    cash = s[0]
-    old = s[1]
+    cash = s[A_CASH]
+    old = s[A_UNITS]
     equity = cash + _gpu_dmul(old, p)
     new = _gpu_dmul(target, equity) / p
     d = new - old
@@ -287,35 +289,35 @@ def _gpu_fill(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
         fp = _gpu_dmul(p, 1.0 - slippage)
     ad = abs(d)
     comm = _gpu_dmul(_gpu_dmul(commission, ad), fp)
-    s[0] = cash - (_gpu_dmul(d, fp) + comm)
-    s[1] = new
-    s[10] += _gpu_dmul(ad, fp)
-    s[11] += 1.0
+    s[A_CASH] = cash - (_gpu_dmul(d, fp) + comm)
+    s[A_UNITS] = new
+    s[A_TRADED_NOTIONAL] += _gpu_dmul(ad, fp)
+    s[A_N_FILLS] += 1.0
     if old == 0.0:
         _gpu_open_trade(t, new, fp, -_gpu_dmul(new, fp) - comm, comm, s)
     elif new == 0.0:
-        s[4] += ad
-        s[5] += _gpu_dmul(ad, fp)
-        s[6] += -_gpu_dmul(d, fp) - comm
-        s[7] += comm
+        s[A_EXIT_UNITS] += ad
+        s[A_EXIT_VALUE] += _gpu_dmul(ad, fp)
+        s[A_TRADE_PNL] += -_gpu_dmul(d, fp) - comm
+        s[A_TRADE_COMMISSION] += comm
         _gpu_close_trade(t, old, s, tr_i, tr_f, row0)
     elif (old > 0.0) == (new > 0.0):
         if abs(new) > abs(old):
-            s[2] += ad
-            s[3] += _gpu_dmul(ad, fp)
+            s[A_ENTRY_UNITS] += ad
+            s[A_ENTRY_VALUE] += _gpu_dmul(ad, fp)
         else:
-            s[4] += ad
-            s[5] += _gpu_dmul(ad, fp)
-        s[6] += -_gpu_dmul(d, fp) - comm
-        s[7] += comm
+            s[A_EXIT_UNITS] += ad
+            s[A_EXIT_VALUE] += _gpu_dmul(ad, fp)
+        s[A_TRADE_PNL] += -_gpu_dmul(d, fp) - comm
+        s[A_TRADE_COMMISSION] += comm
     else:
         a_old = abs(old)
         comm_close = _gpu_dmul(comm, a_old) / (a_old + abs(new))
         comm_open = comm - comm_close
-        s[4] += a_old
-        s[5] += _gpu_dmul(a_old, fp)
-        s[6] += _gpu_dmul(old, fp) - comm_close
-        s[7] += comm_close
+        s[A_EXIT_UNITS] += a_old
+        s[A_EXIT_VALUE] += _gpu_dmul(a_old, fp)
+        s[A_TRADE_PNL] += _gpu_dmul(old, fp) - comm_close
+        s[A_TRADE_COMMISSION] += comm_close
         _gpu_close_trade(t, old, s, tr_i, tr_f, row0)
         _gpu_open_trade(t, new, fp, -_gpu_dmul(new, fp) - comm_open, comm_open, s)
 
@@ -330,7 +332,8 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
                     traj_commission, traj_slippage, traj_long_only, fill_mode,
                     traj_eq_off, traj_trade_off, equity, n_trades, trade_int,
                     trade_float, stats):
-    """kernels.simulate._trajectory_nb for trajectory i, in the same order."""
+    """Trajectory i, as kernels.simulate._unit_nb runs one lane: the same operations
+    in the same order."""
     m = traj_model[i]
     ser = traj_series[i]
     s0 = traj_start[i]
@@ -362,10 +365,10 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
     row0 = traj_trade_off[i]
 
     h = cuda.local.array(_H_LEN, nb_float32)
-    s = cuda.local.array(12, nb_float64)
-    for q in range(12):
+    s = cuda.local.array(ACCOUNT_SIZE, nb_float64)
+    for q in range(ACCOUNT_SIZE):
         s[q] = 0.0
-    s[0] = traj_capital[i]
+    s[A_CASH] = traj_capital[i]
     equity[eq0] = traj_capital[i]
 
     held = 0.0  # the target last ordered
@@ -396,18 +399,18 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
                     k += 1
             for q in range(sc0, sc1):
                 code = model_state_code[q]
-                units = s[1]
+                units = s[A_UNITS]
                 if code == STATE_POSITION:
                     v = pos
                 elif code == STATE_UNREALIZED:
                     if units == 0.0:
                         v = 0.0
                     else:
-                        v = c / (s[3] / s[2]) - 1.0
+                        v = c / (s[A_ENTRY_VALUE] / s[A_ENTRY_UNITS]) - 1.0
                         if units < 0.0:
                             v = -v
                 else:
-                    v = 0.0 if units == 0.0 else (t - s[8]) / 100.0
+                    v = 0.0 if units == 0.0 else (t - s[A_ENTRY_BAR]) / BARS_HELD_SCALE
                 h[k] = np.float32(v)
                 k += 1
             if norm:
@@ -452,18 +455,18 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
                     _gpu_fill(t, c, target, s, trade_int, trade_float, row0,
                               commission, slippage)
                     pos = target
-        if s[1] != 0.0:
+        if s[A_UNITS] != 0.0:
             exposure += 1
             if t == e - 1:
                 _gpu_fill(t, c, 0.0, s, trade_int, trade_float, row0, commission,
                           slippage)
-        equity[eq0 + 1 + (t - s0)] = s[0] + _gpu_dmul(s[1], c)
-    n_done = np.int64(s[9])
+        equity[eq0 + 1 + (t - s0)] = s[A_CASH] + _gpu_dmul(s[A_UNITS], c)
+    n_done = np.int64(s[A_N_TRADES])
     n_trades[i] = n_done
-    stats[i, 0] = exposure
-    stats[i, 1] = s[10]
-    stats[i, 2] = clipped
-    stats[i, 3] = s[11]
+    stats[i, S_EXPOSURE_BARS] = exposure
+    stats[i, S_TRADED_NOTIONAL] = s[A_TRADED_NOTIONAL]
+    stats[i, S_CLIPPED_SHORTS] = clipped
+    stats[i, S_N_FILLS] = s[A_N_FILLS]
     # The outputs are allocated on the device without initialising them (a host
     # array of zeros would cost a transfer as large as the trade table); the CPU
     # driver hands back zeros past n_trades, so each thread clears its own rows.
@@ -544,32 +547,6 @@ _DEVICE_FUNCTIONS = ("_gpu_tanh_f32", "_gpu_activate", "_gpu_mlp", "_gpu_open_tr
 _KERNEL_ARGS = tuple(name for name in KERNEL_INPUTS if name != "max_width")
 
 
-# ---------------------------------------------------------------------------------
-# numba.cuda on demand
-
-def _import_cuda():
-    """numba.cuda, or None where numba-cuda (or its CUDA bindings) is missing."""
-    try:
-        from numba import cuda as c
-    except Exception:  # ImportError, or a broken install: no CUDA here either way
-        return None
-    return c
-
-
-def _simulating(c) -> bool:
-    """Whether numba.cuda was imported as the simulator."""
-    try:
-        from numba.cuda.core import config
-        return bool(config.ENABLE_CUDASIM)
-    except Exception:
-        pass
-    try:
-        from numba.core import config
-        return bool(getattr(config, "ENABLE_CUDASIM", 0))
-    except Exception:
-        return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
-
-
 def _gpu_kernel():
     """The launchable kernel, built on first use (GpuUnavailableError without numba-cuda)."""
     global _kernel, cuda, libdevice
@@ -578,14 +555,14 @@ def _gpu_kernel():
     with _build_lock:
         if _kernel is not None:
             return _kernel
-        c = _import_cuda()
+        c = import_cuda()
         if c is None:
             raise GpuUnavailableError("numba-cuda is not installed (pip install "
                                       "'foldgate[cuda]'); use the CPU kernel")
         from numba.cuda import libdevice as ld
         cuda, libdevice = c, ld
         g = globals()
-        if _simulating(c):
+        if simulating(c):
             # The simulator runs device functions as the Python they are; wrapping
             # them would only add a lock per call (per multiply, here). The kernel's
             # wrapper swaps in the fake `cuda` for this module's globals, which
@@ -601,111 +578,8 @@ def _gpu_kernel():
         return _kernel
 
 
-def cuda_available() -> bool:
-    """True only when a real CUDA GPU is usable through numba-cuda.
-
-    False where numba-cuda or the driver is missing, where no device is found, and
-    under the simulator (NUMBA_ENABLE_CUDASIM=1), which is not a GPU. Never raises.
-    Imports numba.cuda (~0.4 s) on its first call.
-    """
-    try:
-        c = _import_cuda()
-        if c is None or _simulating(c):
-            return False
-        return bool(c.is_available()) and len(c.gpus) > 0
-    except Exception:
-        return False
-
-
-def simulator_active() -> bool:
-    """True when numba.cuda is (or will be, on first import) Numba's CUDA simulator:
-    NUMBA_ENABLE_CUDASIM=1 set before numba.cuda was imported. The simulator runs
-    the CUDA kernel as Python on the CPU: slow, for tests of the whole --device cuda
-    path. Never raises."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") in ("", "0"):
-        return False
-    try:
-        c = _import_cuda()
-        return c is not None and _simulating(c)
-    except Exception:
-        return False
-
-
-def device_name() -> str | None:
-    """The GPU that gpu_simulate would use, e.g. "NVIDIA H100 80GB HBM3 (cc 9.0)";
-    "CUDA simulator" under the simulator; None when there is none. Never raises."""
-    try:
-        c = _import_cuda()
-        if c is None:
-            return None
-        if _simulating(c):
-            return "CUDA simulator"
-        if not cuda_available():
-            return None
-        dev = c.get_current_device()
-        name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
-        major, minor = dev.compute_capability
-        return f"{name} (cc {major}.{minor})"
-    except Exception:
-        return None
-
-
 # ---------------------------------------------------------------------------------
 # driver
-
-def _widest(a) -> int:
-    """The widest observation or layer among the models the trajectories use."""
-    widest = 1
-    for m in np.unique(a["traj_model"]):
-        l0, l1 = a["model_layer_off"][m], a["model_layer_off"][m + 1]
-        widest = max(widest, int(a["model_obs_dim"][m]), int(a["layer_out"][l0:l1].max()))
-    return widest
-
-
-def _order(a) -> np.ndarray:
-    """Trajectories by model, the longest first within a model (see the module doc)."""
-    length = a["traj_end"] - a["traj_start"]
-    return np.lexsort((-length, a["traj_model"])).astype(np.int64)
-
-
-def _threads_per_block(n_traj: int, n_sm: int) -> int:
-    # The largest block that still gives every SM two blocks: a run of ~10,000
-    # trajectories has few threads for a big GPU, and they are better spread thin.
-    for tpb in _THREADS_PER_BLOCK:
-        if -(-n_traj // tpb) >= 2 * n_sm:
-            return tpb
-    return _THREADS_PER_BLOCK[-1]
-
-
-def _block_plan(a, order, tpb, cap_floats):
-    """(n_blocks, 5) int64 rows (staged, w_lo, n_w, b_lo, n_b), and the dynamic shared
-    memory the staged blocks need, in float32 elements."""
-    n = order.shape[0]
-    n_blocks = -(-n // tpb)
-    plan = np.zeros((n_blocks, 5), dtype=np.int64)
-    lw, lb = a["layer_w_off"], a["layer_b_off"]
-    w_end = lw + a["layer_in"] * a["layer_out"]
-    b_end = lb + a["layer_out"]
-    m_layer = a["model_layer_off"]
-    need = 0
-    for blk in range(n_blocks):
-        models = np.unique(a["traj_model"][order[blk * tpb:(blk + 1) * tpb]])
-        layers = np.concatenate([np.arange(m_layer[m], m_layer[m + 1]) for m in models])
-        w_lo, w_hi = int(lw[layers].min()), int(w_end[layers].max())
-        b_lo, b_hi = int(lb[layers].min()), int(b_end[layers].max())
-        size = (w_hi - w_lo) + (b_hi - b_lo)
-        if size <= cap_floats:
-            plan[blk] = (1, w_lo, w_hi - w_lo, b_lo, b_hi - b_lo)
-            need = max(need, size)
-    return plan, need
-
-
-def _n_sm(c) -> int:
-    try:
-        return int(c.get_current_device().MULTIPROCESSOR_COUNT)
-    except Exception:  # the simulator's device has no such attribute
-        return 1
-
 
 def _device_copy(c, x):
     # Zero-length arrays (no targets, no state features, ...) are never read; a
@@ -715,7 +589,7 @@ def _device_copy(c, x):
     return c.to_device(x)
 
 
-def _gpu_simulate(a: dict, threads_per_block: int | None = None,
+def _gpu_simulate(a: KernelInputs, threads_per_block: int | None = None,
                   shared_cap_bytes: int = _SHARED_CAP_BYTES) -> GpuSimulationResult:
     """Run the CUDA kernel on arrays already validated by `gpu_simulate`.
 
@@ -724,25 +598,25 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
     """
     kernel = _gpu_kernel()
     c = cuda
-    if not _simulating(c) and not cuda_available():
+    if not simulating(c) and not cuda_available():
         raise GpuUnavailableError("no usable CUDA GPU here (numba-cuda found no device "
                                   "or driver); use the CPU kernel")
-    n_traj = a["traj_model"].shape[0]
-    cap = int(a["traj_trade_off"][-1])
-    n_eq = int(a["traj_eq_off"][-1])
+    n_traj = a.traj_model.shape[0]
+    cap = int(a.traj_trade_off[-1])
+    n_eq = int(a.traj_eq_off[-1])
     timings = {"h2d_s": 0.0, "kernel_s": 0.0, "d2h_s": 0.0, "transfer_s": 0.0,
                "compiled": False, "threads_per_block": 0, "blocks": 0, "staged_blocks": 0,
                "shared_bytes": 0, "device": device_name()}
     if n_traj == 0:
         return GpuSimulationResult(
             np.empty(n_eq, dtype=np.float64), np.zeros(0, dtype=np.int64),
-            np.zeros((cap, 3), dtype=np.int64), np.zeros((cap, 4), dtype=np.float64),
-            np.zeros((0, 4), dtype=np.float64), a["traj_eq_off"], a["traj_trade_off"],
+            np.zeros((cap, TRADE_INT_COLS), dtype=np.int64), np.zeros((cap, TRADE_FLOAT_COLS), dtype=np.float64),
+            np.zeros((0, STATS_COLS), dtype=np.float64), a.traj_eq_off, a.traj_trade_off,
             timings)
 
-    order = _order(a)
-    tpb = int(threads_per_block or _threads_per_block(n_traj, _n_sm(c)))
-    plan, need = _block_plan(a, order, tpb, shared_cap_bytes // 4)
+    order = gpu_plan.launch_order(a)
+    tpb = int(threads_per_block or gpu_plan.threads_per_block_for(n_traj, sm_count(c)))
+    plan, need = gpu_plan.block_plan(a, order, tpb, shared_cap_bytes // 4)
     shared_bytes = 4 * need
     n_blocks = plan.shape[0]
 
@@ -750,15 +624,15 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
     t0 = time.perf_counter()
     args = []
     for name in _KERNEL_ARGS:
-        x = a[name]
+        x = getattr(a, name)
         args.append(_device_copy(c, x) if isinstance(x, np.ndarray) else x)
     args.append(c.to_device(order))
     args.append(c.to_device(plan))
     d_equity = c.device_array(n_eq, dtype=np.float64)
     d_n_trades = c.device_array(n_traj, dtype=np.int64)
-    d_trade_int = c.device_array((cap, 3), dtype=np.int64)
-    d_trade_float = c.device_array((cap, 4), dtype=np.float64)
-    d_stats = c.device_array((n_traj, 4), dtype=np.float64)
+    d_trade_int = c.device_array((cap, TRADE_INT_COLS), dtype=np.int64)
+    d_trade_float = c.device_array((cap, TRADE_FLOAT_COLS), dtype=np.float64)
+    d_stats = c.device_array((n_traj, STATS_COLS), dtype=np.float64)
     c.synchronize()
     t1 = time.perf_counter()
 
@@ -781,31 +655,21 @@ def _gpu_simulate(a: dict, threads_per_block: int | None = None,
                    blocks=n_blocks, staged_blocks=int(plan[:, 0].sum()),
                    shared_bytes=shared_bytes)
     return GpuSimulationResult(equity, n_trades, trade_int, trade_float, stats,
-                               a["traj_eq_off"], a["traj_trade_off"], timings)
+                               a.traj_eq_off, a.traj_trade_off, timings)
 
 
-def _validate(given: dict) -> dict:
-    """The CPU wrapper's checks and conversions, then the CUDA kernel's own limit."""
-    a = {}
-    for name in KERNEL_INPUTS:
-        x = given[name]
-        if name in ("max_width", "fill_mode"):
-            a[name] = int(x)
-        elif x is None:
-            a[name] = None
-        else:
-            a[name] = _array(name, x, _DTYPES.get(name, np.int64))
-    n_series = _check_market(a)
-    n_models = _check_models(a)
-    _check_trajectories(a, n_series, n_models)
-    _check_feature_reads(a)
-    if a["traj_model"].shape[0]:
-        widest = _widest(a)
-        if widest > GPU_MAX_WIDTH:
-            raise GpuUnsupportedError(
-                f"a model is {widest} wide (observation or layer); the CUDA kernel "
-                f"takes at most {GPU_MAX_WIDTH}: simulate it on the CPU")
+def _supported(a: KernelInputs) -> KernelInputs:
+    """`a`, once it is within the CUDA kernel's own limit (GPU_MAX_WIDTH)."""
+    widest_layer = gpu_plan.widest(a) if a.traj_model.shape[0] else 0
+    if widest_layer > GPU_MAX_WIDTH:
+        raise GpuUnsupportedError(f"a model is {widest_layer} wide (observation or layer); the "
+                                  f"CUDA kernel takes at most {GPU_MAX_WIDTH}: simulate it on the CPU")
     return a
+
+
+def gpu_simulate_inputs(a: KernelInputs) -> GpuSimulationResult:
+    """`gpu_simulate` on inputs `validate_inputs` has already checked."""
+    return _gpu_simulate(_supported(a))
 
 
 def gpu_simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
@@ -826,8 +690,9 @@ def gpu_simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
     simulator (slow; for tests). The result's `timings` holds transfer and kernel
     times. Not yet run on real hardware (see the module doc).
     """
-    return _gpu_simulate(_validate(dict(locals())))
+    return gpu_simulate_inputs(validate_inputs(dict(locals())))
 
 
-__all__ = ["gpu_simulate", "cuda_available", "device_name", "GpuSimulationResult",
-           "GpuUnsupportedError", "GpuUnavailableError", "GPU_MAX_WIDTH"]
+__all__ = ["gpu_simulate", "gpu_simulate_inputs", "cuda_available", "device_name",
+           "simulator_active", "GpuSimulationResult", "GpuUnsupportedError",
+           "GpuUnavailableError", "GPU_MAX_WIDTH"]

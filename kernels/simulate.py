@@ -9,19 +9,14 @@ Layout, three layers as everywhere in kernels/:
   to four trajectories of the same model run in lockstep ("lanes"), so that their
   forward passes share every weight load (`_forward_nb`); the driver groups them.
 - `_simulate`: the private driver; groups trajectories, allocates outputs, calls.
-- `simulate`: the public wrapper; checks shapes, dtypes and offsets so that the
-  kernel (which does no bounds checks) never reads or writes out of range.
+- `simulate`: the public wrapper; kernels/inputs.py checks shapes, dtypes and
+  offsets so that the kernel (which does no bounds checks) never reads or writes
+  out of range.
 
-Speed comes from the layer loop (`_layer4_nb` and its 2- and 1-lane forms). Weights
-are stored transposed, (in, out) row-major, and each layer is an outer-product
-update: for every input, add input * weight row to a contiguous accumulator over the
-outputs. That inner loop vectorises; a dot product per output would not (LLVM may not
-reorder a float reduction). Each step is an explicit fused multiply-add
-(kernels/fma.py: one rounding, twice the throughput of a multiply and an add), bias
-first, then inputs in index order: the NumPy reference does the same correctly rounded
-steps in the same order, so kernel and reference agree bit for bit. No fastmath: it
+Speed comes from the layer loop of the forward pass (kernels/mlp.py says how it
+vectorises and why it agrees with the NumPy reference bit for bit). No fastmath: it
 would let LLVM fuse or reorder float32 operations on its own. `error_model="numpy"`
-drops Python's zero-division checks, which would otherwise keep the tanh loop from
+drops Python's zero-division checks, which would otherwise keep loops from
 vectorising.
 
 The unit and everything it calls per bar are compiled with `_nrt=False` (the driver
@@ -34,8 +29,8 @@ IR inlining of four lanes' worth of calls added 3 s to the cold compile. The hel
 get no Python or C wrappers (no_cpython_wrapper, no_cfunc_wrapper: 1.5 s of every cold
 compile); call them from jitted code only.
 
-Numba's cache is keyed on this file only: after editing kernels/activations.py or
-kernels/fma.py, delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh
+Numba's cache is keyed on this file only: after editing kernels/mlp.py,
+kernels/activations.py, kernels/fma.py or kernels/codes.py, delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh
 files anyway).
 """
 
@@ -49,226 +44,31 @@ import numba
 import numpy as np
 from numba import njit, uint64
 
-from .activations import tanh_f32_nb
-from .fma import fma_f32_nb as fma
 
-STATE_POSITION, STATE_UNREALIZED, STATE_BARS_HELD = 0, 1, 2
-ACT_TANH, ACT_RELU = 0, 1
-ACTION_DISCRETE, ACTION_CONTINUOUS = 0, 1
-FILL_NEXT_OPEN, FILL_CLOSE, FILL_NEXT_OPEN_LATE = 0, 1, 2
-# FILL_NEXT_OPEN_LATE (the --stress delay scenario): a decision at the close of t fills
-# at the open of t+2, so two orders can be in flight; one decided at e-2 never fills.
-
-# trade_int columns
-T_ENTRY_BAR, T_EXIT_BAR, T_DIRECTION = 0, 1, 2
-# trade_float columns
-T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_COMMISSION = 0, 1, 2, 3
-# stats columns
-S_EXPOSURE_BARS, S_TRADED_NOTIONAL, S_CLIPPED_SHORTS, S_N_FILLS = 0, 1, 2, 3
-
-
-# The forward pass works in one float32 buffer per unit with integer offsets, never
-# in array variables that are reassigned or returned: each such assignment is an
-# atomic reference-count update, and at a few per layer and lane those cost more than
-# the arithmetic (a quarter of the kernel's time when it did so). Region r (0 = the
-# observations, 1 and 2 = hidden activations, alternately) of lane l starts at
-# (r * _LANES + l) * width.
-
-
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, layer_b_off,
-                weights, biases, act):
-    """Forward pass of layers l0..l1-1 for lanes 0..n_lanes-1 (n_lanes 1, 2 or 4) of
-    `buf`; returns the offset of lane 0's output (lane l's is that + l * width)."""
-    src = 0
-    for layer in range(l0, l1):
-        dst = (1 + (layer - l0) % 2) * _LANES * width
-        n_in = layer_in[layer]
-        n_out = layer_out[layer]
-        b0 = uint64(layer_b_off[layer])
-        for l in range(n_lanes):
-            o = uint64(dst + l * width)
-            for j in range(n_out):
-                buf[o + uint64(j)] = biases[b0 + uint64(j)]
-        if n_lanes == 4:
-            _layer4_nb(buf, src, dst, width, n_in, n_out, layer_w_off[layer], weights)
-        elif n_lanes == 2:
-            _layer2_nb(buf, src, dst, width, n_in, n_out, layer_w_off[layer], weights)
-        else:
-            _layer1_nb(buf, src, dst, n_in, n_out, layer_w_off[layer], weights)
-        if layer < l1 - 1:
-            for l in range(n_lanes):
-                o = uint64(dst + l * width)
-                if act == ACT_TANH:
-                    for j in range(n_out):
-                        buf[o + uint64(j)] = tanh_f32_nb(buf[o + uint64(j)])
-                else:
-                    zero = np.float32(0.0)
-                    for j in range(n_out):
-                        v = buf[o + uint64(j)]
-                        # written so NaN passes through like np.maximum
-                        buf[o + uint64(j)] = zero if v < zero else v
-        src = dst
-    return src
-
-
-# The layer kernels: dst (bias already in place) += src @ W, W stored transposed,
-# (in, out) row-major, as an outer-product update: for every input, add input *
-# weight row to a contiguous accumulator over the outputs. That inner loop
-# vectorises; a dot product per output would not (LLVM may not reorder a float
-# reduction). Four inputs per pass over the accumulator: a quarter of its loads and
-# stores and of the loop set-ups. Still one fused multiply-add (one rounding) per input,
-# in input order: the nesting is the reference's sequential order. Lanes share
-# every weight load. Offsets are unsigned: a signed index gets Numba's negative-index
-# wraparound select, which turns the contiguous row loads into gathers.
-
-
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
-    stride = uint64(n_out)
-    a0 = uint64(dst)
-    k = 0
-    while k + 4 <= n_in:
-        i = uint64(src + k)
-        h0 = buf[i]
-        h1 = buf[i + uint64(1)]
-        h2 = buf[i + uint64(2)]
-        h3 = buf[i + uint64(3)]
-        r0 = uint64(w_off + k * n_out)
-        r1 = r0 + stride
-        r2 = r1 + stride
-        r3 = r2 + stride
-        for j in range(n_out):
-            u = uint64(j)
-            buf[a0 + u] = fma(h3, weights[r3 + u], fma(h2, weights[r2 + u], fma(h1, weights[r1 + u], fma(h0, weights[r0 + u], buf[a0 + u]))))
-        k += 4
-    while k < n_in:
-        h = buf[uint64(src + k)]
-        r = uint64(w_off + k * n_out)
-        for j in range(n_out):
-            u = uint64(j)
-            buf[a0 + u] = fma(h, weights[r + u], buf[a0 + u])
-        k += 1
-
-
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
-    stride = uint64(n_out)
-    a0 = uint64(dst)
-    a1 = uint64(dst + width)
-    k = 0
-    while k + 4 <= n_in:
-        i = uint64(src + k)
-        p0 = buf[i]
-        p1 = buf[i + uint64(1)]
-        p2 = buf[i + uint64(2)]
-        p3 = buf[i + uint64(3)]
-        i += uint64(width)
-        q0 = buf[i]
-        q1 = buf[i + uint64(1)]
-        q2 = buf[i + uint64(2)]
-        q3 = buf[i + uint64(3)]
-        r0 = uint64(w_off + k * n_out)
-        r1 = r0 + stride
-        r2 = r1 + stride
-        r3 = r2 + stride
-        for j in range(n_out):
-            u = uint64(j)
-            w_0 = weights[r0 + u]
-            w_1 = weights[r1 + u]
-            w_2 = weights[r2 + u]
-            w_3 = weights[r3 + u]
-            buf[a0 + u] = fma(p3, w_3, fma(p2, w_2, fma(p1, w_1, fma(p0, w_0, buf[a0 + u]))))
-            buf[a1 + u] = fma(q3, w_3, fma(q2, w_2, fma(q1, w_1, fma(q0, w_0, buf[a1 + u]))))
-        k += 4
-    while k < n_in:
-        i = uint64(src + k)
-        p = buf[i]
-        q = buf[i + uint64(width)]
-        r = uint64(w_off + k * n_out)
-        for j in range(n_out):
-            u = uint64(j)
-            w = weights[r + u]
-            buf[a0 + u] = fma(p, w, buf[a0 + u])
-            buf[a1 + u] = fma(q, w, buf[a1 + u])
-        k += 1
-
-
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
-    stride = uint64(n_out)
-    wd = uint64(width)
-    a0 = uint64(dst)
-    a1 = a0 + wd
-    a2 = a1 + wd
-    a3 = a2 + wd
-    k = 0
-    while k + 4 <= n_in:
-        i = uint64(src + k)
-        p0 = buf[i]
-        p1 = buf[i + uint64(1)]
-        p2 = buf[i + uint64(2)]
-        p3 = buf[i + uint64(3)]
-        i += wd
-        q0 = buf[i]
-        q1 = buf[i + uint64(1)]
-        q2 = buf[i + uint64(2)]
-        q3 = buf[i + uint64(3)]
-        i += wd
-        e0 = buf[i]
-        e1 = buf[i + uint64(1)]
-        e2 = buf[i + uint64(2)]
-        e3 = buf[i + uint64(3)]
-        i += wd
-        f0 = buf[i]
-        f1 = buf[i + uint64(1)]
-        f2 = buf[i + uint64(2)]
-        f3 = buf[i + uint64(3)]
-        r0 = uint64(w_off + k * n_out)
-        r1 = r0 + stride
-        r2 = r1 + stride
-        r3 = r2 + stride
-        for j in range(n_out):
-            u = uint64(j)
-            w_0 = weights[r0 + u]
-            w_1 = weights[r1 + u]
-            w_2 = weights[r2 + u]
-            w_3 = weights[r3 + u]
-            buf[a0 + u] = fma(p3, w_3, fma(p2, w_2, fma(p1, w_1, fma(p0, w_0, buf[a0 + u]))))
-            buf[a1 + u] = fma(q3, w_3, fma(q2, w_2, fma(q1, w_1, fma(q0, w_0, buf[a1 + u]))))
-            buf[a2 + u] = fma(e3, w_3, fma(e2, w_2, fma(e1, w_1, fma(e0, w_0, buf[a2 + u]))))
-            buf[a3 + u] = fma(f3, w_3, fma(f2, w_2, fma(f1, w_1, fma(f0, w_0, buf[a3 + u]))))
-        k += 4
-    while k < n_in:
-        i = uint64(src + k)
-        p = buf[i]
-        q = buf[i + wd]
-        e = buf[i + wd + wd]
-        f = buf[i + wd + wd + wd]
-        r = uint64(w_off + k * n_out)
-        for j in range(n_out):
-            u = uint64(j)
-            w = weights[r + u]
-            buf[a0 + u] = fma(p, w, buf[a0 + u])
-            buf[a1 + u] = fma(q, w, buf[a1 + u])
-            buf[a2 + u] = fma(e, w, buf[a2 + u])
-            buf[a3 + u] = fma(f, w, buf[a3 + u])
-        k += 1
+# the codes are re-exported (see __all__): callers written against this module keep working
+from .codes import (ACT_RELU, ACT_TANH, ACTION_CONTINUOUS, ACTION_DISCRETE, FILL_CLOSE,
+                    FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE, STATE_BARS_HELD, STATE_POSITION,
+                    STATE_UNREALIZED)
+from .codes import (A_CASH, A_ENTRY_BAR, A_ENTRY_UNITS, A_ENTRY_VALUE, A_EXIT_UNITS,
+                    A_EXIT_VALUE, A_N_FILLS, A_N_TRADES, A_TRADE_COMMISSION, A_TRADE_PNL,
+                    A_TRADED_NOTIONAL, A_UNITS, ACCOUNT_SIZE, BARS_HELD_SCALE, S_CLIPPED_SHORTS,
+                    S_EXPOSURE_BARS, S_N_FILLS, S_TRADED_NOTIONAL, STATS_COLS, T_COMMISSION,
+                    T_DIRECTION, T_ENTRY_BAR, T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_PNL,
+                    TRADE_FLOAT_COLS, TRADE_INT_COLS)
+from .inputs import KERNEL_INPUTS, KernelInputs, validate_inputs
+from .mlp import LANES, _forward_nb
 
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
     """Trade units to `target` * equity at raw price p on bar t; book the trade(s).
 
-    `s` is the float64 account state of the trajectory:
-      0 cash, 1 units, 2 entry_units, 3 entry_value, 4 exit_units, 5 exit_value,
-      6 trade_pnl, 7 trade_commission, 8 entry_bar, 9 n_trades, 10 traded_notional,
-      11 n_fills.
+    `s` is the float64 account state of the trajectory, slots A_* (kernels/codes.py).
     A flip is one fill split into a closing part (|old| units) and an opening part
     (|new| units); its commission and cash flows split by units.
     """
-    cash = s[0]
-    old = s[1]
+    cash = s[A_CASH]
+    old = s[A_UNITS]
     equity = cash + old * p
     new = target * equity / p
     d = new - old
@@ -280,35 +80,35 @@ def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
         fp = p * (1.0 - slippage)
     ad = abs(d)
     comm = commission * ad * fp
-    s[0] = cash - (d * fp + comm)
-    s[1] = new
-    s[10] += ad * fp
-    s[11] += 1.0
+    s[A_CASH] = cash - (d * fp + comm)
+    s[A_UNITS] = new
+    s[A_TRADED_NOTIONAL] += ad * fp
+    s[A_N_FILLS] += 1.0
     if old == 0.0:
         _open_trade_nb(t, new, fp, -(new * fp) - comm, comm, s)
     elif new == 0.0:
-        s[4] += ad
-        s[5] += ad * fp
-        s[6] += -(d * fp) - comm
-        s[7] += comm
+        s[A_EXIT_UNITS] += ad
+        s[A_EXIT_VALUE] += ad * fp
+        s[A_TRADE_PNL] += -(d * fp) - comm
+        s[A_TRADE_COMMISSION] += comm
         _close_trade_nb(t, old, s, tr_i, tr_f, row0)
     elif (old > 0.0) == (new > 0.0):
         if abs(new) > abs(old):
-            s[2] += ad
-            s[3] += ad * fp
+            s[A_ENTRY_UNITS] += ad
+            s[A_ENTRY_VALUE] += ad * fp
         else:
-            s[4] += ad
-            s[5] += ad * fp
-        s[6] += -(d * fp) - comm
-        s[7] += comm
+            s[A_EXIT_UNITS] += ad
+            s[A_EXIT_VALUE] += ad * fp
+        s[A_TRADE_PNL] += -(d * fp) - comm
+        s[A_TRADE_COMMISSION] += comm
     else:
         a_old = abs(old)
         comm_close = comm * a_old / (a_old + abs(new))
         comm_open = comm - comm_close
-        s[4] += a_old
-        s[5] += a_old * fp
-        s[6] += old * fp - comm_close
-        s[7] += comm_close
+        s[A_EXIT_UNITS] += a_old
+        s[A_EXIT_VALUE] += a_old * fp
+        s[A_TRADE_PNL] += old * fp - comm_close
+        s[A_TRADE_COMMISSION] += comm_close
         _close_trade_nb(t, old, s, tr_i, tr_f, row0)
         _open_trade_nb(t, new, fp, -(new * fp) - comm_open, comm_open, s)
 
@@ -316,35 +116,35 @@ def _fill_nb(t, p, target, s, tr_i, tr_f, row0, commission, slippage):
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _open_trade_nb(t, units, fp, pnl, comm, s):
     au = abs(units)
-    s[2] = au
-    s[3] = au * fp
-    s[4] = 0.0
-    s[5] = 0.0
-    s[6] = pnl
-    s[7] = comm
-    s[8] = t
+    s[A_ENTRY_UNITS] = au
+    s[A_ENTRY_VALUE] = au * fp
+    s[A_EXIT_UNITS] = 0.0
+    s[A_EXIT_VALUE] = 0.0
+    s[A_TRADE_PNL] = pnl
+    s[A_TRADE_COMMISSION] = comm
+    s[A_ENTRY_BAR] = t
 
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
-    row = row0 + np.int64(s[9])
-    tr_i[row, 0] = np.int64(s[8])
-    tr_i[row, 1] = t
-    tr_i[row, 2] = 1 if old_units > 0.0 else -1
-    tr_f[row, 0] = s[3] / s[2]
-    tr_f[row, 1] = s[5] / s[4]
-    tr_f[row, 2] = s[6]
-    tr_f[row, 3] = s[7]
-    s[9] += 1.0
+    row = row0 + np.int64(s[A_N_TRADES])
+    tr_i[row, T_ENTRY_BAR] = np.int64(s[A_ENTRY_BAR])
+    tr_i[row, T_EXIT_BAR] = t
+    tr_i[row, T_DIRECTION] = 1 if old_units > 0.0 else -1
+    tr_f[row, T_ENTRY_PRICE] = s[A_ENTRY_VALUE] / s[A_ENTRY_UNITS]
+    tr_f[row, T_EXIT_PRICE] = s[A_EXIT_VALUE] / s[A_EXIT_UNITS]
+    tr_f[row, T_PNL] = s[A_TRADE_PNL]
+    tr_f[row, T_COMMISSION] = s[A_TRADE_COMMISSION]
+    s[A_N_TRADES] += 1.0
 
 
 # Per-trajectory ("lane") account state, float64: the slots _fill_nb books into, then
 # the order state of the decision loop. _HELD is the target last ordered (orders are
 # sent against it); _POS the target of the last order filled, which the `position`
 # state feature reads: the two differ only while a late order is in flight.
-_HELD, _PENDING, _PENDING_TARGET, _EXPOSURE, _CLIPPED = 12, 13, 14, 15, 16
-_PENDING2, _PENDING2_TARGET, _POS = 17, 18, 19
-_STATE_SIZE = 20
+(_HELD, _PENDING, _PENDING_TARGET, _EXPOSURE, _CLIPPED, _PENDING2, _PENDING2_TARGET,
+ _POS) = range(ACCOUNT_SIZE, ACCOUNT_SIZE + 8)
+_STATE_SIZE = ACCOUNT_SIZE + 8
 # per-lane integer constants of a unit (columns of its `lc` table)
 _L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY, _L_STEPS = range(9)
 _L_SIZE = 9
@@ -362,7 +162,7 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
         for q in range(fc0, fc1):
             x[k] = np.float32(feats[row + model_feat_col[q]])
             k += 1
-    units = s[1]
+    units = s[A_UNITS]
     for q in range(sc0, sc1):
         code = model_state_code[q]
         if code == STATE_POSITION:
@@ -371,11 +171,11 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
             if units == 0.0:
                 v = 0.0
             else:
-                v = c / (s[3] / s[2]) - 1.0
+                v = c / (s[A_ENTRY_VALUE] / s[A_ENTRY_UNITS]) - 1.0
                 if units < 0.0:
                     v = -v
         else:
-            v = 0.0 if units == 0.0 else (t - s[8]) / 100.0
+            v = 0.0 if units == 0.0 else (t - s[A_ENTRY_BAR]) / BARS_HELD_SCALE
         x[k] = np.float32(v)
         k += 1
     if norm:
@@ -436,11 +236,11 @@ def _decide_nb(t, c, out, oo, n_out, kind, targets, tg0, low32, high32, long_onl
       inline="always")
 def _close_bar_nb(t, e, c, s, tr_i, tr_f, row0, commission, slippage):
     """Exposure at this close, the fold-end close-out; returns the equity E_t."""
-    if s[1] != 0.0:
+    if s[A_UNITS] != 0.0:
         s[_EXPOSURE] += 1.0
         if t == e - 1:
             _fill_nb(t, c, 0.0, s, tr_i, tr_f, row0, commission, slippage)
-    return s[0] + s[1] * c
+    return s[A_CASH] + s[A_UNITS] * c
 
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -490,7 +290,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
     # of all lanes (see _forward_nb); zeros, so that a lane computed but not used (3 of
     # 4 deciding) holds ordinary numbers
     width = max(max_width, obs_dim, 1)
-    for j in range(3 * _LANES * width):
+    for j in range(3 * LANES * width):
         buf[j] = np.float32(0.0)
     for l in range(4):
         for j in range(_STATE_SIZE):
@@ -522,13 +322,13 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
         sli[l] = traj_slippage[i]
         c[l] = 0.0
         equity[traj_eq_off[i]] = traj_capital[i]
-    s0[0] = traj_capital[unit[0]]
+    s0[A_CASH] = traj_capital[unit[0]]
     if n_lanes > 1:
-        s1[0] = traj_capital[unit[1]]
+        s1[A_CASH] = traj_capital[unit[1]]
     if n_lanes > 2:
-        s2[0] = traj_capital[unit[2]]
+        s2[A_CASH] = traj_capital[unit[2]]
     if n_lanes > 3:
-        s3[0] = traj_capital[unit[3]]
+        s3[A_CASH] = traj_capital[unit[3]]
 
     out = 0
     for step in range(n_steps[0]):
@@ -611,11 +411,11 @@ def _end_nb(step, n_live, n_dec, state, out, oo, width, lc, com, sli, c, equity,
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _finish_nb(i, s, n_trades, stats):
-    n_trades[i] = np.int64(s[9])
-    stats[i, 0] = s[_EXPOSURE]
-    stats[i, 1] = s[10]
-    stats[i, 2] = s[_CLIPPED]
-    stats[i, 3] = s[11]
+    n_trades[i] = np.int64(s[A_N_TRADES])
+    stats[i, S_EXPOSURE_BARS] = s[_EXPOSURE]
+    stats[i, S_TRADED_NOTIONAL] = s[A_TRADED_NOTIONAL]
+    stats[i, S_CLIPPED_SHORTS] = s[_CLIPPED]
+    stats[i, S_N_FILLS] = s[A_N_FILLS]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -645,8 +445,6 @@ def _simulate_nb(open_, close, bar_off, feats, feat_off, n_feat,
                  work_buf[u], work_state[u], work_lc[u], work_lf[u])
 
 
-_LANES = 4
-
 
 def _group_units(traj_model, traj_start, traj_end):
     """(n_units, 4) trajectory indices: trajectories of the same model in groups of
@@ -658,38 +456,16 @@ def _group_units(traj_model, traj_start, traj_end):
     for m in np.unique(traj_model):
         idx = np.flatnonzero(traj_model == m)
         idx = idx[np.argsort(-lengths[idx], kind="stable")]
-        for k in range(0, idx.shape[0], _LANES):
-            group = list(idx[k:k + _LANES])
-            units.append(group + [-1] * (_LANES - len(group)))
+        for k in range(0, idx.shape[0], LANES):
+            group = list(idx[k:k + LANES])
+            units.append(group + [-1] * (LANES - len(group)))
             unit_len.append(lengths[idx[k]])
     order = np.argsort(-np.asarray(unit_len, dtype=np.int64), kind="stable")
-    return np.asarray(units, dtype=np.int64).reshape(-1, _LANES)[order]
+    return np.asarray(units, dtype=np.int64).reshape(-1, LANES)[order]
 
 
 # ---------------------------------------------------------------------------------
 # driver and public wrapper
-
-_MARKET = ("open_", "close", "bar_off", "feats", "feat_off", "n_feat")
-_MODELS = ("model_feat_off", "model_feat_col", "model_window", "model_state_off",
-           "model_state_code", "model_obs_dim", "model_norm", "norm_off", "norm_mean",
-           "norm_denom", "norm_clip", "model_layer_off", "layer_in", "layer_out",
-           "layer_w_off", "layer_b_off", "weights", "biases", "model_act",
-           "model_action_kind", "model_target_off", "targets", "model_low", "model_high",
-           "max_width")
-_TRAJECTORIES = ("traj_model", "traj_series", "traj_start", "traj_end", "traj_capital",
-                 "traj_commission", "traj_slippage", "traj_long_only", "fill_mode",
-                 "traj_eq_off", "traj_trade_off")
-KERNEL_INPUTS = _MARKET + _MODELS + _TRAJECTORIES
-"""Names of `simulate`'s inputs, in the kernel's argument order."""
-
-_DTYPES = {
-    "open_": np.float64, "close": np.float64, "feats": np.float64, "norm_mean": np.float32,
-    "norm_denom": np.float32, "norm_clip": np.float32, "weights": np.float32,
-    "biases": np.float32, "targets": np.float64, "model_low": np.float64,
-    "model_high": np.float64, "traj_capital": np.float64, "traj_commission": np.float64,
-    "traj_slippage": np.float64, "traj_long_only": np.uint8, "model_norm": np.uint8,
-}
-
 
 @dataclass(frozen=True)
 class SimulationResult:
@@ -728,7 +504,7 @@ def _run_blocks(run, units, traj_start, traj_end):
     n_threads = max(1, min(numba.get_num_threads(), n_units))
     lengths = (traj_end - traj_start)[units[:, 0]]
     total = int(lengths.sum())
-    target = max(total // (16 * n_threads), 16_384 // _LANES)
+    target = max(total // (16 * n_threads), 16_384 // LANES)
     # block boundaries: cut whenever a block's bars reach the target
     bounds = [0]
     acc = 0
@@ -767,253 +543,37 @@ def _run_blocks(run, units, traj_start, traj_end):
         raise errors[0]
 
 
-def _simulate(arrays: dict) -> SimulationResult:
-    """Allocate the outputs and run the kernel on validated, correctly typed arrays."""
-    n_traj = arrays["traj_model"].shape[0]
-    cap = int(arrays["traj_trade_off"][-1])
-    equity = np.empty(int(arrays["traj_eq_off"][-1]), dtype=np.float64)
+def simulate_inputs(arrays: KernelInputs) -> SimulationResult:
+    """`simulate` on inputs `validate_inputs` has already checked (engine/batch.py
+    validates once for either twin): allocate the outputs and run the kernel."""
+    n_traj = arrays.traj_model.shape[0]
+    cap = int(arrays.traj_trade_off[-1])
+    equity = np.empty(int(arrays.traj_eq_off[-1]), dtype=np.float64)
     n_trades = np.zeros(n_traj, dtype=np.int64)
     # zeros, not empty: rows past n_trades[i] stay defined, and calloc'd pages cost
     # nothing until the kernel touches them
-    trade_int = np.zeros((cap, 3), dtype=np.int64)
-    trade_float = np.zeros((cap, 4), dtype=np.float64)
-    stats = np.zeros((n_traj, 4), dtype=np.float64)
+    trade_int = np.zeros((cap, TRADE_INT_COLS), dtype=np.int64)
+    trade_float = np.zeros((cap, TRADE_FLOAT_COLS), dtype=np.float64)
+    stats = np.zeros((n_traj, STATS_COLS), dtype=np.float64)
     if n_traj:
-        units = _group_units(arrays["traj_model"], arrays["traj_start"], arrays["traj_end"])
+        units = _group_units(arrays.traj_model, arrays.traj_start, arrays.traj_end)
         # each unit's scratch, so that the unit itself allocates nothing
         n_units = units.shape[0]
-        width = max(int(arrays["max_width"]), int(arrays["model_obs_dim"].max()), 1)
-        work_buf = np.empty((n_units, 3 * _LANES * width), dtype=np.float32)
-        work_state = np.empty((n_units, _LANES, _STATE_SIZE), dtype=np.float64)
-        work_lc = np.empty((n_units, _LANES, _L_SIZE), dtype=np.int64)
-        work_lf = np.empty((n_units, 3, _LANES), dtype=np.float64)
-        inputs = tuple(arrays[name] for name in KERNEL_INPUTS)
+        width = max(int(arrays.max_width), int(arrays.model_obs_dim.max()), 1)
+        work_buf = np.empty((n_units, 3 * LANES * width), dtype=np.float32)
+        work_state = np.empty((n_units, LANES, _STATE_SIZE), dtype=np.float64)
+        work_lc = np.empty((n_units, LANES, _L_SIZE), dtype=np.int64)
+        work_lf = np.empty((n_units, 3, LANES), dtype=np.float64)
+        inputs = arrays.args()
         outputs = (equity, n_trades, trade_int, trade_float, stats, work_buf, work_state,
                    work_lc, work_lf)
 
         def run(u0, u1):
             _simulate_nb(*inputs, units, u0, u1, *outputs)
 
-        _run_blocks(run, units, arrays["traj_start"], arrays["traj_end"])
+        _run_blocks(run, units, arrays.traj_start, arrays.traj_end)
     return SimulationResult(equity, n_trades, trade_int, trade_float, stats,
-                            arrays["traj_eq_off"], arrays["traj_trade_off"])
-
-
-def _array(name, x, dtype, ndim=1):
-    a = np.asarray(x)
-    if a.dtype != dtype:
-        if not np.can_cast(a.dtype, dtype, "safe"):
-            raise TypeError(f"{name} must be {np.dtype(dtype).name}, got {a.dtype.name}")
-        a = a.astype(dtype)
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {a.shape}")
-    return np.ascontiguousarray(a)
-
-
-def _length(name, a, n):
-    if a.shape[0] != n:
-        raise ValueError(f"{name} has {a.shape[0]} entries, expected {n}")
-
-
-def _offsets(name, off, n, limit):
-    """off has n + 1 non-decreasing entries from 0 to at most limit."""
-    _length(name, off, n + 1)
-    if off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] > limit:
-        raise ValueError(f"{name} must rise from 0 to at most {limit} without decreasing")
-
-
-def _first_bad(mask):
-    return int(np.flatnonzero(mask)[0])
-
-
-def _check_market(a):
-    bar_off = a["bar_off"]
-    n_series = bar_off.shape[0] - 1
-    if n_series < 1:
-        raise ValueError("bar_off needs at least 2 entries (one series)")
-    n_bars = a["open_"].shape[0]
-    _length("close", a["close"], n_bars)
-    _offsets("bar_off", bar_off, n_series, n_bars)
-    if bar_off[-1] != n_bars:
-        raise ValueError(f"bar_off ends at {bar_off[-1]}, but open_ has {n_bars} bars")
-    for name in ("open_", "close"):
-        bad = ~(np.isfinite(a[name]) & (a[name] > 0.0))
-        if bad.any():
-            raise ValueError(f"{name}[{_first_bad(bad)}] is not a finite price > 0")
-    _length("n_feat", a["n_feat"], n_series)
-    if np.any(a["n_feat"] < 0):
-        raise ValueError("n_feat must be >= 0")
-    feat_off = a["feat_off"]
-    if feat_off.shape[0] not in (n_series, n_series + 1):
-        raise ValueError(f"feat_off has {feat_off.shape[0]} entries, expected {n_series + 1}")
-    sizes = np.diff(bar_off) * a["n_feat"]
-    ends = feat_off[:n_series] + sizes
-    bad = (feat_off[:n_series] < 0) | (ends > a["feats"].shape[0])
-    if bad.any():
-        s = _first_bad(bad)
-        raise ValueError(f"the feature block of series {s} does not fit in feats")
-    return n_series
-
-
-def _check_models(a):
-    n_models = a["model_window"].shape[0]
-    for name in ("model_obs_dim", "model_norm", "norm_off", "norm_clip", "model_act",
-                 "model_action_kind", "model_low", "model_high"):
-        _length(name, a[name], n_models)
-    _offsets("model_feat_off", a["model_feat_off"], n_models, a["model_feat_col"].shape[0])
-    _offsets("model_state_off", a["model_state_off"], n_models,
-             a["model_state_code"].shape[0])
-    _offsets("model_target_off", a["model_target_off"], n_models, a["targets"].shape[0])
-    n_layers = a["layer_in"].shape[0]
-    for name in ("layer_out", "layer_w_off", "layer_b_off"):
-        _length(name, a[name], n_layers)
-    _offsets("model_layer_off", a["model_layer_off"], n_models, n_layers)
-    if np.any(a["model_window"] < 1):
-        raise ValueError("model_window must be >= 1")
-    if np.any((a["model_state_code"] < 0) | (a["model_state_code"] > 2)):
-        raise ValueError("model_state_code must be 0 (position), 1 (unrealized_return) "
-                         "or 2 (bars_held)")
-    if np.any((a["model_act"] < 0) | (a["model_act"] > 1)):
-        raise ValueError("model_act must be 0 (tanh) or 1 (relu)")
-    if np.any((a["model_action_kind"] < 0) | (a["model_action_kind"] > 1)):
-        raise ValueError("model_action_kind must be 0 (discrete) or 1 (continuous)")
-    if np.any(a["model_feat_col"] < 0):
-        raise ValueError("model_feat_col must be >= 0")
-    li, lo = a["layer_in"], a["layer_out"]
-    if np.any(li < 1) or np.any(lo < 1):
-        raise ValueError("every layer needs at least one input and one output")
-    if np.any(a["layer_w_off"] < 0) or np.any(a["layer_w_off"] + li * lo > a["weights"].shape[0]):
-        raise ValueError("a layer's weights do not fit in weights (layer_w_off, in, out)")
-    if np.any(a["layer_b_off"] < 0) or np.any(a["layer_b_off"] + lo > a["biases"].shape[0]):
-        raise ValueError("a layer's biases do not fit in biases (layer_b_off, out)")
-    for name in ("weights", "biases", "norm_mean", "norm_denom", "norm_clip"):
-        if not np.all(np.isfinite(a[name])):
-            raise ValueError(f"{name} holds a non-finite value")
-    max_width = a["max_width"]
-    for m in range(n_models):
-        n_cols = a["model_feat_off"][m + 1] - a["model_feat_off"][m]
-        n_state = a["model_state_off"][m + 1] - a["model_state_off"][m]
-        obs_dim = a["model_obs_dim"][m]
-        if obs_dim != a["model_window"][m] * n_cols + n_state:
-            raise ValueError(f"model {m}: model_obs_dim {obs_dim} != window * features + "
-                             f"state features = {a['model_window'][m] * n_cols + n_state}")
-        l0, l1 = a["model_layer_off"][m], a["model_layer_off"][m + 1]
-        if l1 <= l0:
-            raise ValueError(f"model {m} has no layers")
-        if li[l0] != obs_dim:
-            raise ValueError(f"model {m}: first layer takes {li[l0]} inputs, obs_dim is {obs_dim}")
-        for layer in range(l0 + 1, l1):
-            if li[layer] != lo[layer - 1]:
-                raise ValueError(f"model {m}: layer {layer - l0} takes {li[layer]} inputs, "
-                                 f"the layer before gives {lo[layer - 1]}")
-        if max(obs_dim, int(lo[l0:l1].max())) > max_width:
-            raise ValueError(f"max_width {max_width} is smaller than model {m}'s widest layer")
-        if a["model_norm"][m]:
-            no = a["norm_off"][m]
-            if no < 0 or no + obs_dim > min(a["norm_mean"].shape[0], a["norm_denom"].shape[0]):
-                raise ValueError(f"model {m}: normalisation statistics do not fit (norm_off)")
-            if np.any(a["norm_denom"][no:no + obs_dim] <= 0) or a["norm_clip"][m] < 0:
-                raise ValueError(f"model {m}: norm_denom must be > 0 and norm_clip >= 0")
-        n_targets = a["model_target_off"][m + 1] - a["model_target_off"][m]
-        if a["model_action_kind"][m] == ACTION_DISCRETE:
-            if lo[l1 - 1] != n_targets:
-                raise ValueError(f"model {m}: {lo[l1 - 1]} outputs but {n_targets} targets")
-            t = a["targets"][a["model_target_off"][m]:a["model_target_off"][m + 1]]
-            if np.any(np.isinf(t)):
-                raise ValueError(f"model {m}: targets must be finite or NaN (hold)")
-        else:
-            if lo[l1 - 1] != 1:
-                raise ValueError(f"model {m}: a continuous action needs 1 output, "
-                                 f"got {lo[l1 - 1]}")
-            if not (np.isfinite(a["model_low"][m]) and np.isfinite(a["model_high"][m])
-                    and a["model_low"][m] <= a["model_high"][m]):
-                raise ValueError(f"model {m}: needs finite model_low <= model_high")
-    return n_models
-
-
-def _check_trajectories(a, n_series, n_models):
-    n_traj = a["traj_model"].shape[0]
-    for name in ("traj_series", "traj_start", "traj_end", "traj_capital", "traj_commission",
-                 "traj_slippage", "traj_long_only"):
-        _length(name, a[name], n_traj)
-    if a["fill_mode"] not in (FILL_NEXT_OPEN, FILL_CLOSE, FILL_NEXT_OPEN_LATE):
-        raise ValueError("fill_mode must be 0 (next open), 1 (close) or 2 (next open, one "
-                         "bar late)")
-    model, series = a["traj_model"], a["traj_series"]
-    if np.any((model < 0) | (model >= n_models)):
-        raise ValueError(f"traj_model[{_first_bad((model < 0) | (model >= n_models))}] "
-                         "is not a model index")
-    if np.any((series < 0) | (series >= n_series)):
-        raise ValueError(f"traj_series[{_first_bad((series < 0) | (series >= n_series))}] "
-                         "is not a series index")
-    start, end = a["traj_start"], a["traj_end"]
-    n_bars = np.diff(a["bar_off"])[series]
-    warm = a["model_window"][model] - 1
-    bad = (start - warm < 0) | (end <= start) | (end > n_bars)
-    if bad.any():
-        i = _first_bad(bad)
-        raise ValueError(f"trajectory {i}: bars {start[i]}..{end[i] - 1} with window "
-                         f"{warm[i] + 1} need 0 <= start - {warm[i]} and start < end <= "
-                         f"{n_bars[i]} (the series' bars)")
-    cap = a["traj_capital"]
-    if not np.all(np.isfinite(cap) & (cap > 0)):
-        raise ValueError(f"traj_capital[{_first_bad(~(np.isfinite(cap) & (cap > 0)))}] "
-                         "must be finite and > 0")
-    for name, hi in (("traj_commission", np.inf), ("traj_slippage", 1.0)):
-        r = a[name]
-        bad = ~(np.isfinite(r) & (r >= 0) & (r < hi))
-        if bad.any():
-            raise ValueError(f"{name}[{_first_bad(bad)}] must be a rate >= 0"
-                             + (" and < 1" if hi == 1.0 else ""))
-    if np.any(a["traj_long_only"] > 1):
-        raise ValueError("traj_long_only must be 0 or 1")
-    want_eq = np.zeros(n_traj + 1, dtype=np.int64)
-    np.cumsum(end - start + 1, out=want_eq[1:])
-    if a["traj_eq_off"] is None:
-        a["traj_eq_off"] = want_eq
-    elif not np.array_equal(a["traj_eq_off"], want_eq):
-        raise ValueError("traj_eq_off must give trajectory i exactly end - start + 1 slots, "
-                         "in order")
-    if a["traj_trade_off"] is None:
-        want_tr = want_eq - np.arange(n_traj + 1, dtype=np.int64)
-        a["traj_trade_off"] = want_tr
-    else:
-        off = a["traj_trade_off"]
-        _length("traj_trade_off", off, n_traj + 1)
-        if off[0] != 0 or np.any(np.diff(off) < end - start):
-            raise ValueError("traj_trade_off must give trajectory i at least end - start "
-                             "trade rows, from 0")
-    return n_traj
-
-
-def _check_feature_reads(a):
-    """Every feature value an observation reads must exist and be finite (NaN would
-    silently become an argmax of 0)."""
-    feat_off, n_feat, bar_off = a["feat_off"], a["n_feat"], a["bar_off"]
-    pairs = {}
-    for i in range(a["traj_model"].shape[0]):
-        key = (int(a["traj_model"][i]), int(a["traj_series"][i]))
-        first = int(a["traj_start"][i]) - int(a["model_window"][key[0]]) + 1
-        last = int(a["traj_end"][i]) - 2  # the last bar with a decision
-        lo, hi = pairs.get(key, (first, last))
-        pairs[key] = (min(lo, first), max(hi, last))
-    for (m, s), (first, last) in pairs.items():
-        cols = a["model_feat_col"][a["model_feat_off"][m]:a["model_feat_off"][m + 1]]
-        if cols.size == 0 or last < first:
-            continue
-        nf = int(n_feat[s])
-        if np.any(cols >= nf):
-            raise ValueError(f"model {m} reads feature column {int(cols.max())}, but series "
-                             f"{s} has {nf}")
-        t_s = int(bar_off[s + 1] - bar_off[s])
-        block = a["feats"][feat_off[s]:feat_off[s] + t_s * nf].reshape(t_s, nf)
-        vals = block[first:last + 1][:, cols]
-        bad = ~np.isfinite(vals)
-        if bad.any():
-            r, c = np.unravel_index(_first_bad(bad.ravel()), bad.shape)
-            raise ValueError(f"series {s} has a non-finite feature (column {int(cols[c])}) at "
-                             f"bar {first + int(r)}, which model {m} reads: start the "
-                             "trajectory later or give the features more warm-up")
+                            arrays.traj_eq_off, arrays.traj_trade_off)
 
 
 def simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
@@ -1033,23 +593,9 @@ def simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
     narrower type are converted. traj_eq_off and traj_trade_off may be left None: they
     then get the contiguous layout (slots of end - start + 1, trade capacity end - start).
     """
-    given = dict(locals())
-    a = {}
-    for name in KERNEL_INPUTS:
-        x = given[name]
-        if name in ("max_width", "fill_mode"):
-            a[name] = int(x)
-        elif x is None:
-            a[name] = None
-        else:
-            a[name] = _array(name, x, _DTYPES.get(name, np.int64))
-    n_series = _check_market(a)
-    n_models = _check_models(a)
-    _check_trajectories(a, n_series, n_models)
-    _check_feature_reads(a)
-    return _simulate(a)
+    return simulate_inputs(validate_inputs(dict(locals())))
 
 
-__all__ = ["simulate", "SimulationResult", "KERNEL_INPUTS", "STATE_POSITION",
+__all__ = ["simulate", "simulate_inputs", "SimulationResult", "KERNEL_INPUTS", "STATE_POSITION",
            "STATE_UNREALIZED", "STATE_BARS_HELD", "ACT_TANH", "ACT_RELU", "ACTION_DISCRETE",
            "ACTION_CONTINUOUS", "FILL_NEXT_OPEN", "FILL_CLOSE", "FILL_NEXT_OPEN_LATE"]

@@ -239,6 +239,7 @@ def _relayout(rng, arrays, cases, layout):
 
 def sim_case(name, seed, kind, fill, folds=3, n_bars=(60, 75), layout=None, **driver):
     from kernels import gpu_simulate as G
+    from kernels.inputs import validate_inputs
     from kernels.simulate import simulate
 
     rng = np.random.default_rng(seed)
@@ -249,7 +250,7 @@ def sim_case(name, seed, kind, fill, folds=3, n_bars=(60, 75), layout=None, **dr
     cpu = simulate(**arrays)
     t0 = time.perf_counter()
     if driver:
-        gpu = G._gpu_simulate(G._validate(dict(arrays)), **driver)
+        gpu = G._gpu_simulate(G._supported(validate_inputs(dict(arrays))), **driver)
     else:
         gpu = G.gpu_simulate(**arrays)
     seconds = time.perf_counter() - t0
@@ -360,7 +361,7 @@ def gpu_parity(n_bars=400, folds=40, repeat=4, reference=(2048, 500)):
     cpu = simulate(**packed.arrays)
     gpu = G.gpu_simulate(**packed.arrays)
     out["reference_bit_identical"] = compare_results(gpu, cpu, packed.capital, "reference")
-    if not G._simulating(G.cuda):
+    if not G.simulating(G.cuda):
         # The policy's float32 multiply-adds are fused on purpose (fmaf_rn, as on the
         # CPU); libNVVM would also fuse any other a*b+c unless the product is mul.rn.
         # The accounting is float64 and has no intended FMA: none may be left there.

@@ -262,7 +262,7 @@ def test_fma_is_correctly_rounded_and_its_twins_agree():
 
 
 def test_layer_loops_use_fused_multiply_adds():
-    from kernels.simulate import _layer4_nb
+    from kernels.mlp import _layer4_nb
 
     if "+fma" not in _host_features():
         pytest.skip("no FMA on this CPU")

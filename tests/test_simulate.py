@@ -13,7 +13,8 @@ import pytest
 from engine.batch import Batch
 from numba import njit
 
-from kernels.simulate import _LANES, _forward_nb, simulate
+from kernels.mlp import LANES as _LANES, _forward_nb
+from kernels.simulate import simulate
 from naive_simulate import naive_forward, naive_simulate
 
 STATE = ("position", "unrealized_return", "bars_held")

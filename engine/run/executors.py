@@ -109,7 +109,7 @@ class RayExecutor:
     def run_chunks(self, batch, chunks, device: str) -> Iterator[tuple[int, ChunkResult]]:
         # the kernel's inputs made from the series alone: Ray tasks get those from the
         # object store (imported here: numba is not for `foldgate --help` to load)
-        from kernels.simulate import _MARKET as market_keys
+        from kernels.inputs import MARKET_INPUTS as market_keys
 
         ray = self._connect()
         chunks = list(chunks)

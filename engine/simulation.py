@@ -1,0 +1,369 @@
+"""How a run simulates its jobs: the device, the end of the data, each symbol's bars
+and features, the windows of every job, and ONE batched kernel call for all of them
+(with buy-and-hold and the --stress scenarios), the results written back per job.
+engine/pipeline.py calls `simulate_jobs`; the jobs are its `ModelJob`s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .errors import FoldgateError
+
+if TYPE_CHECKING:  # engine/pipeline.py imports this module
+    from .pipeline import ModelJob, RunConfig
+
+COUNT_METRICS = {"n_trades", "clipped_shorts", "bars"}
+
+
+def resolve_device(requested: str) -> tuple[str, str]:
+    """(device the kernel runs on, how to describe it): 'auto' takes CUDA when a GPU is
+    present; 'cuda' without one is an error, except under NUMBA_ENABLE_CUDASIM=1, where
+    'cuda' runs the CUDA kernel on Numba's simulator (slow; it says so) and 'auto'
+    keeps to the CPU."""
+    if requested == "cpu":
+        return "cpu", "cpu"
+    try:
+        from kernels.cuda_env import cuda_available, device_name, simulator_active
+
+        if requested == "cuda" and simulator_active():
+            return "cuda", "cuda (CUDA simulator, NUMBA_ENABLE_CUDASIM=1: slow, for tests)"
+        if cuda_available():
+            return "cuda", f"cuda ({device_name() or 'unknown GPU'})"
+    except ImportError:
+        pass
+    if requested == "cuda":
+        raise FoldgateError("--device cuda: no CUDA GPU is usable here (install foldgate[cuda] on a "
+                            "machine with an NVIDIA GPU and driver), or use --device cpu")
+    return "cpu", "cpu (auto: no CUDA GPU found)"
+
+
+def parse_end(value: str | None) -> int | None:
+    """ISO date or time (UTC unless it says otherwise) -> int64 ns; a bare date means the
+    end of that day, so `--end 2026-11-01` includes all of 1 November."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+            stamp = day + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+        else:
+            stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        ns = int(stamp.timestamp() * 1_000_000) * 1_000
+        np.datetime64(ns, "ns")  # inside the range of the store's timestamps?
+    except (ValueError, OverflowError):
+        raise FoldgateError(f"--end: cannot read {value!r} as an ISO date or time in 1678-2261") from None
+    return ns
+
+
+def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, warmup_bars: int):
+    """Bars of one symbol, fetched from Alpaca first when the run asks for it (once per
+    symbol, for all of its models), with room for the warm-up bars before the window."""
+    use_alpaca = cfg.source == "alpaca" or (
+        cfg.source is None and os.environ.get("ALPACA_KEYS_FILE") and not store.has(symbol, timeframe)
+    )
+    if use_alpaca:
+        from .sources.alpaca import ensure_bars
+        from .store import timeframe_seconds
+        from .symbols import guess_asset_class
+
+        now = dt.datetime.now(dt.timezone.utc)
+        end_ns = parse_end(cfg.end)
+        end = min(dt.datetime.fromtimestamp(end_ns / 1e9, dt.timezone.utc), now) if end_ns else now
+        # equities trade ~6.5 of 24 hours on 5 of 7 days: their warm-up spans more calendar time
+        stretch = 1.0 if guess_asset_class(symbol) == "crypto" else (24 / 6.5) * (7 / 5)
+        warmup_days = warmup_bars * timeframe_seconds(timeframe) / 86_400 * stretch
+        days = max(cfg.days, cfg.quick_days or 0) + warmup_days + 5  # 5: holidays, holes
+        ensure_bars(store, symbol, timeframe, start=end - dt.timedelta(days=days), end=end,
+                    data_url=cfg.data_url)
+        cfg.fetched = True
+    return store.read(symbol, timeframe)
+
+
+class _HoldPolicy:
+    """Buy-and-hold as a policy the kernel runs like any other (docs/design.md 6.1): one action,
+    target 1, from the first decision; same fills and costs as the models it benchmarks.
+    Its only input is the position state, so it reads no features."""
+
+    features: list = []
+    window = 1
+    state_features = ["position"]
+    obs_norm = None
+    layers = [(np.zeros((1, 1), dtype=np.float32), np.zeros(1, dtype=np.float32))]
+    activation = "tanh"
+    action_kind = "discrete"
+    targets = np.array([1.0])
+    low = high = None
+
+
+HOLD_POLICY = _HoldPolicy()
+
+
+@dataclass(frozen=True)
+class _PlannedWindow:
+    """One window of a job that simulate_jobs sends to the kernel, and where its
+    results go."""
+
+    job: ModelJob
+    kind: str  # "backtest" | "fold"
+    window: object  # the window of engine/folds.py (start, end bar)
+    in_sample: bool  # the window overlaps the policy's training period
+    traj: int  # the job's trajectory
+    hold: int  # the buy-and-hold trajectory over the same bars
+    bars_per_year: float
+    times: np.ndarray  # the series' bar times, datetime64[s]
+
+
+def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
+                  progress: Callable[[str], None] | None = None) -> None:
+    """Backtest and walk-forward every simulated job, and buy-and-hold over the same
+    windows (once per symbol and window, shared by its models), in ONE batched kernel call."""
+    from kernels.codes import FILL_NAMES
+    from kernels.gpu_simulate import GpuUnsupportedError
+
+    from .batch import Batch
+    from .features import compute_features
+    from .folds import end_past_last_bar, mark_in_sample
+    from .store import BarStore
+
+    store = BarStore(cfg.store)
+    end_ns = parse_end(cfg.end)
+    device, cfg.device_used = resolve_device(cfg.device)
+    by_series: dict[tuple[str, str], list[ModelJob]] = {}
+    for job in jobs:
+        if job.simulated:
+            by_series.setdefault((job.symbol, job.timeframe), []).append(job)
+
+    from .stress import LATE_RUN_SUBDIR, STRESSED
+
+    batch = Batch(fill_mode=0 if cfg.fill == "next-open" else 1)
+    stress_ids: dict[int, dict[str, int]] = {}  # base trajectory -> {cost scenario: trajectory}
+    costs = dict(capital=cfg.capital, commission=cfg.commission_bps / 1e4, slippage=cfg.slippage_bps / 1e4)
+    planned: list[_PlannedWindow] = []
+    hold_traj: dict[tuple[int, int, int], int] = {}
+    for (symbol, timeframe), group in by_series.items():
+        if progress:
+            progress(f"features {symbol} {timeframe}")
+        try:  # the symbol's bars and features: a failure here fails all of its models
+            warmup = max(_warmup(job) for job in group)
+            bars = _read_bars(store, symbol, timeframe, cfg, warmup)
+            names = list(dict.fromkeys(n for job in group for n in job.policy.features))
+            series_id = batch.add_series(bars.open, bars.close, compute_features(bars, names), names)
+        except FoldgateError as exc:
+            if strict:
+                raise
+            for job in group:
+                job.error = str(exc)
+            continue
+        past_end = end_past_last_bar(bars.timestamp, max(cfg.days, cfg.quick_days or 0), end_ns)
+        for job in group if past_end else ():
+            job.flag("END_PAST_LAST_BAR", f"{symbol}: {past_end}")
+        times = bars.timestamp.astype("datetime64[ns]").astype("datetime64[s]")
+        hold_id = batch.add_model(HOLD_POLICY, series_id)
+        for job in group:
+            try:  # the model's windows: a failure here (too few warm-up bars) fails it alone
+                windows, bpy = _plan_windows(job, bars, cfg, end_ns)
+            except FoldgateError as exc:
+                if strict:
+                    raise
+                job.error = str(exc)
+                continue
+            job.asset_class = bars.asset_class
+            job.long_only = cfg.long_only if cfg.long_only is not None else bars.asset_class == "crypto"
+            job.bars_per_year = bpy
+            trained_until = getattr(job.policy, "trained_until", None)
+            tu_ns = int(trained_until.timestamp() * 1e9) if trained_until else None
+            in_sample = mark_in_sample([w for _, w in windows], tu_ns, job.train_periods)
+            model_id = batch.add_model(job.policy, series_id)
+            for (kind, window), flagged in zip(windows, in_sample):
+                traj = batch.add_trajectory(model_id, series_id, window.start, window.end,
+                                            long_only=job.long_only, **costs)
+                key = (series_id, window.start, window.end)
+                if key not in hold_traj:  # target 1 is never short: long_only does not change it
+                    hold_traj[key] = batch.add_trajectory(hold_id, series_id, window.start, window.end,
+                                                          long_only=True, **costs)
+                planned.append(_PlannedWindow(job, kind, window, bool(flagged), traj, hold_traj[key], bpy, times))
+                if cfg.stress:
+                    stress_ids[traj] = {
+                        sc.name: batch.add_trajectory(
+                            model_id, series_id, window.start, window.end, long_only=job.long_only,
+                            capital=cfg.capital, commission=costs["commission"] * sc.cost_multiplier,
+                            slippage=costs["slippage"] * sc.cost_multiplier)
+                        for sc in STRESSED if not sc.late_fill}
+
+    planned = [p for p in planned if p.job.error is None]
+    if not planned:
+        return
+    if progress:
+        progress(f"simulating {len(planned)} trajectories")
+    holds = sorted({p.hold for p in planned})
+    traj_ids = [p.traj for p in planned] + holds
+    hold_bpy = {p.hold: p.bars_per_year for p in planned}
+    bpy_list = [p.bars_per_year for p in planned] + [hold_bpy[h] for h in holds]
+    # the cost scenarios are more trajectories of the same list; the delay scenario is
+    # the base trajectories again under the late fill mode (one per kernel call)
+    stressed = [(p.traj, name, sid) for p in planned for name, sid in stress_ids.get(p.traj, {}).items()]
+    traj_ids += [sid for _, _, sid in stressed]
+    bpy_list += [p.bars_per_year for p in planned for _ in stress_ids.get(p.traj, {})]
+    runs = [(batch, traj_ids, bpy_list, cfg.run_dir)]
+    if cfg.stress and any(sc.late_fill for sc in STRESSED):
+        import copy
+
+        late = copy.copy(batch)  # the same series, models and trajectories
+        late.fill_mode = FILL_NAMES["next-open-late"]
+        runs.append((late, [p.traj for p in planned], [p.bars_per_year for p in planned],
+                     None if cfg.run_dir is None else cfg.run_dir / LATE_RUN_SUBDIR))
+    results, stats = [], []
+    for sim, ids, bpys, run_dir in runs:
+        try:
+            results.append(_run_chunks(sim, ids, bpys, device, cfg, progress, run_dir=run_dir))
+        except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
+            if cfg.device == "cuda":
+                raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
+            cfg.device_used = f"cpu (auto: {exc})"
+            device = "cpu"
+            # the GPU's chunks are another run's (the device is part of the run key)
+            results.append(_run_chunks(sim, ids, bpys, "cpu", cfg, progress, resume=False, run_dir=run_dir))
+        stats.append(cfg.run_stats)
+    if len(stats) > 1:  # one run as the report tells it: the delay scenario's chunks counted in
+        cfg.run_stats = {k: (sum(s[k] for s in stats) if k != "run_dir" else stats[0][k]) for k in stats[0]}
+    result = results[0]
+    hold_out = dict(zip(holds, result[len(planned):len(planned) + len(holds)]))
+    by_id = dict(zip(traj_ids, result))
+    late_out = dict(zip(runs[1][1], results[1])) if len(runs) > 1 else {}
+    for p, out in zip(planned, result):
+        job, kind, traj = p.job, p.kind, p.traj
+        record = _window_record(p.window, p.in_sample, out, p.times)
+        bench = hold_out[p.hold]
+        record["buy_and_hold"] = {
+            "metrics": {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in bench["metrics"].items()},
+            "equity": np.asarray(bench["equity"], dtype=np.float64),
+        }
+        if kind == "backtest":
+            job.backtest = record
+        else:
+            record["index"] = len(job.folds)
+            job.folds.append(record)
+            job.fold_returns.append(out["returns"])
+            job.hold_returns.append(bench["returns"])
+        if cfg.stress:
+            outs = {name: by_id[sid] for name, sid in stress_ids[traj].items()}
+            outs.update({sc.name: late_out[traj] for sc in STRESSED if sc.late_fill})
+            for name, o in outs.items():
+                metrics = {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in o["metrics"].items()}
+                run = job.stress_runs.setdefault(name, {"folds": [], "backtest": None})
+                if kind == "backtest":
+                    run["backtest"] = metrics
+                else:
+                    run["folds"].append((metrics, o["returns"]))
+
+
+RUN_SUBDIR = "run"
+"""The run directory's name inside the report directory (--out)."""
+
+
+def report_dir(out_dir, stamp: str | None) -> Path:
+    """validate's report directory: --out, else validation_reports/<archive stamp>/."""
+    return Path(out_dir) if out_dir else Path("validation_reports") / (stamp or "run")
+
+
+def _run_chunks(batch, traj_ids, bpy_list, device, cfg: RunConfig, progress, resume=None,
+                run_dir: Path | None = None) -> list[dict]:
+    """The trajectories through engine.run: chunk by chunk, into the run directory when
+    the run has one, on the executor the run names (docs/design.md 11)."""
+    from .run import make_executor, run_chunked
+
+    def on_chunk(p):
+        if getattr(progress, "takes_chunks", False):  # a progress bar: the counts themselves
+            progress(p)
+            return
+        progress(f"simulating: chunk {p.chunks_done}/{p.n_chunks}, {p.trajectories_done:,} of "
+                 f"{p.n_trajectories:,} trajectories" + (" (from the run directory)" if p.reused else ""))
+
+    executor = make_executor(cfg.executor, cfg.ray_address, cfg.ray_cpus)
+    try:
+        out = run_chunked(batch, traj_ids, bars_per_year=bpy_list, device=device,
+                          run_dir=run_dir,
+                          resume=cfg.resume if resume is None else resume,
+                          chunk_size=cfg.chunk_size, executor=executor,
+                          progress=on_chunk if progress else None)
+    finally:
+        executor.close()
+    cfg.run_stats = {"chunks": out.n_chunks, "chunks_run": out.chunks_run,
+                     "chunks_reused": out.chunks_reused, "kernel_s": out.kernel_s,
+                     "wall_s": out.wall_s, "run_dir": None if out.run_dir is None else str(out.run_dir)}
+    return out.results
+
+
+def _warmup(job: ModelJob) -> int:
+    """Bars a model needs before a window's first bar: its features' lookback and lags."""
+    from .features import lookback
+
+    return lookback(job.policy.features) + job.policy.window - 1
+
+
+def _plan_windows(job: ModelJob, bars, cfg: RunConfig, end_ns: int | None):
+    """The model's windows, [("backtest" | "fold", window)], and the bars per year of the
+    run's main window (docs/design.md 6: measured once over the whole --days window)."""
+    from .folds import bars_per_year, make_folds
+
+    warmup = _warmup(job)
+    if cfg.walk_forward:
+        main = make_folds(bars.timestamp, cfg.days, cfg.walk_forward, end=end_ns, warmup=warmup)
+        windows = [("fold", f) for f in main]
+        if cfg.quick_days:
+            quick = make_folds(bars.timestamp, cfg.quick_days, 1, end=end_ns, warmup=warmup)
+            windows.insert(0, ("backtest", quick[0]))
+    else:
+        main = make_folds(bars.timestamp, cfg.days, 1, end=end_ns, warmup=warmup)
+        windows = [("backtest", main[0])]
+    bpy = cfg.bars_per_year or bars_per_year(bars.timestamp[main[0].start: main[-1].end])
+    return windows, bpy
+
+
+def _window_record(window, in_sample: bool, out: dict, times: np.ndarray) -> dict:
+    """One fold or backtest as the report writes it. Curves stay numpy arrays (the
+    report writer converts them in one vectorised pass); `times` are datetime64[s]."""
+    bars_ts = times[window.start: window.end]
+    ti, tf = out["trade_int"], out["trade_float"]
+    entry_times = iso_list(times[ti[:, 0]])
+    exit_times = iso_list(times[ti[:, 1]])
+    trades = [
+        {"entry_time": entry_times[k], "exit_time": exit_times[k], "direction": int(ti[k, 2]),
+         "entry_price": float(tf[k, 0]), "exit_price": float(tf[k, 1]), "pnl": float(tf[k, 2]),
+         "commission": float(tf[k, 3])}
+        for k in range(len(ti))
+    ]
+    start, end = iso_list(times[[window.start, window.end - 1]])
+    return {
+        "start": start,
+        "end": end,
+        "bars": int(window.end - window.start),
+        "in_sample": in_sample,
+        "metrics": {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in out["metrics"].items()},
+        "equity": np.asarray(out["equity"], dtype=np.float64),
+        "timestamps": bars_ts,
+        "trades": trades,
+    }
+
+
+def iso_list(times: np.ndarray) -> list[str]:
+    """datetime64 array -> ISO strings with a Z, in one vectorised call."""
+    return [t + "Z" for t in np.datetime_as_string(times.astype("datetime64[s]"), unit="s").tolist()]
+
+
+def _py(value):
+    """numpy scalar -> JSON-able Python value, NaN -> None."""
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    value = float(value)
+    return None if not np.isfinite(value) else value
