@@ -75,15 +75,10 @@ def vol_nb(close, k, out):
 
 @njit(cache=True)
 def sma_ratio_nb(close, k, out):
-    """c_t / mean(c_{t-k+1..t}) - 1."""
+    """c_t / mean(c_{t-k+1..t}) - 1 (the mean is ss_sma_nb's, so the two cannot drift)."""
+    ss_sma_nb(close, k, out)
     for t in range(close.shape[0]):
-        if t < k - 1:
-            out[t] = np.nan
-            continue
-        s = 0.0
-        for i in range(t - k + 1, t + 1):
-            s += close[i]
-        out[t] = close[t] / (s / k) - 1.0
+        out[t] = close[t] / out[t] - 1.0  # NaN before the lookback stays NaN
 
 
 @njit(cache=True)
