@@ -41,6 +41,7 @@ from .evidence import (  # docs/design.md 6.1: one home for its formulas
     best_variant,
     evidence_summary,
     expected_max_z,
+    shape_moments,
     is_buy_and_hold_like,
     symbol_pvalue,
 )
@@ -88,10 +89,7 @@ def _moments(r: np.ndarray) -> tuple[float, float, float]:
     sr = per_bar_sharpe(r)
     if math.isnan(sr):
         return math.nan, math.nan, math.nan
-    d = r - r.mean()
-    m2 = float(np.mean(d * d))
-    skew = float(np.mean(d ** 3)) / m2 ** 1.5
-    kurt = float(np.mean(d ** 4)) / (m2 * m2)
+    _, skew, kurt = shape_moments(r)
     return sr, skew, kurt
 
 

@@ -21,6 +21,7 @@ scipy.special (ndtr, ndtri, chdtrc) is imported on first use: importing it costs
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -69,6 +70,13 @@ def phi(x):
 def phi_inv(p):
     """Standard normal quantile."""
     return _special().ndtri(p)
+
+
+@functools.lru_cache(maxsize=64)
+def _z(p: float) -> float:
+    # a scalar through scipy's ufunc machinery costs ~0.1 ms, and every model asks for
+    # the same two quantiles
+    return float(phi_inv(p))
 
 
 def n_lags(n: int) -> int:
@@ -188,16 +196,27 @@ def _fold_sharpe(r: np.ndarray) -> float:
     return float(r.mean() / r.std(ddof=1))
 
 
+def shape_moments(r: np.ndarray) -> tuple[float, float, float]:
+    """(SR per bar = mean / std ddof 1, g3 skewness, g4 raw kurtosis) of a series with
+    at least 2 values and nonzero variance: the one place both sections' SR, skewness
+    and kurtosis are computed (docs/design.md 6 and 6.1). Powers as products: numpy's
+    `d ** 3` goes through pow() and costs more than the rest together."""
+    mean = r.mean()
+    d = r - mean
+    d2 = d * d
+    ss = float(d2.sum())
+    m2 = ss / r.size
+    g3 = float((d2 * d).mean()) / m2 ** 1.5
+    g4 = float((d2 * d2).mean()) / (m2 * m2)
+    return float(mean / math.sqrt(ss / (r.size - 1))), g3, g4
+
+
 def _moments(r: np.ndarray) -> tuple[float, float, float]:
     """(SR per bar, g3, g4 raw), population moments; SR 0 and NaN moments at zero
     variance."""
     if r.min() == r.max():
         return 0.0, math.nan, math.nan
-    d = r - r.mean()
-    m2 = float(np.mean(d * d))
-    g3 = float(np.mean(d ** 3)) / m2 ** 1.5
-    g4 = float(np.mean(d ** 4)) / (m2 * m2)
-    return float(r.mean() / r.std(ddof=1)), g3, g4
+    return shape_moments(r)
 
 
 def _check_inputs(returns, fold_lengths, bars_per_year, level):
@@ -252,8 +271,8 @@ def evidence_summary(returns, fold_lengths, bars_per_year, *, hurdle_sharpe: flo
         q = 1.0 if math.isnan(g3) else bartlett_q(autocovariances(r, lags), lags)
         se = sharpe_se(sr, g3, g4, q, n)
 
-    z_level = float(phi_inv(level))
-    z90 = float(phi_inv(0.5 + CI_LEVEL / 2.0))
+    z_level = _z(float(level))
+    z90 = _z(0.5 + CI_LEVEL / 2.0)
     qf = q * variance_factor(sr, g3, g4) if math.isfinite(sr) else math.nan
     psr0 = float(psr(sr, se, 0.0)) if math.isfinite(se) else math.nan
     psr_h = float(psr(sr, se, h)) if math.isfinite(se) else math.nan
