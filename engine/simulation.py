@@ -335,14 +335,9 @@ def _window_record(window, in_sample: bool, out: dict, times: np.ndarray) -> dic
     report writer converts them in one vectorised pass); `times` are datetime64[s]."""
     bars_ts = times[window.start: window.end]
     ti, tf = out["trade_int"], out["trade_float"]
-    entry_times = iso_list(times[ti[:, 0]])
-    exit_times = iso_list(times[ti[:, 1]])
-    trades = [
-        {"entry_time": entry_times[k], "exit_time": exit_times[k], "direction": int(ti[k, 2]),
-         "entry_price": float(tf[k, 0]), "exit_price": float(tf[k, 1]), "pnl": float(tf[k, 2]),
-         "commission": float(tf[k, 3])}
-        for k in range(len(ti))
-    ]
+    columns = (iso_list(times[ti[:, 0]]), iso_list(times[ti[:, 1]]), ti[:, 2].tolist(),
+               *tf[:, :4].T.tolist())
+    trades = [dict(zip(TRADE_FIELDS, row)) for row in zip(*columns)]
     start, end = iso_list(times[[window.start, window.end - 1]])
     return {
         "start": start,
@@ -354,6 +349,10 @@ def _window_record(window, in_sample: bool, out: dict, times: np.ndarray) -> dic
         "timestamps": bars_ts,
         "trades": trades,
     }
+
+
+TRADE_FIELDS = ("entry_time", "exit_time", "direction", "entry_price", "exit_price", "pnl", "commission")
+"""A trade's fields in the report, in order (docs/report.md)."""
 
 
 def iso_list(times: np.ndarray) -> list[str]:
