@@ -10,7 +10,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .decision import SHORT_OF_MIN_TRL, decide_evidence, decide_seed, min_trl_shortfall
 from .errors import FoldgateError
+from .gating import as_thresholds
+from .metrics import (
+    apply_variants,
+    benjamini_hochberg,
+    best_variant,
+    evidence_summary,
+    is_buy_and_hold_like,
+    per_bar_sharpe,
+    symbol_pvalue,
+    walk_forward_summary,
+)
+from .pbo import N_BLOCKS, PBOResult, pbo_cscv, returns_matrix
+from .stress import BASE, FRAGILE_SCENARIO, STAT_KEYS, fragile_to_costs, stress_section
 
 if TYPE_CHECKING:  # the jobs are engine/pipeline.py's, which imports this module
     from .pipeline import ModelJob
@@ -21,8 +35,6 @@ def summarize_jobs(jobs: list[ModelJob], thresholds=None) -> None:
     statistics of 6.1 (out-of-sample folds only, with buy-and-hold over the same folds);
     then the variants of each (symbol, timeframe) are deflated and, in a run of several
     symbols, Benjamini-Hochberg decides which symbols' evidence survives the multiplicity."""
-    from .gating import as_thresholds
-    from .metrics import walk_forward_summary
 
     t = as_thresholds(thresholds)
     with_folds = [j for j in jobs if j.folds]
@@ -44,7 +56,6 @@ def summarize_jobs(jobs: list[ModelJob], thresholds=None) -> None:
 def _stress(job: ModelJob, t) -> None:
     """--stress: each scenario's fold returns and Sharpes, its evidence statistics, their
     change from the base; FRAGILE_TO_COSTS (docs/design.md 11). Decisions stay on the base."""
-    from .stress import BASE, FRAGILE_SCENARIO, STAT_KEYS, fragile_to_costs, stress_section
 
     def row(fold_metrics, fold_returns, backtest):
         out = {"backtest_return": None if backtest is None else backtest["total_return"],
@@ -81,7 +92,6 @@ def _stress(job: ModelJob, t) -> None:
 def _evidence(job: ModelJob, t, fold_metrics: list[dict] | None = None, fold_returns=None) -> dict:
     """docs/design.md 6.1 over the job's out-of-sample folds (a stress scenario's metrics and
     returns of the same folds when given)."""
-    from .metrics import evidence_summary, per_bar_sharpe
 
     base = fold_metrics is None
     fold_metrics = [f["metrics"] for f in job.folds] if base else fold_metrics
@@ -132,7 +142,6 @@ def is_multi_symbol(jobs: list[ModelJob]) -> bool:
 
 
 def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
-    from .metrics import apply_variants, benjamini_hochberg, best_variant, symbol_pvalue
 
     groups = _symbol_groups(jobs)
     pvalued = []  # (group, p-value of its best variant): errors and gating drops left out
@@ -158,7 +167,6 @@ def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
 def _variants_pbo(group: list[ModelJob]) -> dict:
     """docs/design.md 11: the probability of backtest overfitting across one symbol's variants,
     by CSCV over the folds that are out of sample for every one of them."""
-    from .pbo import N_BLOCKS, PBOResult, pbo_cscv, returns_matrix
 
     def undefined(reason):
         return PBOResult(None, reason, len(group), 0, N_BLOCKS, 0, None, None).to_dict()
@@ -180,8 +188,6 @@ def _evidence_flags(job: ModelJob, t) -> None:
     """The model's flags of docs/design.md 8, each also a reason in both profiles: in-sample
     folds, BUY_AND_HOLD_LIKE, a window shorter than MinTRL (the evidence rule says itself
     when a model never traded)."""
-    from .decision import SHORT_OF_MIN_TRL, min_trl_shortfall
-    from .metrics import is_buy_and_hold_like
 
     e = job.summary["evidence"]
     oos = [f for f in job.folds if not f["in_sample"]]
@@ -224,8 +230,6 @@ GATING_DROP_REASON = "gating classified the model DROP on its training metrics; 
 def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
     """Both profiles' verdicts for every decided job; `decision` and `reasons` are those
     of the thresholds' profile."""
-    from .decision import decide_evidence, decide_seed
-    from .gating import as_thresholds
 
     t = as_thresholds(thresholds)
     multi = is_multi_symbol(jobs)

@@ -118,7 +118,7 @@ class RunDir:
 
     def _lock(self) -> None:
         try:
-            import fcntl
+            import fcntl  # call time: POSIX only, and only when a run directory is locked
         except ImportError:  # no advisory locks here (Windows): run unlocked
             return
         fh = open(self.path / LOCK, "a+")
