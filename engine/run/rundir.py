@@ -17,7 +17,6 @@ import contextlib
 import datetime as dt
 import io
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
