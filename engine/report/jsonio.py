@@ -21,7 +21,6 @@ import datetime as _dt
 import enum
 import functools
 import json
-import math
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -41,13 +40,21 @@ class _Shape:
     key, list items, and whether numbers there are integers. oneOf/anyOf branches and
     allOf parts are merged: the report's alternatives only ever differ by null."""
 
-    __slots__ = ("props", "extra", "items", "ints")
+    __slots__ = ("props", "extra", "items", "ints", "_plan")
 
     def __init__(self):
         self.props: dict[str, _Shape] = {}
         self.extra: _Shape | None = None
         self.items: _Shape | None = None
         self.ints = False
+        self._plan = None
+
+    def plan(self) -> list[tuple[str, str, _Shape | None, bool]]:
+        """(key, key as JSON text, its schema, whether its numbers are ints) in the schema's
+        order; built on first use, once the schema is compiled and merged."""
+        if self._plan is None:
+            self._plan = [(k, _jstr(k), sub, sub is not None and sub.ints) for k, sub in self.props.items()]
+        return self._plan
 
 
 def _compile(node: Any, root: dict, memo: dict) -> _Shape | None:
@@ -170,7 +177,7 @@ def _scalar(v: Any, ints: bool) -> str:
     """A normalised scalar as the json module writes it (NaN and inf: null)."""
     t = type(v)
     if t is float:
-        if v != v or v in (math.inf, -math.inf):
+        if v - v != 0.0:  # NaN or infinite
             return "null"
         return int.__repr__(int(v)) if ints and v.is_integer() else float.__repr__(v)
     if t is str:
@@ -239,15 +246,30 @@ class _Writer:
     # --- objects: key order -------------------------------------------------------
 
     @staticmethod
-    def entries(value: dict, shape: _Shape | None) -> list[tuple[str, Any, _Shape | None]]:
-        """(key, value, schema) in the schema's order, keys it does not list after them, sorted."""
+    def entries(value: dict, shape: _Shape | None) -> list[list]:
+        """[key, value, schema, ints, key as JSON text] in the schema's order, keys it does
+        not list after them, sorted."""
         if shape is None:
-            return [(str(k), value[k], None) for k in sorted(value, key=str)]
-        props = shape.props
-        out = [(k, value[k], sub) for k, sub in props.items() if k in value]
+            return [[str(k), value[k], None, False, _jstr(str(k))] for k in sorted(value, key=str)]
+        out = [[k, value[k], sub, ints, text] for k, text, sub, ints in shape.plan() if k in value]
         if len(out) < len(value):
-            out += [(str(k), value[k], shape.extra) for k in sorted((k for k in value if k not in props), key=str)]
+            extra = shape.extra
+            ints = extra is not None and extra.ints
+            out += [[str(k), value[k], extra, ints, _jstr(str(k))]
+                    for k in sorted((k for k in value if k not in shape.props), key=str)]
         return out
+
+    @staticmethod
+    def normed(entries: list[list]) -> list[list]:
+        """The entries with their values normalised (scalars are already)."""
+        for e in entries:
+            if type(e[1]) not in _SCALARS:
+                try:
+                    e[1] = _norm(e[1])
+                except _Unwritable as exc:
+                    exc.path.insert(0, f".{e[0]}")
+                    raise
+        return entries
 
     # --- one line -----------------------------------------------------------------
 
@@ -263,9 +285,12 @@ class _Writer:
             return got if type(got) is str else self.inline(got, shape)
         if t is dict:
             parts = []
-            for k, v, sub in self.entries(value, shape):
+            for k, v, sub, ints, key in self.normed(self.entries(value, shape)):
+                if type(v) in _SCALARS:
+                    parts.append(f"{key}: {_scalar(v, ints)}")
+                    continue
                 try:
-                    parts.append(f"{_key(k)}: {self.inline(v, sub)}")
+                    parts.append(f"{key}: {self.inline(v, sub)}")
                 except _Unwritable as exc:
                     exc.path.insert(0, f".{k}")
                     raise
@@ -286,6 +311,13 @@ class _Writer:
 
     # --- the layout: structure on lines, flat values on one ------------------------
 
+    def child(self, key: str, value: Any, shape: _Shape | None, indent: str) -> str:
+        try:
+            return self.block(value, shape, indent, False)
+        except _Unwritable as exc:
+            exc.path.insert(0, f".{key}")
+            raise
+
     def block(self, value: Any, shape: _Shape | None, indent: str, inline_dicts: bool) -> str:
         """Structure on separate lines, but lists of numbers (equity curves) and small
         flat objects (trades, flags) on one line each, so a report stays readable."""
@@ -303,29 +335,12 @@ class _Writer:
         if t is dict:
             if not value:
                 return "{}"
-            entries = self.entries(value, shape)
-            scalar = [type(v) in _SCALARS for _, v, _ in entries]
-            if not all(scalar):
-                for n, (k, v, sub) in enumerate(entries):
-                    if not scalar[n]:
-                        try:
-                            entries[n] = (k, _norm(v), sub)
-                        except _Unwritable as exc:
-                            exc.path.insert(0, f".{k}")
-                            raise
-            if inline_dicts and not any(type(v) in _CONTAINERS for _, v, _ in entries):
+            entries = self.normed(self.entries(value, shape))
+            if inline_dicts and not any(type(e[1]) in _CONTAINERS for e in entries):
                 return self.inline(value, shape)
-            parts = []
-            for k, v, sub in entries:
-                if type(v) in _SCALARS:  # most values: spelled here, not in a call of block
-                    text = _scalar(v, sub is not None and sub.ints)
-                else:
-                    try:
-                        text = self.block(v, sub, inner, False)
-                    except _Unwritable as exc:
-                        exc.path.insert(0, f".{k}")
-                        raise
-                parts.append(f"{inner}{_KEYS.get(k) or _key(k)}: {text}")
+            # most values are scalars: spelled here, not in a call of block
+            parts = [f"{inner}{key}: {_scalar(v, ints) if type(v) in _SCALARS else self.child(k, v, sub, inner)}"
+                     for k, v, sub, ints, key in entries]
             return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
         if not value:
             return "[]"
@@ -337,18 +352,6 @@ class _Writer:
         if rows is None:
             rows = self.listed(value, items, lambda v, s: self.block(v, s, inner, True))
         return "[\n" + inner + (",\n" + inner).join(rows) + "\n" + indent + "]"
-
-
-_KEYS: dict[str, str] = {}  # the schema's keys, spelled once
-
-
-def _key(k: str) -> str:
-    text = _KEYS.get(k)
-    if text is None:
-        text = _jstr(k)
-        if len(_KEYS) < 4096:
-            _KEYS[k] = text
-    return text
 
 
 # A trade's values, column by column: the exact types spelled without conversion
@@ -394,12 +397,12 @@ def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
     if any(type(k) is not str for k in keys) or len(entries) != len(keys):
         return None
     columns = []
-    for k, _, sub in entries:
+    for k, _, sub, _, _ in entries:
         col = _column([r[k] for r in rows], sub)
         if col is None:
             return None
         columns.append(col)
-    template = "{" + ", ".join(_key(k).replace("%", "%%") + ": %s" for k, _, _ in entries) + "}"
+    template = "{" + ", ".join(key.replace("%", "%%") + ": %s" for _, _, _, _, key in entries) + "}"
     return [template % row for row in zip(*columns)]
 
 
@@ -414,15 +417,15 @@ def iter_report_json(report: Mapping):
         yield w.block(report, shape, "", False) + "\n"
         return
     rest = {k: v for k, v in report.items() if k != "models"}
-    top = w.entries(rest, shape)
+    top = [(k, v, sub, key) for k, v, sub, _, key in w.entries(rest, shape)]
     order = list(shape.props)
-    at = sum(1 for k, _, _ in top if k in order and order.index(k) < order.index("models")) \
+    at = sum(1 for k, _, _, _ in top if k in order and order.index(k) < order.index("models")) \
         if "models" in order else len(top)
-    top.insert(at, ("models", None, None))
+    top.insert(at, ("models", None, None, '"models"'))
     model_shape = shape.props["models"].items if "models" in shape.props else None
     # the top level is small: its text is built (and any unwritable value found) first
     text = {}
-    for k, v, sub in top:
+    for k, v, sub, _ in top:
         if k != "models":
             try:
                 text[k] = w.block(v, sub, "  ", False)
@@ -430,10 +433,10 @@ def iter_report_json(report: Mapping):
                 exc.path.insert(0, f".{k}")
                 raise
     yield "{\n"
-    for n, (key, _, _) in enumerate(top):
+    for n, (k, _, _, key) in enumerate(top):
         sep = ",\n" if n < len(top) - 1 else "\n"
-        if key != "models":
-            yield f"  {_key(key)}: {text[key]}{sep}"
+        if k != "models":
+            yield f"  {key}: {text[k]}{sep}"
             continue
         if not models:
             yield f'  "models": []{sep}'
