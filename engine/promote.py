@@ -100,7 +100,8 @@ def _deploy_bytes(job) -> tuple[bytes, str]:
     """The bytes to deploy and what they are: the validated native file itself, or
     the native checkpoint an SB3 zip converts to."""
     from .limits import POLICY_FILE, read_bounded
-    from .policy import FORMAT, policy_to_checkpoint
+    from .policies.checkpoint import policy_to_checkpoint
+    from .policies.model import FORMAT
 
     src = Path(job.model_path)
     policy = job.policy
