@@ -241,4 +241,8 @@ _RULES = {
     "checkpoints": _one_of(CHECKPOINT_CHOICES),
     "stress": _flag(),
 }
-"""The settings a user gives; the rest (device_used, fetched, run_dir, run_stats) the run fills in."""
+"""The rule of each setting a user gives (store, data_url, thresholds and out_dir are
+paths, checked when they are used)."""
+
+FILLED_BY_RUN = frozenset({"device_used", "fetched", "run_dir", "run_stats"})
+"""RunConfig's fields that the run fills in, not the user."""
