@@ -29,8 +29,8 @@ def check_feature(bars, name: str, *, cuts: int = DEFAULT_CUTS, starts: int = DE
     """Compute `name` on `bars` and on truncated and late-started copies; every value
     that moves (beyond rtol, relative; 0 = bit for bit) is a Move. Naming a plugin
     feature here does not trigger its gate: this is the check."""
-    # lazy: engine.features loads the Numba feature kernels (~0.4 s), which `foldgate --help`
-    # (it imports every command's module) never needs
+    # `foldgate --help` imports every command's module, and needs no Numba kernels:
+    # lazy: engine.features loads the Numba feature kernels (~0.4 s)
     from .features import compute_features, feature_lookback
 
     with unverified([name]):

@@ -57,7 +57,7 @@ class PluginFeature:
 
 def discover_entry_points() -> list:
     """The installed `foldgate.features` entry points (tests replace this)."""
-    # call time: importlib.metadata, read only when a plugin feature is named
+    # lazy: importlib.metadata (~10 ms), read only when a plugin feature is named
     from importlib.metadata import entry_points
 
     return list(entry_points(group=GROUP))

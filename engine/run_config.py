@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import FoldgateError, SettingError
-from .gating import PROFILES
+from .gating import PROFILES, load_thresholds
 from .run import check_chunk_size
 from .run.executors import EXECUTORS
 from .simulation import parse_end
@@ -114,8 +114,6 @@ class RunConfig:
 
     def load_thresholds(self):
         """The run's thresholds, with `profile` and `hurdle_sharpe` laid over the file's."""
-        from .gating import load_thresholds
-
         self.check()
         t = load_thresholds(self.thresholds)
         if self.profile is not None:

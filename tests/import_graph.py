@@ -21,10 +21,11 @@ PACKAGES = ("cli", "engine", "kernels")
 @dataclass(frozen=True)
 class Import:
     source: str  # the importing module, dotted
-    target: str  # the imported module, dotted (one of PACKAGES' modules)
+    target: str  # the imported module, dotted
     line: int
     function_level: bool  # inside a def (runs at call time)
     comment: str  # the source line, for the lazy-import rule
+    internal: bool = True  # one of PACKAGES' modules (else a library: numpy, torch, ...)
 
 
 def module_files(root: Path = ROOT, packages=PACKAGES) -> dict[str, Path]:
@@ -68,9 +69,11 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[Import
             parts.pop()
         return None
 
-    def add(target: str | None, node: ast.stmt, in_def: bool) -> None:
+    def add(target: str | None, node: ast.stmt, in_def: bool, external: str | None = None) -> None:
         if target and target != module:
             found.append(Import(module, target, node.lineno, in_def, lines[node.lineno - 1]))
+        elif target is None and external and external.split(".")[0] not in PACKAGES:
+            found.append(Import(module, external, node.lineno, in_def, lines[node.lineno - 1], internal=False))
 
     def visit(node: ast.AST, in_def: bool) -> None:
         for child in ast.iter_child_nodes(node):
@@ -83,13 +86,14 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[Import
     def visit_stmt(child: ast.AST, in_def: bool) -> None:
         if isinstance(child, ast.Import):
             for alias in child.names:
-                add(known(alias.name), child, in_def)
+                add(known(alias.name), child, in_def, external=alias.name)
         elif isinstance(child, ast.ImportFrom):
             base = _resolve(module, is_pkg, child.level, child.module)
             for alias in child.names:
                 sub = f"{base}.{alias.name}" if base else alias.name
                 # `from pkg import submodule` imports the submodule; `from m import name` imports m
-                add(sub if sub in modules else known(base), child, in_def)
+                add(sub if sub in modules else known(base), child, in_def,
+                    external=None if child.level else child.module)
         elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             visit(child, True)
         elif isinstance(child, ast.If) and _is_type_checking(child.test):
@@ -102,12 +106,15 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[Import
     return found
 
 
-def all_imports(root: Path = ROOT, packages=PACKAGES) -> list[Import]:
-    """Every import of one of our modules by another, once per statement and target."""
+def all_imports(root: Path = ROOT, packages=PACKAGES, *, libraries: bool = False) -> list[Import]:
+    """Every import of one of our modules by another, once per statement and target;
+    with `libraries`, imports of everything else too (stdlib and third-party)."""
     modules = module_files(root, packages)
     out = {}
     for name, path in modules.items():
         for imp in imports_of(name, path, modules):
+            if not (imp.internal or libraries):
+                continue
             out.setdefault((imp.source, imp.target, imp.line), imp)
     return list(out.values())
 
