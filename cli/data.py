@@ -101,7 +101,7 @@ def import_cmd(file, symbol, timeframe, asset_class, replace, store):
     Columns (any case): timestamp (ISO-8601 or epoch s/ms/us/ns), open, high, low, close,
     volume, and optionally trade_count and vwap. Every row is checked first; nothing is
     written unless all rows are valid."""
-    from engine.data.importer import import_file  # call time: pyarrow.csv/parquet, ~0.15 s of start-up
+    from engine.data.importer import import_file  # lazy: pyarrow.csv/parquet, ~0.15 s of start-up
 
     st = BarStore(store)
     guard_shipped_sample(st, "import")

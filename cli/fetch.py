@@ -28,7 +28,7 @@ from .sample_guard import guard_shipped_sample
 def _date(ctx, param, value):
     if value is None:
         return None
-    from engine.data.sources.alpaca import to_utc  # call time: the Alpaca source (email, HTTP), ~20 ms of start-up
+    from engine.data.sources.alpaca import to_utc  # lazy: the Alpaca source (email, HTTP), ~20 ms of start-up
 
     try:
         return to_utc(value, param.name, end_of_day=param.name == "end")
@@ -133,7 +133,7 @@ def fetch(symbols, timeframe, days, start, end, feed, adjustment, refresh, data_
     atomically once all its pages arrived. Stocks need keys: ALPACA_KEYS_FILE, or
     APCA_API_KEY_ID and APCA_API_SECRET_KEY. Crypto needs none.
     """
-    from engine.data.sources.alpaca import fetch_bars  # call time: as in _date
+    from engine.data.sources.alpaca import fetch_bars  # lazy: as in _date
 
     if days is not None and start is not None:
         raise click.UsageError("give --days or --start, not both")

@@ -56,7 +56,7 @@ def build_gate_document(source: Path, root: Path, summary_path: Path, stamp: str
     builder): one entry per symbol with its `gating` object or its error; nothing was
     simulated, so the simulation settings are null and backtest, folds, summary and
     decision are empty."""
-    from engine.report.build import build_report, model_entry  # call time: the report modules, ~50 ms of start-up
+    from engine.report.build import build_report, model_entry  # lazy: the report modules, ~50 ms of start-up
 
     settings = {"thresholds": thresholds.to_dict(), "thresholds_file": thresholds.source,
                 "profile": thresholds.profile}
@@ -136,13 +136,13 @@ def _print(rows: list, thresholds, summary_path: Path, stamp: str | None) -> Non
               help="Write the gating results as JSON (atomically).")
 @click.option("--dest", default="training_archives", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Where an archive is extracted.")
-def gate(source: Path, thresholds_path: str | None, json_path: Path | None, dest: Path) -> None:
+def gate(source: Path, thresholds: str | None, json_path: Path | None, dest: Path) -> None:
     """Classify every model of a training run APPROVED / REVIEW / DROP on its final
     training metrics, flag suspect metrics, and advise on better checkpoints."""
-    from engine.report import write_json_report  # call time: the report modules, ~50 ms of start-up
+    from engine.report import write_json_report  # lazy: the report modules, ~50 ms of start-up
 
     try:
-        thresholds = load_thresholds(thresholds_path)  # a bad config fails before any extraction
+        thresholds = load_thresholds(thresholds)  # a bad config fails before any extraction
         root, summary_path, stamp = open_training_source(source, dest)
         # a bare summary can be gated without its models; an archive or extract must hold them
         bare = source.is_file() and source.suffix.lower() == ".json"

@@ -4,62 +4,52 @@ from __future__ import annotations
 
 import click
 
+from engine.atomic import ensure_writable_dir
+from engine.pipeline import promote as promote_models
+from engine.pipeline import report_dir, run_validate
 from engine.summary import CHECKPOINT_CHOICES
 
 from . import output
-from .options import decision_options, positive_int, report_options, run_options, simulation_options
+from .options import report_options, run_config_options
 
 
 @click.command()
-@click.argument("source", type=click.Path(exists=True))
-@click.option("--days", type=int, default=180, show_default=True, callback=positive_int,
-              help="Days of bars for the walk-forward test.")
-@click.option("--walk-forward", type=int, default=5, show_default=True, callback=positive_int, metavar="K",
-              help="Number of out-of-sample folds.")
-@click.option("--quick-days", type=int, default=30, show_default=True, callback=positive_int,
+@click.argument("training_source", metavar="SOURCE", type=click.Path(exists=True))
+@click.option("--quick-days", "quick_days", type=int, default=30, show_default=True,
               help="Days of the quick sanity backtest (the seed's step 4).")
 @click.option("--dest", default="training_archives", show_default=True, type=click.Path(file_okay=False),
               help="Where archives are extracted.")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
-              help="Report directory [default: validation_reports/<archive stamp>/]; the run's "
-                   "chunks go to its run/ (see --resume).")
 @click.option("--promote", is_flag=True, help="Copy LIVE and PAPER models into --models-dir and write "
               "its deployment manifest.")
 @click.option("--models-dir", default="models/rl_symbols", show_default=True, type=click.Path(file_okay=False),
               help="Where --promote puts models.")
-@click.option("--force", is_flag=True, help="Backtest models that gating dropped, too (they stay DROP).")
-@click.option("--checkpoints", type=click.Choice(CHECKPOINT_CHOICES), default="final", show_default=True,
+@click.option("--force", "force", is_flag=True,
+              help="Backtest models that gating dropped, too (they stay DROP).")
+@click.option("--checkpoints", "checkpoints", type=click.Choice(CHECKPOINT_CHOICES), default="final",
+              show_default=True,
               help="Validate the final model, gating's advised checkpoint, or every checkpoint the summary "
                    "lists (a symbol's checkpoints are its variants: DSR and PBO across them).")
 @click.option("--verbose", "-v", is_flag=True, help="A fold table per model even above 10 models.")
-@simulation_options
-@decision_options
+@run_config_options(
+    days=180, days_help="Days of bars for the walk-forward test.",
+    walk_forward=5, walk_forward_help="Number of out-of-sample folds.",
+    out_help="Report directory [default: validation_reports/<archive stamp>/]; the run's "
+             "chunks go to its run/ (see --resume).",
+    keep_chunks=True)
 @report_options
-@run_options
-def validate(source, days, walk_forward, quick_days, dest, out_dir, promote, models_dir, force, checkpoints, verbose,
-             capital, end,
-             store, data_source, data_url, fill, commission_bps, slippage_bps, long_only, bars_per_year, device,
-             thresholds_path, profile, hurdle_sharpe, json_path, html_path, run_opts):
+def validate(training_source, dest, promote, models_dir, verbose, json_path, html_path, cfg):
     """Validate a training ARCHIVE (zip), its extracted DIR, or its SUMMARY.json: extract,
     gate, backtest, walk-forward, decide LIVE / PAPER / RETRAIN / DROP, and report."""
-    from engine.atomic import ensure_writable_dir
-    from engine.pipeline import RunConfig, promote as promote_models, report_dir, run_validate
+    # lazy: the report writers (~50 ms) that `foldgate --help` never needs
     from engine.report import write_html_report, write_json_report
 
-    cfg = RunConfig(
-        days=days, walk_forward=walk_forward, quick_days=quick_days, capital=capital,
-        commission_bps=commission_bps, slippage_bps=slippage_bps, fill=fill, end=end, store=store,
-        source=data_source, data_url=data_url, long_only=long_only, bars_per_year=bars_per_year,
-        device=device, force=force, profile=profile, hurdle_sharpe=hurdle_sharpe, thresholds=thresholds_path,
-        out_dir=out_dir, keep_chunks=True, checkpoints=checkpoints, **run_opts,
-    )
-    if out_dir is not None:
-        ensure_writable_dir(out_dir)  # fail before the work, not after it
+    if cfg.out_dir is not None:
+        ensure_writable_dir(cfg.out_dir)  # fail before the work, not after it
     with output.status("validating") as progress:
-        report, jobs = run_validate(source, cfg, dest_root=dest, progress=progress)
+        report, jobs = run_validate(training_source, cfg, dest_root=dest, progress=progress)
     output.note_resumed(cfg)
     stamp = (report.get("archive") or {}).get("stamp")
-    out = report_dir(out_dir, stamp)
+    out = report_dir(cfg.out_dir, stamp)
     ensure_writable_dir(out)
     json_file, html_file = out / "report.json", out / "report.html"
     write_json_report(json_file, report)

@@ -1,25 +1,15 @@
-"""The lookahead and start-dependence check of features (docs/design.md 4): a feature's
-value at bar t may use bars <= t only, and only its last L + 1 of them.
-
-Each feature is computed on the full series, on copies truncated at random bars (a
-value before the cut that changes read bars after it: lookahead) and on copies that
-start at random later bars (a value past the copy's own lookback that changes read
-more than its L bars before: infinite memory, or a wrong lookback). Every value that
-moves is reported with its bar and both values. The same check guards plugin
-features before their first use (engine/feature_plugins.py) and runs as
-`foldgate check-features`."""
+"""`foldgate check-features`: the lookahead and start-dependence check
+(engine/lookahead.py) run on features by name, as engine.features computes them
+(built-ins, stockstats' and installed plugins' alike)."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Sequence
 
-import numpy as np
-
-from .errors import DataError
 from .feature_plugins import unverified
+from .lookahead import (DEFAULT_CUTS, DEFAULT_STARTS, FeatureVerdict, Move,  # noqa: F401 - this module's API
+                        check_values, synthetic_bars)
+from .lookahead import default_length as _length_for
 
 # Built-in features the check covers when no names are given: every kind, several
 # windows, and stockstats' names as FinRL uses them.
@@ -32,153 +22,30 @@ BUILTIN_CHECK_NAMES = (
     "stockstats:close_60_sma", "stockstats:close_10_ema", "stockstats:atr_14",
     "stockstats:wr_14",
 )
-DEFAULT_CUTS = 6
-DEFAULT_STARTS = 6
-# the copies need room past the lookback on both sides
-_MIN_SPARE_BARS = 200
-_HOUR_NS = 3_600_000_000_000
-
-
-@dataclass(frozen=True)
-class Move:
-    """One value that differs between the full series and a copy."""
-
-    feature: str
-    copy: str  # "truncated" (bars before `at` kept) | "started" (bars from `at` kept)
-    at: int  # the cut or start bar, an index into the full series
-    bar: int  # index into the full series
-    timestamp: int  # ns since the epoch
-    full: float
-    moved: float
-
-    def describe(self) -> str:
-        iso = np.datetime64(int(self.timestamp), "ns").astype("datetime64[s]").astype(str) + "Z"
-        if self.copy == "truncated":
-            how = f"on the series cut after bar {self.at - 1}"
-        else:
-            how = f"on the series started at bar {self.at}"
-        return f"{self.feature}: bar {self.bar} ({iso}): {self.full!r} on the full series, {self.moved!r} {how}"
-
-
-    def to_dict(self) -> dict:
-        def num(x: float):
-            return None if math.isnan(x) else x
-
-        iso = np.datetime64(int(self.timestamp), "ns").astype("datetime64[s]").astype(str) + "Z"
-        return {"copy": self.copy, "at": self.at, "bar": self.bar, "time": iso,
-                "full": num(self.full), "moved": num(self.moved)}
-
-
-@dataclass
-class FeatureVerdict:
-    feature: str
-    lookback: int
-    moves: list[Move] = field(default_factory=list)
-    copies: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.moves
-
-    def to_dict(self) -> dict:
-        return {"feature": self.feature, "lookback": self.lookback, "ok": self.ok, "copies": self.copies,
-                "moves": [m.to_dict() for m in self.moves]}
-
-    def first_lookahead(self) -> Move | None:
-        """The earliest bar that moved when the future was cut off, else the earliest move."""
-        ahead = [m for m in self.moves if m.copy == "truncated"]
-        pool = ahead or self.moves
-        return min(pool, key=lambda m: m.bar) if pool else None
-
-
-def synthetic_bars(n: int = 3000, seed: int = 0):
-    """A random hourly series with what breaks features: flat stretches (repeated
-    closes, high = low = close), zero volumes, jumps."""
-    rng = np.random.default_rng(seed)
-    logret = rng.normal(0.0, 0.01, n)
-    logret[rng.random(n) < 0.01] *= 8.0
-    close = 100.0 * np.exp(np.cumsum(logret))
-    high = close * (1.0 + rng.random(n) * 0.01)
-    low = close * (1.0 - rng.random(n) * 0.01)
-    volume = rng.gamma(2.0, 50.0, n)
-    volume[rng.random(n) < 0.05] = 0.0
-    for _ in range(max(1, n // 500)):
-        a = int(rng.integers(1, max(2, n - 60)))
-        b = min(n, a + int(rng.integers(5, 60)))
-        close[a:b] = close[a - 1]
-        high[a:b] = close[a - 1]
-        low[a:b] = close[a - 1]
-    ts = np.int64(1_704_067_200) * 10**9 + np.arange(n, dtype=np.int64) * _HOUR_NS
-    return SimpleNamespace(timestamp=ts, open=close.copy(), high=high, low=low, close=close, volume=volume)
-
-
-def _slice(bars, start: int, stop: int):
-    cols = {c: np.array(getattr(bars, c)[start:stop]) for c in ("timestamp", "high", "low", "close", "volume")}
-    op = getattr(bars, "open", None)
-    cols["open"] = np.array(op[start:stop]) if op is not None else cols["close"].copy()
-    return SimpleNamespace(**cols)
-
-
-def _same(a: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
-    both_nan = np.isnan(a) & np.isnan(b)
-    with np.errstate(invalid="ignore"):
-        eq = a == b
-        if rtol > 0:
-            eq |= np.abs(a - b) <= rtol * np.maximum(np.abs(a), np.abs(b))
-    return both_nan | eq
 
 
 def check_feature(bars, name: str, *, cuts: int = DEFAULT_CUTS, starts: int = DEFAULT_STARTS,
                   seed: int = 0, rtol: float = 0.0) -> FeatureVerdict:
     """Compute `name` on `bars` and on truncated and late-started copies; every value
-    that moves (beyond rtol, relative; 0 = bit for bit) is a Move."""
-
-    with unverified([name]):
-        return _check_feature(bars, name, cuts, starts, seed, rtol)
-
-
-def _check_feature(bars, name, cuts, starts, seed, rtol) -> FeatureVerdict:
-    # call time: the Numba feature kernels, ~0.4 s of `foldgate --help`
+    that moves (beyond rtol, relative; 0 = bit for bit) is a Move. Naming a plugin
+    feature here does not trigger its gate: this is the check."""
+    # `foldgate --help` imports every command's module, and needs no Numba kernels:
+    # lazy: engine.features loads the Numba feature kernels (~0.4 s)
     from .features import compute_features, feature_lookback
 
-    look = feature_lookback(name)
-    n = len(bars.close)
-    if n < look + _MIN_SPARE_BARS:
-        raise DataError(
-            f"{name}: the check needs at least {look + _MIN_SPARE_BARS} bars (lookback {look} "
-            f"+ {_MIN_SPARE_BARS}), the series has {n}"
-        )
-    ts = np.asarray(bars.timestamp, dtype=np.int64)
-    full = compute_features(bars, [name], verify_plugins=False)[:, 0]
-    rng = np.random.default_rng(seed)
-    verdict = FeatureVerdict(feature=name, lookback=look)
-    # a cut keeps bars 0..c-1; c past the lookback so the copy has values to compare
-    cut_bars = sorted({n - 1, *(int(c) for c in rng.integers(look + 1, n, size=max(0, cuts - 1)))})
-    for c in cut_bars:
-        got = compute_features(_slice(bars, 0, c), [name], verify_plugins=False)[:, 0]
-        bad = np.flatnonzero(~_same(full[:c], got, rtol))
-        verdict.moves += [Move(name, "truncated", c, int(t), int(ts[t]), float(full[t]), float(got[t])) for t in bad]
-        verdict.copies += 1
-    start_bars = sorted({1, *(int(s) for s in rng.integers(1, n - look - 1, size=max(0, starts - 1)))})
-    for s in start_bars:
-        got = compute_features(_slice(bars, s, n), [name], verify_plugins=False)[:, 0]
-        # past its own lookback the copy must agree; before it, the value must be NaN
-        ref = full[s:].copy()
-        ref[:look] = math.nan
-        bad = np.flatnonzero(~_same(ref, got, rtol))
-        verdict.moves += [Move(name, "started", s, int(s + i), int(ts[s + i]), float(ref[i]), float(got[i])) for i in bad]
-        verdict.copies += 1
-    return verdict
+    with unverified([name]):
+        look = feature_lookback(name)
+        return check_values(bars, name, look, lambda b: compute_features(b, [name], verify_plugins=False)[:, 0],
+                            cuts=cuts, starts=starts, seed=seed, rtol=rtol)
 
 
 def default_length(names: Sequence[str]) -> int:
     """Bars of the synthetic series: room for the longest lookback three times over.
     Parsing the names here does not trigger a plugin's check (this is the check)."""
-    from .features import feature_lookback  # call time: as in check_features
+    from .features import feature_lookback  # lazy: as in check_feature
 
     with unverified(names):
-        longest = max((feature_lookback(x) for x in names), default=0)
-    return max(3000, 3 * longest + _MIN_SPARE_BARS)
+        return _length_for(feature_lookback(x) for x in names)
 
 
 def check_features(names: Sequence[str] | None = None, bars=None, *, cuts: int = DEFAULT_CUTS,

@@ -14,7 +14,7 @@ names a feature). The contract (docs/features.md):
 
 An entry point's name is the feature's name: a namespace, a colon, a base name
 (`acme:mom`); a windowed feature is named with its window (`acme:mom_14`). Before
-its first use a plugin feature must pass the check of engine/feature_check.py; the
+its first use a plugin feature must pass the check of engine/lookahead.py; the
 verdict is cached per distribution name and version (a new version is checked
 again) and a feature that fails is refused, naming the bar where it looked ahead."""
 
@@ -31,6 +31,7 @@ import numpy as np
 
 from .atomic import atomic_write_text
 from .cache_root import cache_dir
+from . import lookahead
 from .errors import FeatureError
 
 GROUP = "foldgate.features"
@@ -56,7 +57,7 @@ class PluginFeature:
 
 def discover_entry_points() -> list:
     """The installed `foldgate.features` entry points (tests replace this)."""
-    # call time: importlib.metadata, read only when a plugin feature is named
+    # lazy: importlib.metadata (~10 ms), read only when a plugin feature is named
     from importlib.metadata import entry_points
 
     return list(entry_points(group=GROUP))
@@ -228,9 +229,9 @@ def verify_plugin_feature(name: str) -> None:
     p = registry()[stem]
     verdict = _cached_verdict(p, name)
     if verdict is None:
-        from . import feature_check  # call time: a real cycle, feature_check imports this module
-
-        result = feature_check.check_features([name])[0]
+        look = plugin_lookback(stem, parse_plugin_name(name)[1])
+        bars = lookahead.synthetic_bars(lookahead.default_length([look]))
+        result = lookahead.check_values(bars, name, look, lambda b: _raw_values(b, name))
         first = result.first_lookahead()
         verdict = {
             "ok": result.ok,

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, SettingError
 
 NS_PER_DAY = 86_400 * 10**9
 NS_PER_SECOND = 1_000_000_000
@@ -29,10 +29,15 @@ DAYS_PER_YEAR = 365.25
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
-class FoldCountError(DataError, ValueError):
-    """A fold count or day count below 1: a usage error (the CLI may exit 2 for it).
-    It is a DataError, so a caller that only catches FoldgateError still prints one
-    line, and a ValueError for callers that treat bad arguments as such."""
+class FoldCountError(DataError, SettingError):
+    """A fold count or day count below 1: the setting's value is wrong (the CLI names
+    its flag, exit status 2). Also a DataError, as it always was, and (as a
+    SettingError) a ValueError for callers that treat bad arguments as such."""
+
+
+class TooManyFoldsError(DataError, SettingError):
+    """More folds than the window's bars allow: a valid count that this data cannot
+    hold (the CLI names --walk-forward, exit status 1)."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ def _days_text(days: float) -> str:
 def _window(ts: np.ndarray, days, end) -> Window:
     if not (isinstance(days, (int, float, np.integer, np.floating))
             and not isinstance(days, (bool, np.bool_)) and math.isfinite(days) and days > 0):
-        raise FoldCountError(f"days must be a number above 0, got {days!r}")
+        raise FoldCountError("days", f"must be a number above 0, got {days!r}")
     if ts.size == 0:
         raise DataError("no bars: the series is empty")
     end_ts = int(ts[-1]) if end is None else to_ns(end)
@@ -190,20 +195,21 @@ def make_folds(timestamps_ns, days: float, k: int, end=None, warmup: int = 0) ->
     remainder in the last fold. Each fold needs at least 2 bars (one decision and its
     fill); the first fold needs `warmup` bars before it in the series."""
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise FoldCountError(f"the number of folds must be an integer, got {k!r}")
+        raise FoldCountError("walk_forward", f"the number of folds must be an integer, got {k!r}")
     if k < 1:
-        raise FoldCountError(f"the number of folds must be at least 1, got {k}")
+        raise FoldCountError("walk_forward", f"the number of folds must be at least 1, got {k}")
     k = int(k)
     ts = _timestamps(timestamps_ns)
     w = _window(ts, days, end)
     n = w.bars
     if k > n:
-        raise DataError(f"more folds ({k}) than bars ({n}) in the {_days_text(days)} "
-                        f"up to {iso(w.end_ts)}")
+        raise TooManyFoldsError("walk_forward", f"more folds ({k}) than bars ({n}) in the {_days_text(days)} "
+                                f"up to {iso(w.end_ts)}", usage=False, value=k)
     size = n // k
     if size < 2:
-        raise DataError(f"{n} bars in the {_days_text(days)} up to {iso(w.end_ts)} make "
-                        f"folds of {size} bar; {k} folds of at least 2 bars need {2 * k}")
+        raise TooManyFoldsError("walk_forward", f"{n} bars in the {_days_text(days)} up to {iso(w.end_ts)} make "
+                                f"folds of {size} bar; {k} folds of at least 2 bars need {2 * k}",
+                                usage=False, value=k)
     _check_warmup(ts, w.start, warmup, "fold 1")  # folds count from 1, as the tables do
     folds = []
     for j in range(k):

@@ -6,126 +6,26 @@ model. A notebook calls `run_backtest` / `run_validate` exactly as the CLI does.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import archive as archive_mod
+from . import gating as gating_mod
+from . import summary as summary_mod
 from .assessment import decide_jobs, summarize_jobs
 from .errors import FoldgateError
-from .policy_cache import load_policy_cached
+from .folds import to_ns
+from .policies.fields import parse_filename
+from .policies.policy_cache import load_policy_cached
 from .promote import promote  # noqa: F401 - the API's `validate --promote`, in its own module
+from .run_config import RunConfig  # noqa: F401 - the public path engine.pipeline.RunConfig
 # the simulation's names stay importable from here (the API before the split)
 from .simulation import (COUNT_METRICS, RUN_SUBDIR, iso_list, parse_end,  # noqa: F401
                          report_dir, resolve_device, simulate_jobs)
-from .summary import CHECKPOINT_CHOICES
-
-
-@dataclass
-class RunConfig:
-    """Settings of one backtest or validate run (docs/design.md 5, 6, 9)."""
-
-    days: int = 30
-    """Length of the evaluation window, in days, ending at `end`."""
-    walk_forward: int | None = None
-    """K out-of-sample folds over the window; None runs one simple backtest instead."""
-    quick_days: int | None = None
-    """validate: also a simple backtest over the last `quick_days` days (None: skip)."""
-    capital: float = 100_000.0
-    """Starting capital of every fold."""
-    commission_bps: float = 10.0
-    """Commission per fill, basis points of the fill's notional."""
-    slippage_bps: float = 5.0
-    """Slippage per fill, basis points of the raw price (buys pay more, sells get less)."""
-    fill: str = "next-open"
-    """'next-open' (default) or 'close' (optimistic: fills at the deciding bar's close)."""
-    end: str | None = None
-    """Last bar of the window, ISO date or time in UTC; None: the last stored bar."""
-    store: str | None = None
-    """Bar store directory; None: $FOLDGATE_STORE or ./data/bars."""
-    source: str | None = None
-    """'store', 'alpaca', or None (Alpaca only when ALPACA_KEYS_FILE is set and bars are missing)."""
-    data_url: str | None = None
-    """Override of Alpaca's market-data URL (tests, proxies)."""
-    long_only: bool | None = None
-    """Force long-only (True) or allow shorts (False); None: long-only for crypto only."""
-    bars_per_year: float | None = None
-    """Annualisation; None: measured over each symbol's window (docs/design.md 6)."""
-    device: str = "cpu"
-    """'cpu', 'cuda' or 'auto'."""
-    force: bool = False
-    """validate: backtest models that gating dropped, too (their decision stays DROP)."""
-    device_used: str | None = None
-    """Filled in by the run: the device the kernel ran on, e.g. 'cuda (NVIDIA H100)'."""
-    profile: str | None = None
-    """Decision profile, 'evidence' or 'seed'; None: the thresholds file's ([decision] profile)."""
-    hurdle_sharpe: float | None = None
-    """Annual Sharpe ratio LIVE must beat; None: the thresholds file's ([decision.evidence])."""
-    thresholds: str | os.PathLike | None = None
-    """Thresholds TOML (gating bounds and decision rules); None: engine/defaults/thresholds.toml."""
-    fetched: bool = False
-    """Filled in by the run: some bars were fetched from Alpaca for it."""
-    out_dir: str | os.PathLike | None = None
-    """Report directory (validate; None: validation_reports/<stamp>/); the run directory
-    of chunk files is its `run/` (docs/design.md 11). backtest: only the run directory's root."""
-    keep_chunks: bool = False
-    """validate: write the run directory even without out_dir (the CLI always does)."""
-    resume: bool = False
-    """Reuse the chunks a killed run of the same inputs left in the run directory."""
-    chunk_size: int | None = None
-    """Trajectories per chunk; None: engine.run's default (or what a resumed run recorded)."""
-    executor: str = "local"
-    """Where chunks run: 'local' (this process) or 'ray'."""
-    ray_address: str | None = None
-    """--executor ray: the cluster to join; None starts a local Ray on demand."""
-    ray_cpus: int | None = None
-    """--executor ray without an address: CPUs of the local Ray (None: all)."""
-    checkpoints: str = "final"
-    """validate --checkpoints: 'final', 'advised' or 'all' (CHECKPOINT_CHOICES)."""
-    stress: bool = False
-    """--stress: every window also under the scenarios of engine.stress (docs/design.md 11)."""
-    run_dir: Path | None = None
-    """Filled in by the run from out_dir (and keep_chunks): its run directory, or None."""
-    run_stats: dict | None = None
-    """Filled in by the run: chunks run and reused, kernel and wall seconds, run directory."""
-
-    def load_thresholds(self):
-        """The run's thresholds, with --profile and --hurdle-sharpe laid over the file's."""
-        import dataclasses
-
-        from .gating import PROFILES, load_thresholds
-
-        t = load_thresholds(self.thresholds)
-        if self.profile is not None:
-            if self.profile not in PROFILES:
-                raise FoldgateError(f"--profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
-            t = dataclasses.replace(t, profile=self.profile)
-        if self.hurdle_sharpe is not None:
-            if not np.isfinite(self.hurdle_sharpe):
-                raise FoldgateError(f"--hurdle-sharpe must be a finite number, got {self.hurdle_sharpe}")
-            t = dataclasses.replace(t, evidence=dataclasses.replace(t.evidence, hurdle_sharpe=float(self.hurdle_sharpe)))
-        return t
-
-    def settings_dict(self) -> dict:
-        return {
-            "days": self.days,
-            "walk_forward": self.walk_forward,
-            "quick_days": self.quick_days,
-            "capital": self.capital,
-            "commission_bps": self.commission_bps,
-            "slippage_bps": self.slippage_bps,
-            "fill": self.fill,
-            "stress": self.stress,
-            "checkpoints": self.checkpoints,
-            "end": self.end,
-            "store": str(self.store) if self.store else None,
-            "source": "alpaca" if self.fetched else (self.source or "store"),
-            "long_only": self.long_only,
-            "bars_per_year": self.bars_per_year,
-            "device": self.device,
-            "device_used": self.device_used,
-        }
 
 
 @dataclass
@@ -200,8 +100,6 @@ def load_jobs(paths: list[str | os.PathLike], strict: bool = True) -> list[Model
 def check_name_symbol(job: ModelJob) -> None:
     """Flag a checkpoint whose `symbol` differs from the one in its file name (issue 8
     item 7): it runs on the checkpoint's symbol, and the report says so."""
-    from .policy import parse_filename
-
     name_symbol, _ = parse_filename(job.model_path)
     if name_symbol and job.policy.symbol and name_symbol != job.policy.symbol:
         job.flag("SYMBOL_MISMATCH",
@@ -233,34 +131,33 @@ def expand_model_paths(paths, strict: bool = True) -> list[Path]:
 
 def build_report(command: str, jobs: list[ModelJob], cfg: RunConfig, archive: dict | None = None,
                  thresholds=None) -> dict:
-    from .report.build import build_report as build
-
     settings = cfg.settings_dict()
     if thresholds is not None:
         settings["thresholds"] = thresholds.to_dict()
         settings["thresholds_file"] = thresholds.source
         settings["profile"] = thresholds.profile
         settings["hurdle_sharpe"] = thresholds.evidence.hurdle_sharpe
-    return build(command, [model_entry(job) for job in jobs], settings, archive)
+    # lazy: engine.report loads the HTML/SVG/JSON writers (~50 ms) that `foldgate --help` never needs
+    from .report import build as report_build
+
+    return report_build.build_report(command, [model_entry(job) for job in jobs], settings, archive)
 
 
 def model_entry(job: ModelJob) -> dict:
-    from .report.build import model_entry as entry
+    from .report import build as report_build  # lazy: as in build_report
 
-    return entry(symbol=job.symbol, timeframe=job.timeframe, asset_class=job.asset_class,
-                 model_path=job.model_path, model_sha256=getattr(job.policy, "sha256", None),
-                 long_only=job.long_only, error=job.error, gating=job.gating, backtest=job.backtest,
-                 folds=job.folds, summary=job.summary, profile=job.profile, decision=job.decision,
-                 decisions=job.decisions, flags=job.flags, reasons=job.reasons, stress=job.stress,
-                 checkpoint=job.checkpoint_info)
+    return report_build.model_entry(
+        symbol=job.symbol, timeframe=job.timeframe, asset_class=job.asset_class, model_path=job.model_path,
+        model_sha256=getattr(job.policy, "sha256", None), long_only=job.long_only, error=job.error,
+        gating=job.gating, backtest=job.backtest, folds=job.folds, summary=job.summary, profile=job.profile,
+        decision=job.decision, decisions=job.decisions, flags=job.flags, reasons=job.reasons,
+        stress=job.stress, checkpoint=job.checkpoint_info)
 
 
 def run_backtest(model_paths: list, cfg: RunConfig, progress=None, *, strict: bool | None = None) -> dict:
     """`foldgate backtest`: every model in one batched call. One model: a bad one is an
     error; several: a bad one fails alone (its error in the report), as in validate."""
-    if cfg.walk_forward is not None and cfg.walk_forward < 1:
-        raise FoldgateError("--walk-forward must be at least 1")
-    thresholds = cfg.load_thresholds()
+    thresholds = cfg.load_thresholds()  # checks every setting first
     if strict is None:  # one model: its failure is the run's; several: each fails alone
         strict = len(expand_model_paths(model_paths, strict=False)) == 1
     jobs = load_jobs(model_paths, strict=strict)
@@ -291,20 +188,14 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
                  progress=None) -> tuple[dict, list[ModelJob]]:
     """Extract, gate, backtest + walk-forward every model gating lets through (one batched
     call), decide. Returns the report and the jobs."""
-    from . import archive as archive_mod
-    from . import gating as gating_mod
-    from . import summary as summary_mod
-
     if thresholds_path is not None:
         cfg.thresholds = thresholds_path
-    thresholds = cfg.load_thresholds()
+    thresholds = cfg.load_thresholds()  # checks every setting first
     if progress:
         progress("extracting")
     root, summary_path, stamp = archive_mod.open_training_source(source, dest_root=dest_root)
     records = summary_mod.parse_summary(summary_path, root)
 
-    if cfg.checkpoints not in CHECKPOINT_CHOICES:
-        raise FoldgateError(f"--checkpoints must be one of {', '.join(CHECKPOINT_CHOICES)}, got {cfg.checkpoints!r}")
     jobs: list[ModelJob] = []
     for rec in records:
         job = ModelJob(model_path=rec.model_path, symbol=rec.symbol, timeframe=rec.timeframe or "1Hour")
@@ -323,8 +214,6 @@ def run_validate(source, cfg: RunConfig, *, dest_root="training_archives", thres
             continue
         for k, (path, info, missing) in enumerate(checkpoint_variants(rec, job.gating, cfg.checkpoints)):
             if k:  # another variant of the symbol: gated as the symbol is, simulated on its own
-                import copy
-
                 job = ModelJob(model_path=path, symbol=rec.symbol, timeframe=job.timeframe,
                                gating=copy.deepcopy(job.gating), gating_class=job.gating_class,
                                train_periods=list(job.train_periods))
@@ -387,16 +276,12 @@ def checkpoint_variants(rec, gating: dict, choice: str) -> list[tuple[Path | Non
 
 def gate_record(rec, thresholds) -> tuple[dict, str]:
     """Gating of one summary record, as the report writes it."""
-    from .gating import gate_metrics
-
-    result = gate_metrics(rec.metrics, rec.checkpoints, thresholds).to_dict()
+    result = gating_mod.gate_metrics(rec.metrics, rec.checkpoints, thresholds).to_dict()
     return result, result["classification"]
 
 
 def _train_periods(rec) -> list[tuple[int | None, int | None]]:
     """The training period named in the archive, for in-sample marking."""
-    from .folds import to_ns
-
     start, end = getattr(rec, "train_start", None), getattr(rec, "train_end", None)
     if not start and not end:
         return []

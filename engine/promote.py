@@ -29,7 +29,8 @@ from typing import Any, Iterable
 from .atomic import atomic_write_text, ensure_writable_dir
 from .errors import FoldgateError
 from .limits import POLICY_FILE, read_bounded
-from .policies.checkpoint import FORMAT, policy_to_checkpoint
+from .policies.checkpoint import policy_to_checkpoint
+from .policies.model import FORMAT
 
 MANIFEST = "deployment_manifest.json"
 MANIFEST_SCHEMA = "foldgate.manifest/1"  # fields were only added

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .errors import FoldgateError
+from .errors import FoldgateError, SettingError
 
 if TYPE_CHECKING:  # engine/pipeline.py imports this module
     from .pipeline import ModelJob, RunConfig
@@ -39,8 +39,8 @@ def resolve_device(requested: str) -> tuple[str, str]:
     except ImportError:
         pass
     if requested == "cuda":
-        raise FoldgateError("--device cuda: no CUDA GPU is usable here (install foldgate[cuda] on a "
-                            "machine with an NVIDIA GPU and driver), or use --device cpu")
+        raise SettingError("device", "no CUDA GPU is usable here (install foldgate[cuda] on a machine with "
+                           "an NVIDIA GPU and driver), or use {device} cpu", usage=False, value="cuda")
     return "cpu", "cpu (auto: no CUDA GPU found)"
 
 
@@ -61,7 +61,7 @@ def parse_end(value: str | None) -> int | None:
         ns = int(stamp.timestamp() * 1_000_000) * 1_000
         np.datetime64(ns, "ns")  # inside the range of the store's timestamps?
     except (ValueError, OverflowError):
-        raise FoldgateError(f"--end: cannot read {value!r} as an ISO date or time in 1678-2261") from None
+        raise SettingError("end", f"cannot read {value!r} as an ISO date or time in 1678-2261") from None
     return ns
 
 
@@ -72,9 +72,9 @@ def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, warmup_bars: 
         cfg.source is None and os.environ.get("ALPACA_KEYS_FILE") and not store.has(symbol, timeframe)
     )
     if use_alpaca:
-        from .sources.alpaca import ensure_bars
-        from .store import timeframe_seconds
-        from .symbols import guess_asset_class
+        from .data.sources.alpaca import ensure_bars
+        from .data.bars import timeframe_seconds
+        from .data.symbols import guess_asset_class
 
         now = dt.datetime.now(dt.timezone.utc)
         end_ns = parse_end(cfg.end)
@@ -133,7 +133,7 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     from .batch import Batch
     from .features import compute_features
     from .folds import end_past_last_bar, mark_in_sample
-    from .store import BarStore
+    from .data.store import BarStore
 
     store = BarStore(cfg.store)
     end_ns = parse_end(cfg.end)
@@ -228,7 +228,8 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             results.append(_run_chunks(sim, ids, bpys, device, cfg, progress, run_dir=run_dir))
         except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
             if cfg.device == "cuda":
-                raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
+                raise SettingError("device", f"{exc}; use {{device}} cpu or auto", usage=False,
+                                   value="cuda") from None
             cfg.device_used = f"cpu (auto: {exc})"
             device = "cpu"
             # the GPU's chunks are another run's (the device is part of the run key)

@@ -38,7 +38,7 @@ from typing import Any
 from .archive import open_training_source, quote
 from .errors import ArchiveError, FoldgateError
 from .limits import SUMMARY_FILE, parse_json, read_bounded
-from .symbols import canonical_symbol
+from .data.symbols import canonical_symbol
 
 METRIC_KEYS = ("fitness_score", "profit_factor", "consistency", "max_drawdown")
 CHECKPOINT_CHOICES = ("final", "advised", "all")

@@ -1,6 +1,5 @@
-"""`engine.symbols`, kept as a path while modules written before `engine/data/` (the
-pipeline, policies, training summaries) still import it: the rules live in
-`engine.data.symbols`."""
+"""`engine.symbols`: a former public path, kept for code written against it; nothing in
+foldgate imports it. The rules live in `engine.data.symbols`."""
 
 from .data.symbols import (  # noqa: F401
     ASSET_CLASSES,

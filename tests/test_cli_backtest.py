@@ -167,9 +167,9 @@ def test_walk_forward_zero_is_a_usage_error():
     assert "Traceback" not in r.output
 
 
-def test_more_folds_than_bars():
+def test_more_folds_than_bars():  # a valid count that this data cannot hold: exit 1, naming the flag
     r = backtest("--model", POLICIES / "SPY_1Hour.pt", "--days", 2, "--walk-forward", 50)
-    assert_error(r, 1, "folds")
+    assert_error(r, 1, "--walk-forward 50", "more folds (50) than bars")
 
 
 def test_end_before_data():
@@ -177,8 +177,8 @@ def test_end_before_data():
     assert_error(r, 1)
 
 
-def test_bad_end_date():
-    assert_error(backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--end", "yesterday"), 1, "--end")
+def test_bad_end_date():  # a value that cannot be a date is a usage error, as for any flag
+    assert_error(backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--end", "yesterday"), 2, "--end", "yesterday")
 
 
 def test_json_into_unwritable_place_leaves_nothing(tmp_path):
@@ -236,7 +236,7 @@ def test_bad_numbers_are_usage_errors(args):
 
 @pytest.mark.parametrize("end", ["9999-12-31", "1500-01-01", "2026-13-01"])
 def test_end_out_of_range(end):
-    assert_error(backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--end", end), 1, "--end")
+    assert_error(backtest("--model", POLICIES / "BTCUSD_1Hour.pt", "--end", end), 2, "--end")
 
 
 def test_end_inside_data_moves_the_window(tmp_path):

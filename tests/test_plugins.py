@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from engine import feature_check, feature_plugins
+from engine import feature_check, feature_plugins, lookahead
 from engine.errors import FeatureError
 from engine.feature_check import synthetic_bars
 from engine.features import compute_features, feature_lookback, lookback, parse_feature
@@ -54,8 +54,8 @@ def test_the_verdict_is_cached_per_distribution_version(monkeypatch):
     ep = FakeEntryPoint("acme:mom", momentum)
     install(monkeypatch, ep)
     calls = []
-    real = feature_check.check_features
-    monkeypatch.setattr(feature_check, "check_features", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = lookahead.check_values
+    monkeypatch.setattr(lookahead, "check_values", lambda *a, **k: calls.append(a) or real(*a, **k))
     bars = synthetic_bars(400)
     compute_features(bars, ["acme:mom_3"])
     compute_features(bars, ["acme:mom_3"])
@@ -76,7 +76,7 @@ def test_a_failed_verdict_is_cached_too(monkeypatch):
         compute_features(synthetic_bars(300), ["acme:peek"])
     feature_plugins.reset()
     install(monkeypatch, FakeEntryPoint("acme:peek", peek))
-    monkeypatch.setattr(feature_check, "check_features", lambda *a, **k: pytest.fail("re-checked"))
+    monkeypatch.setattr(lookahead, "check_values", lambda *a, **k: pytest.fail("re-checked"))
     with pytest.raises(FeatureError, match="looked ahead at bar"):
         compute_features(synthetic_bars(300), ["acme:peek"])
 

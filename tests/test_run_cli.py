@@ -143,8 +143,9 @@ def test_backtest_keeps_its_chunks_with_out_and_resumes_from_them(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--resume"], "--resume needs --out DIR"),
-    (["--ray-address", "auto"], "--ray-address and --ray-cpus need --executor ray"),
+    (["--resume"], "Invalid value for '--resume': needs --out DIR"),
+    (["--ray-address", "auto"], "Invalid value for '--ray-address': needs --executor ray"),
+    (["--ray-cpus", "2"], "Invalid value for '--ray-cpus': needs --executor ray"),
     (["--chunk-size", "0"], "must be a whole number from 1 to 1,000,000"),
     (["--executor", "dask"], "'dask' is not one of 'local', 'ray'"),
 ])

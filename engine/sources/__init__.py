@@ -1,2 +1,2 @@
-"""`engine.sources`, kept as a path while the pipeline still imports
-`engine.sources.alpaca`: the market-data sources live in `engine.data.sources`."""
+"""`engine.sources`: a former public path (`engine.sources.alpaca`), kept for code
+written against it: the market-data sources live in `engine.data.sources`."""
