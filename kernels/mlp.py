@@ -20,6 +20,8 @@ from numba import njit, uint64
 from .activations import tanh_f32_nb
 from .codes import ACT_TANH
 from .fma import fma_f32_nb as fma
+from .simd import (prefer_wide_vectors_nb, block1x1_nb, block1x2_nb, block1x8_nb, block2x1_nb, block2x2_nb,
+                   block2x8_nb, block4x1_nb, block4x2_nb, block4x8_nb)
 
 LANES = 4
 """Trajectories of one model that a unit of the kernel runs in lockstep."""
@@ -38,6 +40,7 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
                 weights, biases, act):
     """Forward pass of layers l0..l1-1 for lanes 0..n_lanes-1 (n_lanes 1, 2 or 4) of
     `buf`; returns the offset of lane 0's output (lane l's is that + l * width)."""
+    prefer_wide_vectors_nb()  # the activation loops below in zmm registers
     src = 0
     for layer in range(l0, l1):
         dst = (1 + (layer - l0) % 2) * LANES * width
@@ -71,18 +74,30 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
 
 
 # The layer kernels: dst (bias already in place) += src @ W, W stored transposed,
-# (in, out) row-major, as an outer-product update: for every input, add input *
-# weight row to a contiguous accumulator over the outputs. That inner loop
-# vectorises; a dot product per output would not (LLVM may not reorder a float
-# reduction). Four inputs per pass over the accumulator: a quarter of its loads and
-# stores and of the loop set-ups. Still one fused multiply-add (one rounding) per input,
-# in input order: the nesting is the reference's sequential order. Lanes share
-# every weight load. Offsets are unsigned: a signed index gets Numba's negative-index
-# wraparound select, which turns the contiguous row loads into gathers.
+# (in, out) row-major. Outputs in slices of 32, 16 and 8 go to kernels/simd.py's
+# register-blocked multiply-add blocks; the last n_out % 8 (all of a 3-action output
+# layer) to the loops below, an outer-product update: for every input, add input *
+# weight row to a contiguous accumulator over those outputs. Either way one fused
+# multiply-add (one rounding) per input, in input order, after the bias: the
+# reference's sequential order. Lanes share every weight load. Offsets are unsigned:
+# a signed index gets Numba's negative-index wraparound select, which turns the
+# contiguous row loads into gathers.
 
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
+    j0 = 0
+    while j0 + 32 <= n_out:
+        block1x2_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0)
+        j0 += 32
+    if j0 + 16 <= n_out:
+        block1x1_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0)
+        j0 += 16
+    if j0 + 8 <= n_out:
+        block1x8_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0)
+        j0 += 8
+    if j0 == n_out:
+        return
     stride = uint64(n_out)
     a0 = uint64(dst)
     k = 0
@@ -96,14 +111,14 @@ def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
         r1 = r0 + stride
         r2 = r1 + stride
         r3 = r2 + stride
-        for j in range(n_out):
+        for j in range(j0, n_out):
             u = uint64(j)
             buf[a0 + u] = fma(h3, weights[r3 + u], fma(h2, weights[r2 + u], fma(h1, weights[r1 + u], fma(h0, weights[r0 + u], buf[a0 + u]))))
         k += 4
     while k < n_in:
         h = buf[uint64(src + k)]
         r = uint64(w_off + k * n_out)
-        for j in range(n_out):
+        for j in range(j0, n_out):
             u = uint64(j)
             buf[a0 + u] = fma(h, weights[r + u], buf[a0 + u])
         k += 1
@@ -111,6 +126,18 @@ def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
+    j0 = 0
+    while j0 + 32 <= n_out:
+        block2x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        j0 += 32
+    if j0 + 16 <= n_out:
+        block2x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        j0 += 16
+    if j0 + 8 <= n_out:
+        block2x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        j0 += 8
+    if j0 == n_out:
+        return
     stride = uint64(n_out)
     a0 = uint64(dst)
     a1 = uint64(dst + width)
@@ -130,7 +157,7 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
         r1 = r0 + stride
         r2 = r1 + stride
         r3 = r2 + stride
-        for j in range(n_out):
+        for j in range(j0, n_out):
             u = uint64(j)
             w_0 = weights[r0 + u]
             w_1 = weights[r1 + u]
@@ -144,7 +171,7 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
         p = buf[i]
         q = buf[i + uint64(width)]
         r = uint64(w_off + k * n_out)
-        for j in range(n_out):
+        for j in range(j0, n_out):
             u = uint64(j)
             w = weights[r + u]
             buf[a0 + u] = fma(p, w, buf[a0 + u])
@@ -154,6 +181,18 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
+    j0 = 0
+    while j0 + 32 <= n_out:
+        block4x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        j0 += 32
+    if j0 + 16 <= n_out:
+        block4x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        j0 += 16
+    if j0 + 8 <= n_out:
+        block4x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        j0 += 8
+    if j0 == n_out:
+        return
     stride = uint64(n_out)
     wd = uint64(width)
     a0 = uint64(dst)
@@ -186,7 +225,7 @@ def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
         r1 = r0 + stride
         r2 = r1 + stride
         r3 = r2 + stride
-        for j in range(n_out):
+        for j in range(j0, n_out):
             u = uint64(j)
             w_0 = weights[r0 + u]
             w_1 = weights[r1 + u]
@@ -204,7 +243,7 @@ def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
         e = buf[i + wd + wd]
         f = buf[i + wd + wd + wd]
         r = uint64(w_off + k * n_out)
-        for j in range(n_out):
+        for j in range(j0, n_out):
             u = uint64(j)
             w = weights[r + u]
             buf[a0 + u] = fma(p, w, buf[a0 + u])
