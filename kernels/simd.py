@@ -134,6 +134,88 @@ def _make_block(lanes: int, n_vec: int, width: int = VECTOR):
     return block
 
 
+TAIL_COLUMNS = 4
+"""Output columns one tail block computes (kernels/mlp.py calls it twice for 5..7)."""
+
+
+def _make_tail(lanes: int):
+    """An intrinsic fn(buf, src, dst, stride, n_in, n_out, w_off, weights, j0): what a
+    block computes, for the TAIL_COLUMNS outputs j0 .. j0 + 3 (the ones past n_out - 1
+    recompute and store output n_out - 1, the same value to the same place), with the
+    lanes as the vector: a 3-action output layer gives only 3 outputs per lane, too few
+    to fill a vector, and as 12 scalar chains of n_in dependent multiply-adds each it
+    was a fifth of the forward pass. Here one vector per output holds all lanes."""
+
+    @intrinsic
+    def tail(typingctx, buf, src, dst, stride, n_in, n_out, w_off, weights, j0):
+        f32_array = (isinstance(buf, types.Array) and buf.dtype == types.float32
+                     and isinstance(weights, types.Array) and weights.dtype == types.float32)
+        ints = (src, dst, stride, n_in, n_out, w_off, j0)
+        if not f32_array or not all(isinstance(t, types.Integer) for t in ints):
+            return None
+        sig = types.none(buf, src, dst, stride, n_in, n_out, w_off, weights, j0)
+
+        def codegen(context, builder, signature, args):
+            aty = signature.args
+            i64 = ir.IntType(64)
+            i32 = ir.IntType(32)
+            f32 = ir.FloatType()
+            vty = ir.VectorType(f32, lanes)
+            src_i, dst_i, stride_i, n_in_i, n_out_i, w_off_i, j0_i = (
+                context.cast(builder, args[i], aty[i], types.int64) for i in (1, 2, 3, 4, 5, 6, 8))
+            bufp = context.make_array(aty[0])(context, builder, args[0]).data
+            wp = context.make_array(aty[7])(context, builder, args[7]).data
+            fma = cgutils.get_or_insert_function(builder.module,
+                                                 ir.FunctionType(vty, [vty, vty, vty]),
+                                                 f"llvm.fma.v{lanes}f32")
+            undef = ir.Constant(vty, ir.Undefined)
+            zeros = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+            last = builder.sub(n_out_i, ir.Constant(i64, 1))
+            cols = []
+            for c in range(TAIL_COLUMNS):
+                j = builder.add(j0_i, ir.Constant(i64, c))
+                cols.append(builder.select(builder.icmp_signed("<", j, n_out_i), j, last))
+            lane_off = [builder.mul(stride_i, ir.Constant(i64, l)) for l in range(lanes)]
+
+            def gather(base, col):
+                v = undef
+                for l in range(lanes):
+                    at = builder.add(builder.add(base, lane_off[l]), col)
+                    v = builder.insert_element(v, builder.load(builder.gep(bufp, [at])),
+                                               ir.Constant(i32, l))
+                return v
+
+            slots = []
+            for c in range(TAIL_COLUMNS):
+                slot = cgutils.alloca_once(builder, vty)
+                builder.store(gather(dst_i, cols[c]), slot)
+                slots.append(slot)
+            with cgutils.for_range(builder, n_in_i) as loop:
+                k = loop.index
+                hv = gather(src_i, k)
+                row = builder.add(w_off_i, builder.mul(k, n_out_i))
+                for c in range(TAIL_COLUMNS):
+                    w = builder.load(builder.gep(wp, [builder.add(row, cols[c])]))
+                    wv = builder.shuffle_vector(
+                        builder.insert_element(undef, w, ir.Constant(i32, 0)), undef, zeros)
+                    builder.store(builder.call(fma, [hv, wv, builder.load(slots[c])]), slots[c])
+            for c in range(TAIL_COLUMNS):
+                acc = builder.load(slots[c])
+                for l in range(lanes):
+                    at = builder.add(builder.add(dst_i, lane_off[l]), cols[c])
+                    builder.store(builder.extract_element(acc, ir.Constant(i32, l)),
+                                  builder.gep(bufp, [at]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tail
+
+
+tail4_nb = _make_tail(4)
+tail2_nb = _make_tail(2)
+tail1_nb = _make_tail(1)
+
 # (lanes, 16-wide vectors) blocks the layer loops of kernels/mlp.py use
 block4x2_nb = _make_block(4, 2)
 block4x1_nb = _make_block(4, 1)
@@ -145,6 +227,6 @@ block4x8_nb = _make_block(4, 1, 8)
 block2x8_nb = _make_block(2, 1, 8)
 block1x8_nb = _make_block(1, 1, 8)
 
-__all__ = ["VECTOR", "prefer_wide_vectors_nb", "block4x2_nb", "block4x1_nb", "block2x2_nb",
+__all__ = ["VECTOR", "TAIL_COLUMNS", "tail4_nb", "tail2_nb", "tail1_nb", "prefer_wide_vectors_nb", "block4x2_nb", "block4x1_nb", "block2x2_nb",
            "block2x1_nb", "block1x2_nb", "block1x1_nb", "block4x8_nb", "block2x8_nb",
            "block1x8_nb"]
