@@ -20,7 +20,7 @@ from numba import njit, uint64
 from .activations import tanh_f32_nb
 from .codes import ACT_TANH
 from .simd import (TAIL_COLUMNS, block1x1_nb, block1x2_nb, block1x8_nb, block2x1_nb,
-                   block2x2_nb, block2x8_nb, block4x1_nb, block4x2_nb, block4x8_nb,
+                   block2x2_nb, block2x8_nb, block4x1_nb, block4x2_nb, block4x4_nb, block4x8_nb,
                    prefer_wide_vectors_nb, tail1_nb, tail2_nb, tail4_nb)
 
 LANES = 4
@@ -119,6 +119,9 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
     j0 = 0
+    while j0 + 64 <= n_out:
+        block4x4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        j0 += 64
     while j0 + 32 <= n_out:
         block4x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
         j0 += 32

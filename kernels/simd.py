@@ -217,6 +217,7 @@ tail2_nb = _make_tail(2)
 tail1_nb = _make_tail(1)
 
 # (lanes, 16-wide vectors) blocks the layer loops of kernels/mlp.py use
+block4x4_nb = _make_block(4, 4)
 block4x2_nb = _make_block(4, 2)
 block4x1_nb = _make_block(4, 1)
 block2x2_nb = _make_block(2, 2)
