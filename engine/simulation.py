@@ -143,10 +143,10 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
         if job.simulated:
             by_series.setdefault((job.symbol, job.timeframe), []).append(job)
 
-    from .stress import LATE_RUN_SUBDIR, STRESSED
+    from .stress import STRESSED
 
     batch = Batch(fill_mode=0 if cfg.fill == "next-open" else 1)
-    stress_ids: dict[int, dict[str, int]] = {}  # base trajectory -> {cost scenario: trajectory}
+    stress_ids: dict[int, dict[str, int]] = {}  # base trajectory -> {scenario: trajectory}
     costs = dict(capital=cfg.capital, commission=cfg.commission_bps / 1e4, slippage=cfg.slippage_bps / 1e4)
     planned: list[_PlannedWindow] = []
     hold_traj: dict[tuple[int, int, int], int] = {}
@@ -192,13 +192,14 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                     hold_traj[key] = batch.add_trajectory(hold_id, series_id, window.start, window.end,
                                                           long_only=True, **costs)
                 planned.append(_PlannedWindow(job, kind, window, bool(flagged), traj, hold_traj[key], bpy, times))
-                if cfg.stress:
+                if cfg.stress:  # the late fill is a trajectory's own fill mode, in the same call
                     stress_ids[traj] = {
                         sc.name: batch.add_trajectory(
                             model_id, series_id, window.start, window.end, long_only=job.long_only,
                             capital=cfg.capital, commission=costs["commission"] * sc.cost_multiplier,
-                            slippage=costs["slippage"] * sc.cost_multiplier)
-                        for sc in STRESSED if not sc.late_fill}
+                            slippage=costs["slippage"] * sc.cost_multiplier,
+                            fill_mode=FILL_NAMES["next-open-late"] if sc.late_fill else None)
+                        for sc in STRESSED}
 
     planned = [p for p in planned if p.job.error is None]
     if not planned:
@@ -209,37 +210,22 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     traj_ids = [p.traj for p in planned] + holds
     hold_bpy = {p.hold: p.bars_per_year for p in planned}
     bpy_list = [p.bars_per_year for p in planned] + [hold_bpy[h] for h in holds]
-    # the cost scenarios are more trajectories of the same list; the delay scenario is
-    # the base trajectories again under the late fill mode (one per kernel call)
+    # the stress scenarios, the delay one included (its trajectories have their own fill
+    # mode), are more trajectories of the same flat list
     stressed = [(p.traj, name, sid) for p in planned for name, sid in stress_ids.get(p.traj, {}).items()]
     traj_ids += [sid for _, _, sid in stressed]
     bpy_list += [p.bars_per_year for p in planned for _ in stress_ids.get(p.traj, {})]
-    runs = [(batch, traj_ids, bpy_list, cfg.run_dir)]
-    if cfg.stress and any(sc.late_fill for sc in STRESSED):
-        import copy
-
-        late = copy.copy(batch)  # the same series, models and trajectories
-        late.fill_mode = FILL_NAMES["next-open-late"]
-        runs.append((late, [p.traj for p in planned], [p.bars_per_year for p in planned],
-                     None if cfg.run_dir is None else cfg.run_dir / LATE_RUN_SUBDIR))
-    results, stats = [], []
-    for sim, ids, bpys, run_dir in runs:
-        try:
-            results.append(_run_chunks(sim, ids, bpys, device, cfg, progress, run_dir=run_dir))
-        except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
-            if cfg.device == "cuda":
-                raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
-            cfg.device_used = f"cpu (auto: {exc})"
-            device = "cpu"
-            # the GPU's chunks are another run's (the device is part of the run key)
-            results.append(_run_chunks(sim, ids, bpys, "cpu", cfg, progress, resume=False, run_dir=run_dir))
-        stats.append(cfg.run_stats)
-    if len(stats) > 1:  # one run as the report tells it: the delay scenario's chunks counted in
-        cfg.run_stats = {k: (sum(s[k] for s in stats) if k != "run_dir" else stats[0][k]) for k in stats[0]}
-    result = results[0]
+    try:
+        result = _run_chunks(batch, traj_ids, bpy_list, device, cfg, progress, run_dir=cfg.run_dir)
+    except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
+        if cfg.device == "cuda":
+            raise FoldgateError(f"--device cuda: {exc}; use --device cpu or auto") from None
+        cfg.device_used = f"cpu (auto: {exc})"
+        # the GPU's chunks are another run's (the device is part of the run key)
+        result = _run_chunks(batch, traj_ids, bpy_list, "cpu", cfg, progress, resume=False,
+                             run_dir=cfg.run_dir)
     hold_out = dict(zip(holds, result[len(planned):len(planned) + len(holds)]))
     by_id = dict(zip(traj_ids, result))
-    late_out = dict(zip(runs[1][1], results[1])) if len(runs) > 1 else {}
     for p, out in zip(planned, result):
         job, kind, traj = p.job, p.kind, p.traj
         record = _window_record(p.window, p.in_sample, out, p.times)
@@ -257,7 +243,6 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             job.hold_returns.append(bench["returns"])
         if cfg.stress:
             outs = {name: by_id[sid] for name, sid in stress_ids[traj].items()}
-            outs.update({sc.name: late_out[traj] for sc in STRESSED if sc.late_fill})
             for name, o in outs.items():
                 metrics = {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in o["metrics"].items()}
                 run = job.stress_runs.setdefault(name, {"folds": [], "backtest": None})
