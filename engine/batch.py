@@ -6,6 +6,8 @@ of the simulation kernel, run it, and split the results back per trajectory.
     mid = batch.add_model(policy, sid)                          # policy on that series
     tid = batch.add_trajectory(mid, sid, start, end, capital=1e5, commission=0.001,
                                slippage=0.0005, long_only=True)
+    late = batch.add_trajectory(mid, sid, start, end, capital=1e5,
+                                fill_mode="next-open-late")     # its own fill mode
     results = batch.run(bars_per_year=8766.0)                  # one dict per trajectory
 
 A "model" of the kernel is one policy read against one series' feature columns, so
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.codes import ACT_NAMES, ACTION_NAMES, FILL_NAMES, STATE_NAMES
-from kernels.inputs import KERNEL_INPUTS, validate_inputs
+from kernels.inputs import FILL_DTYPE, KERNEL_INPUTS, validate_inputs
 from kernels.simulate import SimulationResult, simulate_inputs
 
 from .errors import FoldgateError, PolicyError
@@ -45,6 +47,19 @@ def feature_columns(model_features, series_feature_names) -> np.ndarray:
         raise PolicyError(f"the series' features lack {', '.join(missing)} "
                           f"(it holds: {', '.join(series_feature_names) or 'none'})")
     return np.array([where[name] for name in model_features], dtype=np.int64)
+
+
+def _fill_code(fill_mode: int | str) -> int:
+    """A fill mode as its FILL_* code, from the code or its name (FILL_NAMES)."""
+    if isinstance(fill_mode, str):
+        if fill_mode not in FILL_NAMES:
+            raise FoldgateError(f"fill must be one of {', '.join(FILL_NAMES)}, "
+                                f"got {fill_mode!r}")
+        fill_mode = FILL_NAMES[fill_mode]
+    if isinstance(fill_mode, bool) or fill_mode not in FILL_NAMES.values():
+        raise FoldgateError(f"fill_mode must be 0 (next open), 1 (close) or 2 (next open, "
+                            f"one bar late), got {fill_mode!r}")
+    return int(fill_mode)
 
 
 @dataclass
@@ -65,6 +80,7 @@ class _Trajectory:
     commission: float
     slippage: float
     long_only: bool
+    fill_mode: int | None = None  # a FILL_* code; None: the batch's fill_mode
 
 
 @dataclass
@@ -139,15 +155,7 @@ class Batch:
 
     def __init__(self, fill_mode: int | str = 0):
         COMPILE_NOTICE.start()
-        if isinstance(fill_mode, str):
-            if fill_mode not in FILL_NAMES:
-                raise FoldgateError(f"fill must be one of {', '.join(FILL_NAMES)}, "
-                                    f"got {fill_mode!r}")
-            fill_mode = FILL_NAMES[fill_mode]
-        if fill_mode not in FILL_NAMES.values():
-            raise FoldgateError(f"fill_mode must be 0 (next open), 1 (close) or 2 (next open, "
-                                f"one bar late), got {fill_mode!r}")
-        self.fill_mode = int(fill_mode)
+        self.fill_mode = _fill_code(fill_mode)  # of the trajectories added without their own
         self.series: list[_Series] = []
         self.models: list[tuple[object, int]] = []  # (policy, series id)
         self._model_ids: dict[tuple[int, int], int] = {}
@@ -188,9 +196,11 @@ class Batch:
 
     def add_trajectory(self, model_id: int, series_id: int, start: int, end: int, *,
                        capital: float, commission: float = 0.0, slippage: float = 0.0,
-                       long_only: bool = False) -> int:
+                       long_only: bool = False, fill_mode: int | str | None = None) -> int:
         """Simulate model `model_id` over bars start..end-1 of series `series_id`.
-        commission and slippage are rates (bps / 1e4). Returns the trajectory id."""
+        commission and slippage are rates (bps / 1e4); fill_mode (a code or a name of
+        FILL_NAMES) is this trajectory's own, None for the batch's. Trajectories of
+        different fill modes run in the same kernel call. Returns the trajectory id."""
         if not 0 <= model_id < len(self.models):
             raise ValueError(f"no model {model_id}")
         if self.models[model_id][1] != series_id:
@@ -198,8 +208,16 @@ class Batch:
                              f"{self.models[model_id][1]}, not {series_id}")
         self.trajectories.append(_Trajectory(int(model_id), int(series_id), int(start),
                                              int(end), float(capital), float(commission),
-                                             float(slippage), bool(long_only)))
+                                             float(slippage), bool(long_only),
+                                             None if fill_mode is None else _fill_code(fill_mode)))
         return len(self.trajectories) - 1
+
+    def fill_modes(self, trajectories) -> np.ndarray:
+        """The FILL_* code each of the given trajectory ids runs with (int8)."""
+        default = self.fill_mode
+        return np.array([default if self.trajectories[t].fill_mode is None
+                         else self.trajectories[t].fill_mode for t in trajectories],
+                        dtype=FILL_DTYPE)
 
     # -- packing -------------------------------------------------------------------
 
@@ -227,7 +245,7 @@ class Batch:
         arrays["traj_commission"] = np.array([t.commission for t in chosen], dtype=np.float64)
         arrays["traj_slippage"] = np.array([t.slippage for t in chosen], dtype=np.float64)
         arrays["traj_long_only"] = np.array([t.long_only for t in chosen], dtype=np.uint8)
-        arrays["fill_mode"] = self.fill_mode
+        arrays["fill_mode"] = self.fill_modes(ids)
         bars = arrays["traj_end"] - arrays["traj_start"]
         # equity slot [C, E_s0..E_{e-1}]; a trade needs a fill to close it, so a
         # trajectory of n bars has at most n trades

@@ -14,7 +14,19 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from kernels.codes import FILL_NAMES
+from kernels.cuda_env import cuda_available, device_name, simulator_active
+from kernels.gpu_simulate import GpuUnsupportedError
+
+from .batch import Batch
+from .data.bars import timeframe_seconds
+from .data.store import BarStore
+from .data.symbols import guess_asset_class
 from .errors import FoldgateError, SettingError
+from .features import compute_features, lookback
+from .folds import bars_per_year, end_past_last_bar, make_folds, mark_in_sample
+from .run import make_executor, run_chunked
+from .stress import STRESSED
 
 if TYPE_CHECKING:  # engine/pipeline.py imports this module
     from .pipeline import ModelJob, RunConfig
@@ -30,8 +42,6 @@ def resolve_device(requested: str) -> tuple[str, str]:
     if requested == "cpu":
         return "cpu", "cpu"
     try:
-        from kernels.cuda_env import cuda_available, device_name, simulator_active
-
         if requested == "cuda" and simulator_active():
             return "cuda", "cuda (CUDA simulator, NUMBA_ENABLE_CUDASIM=1: slow, for tests)"
         if cuda_available():
@@ -72,9 +82,7 @@ def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, warmup_bars: 
         cfg.source is None and os.environ.get("ALPACA_KEYS_FILE") and not store.has(symbol, timeframe)
     )
     if use_alpaca:
-        from .data.sources.alpaca import ensure_bars
-        from .data.bars import timeframe_seconds
-        from .data.symbols import guess_asset_class
+        from .data.sources.alpaca import ensure_bars  # lazy: the Alpaca client, only when a run fetches
 
         now = dt.datetime.now(dt.timezone.utc)
         end_ns = parse_end(cfg.end)
@@ -127,13 +135,6 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                   progress: Callable[[str], None] | None = None) -> None:
     """Backtest and walk-forward every simulated job, and buy-and-hold over the same
     windows (once per symbol and window, shared by its models), in ONE batched kernel call."""
-    from kernels.codes import FILL_NAMES
-    from kernels.gpu_simulate import GpuUnsupportedError
-
-    from .batch import Batch
-    from .features import compute_features
-    from .folds import end_past_last_bar, mark_in_sample
-    from .data.store import BarStore
 
     store = BarStore(cfg.store)
     end_ns = parse_end(cfg.end)
@@ -143,10 +144,9 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
         if job.simulated:
             by_series.setdefault((job.symbol, job.timeframe), []).append(job)
 
-    from .stress import LATE_RUN_SUBDIR, STRESSED
 
     batch = Batch(fill_mode=0 if cfg.fill == "next-open" else 1)
-    stress_ids: dict[int, dict[str, int]] = {}  # base trajectory -> {cost scenario: trajectory}
+    stress_ids: dict[int, dict[str, int]] = {}  # base trajectory -> {scenario: trajectory}
     costs = dict(capital=cfg.capital, commission=cfg.commission_bps / 1e4, slippage=cfg.slippage_bps / 1e4)
     planned: list[_PlannedWindow] = []
     hold_traj: dict[tuple[int, int, int], int] = {}
@@ -192,13 +192,14 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                     hold_traj[key] = batch.add_trajectory(hold_id, series_id, window.start, window.end,
                                                           long_only=True, **costs)
                 planned.append(_PlannedWindow(job, kind, window, bool(flagged), traj, hold_traj[key], bpy, times))
-                if cfg.stress:
+                if cfg.stress:  # the late fill is a trajectory's own fill mode, in the same call
                     stress_ids[traj] = {
                         sc.name: batch.add_trajectory(
                             model_id, series_id, window.start, window.end, long_only=job.long_only,
                             capital=cfg.capital, commission=costs["commission"] * sc.cost_multiplier,
-                            slippage=costs["slippage"] * sc.cost_multiplier)
-                        for sc in STRESSED if not sc.late_fill}
+                            slippage=costs["slippage"] * sc.cost_multiplier,
+                            fill_mode=FILL_NAMES["next-open-late"] if sc.late_fill else None)
+                        for sc in STRESSED}
 
     planned = [p for p in planned if p.job.error is None]
     if not planned:
@@ -209,38 +210,23 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     traj_ids = [p.traj for p in planned] + holds
     hold_bpy = {p.hold: p.bars_per_year for p in planned}
     bpy_list = [p.bars_per_year for p in planned] + [hold_bpy[h] for h in holds]
-    # the cost scenarios are more trajectories of the same list; the delay scenario is
-    # the base trajectories again under the late fill mode (one per kernel call)
+    # the stress scenarios, the delay one included (its trajectories have their own fill
+    # mode), are more trajectories of the same flat list
     stressed = [(p.traj, name, sid) for p in planned for name, sid in stress_ids.get(p.traj, {}).items()]
     traj_ids += [sid for _, _, sid in stressed]
     bpy_list += [p.bars_per_year for p in planned for _ in stress_ids.get(p.traj, {})]
-    runs = [(batch, traj_ids, bpy_list, cfg.run_dir)]
-    if cfg.stress and any(sc.late_fill for sc in STRESSED):
-        import copy
-
-        late = copy.copy(batch)  # the same series, models and trajectories
-        late.fill_mode = FILL_NAMES["next-open-late"]
-        runs.append((late, [p.traj for p in planned], [p.bars_per_year for p in planned],
-                     None if cfg.run_dir is None else cfg.run_dir / LATE_RUN_SUBDIR))
-    results, stats = [], []
-    for sim, ids, bpys, run_dir in runs:
-        try:
-            results.append(_run_chunks(sim, ids, bpys, device, cfg, progress, run_dir=run_dir))
-        except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
-            if cfg.device == "cuda":
-                raise SettingError("device", f"{exc}; use {{device}} cpu or auto", usage=False,
-                                   value="cuda") from None
-            cfg.device_used = f"cpu (auto: {exc})"
-            device = "cpu"
-            # the GPU's chunks are another run's (the device is part of the run key)
-            results.append(_run_chunks(sim, ids, bpys, "cpu", cfg, progress, resume=False, run_dir=run_dir))
-        stats.append(cfg.run_stats)
-    if len(stats) > 1:  # one run as the report tells it: the delay scenario's chunks counted in
-        cfg.run_stats = {k: (sum(s[k] for s in stats) if k != "run_dir" else stats[0][k]) for k in stats[0]}
-    result = results[0]
+    try:
+        result = _run_chunks(batch, traj_ids, bpy_list, device, cfg, progress, run_dir=cfg.run_dir)
+    except GpuUnsupportedError as exc:  # a model too wide for the GPU kernel
+        if cfg.device == "cuda":
+            raise SettingError("device", f"{exc}; use {{device}} cpu or auto", usage=False,
+                               value="cuda") from None
+        cfg.device_used = f"cpu (auto: {exc})"
+        # the GPU's chunks are another run's (the device is part of the run key)
+        result = _run_chunks(batch, traj_ids, bpy_list, "cpu", cfg, progress, resume=False,
+                             run_dir=cfg.run_dir)
     hold_out = dict(zip(holds, result[len(planned):len(planned) + len(holds)]))
     by_id = dict(zip(traj_ids, result))
-    late_out = dict(zip(runs[1][1], results[1])) if len(runs) > 1 else {}
     iso: dict[int, np.ndarray] = {}  # a series' bar times as ISO strings, formatted once
     for p, out in zip(planned, result):
         job, kind, traj = p.job, p.kind, p.traj
@@ -261,7 +247,6 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
             job.hold_returns.append(bench["returns"])
         if cfg.stress:
             outs = {name: by_id[sid] for name, sid in stress_ids[traj].items()}
-            outs.update({sc.name: late_out[traj] for sc in STRESSED if sc.late_fill})
             for name, o in outs.items():
                 metrics = {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in o["metrics"].items()}
                 run = job.stress_runs.setdefault(name, {"folds": [], "backtest": None})
@@ -284,7 +269,6 @@ def _run_chunks(batch, traj_ids, bpy_list, device, cfg: RunConfig, progress, res
                 run_dir: Path | None = None) -> list[dict]:
     """The trajectories through engine.run: chunk by chunk, into the run directory when
     the run has one, on the executor the run names (docs/design.md 11)."""
-    from .run import make_executor, run_chunked
 
     def on_chunk(p):
         if getattr(progress, "takes_chunks", False):  # a progress bar: the counts themselves
@@ -310,7 +294,6 @@ def _run_chunks(batch, traj_ids, bpy_list, device, cfg: RunConfig, progress, res
 
 def _warmup(job: ModelJob) -> int:
     """Bars a model needs before a window's first bar: its features' lookback and lags."""
-    from .features import lookback
 
     return lookback(job.policy.features) + job.policy.window - 1
 
@@ -318,7 +301,6 @@ def _warmup(job: ModelJob) -> int:
 def _plan_windows(job: ModelJob, bars, cfg: RunConfig, end_ns: int | None):
     """The model's windows, [("backtest" | "fold", window)], and the bars per year of the
     run's main window (docs/design.md 6: measured once over the whole --days window)."""
-    from .folds import bars_per_year, make_folds
 
     warmup = _warmup(job)
     if cfg.walk_forward:

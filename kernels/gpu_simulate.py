@@ -361,6 +361,7 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
     commission = traj_commission[i]
     slippage = traj_slippage[i]
     long_only = traj_long_only[i] != 0
+    fill = fill_mode[i]
     eq0 = traj_eq_off[i]
     row0 = traj_trade_off[i]
 
@@ -445,10 +446,10 @@ def _gpu_trajectory(i, open_, close, bar_off, feats, feat_off, n_feat,
                 clipped += 1
             if target != held:
                 held = target
-                if fill_mode == FILL_NEXT_OPEN:
+                if fill == FILL_NEXT_OPEN:
                     pending = True
                     pending_target = target
-                elif fill_mode == FILL_NEXT_OPEN_LATE:
+                elif fill == FILL_NEXT_OPEN_LATE:
                     late = True
                     late_target = target
                 else:

@@ -33,6 +33,9 @@ DTYPES = {
     "model_high": np.float64, "traj_capital": np.float64, "traj_commission": np.float64,
     "traj_slippage": np.float64, "traj_long_only": np.uint8, "model_norm": np.uint8,
 }
+FILL_DTYPE = np.int8
+"""fill_mode: one code of kernels/codes.py per trajectory."""
+FILL_CODES = (FILL_NEXT_OPEN, FILL_CLOSE, FILL_NEXT_OPEN_LATE)
 
 
 def _array(name, x, dtype, ndim=1):
@@ -172,9 +175,10 @@ def _check_trajectories(a, n_series, n_models):
     for name in ("traj_series", "traj_start", "traj_end", "traj_capital", "traj_commission",
                  "traj_slippage", "traj_long_only"):
         _length(name, a[name], n_traj)
-    if a["fill_mode"] not in (FILL_NEXT_OPEN, FILL_CLOSE, FILL_NEXT_OPEN_LATE):
-        raise ValueError("fill_mode must be 0 (next open), 1 (close) or 2 (next open, one "
-                         "bar late)")
+    fill = a["fill_mode"]
+    if fill.ndim == 0:  # one mode for every trajectory
+        fill = a["fill_mode"] = np.full(n_traj, fill, dtype=FILL_DTYPE)
+    _length("fill_mode", fill, n_traj)
     model, series = a["traj_model"], a["traj_series"]
     if np.any((model < 0) | (model >= n_models)):
         raise ValueError(f"traj_model[{_first_bad((model < 0) | (model >= n_models))}] "
@@ -252,6 +256,22 @@ def _check_feature_reads(a):
                              "trajectory later or give the features more warm-up")
 
 
+def _fill_modes(x) -> np.ndarray:
+    """fill_mode as given (one code, or one per trajectory) -> int8 codes; the length is
+    checked with the trajectories."""
+    f = np.asarray(x)
+    if f.dtype == np.bool_ or not np.issubdtype(f.dtype, np.integer):
+        raise TypeError(f"fill_mode must be integer codes, got {f.dtype.name}")
+    if f.ndim > 1:
+        raise ValueError(f"fill_mode must be one code or one per trajectory, got shape {f.shape}")
+    bad = ~np.isin(np.atleast_1d(f), FILL_CODES)
+    if bad.any():
+        where = f"[{_first_bad(bad)}]" if f.ndim else ""
+        raise ValueError(f"fill_mode{where} must be 0 (next open), 1 (close) or 2 (next open, "
+                         "one bar late)")
+    return np.ascontiguousarray(f, dtype=FILL_DTYPE)
+
+
 @dataclass(frozen=True)
 class KernelInputs:
     """The simulation kernels' inputs once `validate_inputs` has checked them: every
@@ -297,7 +317,7 @@ class KernelInputs:
     traj_commission: np.ndarray
     traj_slippage: np.ndarray
     traj_long_only: np.ndarray
-    fill_mode: int
+    fill_mode: np.ndarray  # int8 (n_traj,): each trajectory's FILL_* code
     traj_eq_off: np.ndarray
     traj_trade_off: np.ndarray
 
@@ -308,14 +328,17 @@ class KernelInputs:
 
 def validate_inputs(given: dict) -> KernelInputs:
     """`given` (every name of KERNEL_INPUTS) checked and converted: arrays contiguous and
-    of their kernel dtype, the two scalars ints, a None traj_eq_off / traj_trade_off
+    of their kernel dtype, max_width an int, fill_mode one int8 code per trajectory (a
+    single code is given to all of them), a None traj_eq_off / traj_trade_off
     replaced by the contiguous layout. Raises ValueError / TypeError naming the array
     at fault."""
     a = {}
     for name in KERNEL_INPUTS:
         x = given[name]
-        if name in ("max_width", "fill_mode"):
+        if name == "max_width":
             a[name] = int(x)
+        elif name == "fill_mode":
+            a[name] = _fill_modes(x)
         elif x is None:
             a[name] = None
         else:
@@ -327,4 +350,5 @@ def validate_inputs(given: dict) -> KernelInputs:
     return KernelInputs(**a)
 
 
-__all__ = ["KernelInputs", "KERNEL_INPUTS", "MARKET_INPUTS", "DTYPES", "validate_inputs"]
+__all__ = ["KernelInputs", "KERNEL_INPUTS", "MARKET_INPUTS", "DTYPES", "FILL_DTYPE", "FILL_CODES",
+           "validate_inputs"]

@@ -146,8 +146,9 @@ def _close_trade_nb(t, old_units, s, tr_i, tr_f, row0):
  _POS) = range(ACCOUNT_SIZE, ACCOUNT_SIZE + 8)
 _STATE_SIZE = ACCOUNT_SIZE + 8
 # per-lane integer constants of a unit (columns of its `lc` table)
-_L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY, _L_STEPS = range(9)
-_L_SIZE = 9
+(_L_START, _L_END, _L_BARS, _L_FEATS, _L_NFEAT, _L_ROW, _L_EQ, _L_LONG_ONLY, _L_STEPS,
+ _L_FILL) = range(10)
+_L_SIZE = 10
 
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
@@ -318,6 +319,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
         lc[l, _L_ROW] = traj_trade_off[i]
         lc[l, _L_EQ] = traj_eq_off[i]
         lc[l, _L_LONG_ONLY] = traj_long_only[i]
+        lc[l, _L_FILL] = fill_mode[i]
         com[l] = traj_commission[i]
         sli[l] = traj_slippage[i]
         c[l] = 0.0
@@ -349,7 +351,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
                               layer_out, layer_w_off, layer_b_off, weights, biases, act)
         # decisions, then the close of the bar
         _end_nb(step, n_live, n_dec, state, buf, out, width, lc, com, sli, c, equity,
-                trade_int, trade_float, n_out, kind, targets, tg0, low32, high32, fill_mode)
+                trade_int, trade_float, n_out, kind, targets, tg0, low32, high32)
     _finish_nb(unit[0], s0, n_trades, stats)
     if n_lanes > 1:
         _finish_nb(unit[1], s1, n_trades, stats)
@@ -394,7 +396,7 @@ def _begin_nb(step, n_live, n_dec, state, x, width, lc, com, sli, c, open_, clos
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
       inline="always")
 def _end_nb(step, n_live, n_dec, state, out, oo, width, lc, com, sli, c, equity, trade_int,
-            trade_float, n_out, kind, targets, tg0, low32, high32, fill_mode):
+            trade_float, n_out, kind, targets, tg0, low32, high32):
     """Lanes 0..n_live-1 at the close of their bar: the deciding ones act on the
     policy's output (lane l's at oo + l * width), then each books E_t."""
     for l in range(n_live):
@@ -402,7 +404,7 @@ def _end_nb(step, n_live, n_dec, state, out, oo, width, lc, com, sli, c, equity,
         t = lc[l, _L_START] + step
         if l < n_dec:
             _decide_nb(t, c[l], out, oo + l * width, n_out, kind, targets, tg0, low32,
-                       high32, lc[l, _L_LONG_ONLY] != 0, fill_mode, s, trade_int,
+                       high32, lc[l, _L_LONG_ONLY] != 0, lc[l, _L_FILL], s, trade_int,
                        trade_float, lc[l, _L_ROW], com[l], sli[l])
         equity[lc[l, _L_EQ] + 1 + step] = _close_bar_nb(t, lc[l, _L_END], c[l], s,
                                                         trade_int, trade_float,
@@ -590,7 +592,8 @@ def simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
     Checks every shape, dtype, offset and index the kernel relies on, and raises
     ValueError / TypeError naming the array at fault. Integer arrays are int64 (bool
     flags uint8), prices and accounting float64, policy tables float32; arrays of a
-    narrower type are converted. traj_eq_off and traj_trade_off may be left None: they
+    narrower type are converted. fill_mode is each trajectory's FILL_* code (int8), or
+    one code for all of them, so one call can mix the fill modes of a run's scenarios. traj_eq_off and traj_trade_off may be left None: they
     then get the contiguous layout (slots of end - start + 1, trade capacity end - start).
     """
     return simulate_inputs(validate_inputs(dict(locals())))

@@ -17,6 +17,7 @@ says what differed, and the others still run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -63,13 +64,18 @@ def make_series(rng, n_bars, n_features=6):
     return open_, close, feats, names
 
 
+MIXED = "mixed"
+"""A case's fill: each trajectory draws its own fill mode (one kernel call for all)."""
+
+
 def build(rng, fill, series, models, folds):
     """Batch with `series` [(open, close, feats, names)], `models` [(policy, series)],
-    and for each model `folds` cuts of its series with varied costs and sides.
-    Returns (batch, packed, cases) with cases as the naive reference wants them."""
+    and for each model `folds` cuts of its series with varied costs and sides, filled
+    by `fill` (a code, or MIXED: a random code per trajectory). Returns (batch, packed,
+    cases) with cases as the naive reference wants them, each with its fill code."""
     from engine.batch import Batch
 
-    batch = Batch(fill_mode=fill)
+    batch = Batch(fill_mode=0 if fill == MIXED else fill)
     sids = [batch.add_series(o, c, f, n) for o, c, f, n in series]
     cases = []
     for k, (pol, s, long_only) in enumerate(models):
@@ -84,9 +90,11 @@ def build(rng, fill, series, models, folds):
             cap = float(rng.choice([1e4, 1e5, 2.5e6]))
             com = float(rng.choice([0.0, 0.001]))
             slip = float(rng.choice([0.0, 0.0005]))
+            mode = int(rng.integers(0, 3)) if fill == MIXED else fill
             batch.add_trajectory(mid, sids[s], start, end, capital=cap, commission=com,
-                                 slippage=slip, long_only=long_only)
-            cases.append((pol, s, start, end, cap, com, slip, long_only))
+                                 slippage=slip, long_only=long_only,
+                                 fill_mode=mode if fill == MIXED else None)
+            cases.append((pol, s, start, end, cap, com, slip, long_only, mode))
     return batch, batch.pack(), cases
 
 
@@ -121,16 +129,18 @@ def compare_results(got, want, capital, label):
                 and np.array_equal(got.stats, want.stats))
 
 
-def compare_naive(result, packed, cases, series, fill, label):
-    """Each trajectory of `result` against tests/naive_simulate.py."""
+FILL_NAME = {0: "next-open", 1: "close", 2: "next-open-late"}
+
+
+def compare_naive(result, packed, cases, series, label):
+    """Each trajectory of `result` against tests/naive_simulate.py, in its fill mode."""
     from naive_simulate import naive_simulate
 
-    fill_name = {0: "next-open", 1: "close", 2: "next-open-late"}[fill]
-    for i, (pol, s, start, end, cap, com, slip, lo) in enumerate(cases):
+    for i, (pol, s, start, end, cap, com, slip, lo, mode) in enumerate(cases):
         o, c, f, names = series[s]
         cols = [names.index(n) for n in pol.features]
         ref = naive_simulate(pol, o, c, f[:, cols], start, end, cap, com, slip, lo,
-                             fill_name)
+                             FILL_NAME[mode])
         a, b = result.traj_eq_off[i], result.traj_eq_off[i + 1]
         eq = result.equity[a:b]
         ref_eq = np.asarray(ref["equity"])
@@ -229,7 +239,7 @@ def _relayout(rng, arrays, cases, layout):
         arrays["traj_eq_off"] = None
     elif layout == "empty":
         for name in ("traj_model", "traj_series", "traj_start", "traj_end", "traj_capital",
-                     "traj_commission", "traj_slippage", "traj_long_only"):
+                     "traj_commission", "traj_slippage", "traj_long_only", "fill_mode"):
             arrays[name] = arrays[name][:0]
         arrays["traj_eq_off"] = np.zeros(1, dtype=np.int64)
         arrays["traj_trade_off"] = np.zeros(1, dtype=np.int64)
@@ -259,13 +269,48 @@ def sim_case(name, seed, kind, fill, folds=3, n_bars=(60, 75), layout=None, **dr
             raise AssertionError(f"{name}: {out} has shape {getattr(gpu, out).shape}, the "
                                  f"CPU kernel's {getattr(cpu, out).shape}")
     identical = compare_results(gpu, cpu, arrays["traj_capital"], name)
-    compare_naive(gpu, packed, cases, series, fill, name)
+    compare_naive(gpu, packed, cases, series, name)
+    if fill == MIXED:
+        identical &= _matches_single_mode_runs(gpu, batch, cases, name)
     tm = gpu.timings
     return {"trajectories": len(cases), "trades": int(gpu.n_trades.sum()),
             "clipped": int(gpu.stats[:, 2].sum()), "bit_identical": identical,
             "blocks": tm["blocks"], "staged_blocks": tm["staged_blocks"],
             "threads_per_block": tm["threads_per_block"], "device": tm["device"],
             "seconds": round(seconds, 2)}
+
+
+def _matches_single_mode_runs(result, batch, cases, label):
+    """A mixed-fill GPU result, trajectory by trajectory, against the CPU kernel run on
+    each fill mode's trajectories alone (a batch of one fill mode): bit for bit."""
+    import copy
+
+    from kernels.inputs import validate_inputs
+    from kernels.simulate import simulate_inputs
+
+    modes = np.array([case[-1] for case in cases])
+    if len(set(modes.tolist())) < 2:
+        raise AssertionError(f"{label}: the case mixes no fill modes")
+    for mode in sorted(set(modes.tolist())):
+        ids = np.flatnonzero(modes == mode).tolist()
+        single = copy.copy(batch)
+        single.trajectories = [dataclasses.replace(batch.trajectories[i], fill_mode=None)
+                               for i in range(len(batch.trajectories))]
+        single.fill_mode = mode  # the batch's own mode, not each trajectory's
+        part = simulate_inputs(validate_inputs(single.pack(ids).arrays))
+        for k, i in enumerate(ids):
+            got = result.equity[result.traj_eq_off[i]:result.traj_eq_off[i + 1]]
+            want = part.equity[part.traj_eq_off[k]:part.traj_eq_off[k + 1]]
+            n = int(part.n_trades[k])
+            r0, q0 = int(result.traj_trade_off[i]), int(part.traj_trade_off[k])
+            same = (np.array_equal(got, want) and int(result.n_trades[i]) == n
+                    and np.array_equal(result.trade_int[r0:r0 + n], part.trade_int[q0:q0 + n])
+                    and np.array_equal(result.trade_float[r0:r0 + n], part.trade_float[q0:q0 + n])
+                    and np.array_equal(result.stats[i], part.stats[k]))
+            if not same:
+                raise AssertionError(f"{label}: trajectory {i} (fill mode {mode}) differs from "
+                                     "a run of its fill mode alone")
+    return True
 
 
 SIM_CASES = {
@@ -288,6 +333,10 @@ SIM_CASES = {
     # spare trade rows between trajectories, and a call with no trajectory at all
     "spare_trade_rows": dict(seed=18, kind="long_only", fill=1, layout="spare_rows"),
     "no_trajectories": dict(seed=19, kind="discrete", fill=0, layout="empty"),
+    # every trajectory its own fill mode, in one call: each as in a run of its mode alone
+    "mixed_fill_modes": dict(seed=22, kind="discrete", fill=MIXED, folds=4),
+    "mixed_fill_modes_random": dict(seed=23, kind="random", fill=MIXED, folds=4,
+                                    n_bars=(45, 70, 55), threads_per_block=3),
     # random shapes, kinds, sides, windows and normalisation, three threads a block
     **{f"random_{seed}": dict(seed=seed, kind="random", fill=seed % 3, folds=2 + seed % 3,
                               n_bars=(45, 70, 55), threads_per_block=3)

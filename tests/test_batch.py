@@ -33,7 +33,7 @@ def test_pack_lays_out_the_internals_arrays():
     t0 = batch.add_trajectory(mid, sid, 1, 10, capital=1e5)
     t1 = batch.add_trajectory(mid, sid, 10, 20, capital=5e4, commission=0.001, long_only=True)
     a = batch.pack().arrays
-    assert a["fill_mode"] == 1
+    assert a["fill_mode"].tolist() == [1, 1]  # one code per trajectory, the batch's here
     assert list(a["model_feat_col"]) == [2, 1]
     assert list(a["model_state_code"]) == [2, 0]
     assert list(a["model_obs_dim"]) == [2 * 2 + 2]

@@ -71,22 +71,30 @@ def linear_policy(features, state, weights, bias, targets):
 # ---------------------------------------------------------------------------------
 # running both sides
 
+FILL_NAME = {0: "next-open", 1: "close", 2: "next-open-late"}
+
+
 def run_both(cases, fill, series):
     """cases: (policy, series index, start, end, capital, commission, slippage, long_only).
-    series: list of (open, close, feats, names). Returns [(kernel dict, naive dict)]."""
-    batch = Batch(fill_mode=fill)
+    series: list of (open, close, feats, names). fill: the batch's fill code, or a list
+    of one code per case (each trajectory its own, in the same kernel call). Returns
+    [(kernel dict, naive dict)]."""
+    per_case = not isinstance(fill, int)
+    batch = Batch(fill_mode=0 if per_case else fill)
     sids = [batch.add_series(o, c, f, n) for o, c, f, n in series]
-    for pol, s, start, end, cap, com, slip, lo in cases:
+    for i, (pol, s, start, end, cap, com, slip, lo) in enumerate(cases):
         mid = batch.add_model(pol, sids[s])
         batch.add_trajectory(mid, sids[s], start, end, capital=cap, commission=com,
-                             slippage=slip, long_only=lo)
+                             slippage=slip, long_only=lo,
+                             fill_mode=int(fill[i]) if per_case else None)
     out = batch.run(bars_per_year=8766.0)
-    fill_name = {0: "next-open", 1: "close", 2: "next-open-late"}[fill]
     pairs = []
-    for (pol, s, start, end, cap, com, slip, lo), k in zip(cases, out):
+    for i, ((pol, s, start, end, cap, com, slip, lo), k) in enumerate(zip(cases, out)):
         o, c, f, names = series[s]
         cols = [names.index(n) for n in pol.features]
-        ref = naive_simulate(pol, o, c, f[:, cols], start, end, cap, com, slip, lo, fill_name)
+        mode = int(fill[i]) if per_case else fill
+        ref = naive_simulate(pol, o, c, f[:, cols], start, end, cap, com, slip, lo,
+                             FILL_NAME[mode])
         pairs.append((k, ref))
     return pairs
 
@@ -170,6 +178,44 @@ def test_random_batches_match_the_reference():
     assert seen["flip"] > 20
     assert seen["clipped"] > 20
     assert seen["hold"] > 5
+
+
+def test_mixed_fill_modes_in_one_call_match_single_mode_runs():
+    """Each trajectory its own fill mode (a run's stress scenarios, the late fill among
+    them, in one call): per trajectory exactly what a batch of that mode alone gives,
+    and the naive reference. Every case also runs under all three modes, so lanes of
+    one model in lockstep differ in their fill mode."""
+    for seed in range(40):
+        cases, _, series = random_case(seed)
+        rng = np.random.default_rng(1000 + seed)
+        cases = cases + cases + cases
+        n = len(cases) // 3
+        modes = [0] * n + [1] * n + [2] * n
+        order = rng.permutation(len(cases))  # the modes interleaved in the list
+        cases = [cases[i] for i in order]
+        modes = [modes[i] for i in order]
+        mixed = run_both(cases, modes, series)
+        for (pol, *rest), (k, ref) in zip(cases, mixed):
+            assert_same(k, ref, rest[3])
+        for mode in (0, 1, 2):
+            ids = [i for i, m in enumerate(modes) if m == mode]
+            alone = run_both([cases[i] for i in ids], mode, series)
+            for i, (single, _) in zip(ids, alone):
+                joint = mixed[i][0]
+                assert joint["equity"].tobytes() == single["equity"].tobytes()
+                assert joint["trades"] == single["trades"]
+                assert joint["stats"] == single["stats"]
+
+
+def test_fill_modes_differ_where_the_orders_do():
+    """The mixed-mode test above could pass with a kernel that ignored the per-trajectory
+    code if the modes gave equal results: here they do not."""
+    cases, _, series = random_case(7)
+    pol, s, start, end = cases[0][:4]
+    n_bars = series[s][0].shape[0]
+    case = (pol, s, pol.window - 1, n_bars, 1e5, 0.001, 0.0005, False)
+    outs = [k for k, _ in run_both([case] * 3, [0, 1, 2], series)]
+    assert len({o["equity"].tobytes() for o in outs}) == 3
 
 
 @pytest.mark.parametrize("fill", [0, 1, 2])
@@ -408,6 +454,9 @@ def test_wrapper_accepts_the_packed_arrays():
     (lambda a: {"traj_slippage": np.array([1.5])}, "traj_slippage[0]"),
     (lambda a: {"traj_capital": np.array([0.0])}, "traj_capital[0]"),
     (lambda a: {"fill_mode": 3}, "fill_mode"),
+    (lambda a: {"fill_mode": np.array([0, 2])}, "fill_mode has 2 entries, expected 1"),
+    (lambda a: {"fill_mode": np.array([5])}, "fill_mode[0] must be 0 (next open)"),
+    (lambda a: {"fill_mode": np.array([1.0])}, "fill_mode must be integer codes"),
     (lambda a: {"model_state_code": np.array([3])}, "model_state_code"),
     (lambda a: {"targets": np.array([np.inf, 0.0, 1.0])}, "targets must be finite"),
     (lambda a: {"traj_eq_off": np.array([0, 29])}, "traj_eq_off"),

@@ -129,8 +129,9 @@ def test_validate_stress_flags_fragile_models_and_resumes(archive, tmp_path):
             n_fragile += 1
             assert any(reason.startswith("FRAGILE_TO_COSTS") for reason in m["reasons"])
     assert n_fragile >= 1  # the sample archive holds one (ETHUSD at the time of writing)
-    # the delay scenario's chunks are in the run directory; a resume reads every chunk
-    assert (out / "run" / "fill_late").is_dir()
+    # the delay scenario is trajectories of the one run (their own fill mode), not a
+    # second run; a resume reads every chunk
+    assert not (out / "run" / "fill_late").exists()
     r = cli(*args, "--resume")
     assert "chunks read from" in r.stderr
     again = json.loads((out / "report.json").read_text())

@@ -3,7 +3,7 @@
 A run is keyed by four digests, so that a refused `--resume` can say what changed:
 the bars (each series' open, close and feature block), the models (every field of a
 policy that the kernel reads, and the series it reads them from), the trajectories
-(fold bounds, capital and costs) and the settings (fill mode, device, formats)."""
+(fold bounds, capital, costs and fill modes) and the settings (fill mode, device, formats)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,8 @@ def run_digests(batch, ids: list[int], device: str) -> dict[str, str]:
         np.array([[t.start, t.end] for t in chosen], dtype=np.int64).reshape(-1, 2),
         np.array([[t.capital, t.commission, t.slippage] for t in chosen],
                  dtype=np.float64).reshape(-1, 3),
-        np.array([t.long_only for t in chosen], dtype=np.uint8))
+        np.array([t.long_only for t in chosen], dtype=np.uint8),
+        batch.fill_modes(ids))
     settings = digest(RUN_FORMAT, __version__, int(batch.fill_mode), str(device))
     return {"bars": bars, "models": models, "trajectories": trajectories, "settings": settings}
 

@@ -1,0 +1,233 @@
+"""Explicit SIMD for the forward pass (kernels/mlp.py): register-blocked multiply-add
+blocks written as LLVM vector IR, and the 512-bit vector preference of a function.
+
+Why explicit IR: Numba has no vector types, and the loop LLVM vectorises from plain
+Numba code (for every input, add input * weight row to the accumulator over the
+outputs) loads and stores the accumulator once per input, and checks at run time,
+per input, that the buffers it reads and writes do not overlap. At 64 outputs that
+bookkeeping costs three times the multiply-adds themselves. A block here keeps
+`lanes` x `n_vec` vectors of 16 outputs in registers over the whole input loop: per
+input, one load of each 16-wide weight slice, one broadcast of each lane's input, and
+a fused multiply-add per accumulator; the accumulators are loaded (they hold the bias)
+and stored once per layer.
+
+The arithmetic per output is exactly kernels/mlp.py's and the NumPy reference's: the
+bias, then one correctly rounded fused multiply-add (llvm.fma) per input in index
+order. Vector width changes which instruction computes an element, never its value,
+so kernel, reference and CUDA twin still agree bit for bit.
+
+LLVM's x86 tuning prefers 256-bit vectors on most AVX-512 cores (the "prefer-256-bit"
+flag), which halves the width of the loops it vectorises itself (the tanh, the
+observation). `prefer_wide_vectors_nb()` tags the one function it is called from with
+"prefer-vector-width"="512", and nothing else: Numba's process-wide target and every
+other kernel stay as they are. On a CPU without AVX-512 both have no effect beyond
+LLVM splitting the 16-wide vectors into the widths the CPU has.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+VECTOR = 16
+"""float32 elements of one vector of a block (a zmm register)."""
+PREFER_WIDTH_ATTR = '"prefer-vector-width"="512"'
+
+
+@intrinsic
+def prefer_wide_vectors_nb(typingctx):
+    """Call at the top of a jitted function: tags the LLVM function it is compiled
+    into with prefer-vector-width=512. Returns an int32 0."""
+    sig = types.int32()
+
+    def codegen(context, builder, signature, args):
+        # llvmlite knows only keyword attributes; a string attribute goes into the
+        # underlying set directly and is printed as is in the function's definition
+        set.add(builder.function.attributes, PREFER_WIDTH_ATTR)
+        return context.get_constant(types.int32, 0)
+
+    return sig, codegen
+
+
+def _make_block(lanes: int, n_vec: int, width: int = VECTOR):
+    """An intrinsic fn(buf, src, dst, stride, n_in, n_out, w_off, weights, j0): for
+    lanes l < `lanes` and outputs j in j0 .. j0 + n_vec * width - 1,
+    buf[dst + l*stride + j] = fma over k < n_in of (buf[src + l*stride + k],
+    weights[w_off + k*n_out + j]), starting from the value there (the bias), k in
+    order. The caller guarantees every index is in range (kernels/inputs.py checks
+    the layer tables once per call)."""
+
+    @intrinsic
+    def block(typingctx, buf, src, dst, stride, n_in, n_out, w_off, weights, j0):
+        f32_array = (isinstance(buf, types.Array) and buf.dtype == types.float32
+                     and isinstance(weights, types.Array) and weights.dtype == types.float32)
+        ints = (src, dst, stride, n_in, n_out, w_off, j0)
+        if not f32_array or not all(isinstance(t, types.Integer) for t in ints):
+            return None
+        sig = types.none(buf, src, dst, stride, n_in, n_out, w_off, weights, j0)
+
+        def codegen(context, builder, signature, args):
+            (buf_v, src_v, dst_v, stride_v, n_in_v, n_out_v, w_off_v, weights_v,
+             j0_v) = args
+            aty = signature.args
+            i64 = ir.IntType(64)
+            f32 = ir.FloatType()
+            vty = ir.VectorType(f32, width)
+            vptr = vty.as_pointer()
+
+            def as_i64(value, ty):
+                return context.cast(builder, value, ty, types.int64)
+
+            src_i, dst_i, stride_i, n_in_i, n_out_i, w_off_i, j0_i = (
+                as_i64(v, t) for v, t in zip(
+                    (src_v, dst_v, stride_v, n_in_v, n_out_v, w_off_v, j0_v),
+                    (aty[1], aty[2], aty[3], aty[4], aty[5], aty[6], aty[8])))
+            bufp = context.make_array(aty[0])(context, builder, buf_v).data
+            wp = context.make_array(aty[7])(context, builder, weights_v).data
+            # llvmlite's declare_intrinsic cannot mangle vector types: named here
+            fma = cgutils.get_or_insert_function(builder.module,
+                                                 ir.FunctionType(vty, [vty, vty, vty]),
+                                                 f"llvm.fma.v{width}f32")
+
+            def vec_at(base, index):
+                return builder.bitcast(builder.gep(base, [index]), vptr)
+
+            def lane_base(l):
+                return builder.mul(stride_i, ir.Constant(i64, l))
+
+            accs = []
+            for l in range(lanes):
+                row = []
+                for b in range(n_vec):
+                    at = builder.add(builder.add(dst_i, lane_base(l)),
+                                     builder.add(j0_i, ir.Constant(i64, b * width)))
+                    slot = cgutils.alloca_once(builder, vty)
+                    builder.store(builder.load(vec_at(bufp, at), align=4), slot)
+                    row.append((slot, at))
+                accs.append(row)
+            undef = ir.Constant(vty, ir.Undefined)
+            zeros = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+            with cgutils.for_range(builder, n_in_i) as loop:
+                k = loop.index
+                wrow = builder.add(builder.add(w_off_i, builder.mul(k, n_out_i)), j0_i)
+                w = [builder.load(vec_at(wp, builder.add(wrow, ir.Constant(i64, b * width))),
+                                  align=4) for b in range(n_vec)]
+                for l in range(lanes):
+                    at = builder.add(builder.add(src_i, lane_base(l)), k)
+                    h = builder.load(builder.gep(bufp, [at]))
+                    hv = builder.shuffle_vector(
+                        builder.insert_element(undef, h, ir.Constant(ir.IntType(32), 0)),
+                        undef, zeros)
+                    for b in range(n_vec):
+                        slot = accs[l][b][0]
+                        builder.store(builder.call(fma, [hv, w[b], builder.load(slot)]), slot)
+            for l in range(lanes):
+                for b in range(n_vec):
+                    slot, at = accs[l][b]
+                    builder.store(builder.load(slot), vec_at(bufp, at), align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return block
+
+
+TAIL_COLUMNS = 4
+"""Output columns one tail block computes (kernels/mlp.py calls it twice for 5..7)."""
+
+
+def _make_tail(lanes: int):
+    """An intrinsic fn(buf, src, dst, stride, n_in, n_out, w_off, weights, j0): what a
+    block computes, for the TAIL_COLUMNS outputs j0 .. j0 + 3 (the ones past n_out - 1
+    recompute and store output n_out - 1, the same value to the same place), with the
+    lanes as the vector: a 3-action output layer gives only 3 outputs per lane, too few
+    to fill a vector, and as 12 scalar chains of n_in dependent multiply-adds each it
+    was a fifth of the forward pass. Here one vector per output holds all lanes."""
+
+    @intrinsic
+    def tail(typingctx, buf, src, dst, stride, n_in, n_out, w_off, weights, j0):
+        f32_array = (isinstance(buf, types.Array) and buf.dtype == types.float32
+                     and isinstance(weights, types.Array) and weights.dtype == types.float32)
+        ints = (src, dst, stride, n_in, n_out, w_off, j0)
+        if not f32_array or not all(isinstance(t, types.Integer) for t in ints):
+            return None
+        sig = types.none(buf, src, dst, stride, n_in, n_out, w_off, weights, j0)
+
+        def codegen(context, builder, signature, args):
+            aty = signature.args
+            i64 = ir.IntType(64)
+            i32 = ir.IntType(32)
+            f32 = ir.FloatType()
+            vty = ir.VectorType(f32, lanes)
+            src_i, dst_i, stride_i, n_in_i, n_out_i, w_off_i, j0_i = (
+                context.cast(builder, args[i], aty[i], types.int64) for i in (1, 2, 3, 4, 5, 6, 8))
+            bufp = context.make_array(aty[0])(context, builder, args[0]).data
+            wp = context.make_array(aty[7])(context, builder, args[7]).data
+            fma = cgutils.get_or_insert_function(builder.module,
+                                                 ir.FunctionType(vty, [vty, vty, vty]),
+                                                 f"llvm.fma.v{lanes}f32")
+            undef = ir.Constant(vty, ir.Undefined)
+            zeros = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+            last = builder.sub(n_out_i, ir.Constant(i64, 1))
+            cols = []
+            for c in range(TAIL_COLUMNS):
+                j = builder.add(j0_i, ir.Constant(i64, c))
+                cols.append(builder.select(builder.icmp_signed("<", j, n_out_i), j, last))
+            lane_off = [builder.mul(stride_i, ir.Constant(i64, l)) for l in range(lanes)]
+
+            def gather(base, col):
+                v = undef
+                for l in range(lanes):
+                    at = builder.add(builder.add(base, lane_off[l]), col)
+                    v = builder.insert_element(v, builder.load(builder.gep(bufp, [at])),
+                                               ir.Constant(i32, l))
+                return v
+
+            slots = []
+            for c in range(TAIL_COLUMNS):
+                slot = cgutils.alloca_once(builder, vty)
+                builder.store(gather(dst_i, cols[c]), slot)
+                slots.append(slot)
+            with cgutils.for_range(builder, n_in_i) as loop:
+                k = loop.index
+                hv = gather(src_i, k)
+                row = builder.add(w_off_i, builder.mul(k, n_out_i))
+                for c in range(TAIL_COLUMNS):
+                    w = builder.load(builder.gep(wp, [builder.add(row, cols[c])]))
+                    wv = builder.shuffle_vector(
+                        builder.insert_element(undef, w, ir.Constant(i32, 0)), undef, zeros)
+                    builder.store(builder.call(fma, [hv, wv, builder.load(slots[c])]), slots[c])
+            for c in range(TAIL_COLUMNS):
+                acc = builder.load(slots[c])
+                for l in range(lanes):
+                    at = builder.add(builder.add(dst_i, lane_off[l]), cols[c])
+                    builder.store(builder.extract_element(acc, ir.Constant(i32, l)),
+                                  builder.gep(bufp, [at]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tail
+
+
+tail4_nb = _make_tail(4)
+tail2_nb = _make_tail(2)
+tail1_nb = _make_tail(1)
+
+# (lanes, 16-wide vectors) blocks the layer loops of kernels/mlp.py use
+block4x4_nb = _make_block(4, 4)
+block4x2_nb = _make_block(4, 2)
+block4x1_nb = _make_block(4, 1)
+block2x2_nb = _make_block(2, 2)
+block2x1_nb = _make_block(2, 1)
+block1x2_nb = _make_block(1, 2)
+block1x1_nb = _make_block(1, 1)
+block4x8_nb = _make_block(4, 1, 8)
+block2x8_nb = _make_block(2, 1, 8)
+block1x8_nb = _make_block(1, 1, 8)
+
+__all__ = ["VECTOR", "TAIL_COLUMNS", "tail4_nb", "tail2_nb", "tail1_nb", "prefer_wide_vectors_nb", "block4x2_nb", "block4x1_nb", "block2x2_nb",
+           "block2x1_nb", "block1x2_nb", "block1x1_nb", "block4x8_nb", "block2x8_nb",
+           "block1x8_nb"]
