@@ -95,7 +95,8 @@ def run_child(args: list[str], env: dict, log: Path) -> dict:
 def kernel_seconds(out_dir: Path) -> tuple[float | None, int | None]:
     """Seconds inside the kernel and the trajectories simulated (buy-and-hold ones
     included), from the run directory's index and manifest; None without them."""
-    # --stress's delay scenario is a run of its own in run/fill_late/ (docs/scale.md)
+    # builds before the per-trajectory fill mode ran --stress's delay scenario as a run
+    # of its own in run/fill_late/: counted when it is there
     runs = [d for d in (out_dir / "run", out_dir / "run" / "fill_late") if (d / "index.json").exists()]
     if not runs:
         return None, None

@@ -36,11 +36,6 @@ FRAGILE_SCENARIO = "costs_x2"
 STAT_KEYS = ("psr0", "psr_hurdle", "sr_annual")
 """The evidence statistics each scenario reports beside its fold returns and Sharpes."""
 
-LATE_RUN_SUBDIR = "fill_late"
-"""The delay scenario's chunks: the fill mode is one per kernel call, so they are a run
-of their own, in this folder of the run directory."""
-
-
 def fragile_to_costs(base_psr0, stressed_psr0, paper_min_psr: float) -> bool:
     """PSR(0) reaches the PAPER level at base costs but not at 2x (None: not reached)."""
     return (base_psr0 is not None and base_psr0 >= paper_min_psr
@@ -67,4 +62,4 @@ def stress_section(scenarios: dict[str, dict]) -> dict:
 
 
 __all__ = ["SCENARIOS", "STRESSED", "BASE", "Scenario", "FRAGILE_SCENARIO", "STAT_KEYS",
-           "LATE_RUN_SUBDIR", "fragile_to_costs", "stress_section"]
+           "fragile_to_costs", "stress_section"]
