@@ -41,6 +41,15 @@ if "NUMBA_CACHE_DIR" not in os.environ and not _writable_dir(
             break
 
 
+# A kernel's cache entry is valid for the whole package's source, not only its own
+# file (kernels/jit_cache.py says why); set up before any kernel is defined.
+from numba.core import caching as _caching  # noqa: E402
+
+from .jit_cache import stamp_kernel_caches  # noqa: E402
+
+stamp_kernel_caches(_caching)
+
+
 # Numba probes for a BLAS when numba.np.arraymath is first imported (as the first kernel
 # loads from cache or compiles), by importing scipy.linalg: half a second
 # of every CLI start-up since scipy became a dependency (docs/design.md 10 asks < 1 s warm).
