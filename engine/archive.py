@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from .atomic import ensure_writable_dir
 from .errors import ArchiveError
+from .limits import SUMMARY_FILE
 
 DEFAULT_MAX_TOTAL_BYTES = 4 * 1024**3
 DEFAULT_MAX_RATIO = 200.0
@@ -420,8 +421,6 @@ def _require_summary(zp: Path, infos: list[zipfile.ZipInfo]) -> None:
     """Refuse, before anything is extracted, a training archive without a training
     summary, or whose summary declares more bytes than a summary may have (`extract`
     and `validate` both go through this: one rule, one message)."""
-    from .limits import SUMMARY_FILE
-
     summaries = [i for i in infos if is_summary_name(PurePosixPath(i.filename.replace("\\", "/")).name)]
     if not summaries:
         raise ArchiveError(f"{zp}: no training_summary_*.json in the archive; nothing extracted")

@@ -10,7 +10,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .decision import SHORT_OF_MIN_TRL, decide_evidence, decide_seed, min_trl_shortfall
 from .errors import FoldgateError
+from .gating import as_thresholds
+from .metrics import (
+    apply_variants,
+    benjamini_hochberg,
+    best_variant,
+    evidence_summaries,
+    is_buy_and_hold_like,
+    per_bar_sharpe,
+    symbol_pvalue,
+    walk_forward_summary,
+)
+from .pbo import N_BLOCKS, PBOResult, pbo_cscv, returns_matrix
+from .stress import BASE, FRAGILE_SCENARIO, STAT_KEYS, fragile_to_costs, stress_section
 
 if TYPE_CHECKING:  # the jobs are engine/pipeline.py's, which imports this module
     from .pipeline import ModelJob
@@ -21,15 +35,16 @@ def summarize_jobs(jobs: list[ModelJob], thresholds=None) -> None:
     statistics of 6.1 (out-of-sample folds only, with buy-and-hold over the same folds);
     then the variants of each (symbol, timeframe) are deflated and, in a run of several
     symbols, Benjamini-Hochberg decides which symbols' evidence survives the multiplicity."""
-    from .gating import as_thresholds
-    from .metrics import walk_forward_summary
 
     t = as_thresholds(thresholds)
     with_folds = [j for j in jobs if j.folds]
+    evidence = _all_evidence(with_folds, t)
     for job in with_folds:
         summary = walk_forward_summary(
             [f["metrics"] for f in job.folds], job.fold_returns, [f["in_sample"] for f in job.folds])
-        summary["evidence"] = _evidence(job, t)
+        summary["evidence"] = evidence[id(job), BASE]
+        job.oos_positive_folds = sum(1 for f in job.folds
+                                     if not f["in_sample"] and (f["metrics"]["total_return"] or 0) > 0)
         job.summary = summary
     _variants_and_fdr(jobs, t)
     for job in with_folds:
@@ -38,21 +53,47 @@ def summarize_jobs(jobs: list[ModelJob], thresholds=None) -> None:
         _evidence_flags(job, t)
     for job in jobs:
         if job.stress_runs:
-            _stress(job, t)
+            _stress(job, t, evidence)
 
 
-def _stress(job: ModelJob, t) -> None:
-    """--stress: each scenario's fold returns and Sharpes, its evidence statistics, their
-    change from the base; FRAGILE_TO_COSTS (docs/design.md 11). Decisions stay on the base."""
-    from .stress import BASE, FRAGILE_SCENARIO, STAT_KEYS, fragile_to_costs, stress_section
+def _all_evidence(jobs: list[ModelJob], t) -> dict:
+    """{(id(job), scenario): evidence} for every job's base folds and each --stress
+    scenario's, computed in one evidence_summaries call: thousands of small numpy calls
+    per model otherwise, which cost more than simulating it."""
+    keys, requests, benchmarks = [], [], []
+    for job in jobs:
+        scenarios = [(BASE, [f["metrics"] for f in job.folds], job.fold_returns)]
+        scenarios += [(name, [m for m, _ in run["folds"]], [r for _, r in run["folds"]])
+                      for name, run in job.stress_runs.items() if run["folds"]]
+        for name, fold_metrics, fold_returns in scenarios:
+            request, bench = _evidence_request(job, t, fold_metrics, fold_returns)
+            keys.append((id(job), name))
+            requests.append(request)
+            benchmarks.append(bench)
+    ev = t.evidence
+    out = evidence_summaries(requests, hurdle_sharpe=ev.hurdle_sharpe, level=ev.live_min_psr)
+    for evidence, (hold, excess, traded, bars_per_year) in zip(out, benchmarks):
+        if hold is not None:
+            ann = float(np.sqrt(bars_per_year))
+            evidence["buy_and_hold"] = {"return": _finite_or_none(np.prod(1.0 + hold) - 1.0),
+                                        "sharpe": _finite_or_none(per_bar_sharpe(hold) * ann)}
+            # the information ratio: annualised Sharpe of the per-bar excess over buy-and-hold
+            evidence["excess_sharpe"] = _finite_or_none(per_bar_sharpe(excess) * ann) if traded else None
+    return dict(zip(keys, out))
 
-    def row(fold_metrics, fold_returns, backtest):
+
+def _stress(job: ModelJob, t, evidence: dict) -> None:
+    """--stress: each scenario's fold returns and Sharpes, its evidence statistics
+    (from `_all_evidence`), their change from the base; FRAGILE_TO_COSTS (docs/design.md
+    11). Decisions stay on the base."""
+
+    def row(name, fold_metrics, backtest):
         out = {"backtest_return": None if backtest is None else backtest["total_return"],
                "backtest_sharpe": None if backtest is None else backtest["sharpe"]}
         if fold_metrics:
             rets = [m["total_return"] for m in fold_metrics]
             sharpes = [m["sharpe"] for m in fold_metrics]
-            ev = _evidence(job, t, fold_metrics, fold_returns)
+            ev = evidence[id(job), name]
             out.update({k: _finite_or_none(ev[k]) for k in STAT_KEYS})
             out.update(fold_returns=[_finite_or_none(r) for r in rets],
                        fold_sharpes=[_finite_or_none(x) for x in sharpes],
@@ -64,10 +105,10 @@ def _stress(job: ModelJob, t) -> None:
             out.update(fold_returns=[], fold_sharpes=[], positive_folds=0, return_mean=None, sharpe_mean=None)
         return out
 
-    rows = {BASE: row([f["metrics"] for f in job.folds], job.fold_returns,
+    rows = {BASE: row(BASE, [f["metrics"] for f in job.folds],
                       None if job.backtest is None else job.backtest["metrics"])}
     for name, run in job.stress_runs.items():
-        rows[name] = row([m for m, _ in run["folds"]], [r for _, r in run["folds"]], run["backtest"])
+        rows[name] = row(name, [m for m, _ in run["folds"]], run["backtest"])
     job.stress = stress_section(rows)
     paper = t.evidence.paper_min_psr
     b, x2 = rows[BASE]["psr0"], rows.get(FRAGILE_SCENARIO, {}).get("psr0")
@@ -78,38 +119,25 @@ def _stress(job: ModelJob, t) -> None:
                  f"commission and slippage: the edge may not survive real costs")
 
 
-def _evidence(job: ModelJob, t, fold_metrics: list[dict] | None = None, fold_returns=None) -> dict:
-    """docs/design.md 6.1 over the job's out-of-sample folds (a stress scenario's metrics and
-    returns of the same folds when given)."""
-    from .metrics import evidence_summary, per_bar_sharpe
-
-    base = fold_metrics is None
-    fold_metrics = [f["metrics"] for f in job.folds] if base else fold_metrics
-    fold_returns = job.fold_returns if base else fold_returns
+def _evidence_request(job: ModelJob, t, fold_metrics: list[dict], fold_returns):
+    """What docs/design.md 6.1 takes of the job's out-of-sample folds (under one
+    scenario's metrics and returns): (returns, fold lengths, bars per year, traded) for
+    evidence_summaries, and (buy-and-hold returns, excess returns, traded, bars per
+    year) for the benchmark figures."""
     oos = [k for k, f in enumerate(job.folds) if not f["in_sample"]]
     returns = [np.asarray(fold_returns[k], dtype=np.float64) for k in oos]
     stitched = np.concatenate(returns) if returns else np.zeros(0)
-    ev = t.evidence
     # buy-and-hold over the same folds; a job built by hand (a notebook) may lack it
     hold = np.concatenate([job.hold_returns[k] for k in oos]) if len(job.hold_returns) == len(job.folds) \
         and returns else None
-    if ev.benchmark == "buy_and_hold" and hold is None:
+    if t.evidence.benchmark == "buy_and_hold" and hold is None:
         raise FoldgateError("[decision.evidence] benchmark = \"buy_and_hold\" needs buy-and-hold's returns")
     excess = stitched - hold if hold is not None else None
     # with no out-of-sample fold there is nothing to have traded in: that is said, not "never traded"
     traded = not oos or any(fold_metrics[k].get("n_trades", 1) > 0 for k in oos)
-    evidence = evidence_summary(excess if ev.benchmark == "buy_and_hold" else stitched,
-                                [r.size for r in returns], job.bars_per_year, hurdle_sharpe=ev.hurdle_sharpe,
-                                level=ev.live_min_psr, traded=traded)
-    ann = float(np.sqrt(job.bars_per_year))
-    if hold is not None:
-        evidence["buy_and_hold"] = {"return": _finite_or_none(np.prod(1.0 + hold) - 1.0),
-                                    "sharpe": _finite_or_none(per_bar_sharpe(hold) * ann)}
-        # the information ratio: annualised Sharpe of the per-bar excess over buy-and-hold
-        evidence["excess_sharpe"] = _finite_or_none(per_bar_sharpe(excess) * ann) if traded else None
-    if base:
-        job.oos_positive_folds = sum(1 for k in oos if (fold_metrics[k]["total_return"] or 0) > 0)
-    return evidence
+    series = excess if t.evidence.benchmark == "buy_and_hold" else stitched
+    return (series, [r.size for r in returns], job.bars_per_year, traded), \
+        (hold, excess, traded, job.bars_per_year)
 
 
 def _symbol_groups(jobs: list[ModelJob]) -> dict[tuple[str, str], list[ModelJob]]:
@@ -132,7 +160,6 @@ def is_multi_symbol(jobs: list[ModelJob]) -> bool:
 
 
 def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
-    from .metrics import apply_variants, benjamini_hochberg, best_variant, symbol_pvalue
 
     groups = _symbol_groups(jobs)
     pvalued = []  # (group, p-value of its best variant): errors and gating drops left out
@@ -158,7 +185,6 @@ def _variants_and_fdr(jobs: list[ModelJob], t) -> None:
 def _variants_pbo(group: list[ModelJob]) -> dict:
     """docs/design.md 11: the probability of backtest overfitting across one symbol's variants,
     by CSCV over the folds that are out of sample for every one of them."""
-    from .pbo import N_BLOCKS, PBOResult, pbo_cscv, returns_matrix
 
     def undefined(reason):
         return PBOResult(None, reason, len(group), 0, N_BLOCKS, 0, None, None).to_dict()
@@ -180,8 +206,6 @@ def _evidence_flags(job: ModelJob, t) -> None:
     """The model's flags of docs/design.md 8, each also a reason in both profiles: in-sample
     folds, BUY_AND_HOLD_LIKE, a window shorter than MinTRL (the evidence rule says itself
     when a model never traded)."""
-    from .decision import SHORT_OF_MIN_TRL, min_trl_shortfall
-    from .metrics import is_buy_and_hold_like
 
     e = job.summary["evidence"]
     oos = [f for f in job.folds if not f["in_sample"]]
@@ -224,8 +248,6 @@ GATING_DROP_REASON = "gating classified the model DROP on its training metrics; 
 def decide_jobs(jobs: list[ModelJob], thresholds=None) -> None:
     """Both profiles' verdicts for every decided job; `decision` and `reasons` are those
     of the thresholds' profile."""
-    from .decision import decide_evidence, decide_seed
-    from .gating import as_thresholds
 
     t = as_thresholds(thresholds)
     multi = is_multi_symbol(jobs)

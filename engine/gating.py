@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError
+from .limits import CONFIG_FILE, read_bounded
 from .limits import show as _shown
 
 APPROVED = "APPROVED"
@@ -160,8 +161,6 @@ def _read_toml(path: Path) -> dict:
     """The file's tables; every failure on a hostile file is one ConfigError line: over
     its size bound (checked before reading), invalid TOML, nesting past the parser's
     recursion limit, an integer past Python's digit limit."""
-    from .limits import CONFIG_FILE, read_bounded
-
     try:
         raw = read_bounded(path, CONFIG_FILE, ConfigError, "thresholds file")
         data = tomllib.loads(raw.decode("utf-8"))

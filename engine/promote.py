@@ -28,6 +28,9 @@ from typing import Any, Iterable
 
 from .atomic import atomic_write_text, ensure_writable_dir
 from .errors import FoldgateError
+from .limits import POLICY_FILE, read_bounded
+from .policies.checkpoint import policy_to_checkpoint
+from .policies.model import FORMAT
 
 MANIFEST = "deployment_manifest.json"
 MANIFEST_SCHEMA = "foldgate.manifest/1"  # fields were only added
@@ -99,10 +102,6 @@ def why_chosen(job, jobs: Iterable) -> str:
 def _deploy_bytes(job) -> tuple[bytes, str]:
     """The bytes to deploy and what they are: the validated native file itself, or
     the native checkpoint an SB3 zip converts to."""
-    from .limits import POLICY_FILE, read_bounded
-    from .policies.checkpoint import policy_to_checkpoint
-    from .policies.model import FORMAT
-
     src = Path(job.model_path)
     policy = job.policy
     try:
@@ -114,7 +113,7 @@ def _deploy_bytes(job) -> tuple[bytes, str]:
                             f"nothing was promoted")
     if policy.source_format == FORMAT:
         return raw, "copy"
-    import torch
+    import torch  # call time: torch, ~1 s, only to write an SB3 zip as a native checkpoint
 
     buf = io.BytesIO()
     torch.save(policy_to_checkpoint(policy), buf)

@@ -241,9 +241,12 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     hold_out = dict(zip(holds, result[len(planned):len(planned) + len(holds)]))
     by_id = dict(zip(traj_ids, result))
     late_out = dict(zip(runs[1][1], results[1])) if len(runs) > 1 else {}
+    iso: dict[int, np.ndarray] = {}  # a series' bar times as ISO strings, formatted once
     for p, out in zip(planned, result):
         job, kind, traj = p.job, p.kind, p.traj
-        record = _window_record(p.window, p.in_sample, out, p.times)
+        if id(p.times) not in iso:
+            iso[id(p.times)] = np.array(iso_list(p.times))
+        record = _window_record(p.window, p.in_sample, out, p.times, iso[id(p.times)])
         bench = hold_out[p.hold]
         record["buy_and_hold"] = {
             "metrics": {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in bench["metrics"].items()},
@@ -331,20 +334,15 @@ def _plan_windows(job: ModelJob, bars, cfg: RunConfig, end_ns: int | None):
     return windows, bpy
 
 
-def _window_record(window, in_sample: bool, out: dict, times: np.ndarray) -> dict:
+def _window_record(window, in_sample: bool, out: dict, times: np.ndarray, iso: np.ndarray) -> dict:
     """One fold or backtest as the report writes it. Curves stay numpy arrays (the
-    report writer converts them in one vectorised pass); `times` are datetime64[s]."""
+    report writer converts them in one vectorised pass); `times` are the series' bar
+    times as datetime64[s], `iso` the same as ISO strings."""
     bars_ts = times[window.start: window.end]
     ti, tf = out["trade_int"], out["trade_float"]
-    entry_times = iso_list(times[ti[:, 0]])
-    exit_times = iso_list(times[ti[:, 1]])
-    trades = [
-        {"entry_time": entry_times[k], "exit_time": exit_times[k], "direction": int(ti[k, 2]),
-         "entry_price": float(tf[k, 0]), "exit_price": float(tf[k, 1]), "pnl": float(tf[k, 2]),
-         "commission": float(tf[k, 3])}
-        for k in range(len(ti))
-    ]
-    start, end = iso_list(times[[window.start, window.end - 1]])
+    columns = (iso[ti[:, 0]].tolist(), iso[ti[:, 1]].tolist(), ti[:, 2].tolist(), *tf[:, :4].T.tolist())
+    trades = [dict(zip(TRADE_FIELDS, row)) for row in zip(*columns)]
+    start, end = iso[[window.start, window.end - 1]].tolist()
     return {
         "start": start,
         "end": end,
@@ -355,6 +353,10 @@ def _window_record(window, in_sample: bool, out: dict, times: np.ndarray) -> dic
         "timestamps": bars_ts,
         "trades": trades,
     }
+
+
+TRADE_FIELDS = ("entry_time", "exit_time", "direction", "entry_price", "exit_price", "pnl", "commission")
+"""A trade's fields in the report, in order (docs/report.md)."""
 
 
 def iso_list(times: np.ndarray) -> list[str]:

@@ -189,6 +189,82 @@ def autocovariances_nb(r, max_lag, out):
         out[j] = s / n
 
 
+# columns of evidence_moments_nb's per-series and per-fold outputs
+(SM_FINITE, SM_CONSTANT, SM_MEAN, SM_SS, SM_S3, SM_S4) = range(6)
+N_SERIES_MOMENTS = 6
+(FM_MEAN, FM_SD, FM_CONSTANT) = range(3)
+N_FOLD_MOMENTS = 3
+
+
+@njit(cache=True)
+def _series_moments_nb(r, lags, stats, acov):
+    n = r.shape[0]
+    finite = True
+    lo = np.inf
+    hi = -np.inf
+    total = 0.0
+    for t in range(n):
+        x = r[t]
+        if not np.isfinite(x):
+            finite = False
+        lo = min(lo, x)
+        hi = max(hi, x)
+        total += x
+    mean = total / n if n else np.nan
+    s2 = 0.0
+    s3 = 0.0
+    s4 = 0.0
+    for t in range(n):
+        d = r[t] - mean
+        d2 = d * d
+        s2 += d2
+        s3 += d2 * d
+        s4 += d2 * d2
+    stats[SM_FINITE] = 1.0 if finite else 0.0
+    stats[SM_CONSTANT] = 1.0 if n and lo == hi else 0.0
+    stats[SM_MEAN] = mean
+    stats[SM_SS] = s2
+    stats[SM_S3] = s3
+    stats[SM_S4] = s4
+    autocovariances_nb(r, lags, acov)
+
+
+@njit(cache=True)
+def _fold_moments_nb(r, out):
+    n = r.shape[0]
+    total = 0.0
+    lo = np.inf
+    hi = -np.inf
+    for t in range(n):
+        total += r[t]
+        lo = min(lo, r[t])
+        hi = max(hi, r[t])
+    mean = total / n if n else np.nan
+    ss = 0.0
+    for t in range(n):
+        d = r[t] - mean
+        ss += d * d
+    out[FM_MEAN] = mean
+    out[FM_SD] = np.sqrt(ss / (n - 1)) if n >= 2 else np.nan
+    out[FM_CONSTANT] = 1.0 if n and lo == hi else 0.0
+
+
+@njit(cache=True, parallel=True)
+def evidence_moments_nb(r, r_off, fold_len, fold_off, lags, stats, acov, fold_stats):
+    """Moments of many series at once (docs/design.md 6.1). Series i is
+    r[r_off[i]:r_off[i+1]], its folds the consecutive runs of lengths
+    fold_len[fold_off[i]:fold_off[i+1]]. stats[i, SM_*]: all finite, all equal, the
+    mean, and the sums of d^2, d^3, d^4 around it; acov[i, :lags[i] + 1]: its
+    autocovariances (1/n), 0 beyond; fold_stats[fold_off[i] + k, FM_*]: fold k's mean,
+    standard deviation (ddof 1; NaN below 2 bars) and whether its values are all equal."""
+    for i in prange(r_off.shape[0] - 1):
+        a = r_off[i]
+        _series_moments_nb(r[a:r_off[i + 1]], lags[i], stats[i], acov[i])
+        for k in range(fold_off[i], fold_off[i + 1]):
+            _fold_moments_nb(r[a:a + fold_len[k]], fold_stats[k])
+            a += fold_len[k]
+
+
 # ---------------------------------------------------------------------------------
 # validating wrappers
 
@@ -305,5 +381,5 @@ def autocovariances(r, max_lag: int) -> np.ndarray:
     return out
 
 
-__all__ = ["METRIC_NAMES", "trajectory_metrics", "trajectory_returns",
+__all__ = ["METRIC_NAMES", "evidence_moments_nb", "trajectory_metrics", "trajectory_returns",
            "trajectory_returns_flat", "autocovariances"]

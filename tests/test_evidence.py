@@ -377,3 +377,60 @@ def test_a_one_bar_fold_is_left_out_of_cochran():
     from scipy.stats import chi2
 
     assert e["cochran_p"] == pytest.approx(chi2.sf(e["cochran_q"], 1), rel=1e-9)
+
+
+def _same(a, b):
+    """Equal dicts, floats compared to 1e-12 (a batch and a lone call share the kernel,
+    but numpy's reductions may group a padded row's zeros differently)."""
+    assert a.keys() == b.keys()
+    for key in a:
+        x, y = a[key], b[key]
+        if isinstance(x, list):
+            assert len(x) == len(y), key
+            for u, v in zip(x, y):
+                if isinstance(u, list):
+                    assert all(close(p, q, rel=1e-12) for p, q in zip(u, v)), key
+                else:
+                    assert close(u, v, rel=1e-12), (key, u, v)
+        elif isinstance(x, float):
+            assert close(x, y, rel=1e-12), (key, x, y)
+        else:
+            assert x == y, (key, x, y)
+
+
+def test_a_batch_of_mixed_models_gives_each_model_its_own_evidence():
+    """evidence_summaries over models of different lengths (so different lags), fold
+    counts, bars per year, never-traded, zero-variance, too-short and ruined series:
+    each result is that model's evidence_summary alone, and the naive reference's."""
+    from engine.metrics.evidence import evidence_summaries
+
+    rng = np.random.default_rng(7)
+    models = []
+    for i in range(60):
+        kind = ["iid", "ar+", "ar-", "skewed", "ar+strong"][i % 5]
+        n = int(rng.choice([0, 1, 2, 3, 9, 40, 97, 250, 1200]))
+        k = int(rng.integers(1, 7)) if n >= 7 else (1 if n else 0)
+        lens = split_lengths(rng, n, k) if n else []
+        r = series(kind, rng, n) if n else np.zeros(0)
+        special = rng.integers(0, 6)
+        if special == 0 and n:
+            r = np.full(n, 0.001)
+        elif special == 1 and n > 3:
+            r[n // 2] = np.inf
+        elif special == 2 and n > 3:  # one fold constant, the others not
+            r[:lens[0]] = 0.0
+        traded = special != 3
+        models.append((r, lens, float(rng.choice([BPY, 1638.0, 252.0])), traded))
+    for hurdle, level in ((0.0, 0.95), (1.5, 0.9)):
+        batch = evidence_summaries(models, hurdle_sharpe=hurdle, level=level)
+        assert len(batch) == len(models)
+        for (r, lens, bpy, traded), got in zip(models, batch):
+            alone = evidence_summary(r, lens, bpy, hurdle_sharpe=hurdle, level=level, traded=traded)
+            _same(got, alone)
+            assert got["never_traded"] is (not traded)
+            if traded and r.size >= 8 and np.all(np.isfinite(r)) and r.min() < r.max() and len(lens) >= 2:
+                want = naive_evidence(list(r), lens, bpy, hurdle, level)
+                for key in ("lags", "q", "sr", "se", "psr0", "psr_hurdle", "min_trl_bars", "cochran_p"):
+                    assert close(got[key], want[key], rel=1e-7), (key, got[key], want[key])
+                for a, b in zip(got["fold_sharpe"], want["fold_sharpe"]):
+                    assert close(a, b)

@@ -39,8 +39,10 @@ from .evidence import (  # docs/design.md 6.1: one home for its formulas
     apply_variants,
     benjamini_hochberg,
     best_variant,
+    evidence_summaries,
     evidence_summary,
     expected_max_z,
+    shape_moments,
     is_buy_and_hold_like,
     symbol_pvalue,
 )
@@ -88,10 +90,7 @@ def _moments(r: np.ndarray) -> tuple[float, float, float]:
     sr = per_bar_sharpe(r)
     if math.isnan(sr):
         return math.nan, math.nan, math.nan
-    d = r - r.mean()
-    m2 = float(np.mean(d * d))
-    skew = float(np.mean(d ** 3)) / m2 ** 1.5
-    kurt = float(np.mean(d ** 4)) / (m2 * m2)
+    _, skew, kurt = shape_moments(r)
     return sr, skew, kurt
 
 
@@ -196,6 +195,6 @@ __all__ = [
     "METRIC_NAMES", "SUMMARY_KEYS", "EULER_GAMMA", "trajectory_metrics",
     "trajectory_returns", "trajectory_returns_flat", "walk_forward_summary",
     "probabilistic_sharpe_ratio", "deflated_sharpe_ratio", "expected_max_sharpe",
-    "per_bar_sharpe", "norm_cdf", "metrics_rows", "evidence_summary", "apply_variants",
+    "per_bar_sharpe", "norm_cdf", "metrics_rows", "evidence_summary", "evidence_summaries", "apply_variants",
     "benjamini_hochberg", "symbol_pvalue", "best_variant", "is_buy_and_hold_like",
 ]

@@ -21,12 +21,26 @@ scipy.special (ndtr, ndtri, chdtrc) is imported on first use: importing it costs
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
 import numpy as np
 
-from kernels.metrics import autocovariances
+from kernels.metrics import (
+    FM_CONSTANT,
+    FM_MEAN,
+    FM_SD,
+    N_FOLD_MOMENTS,
+    N_SERIES_MOMENTS,
+    SM_CONSTANT,
+    SM_FINITE,
+    SM_MEAN,
+    SM_S3,
+    SM_S4,
+    SM_SS,
+    evidence_moments_nb,
+)
 
 from ..gating import LIVE_LEVEL_RANGE
 
@@ -71,6 +85,13 @@ def phi_inv(p):
     return _special().ndtri(p)
 
 
+@functools.lru_cache(maxsize=64)
+def _z(p: float) -> float:
+    # a scalar through scipy's ufunc machinery costs ~0.1 ms, and every model asks for
+    # the same two quantiles
+    return float(phi_inv(p))
+
+
 def n_lags(n: int) -> int:
     """L = min(24, floor(n / 4))."""
     return max(0, min(MAX_LAGS, int(n) // 4))
@@ -82,14 +103,23 @@ def bartlett_weights(lags: int) -> np.ndarray:
     return 1.0 - j / (lags + 1.0)
 
 
-def bartlett_q(acov, lags: int):
+def bartlett_q(acov, lags):
     """q = 1 + 2 sum_{j=1..L} (1 - j/(L+1)) rho_j, floored at Q_FLOOR; acov[..., 0..L]
-    are the autocovariances (1/n). q = 1 where the variance is 0 (no rho to measure)."""
+    are the autocovariances (1/n). q = 1 where the variance is 0 (no rho to measure).
+    lags is one L, or one per row of acov (entries past a row's L are then ignored)."""
     acov = np.asarray(acov, dtype=np.float64)
     g0 = acov[..., 0]
-    w = bartlett_weights(lags)
+    lags = np.asarray(lags, dtype=np.int64)
+    if lags.ndim == 0:
+        w = bartlett_weights(int(lags))
+        part = acov[..., 1:int(lags) + 1]
+    else:
+        j = np.arange(1, acov.shape[-1], dtype=np.float64)
+        ell = lags[..., None].astype(np.float64)
+        w = np.where(j <= ell, 1.0 - j / (ell + 1.0), 0.0)
+        part = acov[..., 1:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        s = (acov[..., 1:lags + 1] * w).sum(axis=-1) / g0
+        s = (part * w).sum(axis=-1) / g0
     q = np.where(g0 > 0.0, np.maximum(1.0 + 2.0 * s, Q_FLOOR), 1.0)
     return q if q.ndim else float(q)
 
@@ -179,25 +209,49 @@ def _f(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _fold_sharpe(r: np.ndarray) -> float:
-    """Per-bar SR of one fold: NaN below 2 bars, 0 at zero variance (docs/design.md 6)."""
-    if r.size < 2:
-        return math.nan
-    if r.min() == r.max():
-        return 0.0
-    return float(r.mean() / r.std(ddof=1))
+def _series_moments(pieces, lags):
+    """evidence_moments_nb over [(returns, fold_lengths)]: (stats, acov, fold_stats,
+    fold_off), the returns as float64."""
+    sizes = np.array([r.size for r, _ in pieces], dtype=np.int64)
+    n_folds = np.array([lens.size for _, lens in pieces], dtype=np.int64)
+    r_off = np.zeros(sizes.size + 1, dtype=np.int64)
+    np.cumsum(sizes, out=r_off[1:])
+    fold_off = np.zeros(n_folds.size + 1, dtype=np.int64)
+    np.cumsum(n_folds, out=fold_off[1:])
+    flat = np.concatenate([r for r, _ in pieces]) if pieces else np.zeros(0)
+    fold_len = np.concatenate([lens for _, lens in pieces]) if pieces else np.zeros(0, np.int64)
+    stats = np.empty((sizes.size, N_SERIES_MOMENTS))
+    acov = np.zeros((sizes.size, MAX_LAGS + 1))
+    fold_stats = np.empty((int(fold_off[-1]), N_FOLD_MOMENTS))
+    evidence_moments_nb(np.ascontiguousarray(flat, dtype=np.float64), r_off,
+                        np.ascontiguousarray(fold_len, dtype=np.int64), fold_off,
+                        np.asarray(lags, dtype=np.int64), stats, acov, fold_stats)
+    return stats, acov, fold_stats, fold_off
 
 
-def _moments(r: np.ndarray) -> tuple[float, float, float]:
-    """(SR per bar, g3, g4 raw), population moments; SR 0 and NaN moments at zero
-    variance."""
-    if r.min() == r.max():
-        return 0.0, math.nan, math.nan
-    d = r - r.mean()
-    m2 = float(np.mean(d * d))
-    g3 = float(np.mean(d ** 3)) / m2 ** 1.5
-    g4 = float(np.mean(d ** 4)) / (m2 * m2)
-    return float(r.mean() / r.std(ddof=1)), g3, g4
+def shape_moments(r: np.ndarray) -> tuple[float, float, float]:
+    """(SR per bar = mean / std ddof 1, g3 skewness, g4 raw kurtosis) of a series with
+    at least 2 values and nonzero variance, from the same kernel as the evidence
+    statistics: the one place both sections' skewness and kurtosis are computed
+    (docs/design.md 6 and 6.1)."""
+    r = np.asarray(r, dtype=np.float64)
+    stats, _, _, _ = _series_moments([(r, np.zeros(0, np.int64))], [0])
+    sr, g3, g4 = _shape(stats[0], r.size)
+    return float(sr), float(g3), float(g4)
+
+
+def _shape(stats, n):
+    """(SR per bar, g3, g4) from evidence_moments_nb's per-series columns (arrays or
+    one row); zero variance: SR 0, g3 and g4 NaN."""
+    ss, mean = stats[..., SM_SS], stats[..., SM_MEAN]
+    constant = stats[..., SM_CONSTANT] > 0
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m2 = ss / n
+        g3 = np.where(constant, np.nan, stats[..., SM_S3] / n / m2 ** 1.5)
+        g4 = np.where(constant, np.nan, stats[..., SM_S4] / n / (m2 * m2))
+        sr = np.where(constant, 0.0, mean / np.sqrt(ss / (n - 1.0)))
+    return sr, g3, g4
 
 
 def _check_inputs(returns, fold_lengths, bars_per_year, level):
@@ -229,79 +283,130 @@ def evidence_summary(returns, fold_lengths, bars_per_year, *, hurdle_sharpe: flo
     quantile MinTRL uses; traded=False: the model never traded, so SR is NaN.
     bh_q, bh_pass, buy_and_hold and excess_sharpe are None (the run fills them);
     n_variants 1 and dsr = psr_hurdle until `apply_variants` says otherwise."""
-    r, lens, bpy = _check_inputs(returns, fold_lengths, bars_per_year, level)
+    return evidence_summaries([(returns, fold_lengths, bars_per_year, traded)],
+                              hurdle_sharpe=hurdle_sharpe, level=level)[0]
+
+
+def evidence_summaries(models, *, hurdle_sharpe: float = 0.0, level: float = 0.95) -> list[dict]:
+    """`evidence_summary` of many models at once: models is [(returns, fold_lengths,
+    bars_per_year, traded)]. One kernel call for all their moments, then each formula
+    once over arrays, so a run of thousands of (model, scenario) pairs pays numpy's
+    per-call cost a few dozen times instead of a few dozen times per pair."""
     if not math.isfinite(float(hurdle_sharpe)):
         raise ValueError(f"hurdle_sharpe must be finite, got {hurdle_sharpe!r}")
-    n = int(r.size)
-    ann = math.sqrt(bpy)
+    checked = [_check_inputs(r, lens, bpy, level) for r, lens, bpy, _ in models]
+    if not checked:
+        return []
+    traded = np.array([bool(m[3]) for m in models])
+    n = np.array([r.size for r, _, _ in checked], dtype=np.int64)
+    bpy = np.array([b for _, _, b in checked])
+    lags = np.array([n_lags(k) for k in n], dtype=np.int64)
+    stats, acov, fold_stats, fold_off = _series_moments([(r, lens) for r, lens, _ in checked], lags)
+
+    ann = np.sqrt(bpy)
     h = float(hurdle_sharpe) / ann
-    lags = n_lags(n)
-    finite = bool(np.all(np.isfinite(r)))
+    ok = traded & (n >= 2) & (stats[:, SM_FINITE] > 0)  # a Sharpe ratio exists
+    sr, g3, g4 = _shape(stats, n)
+    sr, g3, g4 = (np.where(ok, x, np.nan) for x in (sr, g3, g4))
+    # all returns equal: no autocorrelation to measure (rounding would invent one)
+    q = np.where(ok, np.where(stats[:, SM_CONSTANT] > 0, 1.0, bartlett_q(acov, lags)), np.nan)
+    se = np.where(ok, sharpe_se(sr, g3, g4, q, n), np.nan)
+    z_level = _z(float(level))
+    z90 = _z(0.5 + CI_LEVEL / 2.0)
+    qf = np.where(np.isfinite(sr), q * variance_factor(sr, g3, g4), np.nan)
+    has_se = np.isfinite(se)
+    psr0 = np.where(has_se, psr(sr, se, 0.0), np.nan)
+    psr_h = np.where(has_se, psr(sr, se, h), np.nan)
+    mtrl = np.where(has_se, min_trl_bars(sr, g3, g4, q, h, z_level), np.nan)
 
-    reason = None
-    sr = g3 = g4 = q = se = math.nan
-    if not traded:
-        reason = "the model never traded in the out-of-sample folds"
-    elif n < 2:
-        reason = f"{n} out-of-sample bar{'s' if n != 1 else ''}: a Sharpe ratio needs at least 2"
-    elif not finite:
-        reason = "a return is not finite (the equity curve was ruined): no Sharpe ratio"
+    # folds as a (models, most folds) table, NaN-padded: Cochran's Q leaves those out
+    k_max = int(np.diff(fold_off).max())
+    fold_n = np.zeros((n.size, k_max))
+    fold_sr = np.full((n.size, k_max), np.nan)
+    rows = np.repeat(np.arange(n.size), np.diff(fold_off))
+    cols = np.arange(fold_off[-1]) - fold_off[rows]
+    lens_flat = np.concatenate([lens for _, lens, _ in checked]).astype(np.float64)
+    fold_n[rows, cols] = lens_flat
+    with np.errstate(invalid="ignore", divide="ignore"):
+        one = np.where(fold_stats[:, FM_CONSTANT] > 0, 0.0, fold_stats[:, FM_MEAN] / fold_stats[:, FM_SD])
+        fold_sr[rows, cols] = np.where((lens_flat >= 2) & np.isfinite(sr[rows]), one, np.nan)
+        fse = np.where((fold_n >= 2) & (qf[:, None] > 0), np.sqrt(qf[:, None] / (fold_n - 1.0)), np.nan)
+    if k_max:
+        cq, cp = cochran(fold_sr, fold_n, qf)
     else:
-        sr, g3, g4 = _moments(r)
-        # all returns equal: no autocorrelation to measure (rounding would invent one)
-        q = 1.0 if math.isnan(g3) else bartlett_q(autocovariances(r, lags), lags)
-        se = sharpe_se(sr, g3, g4, q, n)
+        cq = cp = np.full(n.size, np.nan)
 
-    z_level = float(phi_inv(level))
-    z90 = float(phi_inv(0.5 + CI_LEVEL / 2.0))
-    qf = q * variance_factor(sr, g3, g4) if math.isfinite(sr) else math.nan
-    psr0 = float(psr(sr, se, 0.0)) if math.isfinite(se) else math.nan
-    psr_h = float(psr(sr, se, h)) if math.isfinite(se) else math.nan
-    mtrl = min_trl_bars(sr, g3, g4, q, h, z_level) if math.isfinite(se) else math.nan
-    if reason is None and not math.isfinite(se):
-        reason = "the Sharpe ratio has no standard error (variance factor <= 0)"
-    elif reason is None and not sr > h:
-        reason = (f"Sharpe {sr * ann:.2f} <= hurdle {float(hurdle_sharpe):g}: no track record "
-                  f"length reaches PSR {level:g}")
-
-    fold_r = np.split(r, np.cumsum(lens)[:-1]) if lens.size else []
-    fsr = np.array([_fold_sharpe(x) if math.isfinite(sr) else math.nan for x in fold_r])
-    fse = np.array([math.sqrt(qf / (m - 1)) if m >= 2 and qf > 0 else math.nan for m in lens]) \
-        if math.isfinite(qf) else np.full(lens.size, math.nan)
-    cq, cp = cochran(fsr, lens, qf) if lens.size else (math.nan, math.nan)
-
-    out = {
-        "oos_folds": int(lens.size),
-        "lags": lags,
-        "q": _f(q),
-        "sr": _f(sr),
-        "sr_annual": _f(sr * ann),
-        "sr_ci90": [_f((sr - z90 * se) * ann), _f((sr + z90 * se) * ann)],
-        "psr0": _f(psr0),
-        "psr_hurdle": _f(psr_h),
-        "hurdle_sharpe": float(hurdle_sharpe),
-        "min_trl_bars": _f(mtrl),
-        "min_trl_days": _f(mtrl * 365.25 / bpy),
-        "cochran_q": _f(cq),
-        "cochran_p": _f(cp),
-        "bh_q": None,
-        "bh_pass": None,
-        "n_variants": 1,
-        "dsr": _f(psr_h),
-        "buy_and_hold": None,
-        "excess_sharpe": None,
-        "n_bars": n,
-        "bars_per_year": bpy,
-        "level": float(level),
-        "se": _f(se),
-        "g3": _f(g3),
-        "g4": _f(g4),
-        "min_trl_reason": reason if _f(mtrl) is None else None,
-        "never_traded": not traded,
-        "fold_sharpe": [_f(x * ann) for x in fsr],
-        "fold_sharpe_ci90": [[_f((x - z90 * s) * ann), _f((x + z90 * s) * ann)] for x, s in zip(fsr, fse)],
-    }
+    lo90, hi90 = (sr - z90 * se) * ann, (sr + z90 * se) * ann
+    f_lo, f_hi = (fold_sr - z90 * fse) * ann[:, None], (fold_sr + z90 * fse) * ann[:, None]
+    columns = {name: _floats(x) for name, x in (
+        ("q", q), ("sr", sr), ("sr_annual", sr * ann), ("lo90", lo90), ("hi90", hi90), ("psr0", psr0),
+        ("psr_hurdle", psr_h), ("min_trl_bars", mtrl), ("min_trl_days", mtrl * 365.25 / bpy),
+        ("cochran_q", cq), ("cochran_p", cp), ("se", se), ("g3", g3), ("g4", g4))}
+    fold_sharpe, fold_lo, fold_hi = _floats(fold_sr * ann[:, None]), _floats(f_lo), _floats(f_hi)
+    out = []
+    for i, (r, lens, b) in enumerate(checked):
+        c = {name: col[i] for name, col in columns.items()}
+        k = int(lens.size)
+        out.append({
+            "oos_folds": k,
+            "lags": int(lags[i]),
+            "q": c["q"],
+            "sr": c["sr"],
+            "sr_annual": c["sr_annual"],
+            "sr_ci90": [c["lo90"], c["hi90"]],
+            "psr0": c["psr0"],
+            "psr_hurdle": c["psr_hurdle"],
+            "hurdle_sharpe": float(hurdle_sharpe),
+            "min_trl_bars": c["min_trl_bars"],
+            "min_trl_days": c["min_trl_days"],
+            "cochran_q": c["cochran_q"],
+            "cochran_p": c["cochran_p"],
+            "bh_q": None,
+            "bh_pass": None,
+            "n_variants": 1,
+            "dsr": c["psr_hurdle"],
+            "buy_and_hold": None,
+            "excess_sharpe": None,
+            "n_bars": int(n[i]),
+            "bars_per_year": b,
+            "level": float(level),
+            "se": c["se"],
+            "g3": c["g3"],
+            "g4": c["g4"],
+            "min_trl_reason": None if c["min_trl_bars"] is not None else _no_min_trl(
+                bool(traded[i]), int(n[i]), bool(stats[i, SM_FINITE] > 0), c["se"], float(sr[i]),
+                float(h[i]), float(ann[i]), float(hurdle_sharpe), level),
+            "never_traded": not traded[i],
+            "fold_sharpe": fold_sharpe[i][:k],
+            "fold_sharpe_ci90": [list(p) for p in zip(fold_lo[i][:k], fold_hi[i][:k])],
+        })
     return out
+
+
+def _floats(x: np.ndarray) -> list:
+    """Python floats, NaN/inf -> None, in one pass (rows of a 2-D array as lists)."""
+    x = np.asarray(x, dtype=np.float64)
+    values = np.where(np.isfinite(x), x, np.nan).tolist()
+    if x.ndim == 1:
+        return [None if v != v else v for v in values]
+    return [[None if v != v else v for v in row] for row in values]
+
+
+def _no_min_trl(traded: bool, n: int, finite: bool, se, sr: float, h: float, ann: float,
+                hurdle_sharpe: float, level: float) -> str | None:
+    """Why a model has no MinTRL, in words (None when it has one but it overflowed)."""
+    if not traded:
+        return "the model never traded in the out-of-sample folds"
+    if n < 2:
+        return f"{n} out-of-sample bar{'s' if n != 1 else ''}: a Sharpe ratio needs at least 2"
+    if not finite:
+        return "a return is not finite (the equity curve was ruined): no Sharpe ratio"
+    if se is None:
+        return "the Sharpe ratio has no standard error (variance factor <= 0)"
+    if sr > h:
+        return None
+    return (f"Sharpe {sr * ann:.2f} <= hurdle {hurdle_sharpe:g}: no track record "
+            f"length reaches PSR {level:g}")
 
 
 # ---------------------------------------------------------------------------------
@@ -392,7 +497,7 @@ def is_buy_and_hold_like(exposure_bar_weighted: float, trades_per_fold: list[int
 __all__ = [
     "EVIDENCE_KEYS", "EXTRA_KEYS", "MAX_LAGS", "Q_FLOOR", "CI_LEVEL", "BH_LIKE_MIN_EXPOSURE",
     "BH_LIKE_MAX_TRADES_PER_FOLD", "evidence_summary", "apply_variants", "benjamini_hochberg",
-    "symbol_pvalue", "best_variant", "is_buy_and_hold_like", "bartlett_q", "bartlett_weights",
+    "symbol_pvalue", "best_variant", "evidence_summaries", "shape_moments", "is_buy_and_hold_like", "bartlett_q", "bartlett_weights",
     "n_lags", "variance_factor", "sharpe_se", "psr", "min_trl_bars", "cochran",
     "expected_max_sharpe_61", "expected_max_z", "phi", "phi_inv",
 ]

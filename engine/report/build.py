@@ -9,7 +9,7 @@ import os
 import platform
 from pathlib import Path
 
-from .schema import SCHEMA_ID
+from .schema_file import SCHEMA_ID
 
 # The simulation settings every report carries; `gate` simulates nothing and writes them null.
 SETTING_KEYS = ("days", "walk_forward", "quick_days", "capital", "commission_bps", "slippage_bps",

@@ -20,7 +20,7 @@ from ..atomic import atomic_write_text
 from ..decision import DECISIONS  # LIVE, PAPER, RETRAIN, DROP: also the page's sort order
 from .jsonio import to_jsonable
 from .page_assets import CSS, SCRIPT, csp
-from .svg import downsample, forest_plot, stitched_chart
+from .svg import downsample_rows, forest_plot, stitched_chart
 
 
 def _e(value: Any) -> str:
@@ -90,16 +90,23 @@ POLICY_COLOUR = "#0969da"
 HOLD_COLOUR = "#6e7781"
 
 
-def _epoch(times: list) -> np.ndarray:
-    """ISO times with a Z (as to_jsonable writes them) -> epoch seconds."""
-    if not times:
+def _epoch(times) -> np.ndarray:
+    """A period's timestamps -> epoch seconds: a datetime64 array as the pipeline leaves
+    it, or ISO times with a Z (as to_jsonable writes them)."""
+    if isinstance(times, np.ndarray) and times.dtype.kind == "M":
+        return times.astype("datetime64[s]").astype(np.int64).astype(np.float64)
+    if times is None or len(times) == 0:
         return np.zeros(0)
     stamps = np.array([str(t).rstrip("Z") for t in times], dtype="datetime64[s]")
     return stamps.astype(np.int64).astype(np.float64)
 
 
 def _curve(p: dict, key: str = "equity") -> np.ndarray:
+    """A period's equity (or its buy-and-hold's) as float64, NaN where the JSON has null."""
     src = p.get(key) if key == "equity" else (p.get("buy_and_hold") or {}).get("equity")
+    if isinstance(src, np.ndarray):
+        a = np.asarray(src, dtype=np.float64)
+        return np.where(np.isfinite(a), a, np.nan)  # as to_jsonable's null would read
     return np.array([np.nan if v is None else v for v in src or []], dtype=np.float64)
 
 
@@ -114,7 +121,7 @@ def _stitched(m: dict) -> dict | None:
     level = {"equity": 1.0, "hold": 1.0}
     run: dict | None = None
     for name, p in periods:
-        t = _epoch(p.get("timestamps") or [])
+        t = _epoch(p.get("timestamps"))
         eq = _curve(p)
         if t.size == 0 or eq.size != t.size + 1 or not np.isfinite(eq[0]) or eq[0] == 0:
             continue
@@ -153,20 +160,21 @@ def _stitched(m: dict) -> dict | None:
     return out
 
 
-def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    idx, yy = downsample(y)
-    return x[idx.astype(np.int64)], yy
+def _thin(x: np.ndarray, curves: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each curve over the time axis x, downsampled (all of them in one pass)."""
+    return [(x[idx.astype(np.int64)], y) for idx, y in downsample_rows(np.stack(curves))]
 
 
 def _equity_charts(st: dict, width: int, folds: bool) -> str:
     ret, hold, dd = [], [], []
     for seg in st["segments"]:
-        ret.append({"x": seg["x"], "y": seg["ret"], "cls": "pol", "title": "policy"})
-        if np.isfinite(seg["hold"]).any():
-            hold.append({"x": seg["x"], "y": seg["hold"], "cls": "bh", "title": "buy-and-hold", "dashed": True})
-        dd.append({"x": seg["x"], "y": seg["dd"], "cls": "pol", "title": "policy drawdown"})
-    thin = [dict(c, **dict(zip(("x", "y"), _thin(c["x"], c["y"])))) for c in hold + ret]
-    dd = [dict(c, **dict(zip(("x", "y"), _thin(c["x"], c["y"])))) for c in dd]
+        with_hold = bool(np.isfinite(seg["hold"]).any())
+        thin = _thin(seg["x"], [seg["ret"], seg["dd"]] + ([seg["hold"]] if with_hold else []))
+        ret.append({"x": thin[0][0], "y": thin[0][1], "cls": "pol", "title": "policy"})
+        dd.append({"x": thin[1][0], "y": thin[1][1], "cls": "pol", "title": "policy drawdown"})
+        if with_hold:
+            hold.append({"x": thin[2][0], "y": thin[2][1], "cls": "bh", "title": "buy-and-hold", "dashed": True})
+    thin = hold + ret
     eq_svg = stitched_chart(thin, st["boundaries"], st["shaded"], width, 250,
                             "Out-of-sample equity, folds compounded, and buy-and-hold")
     dd_svg = stitched_chart(dd, st["boundaries"], st["shaded"], width, 120, "Drawdown of the stitched curve")
@@ -267,9 +275,13 @@ def _default_thresholds() -> dict:
     return default_thresholds().to_dict()
 
 
-def _gating_table(g: dict, thresholds: dict, default_thresholds: bool) -> str:
+def _page_thresholds(settings: dict):
+    return _gate_thresholds(settings.get("thresholds") or _default_thresholds())
+
+
+def _gating_table(g: dict, t, default_thresholds: bool) -> str:
+    """The gating metrics against `t`, the thresholds as engine.gating reads them."""
     rows = []
-    t = _gate_thresholds(thresholds)
     for key, name, pct in GATE_ROWS:
         v = (g.get("metrics") or {}).get(key)
         fmt = (lambda x: _fpct(x, 1, signed=False)) if pct else (lambda x: _fnum(x, 2))
@@ -385,8 +397,10 @@ COLLAPSE_ABOVE = 10
 opened: a 1,000-model page then opens at once instead of laying out thousands of SVGs."""
 
 
-def _model_section(i: int, m: dict, settings: dict, collapse: bool = False) -> str:
-    thresholds = settings.get("thresholds") or _default_thresholds()
+def _model_section(i: int, m: dict, settings: dict, collapse: bool = False, gate=None) -> str:
+    """One model's section; `gate`: the settings' thresholds as engine.gating reads them
+    (the page reads them once for all models)."""
+    gate = gate if gate is not None else _page_thresholds(settings)
     default_th = not settings.get("thresholds")
     dec = m.get("decision")
     kind = "error" if m.get("error") else (dec.lower() if dec in DECISIONS else "none")
@@ -432,7 +446,7 @@ def _model_section(i: int, m: dict, settings: dict, collapse: bool = False) -> s
     inner = [_summary_line(m.get("summary")), _evidence_line(m.get("summary"))]
     blocks = []
     if m.get("gating"):
-        blocks.append(_gating_table(m["gating"], thresholds, default_th))
+        blocks.append(_gating_table(m["gating"], gate, default_th))
     if m.get("backtest"):
         days = settings.get("quick_days") or (None if settings.get("walk_forward") else settings.get("days"))
         blocks.append(f'<h4>Backtest{f" (last {_e(days)} days)" if days else ""}</h4>' + _metric_tiles(m["backtest"]))
@@ -544,26 +558,60 @@ def _header(r: dict) -> str:
             f'<div class="settings">{grid}</div><div class="versions">{versions}</div></header>')
 
 
-def _without_trades(report: Mapping) -> dict:
-    """A shallow copy without the trade lists: the page shows counts, not trades, and
-    converting tens of thousands of trade dicts would dominate the render time."""
-    def strip(p):
-        return {k: v for k, v in p.items() if k != "trades"} if isinstance(p, Mapping) else p
+def _is_curve(key: str, v) -> bool:
+    return isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype.kind in ("M" if key == "timestamps" else "fiub")
 
-    models = []
+
+def _light(report: Mapping) -> tuple[dict, list[list[dict]]]:
+    """(a shallow copy without the trade lists and the curves held as numpy arrays, those
+    curves per model and period). The page shows trade counts, not trades, and draws
+    curves from arrays: neither is worth turning into JSON values and back; nor are the
+    metrics of a period's buy-and-hold, which the page does not show."""
+    def strip(p, kept: list):
+        curves = {}
+        if isinstance(p, Mapping):
+            curves = {k: p[k] for k in ("equity", "timestamps") if _is_curve(k, p.get(k))}
+            bh = p.get("buy_and_hold")
+            hold = bh.get("equity") if isinstance(bh, Mapping) else None
+            p = {k: v for k, v in p.items() if k != "trades" and k not in curves}
+            if _is_curve("equity", hold):
+                curves["hold"] = hold
+                p["buy_and_hold"] = {}  # the page reads only its curve (_curve), not its metrics
+        kept.append(curves)
+        return p
+
+    models, aside = [], []
     for m in report.get("models") or []:
+        kept: list[dict] = []
         if isinstance(m, Mapping):
             m = dict(m)
-            m["backtest"] = strip(m.get("backtest"))
-            m["folds"] = [strip(f) for f in m.get("folds") or []]
+            m["backtest"] = strip(m.get("backtest"), kept)
+            m["folds"] = [strip(f, kept) for f in m.get("folds") or []]
         models.append(m)
-    return {**report, "models": models}
+        aside.append(kept)
+    return {**report, "models": models}, aside
+
+
+def _reattach(models: list, aside: list[list[dict]]) -> None:
+    """Put the curves `_light` took out back into the converted models, as arrays."""
+    for m, kept in zip(models, aside):
+        if not kept or not isinstance(m, dict):
+            continue
+        folds = m.get("folds")
+        for p, curves in zip([m.get("backtest")] + list(folds if isinstance(folds, list) else []), kept):
+            if not curves or not isinstance(p, dict):
+                continue
+            p.update({k: v for k, v in curves.items() if k != "hold"})
+            if "hold" in curves and isinstance(p.get("buy_and_hold"), dict):
+                p["buy_and_hold"]["equity"] = curves["hold"]
 
 
 def render_html(report: Mapping) -> str:
     """One self-contained HTML page for the report: no network, no external files."""
-    r = to_jsonable(_without_trades(report))
+    light, curves = _light(report)
+    r = to_jsonable(light)
     models = r.get("models") or []
+    _reattach(models, curves)
     settings = r.get("settings") or {}
     order = sorted(enumerate(models), key=_order_key)
 
@@ -594,7 +642,8 @@ def render_html(report: Mapping) -> str:
         summary = (f'<section class="card" id="summary"><h2>Summary</h2><div class="counts">{"".join(counts)}</div>'
                    f'{note_html}{_summary_table(order)}</section>')
         collapse = len(models) > COLLAPSE_ABOVE
-        body = "".join(_model_section(i, m, settings, collapse) for i, m in order)
+        gate = _page_thresholds(settings)
+        body = "".join(_model_section(i, m, settings, collapse, gate) for i, m in order)
     else:
         summary = '<section class="card" id="summary"><h2>Summary</h2><p class="empty">No models in this report.</p></section>'
         body = ""

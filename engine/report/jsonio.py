@@ -1,10 +1,18 @@
-"""Reports as JSON values and JSON text.
+"""Reports as JSON text and JSON values.
 
 A report is a plain dict (see docs/report.md and schemas/report.schema.json); the
-pipeline may leave numpy scalars and arrays, NaN, datetimes and paths in it. Both
-writers first turn it into JSON values with `to_jsonable`, which the schema drives:
-keys come out in the schema's order (so two runs diff cleanly), integer fields
-become ints and every non-finite number becomes null."""
+pipeline may leave numpy scalars and arrays, NaN, datetimes and paths in it. The writer
+turns it into JSON text in one pass that the schema drives: keys come out in the
+schema's order (so two runs diff cleanly), integer fields become ints and every
+non-finite number becomes null. `to_jsonable` is that text parsed back, so the JSON
+file, the HTML page and the validator can never disagree about a value.
+
+Speed: a 1,000-model report is hundreds of MB, nearly all of it equity curves,
+timestamps and trades. Curves go to orjson as numpy arrays in one call each, a
+datetime64 array becomes its strings in one numpy call (and a run's folds share their
+timestamps, so each distinct array is formatted once per report), and a list of trades
+is encoded a column at a time. Everything else (the structure, a few hundred values
+per model) is walked in Python and spelled as the standard library's json spells it."""
 
 from __future__ import annotations
 
@@ -13,16 +21,18 @@ import datetime as _dt
 import enum
 import functools
 import json
-import math
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
+from json.encoder import encode_basestring as _jstr
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from ..atomic import atomic_open
-from .schema import load_schema
+from .schema_file import load_schema
 
 
 class _Shape:
@@ -30,13 +40,21 @@ class _Shape:
     key, list items, and whether numbers there are integers. oneOf/anyOf branches and
     allOf parts are merged: the report's alternatives only ever differ by null."""
 
-    __slots__ = ("props", "extra", "items", "ints")
+    __slots__ = ("props", "extra", "items", "ints", "_plan")
 
     def __init__(self):
         self.props: dict[str, _Shape] = {}
         self.extra: _Shape | None = None
         self.items: _Shape | None = None
         self.ints = False
+        self._plan = None
+
+    def plan(self) -> list[tuple[str, str, _Shape | None, bool]]:
+        """(key, key as JSON text, its schema, whether its numbers are ints) in the schema's
+        order; built on first use, once the schema is compiled and merged."""
+        if self._plan is None:
+            self._plan = [(k, _jstr(k), sub, sub is not None and sub.ints) for k, sub in self.props.items()]
+        return self._plan
 
 
 def _compile(node: Any, root: dict, memo: dict) -> _Shape | None:
@@ -85,34 +103,6 @@ def _report_shape() -> _Shape:
     return _compile(schema, schema, {})
 
 
-def _iso_datetime(t: _dt.datetime | _dt.date) -> str:
-    if isinstance(t, _dt.datetime):
-        if t.tzinfo is not None:
-            t = t.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-        return t.isoformat(timespec="seconds" if not t.microsecond else "microseconds") + "Z"
-    return t.isoformat()
-
-
-def _iso_datetime64(a: np.ndarray) -> list[str]:
-    unit = np.datetime_data(a.dtype)[0]
-    unit = "s" if unit in ("Y", "M", "W", "D", "h", "m", "s", "generic") else unit
-    return [s + "Z" for s in np.datetime_as_string(a.astype(f"datetime64[{unit}]"), unit=unit).tolist()]
-
-
-def _float_list(a: np.ndarray, ints: bool) -> list:
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim != 1:
-        return [_plain(v, None) for v in a.tolist()]
-    finite = np.isfinite(a)
-    if ints and finite.all() and np.all(a == np.round(a)):
-        return a.astype(np.int64).tolist()
-    out = a.tolist()
-    if not finite.all():
-        for i in np.flatnonzero(~finite).tolist():
-            out[i] = None
-    return out
-
-
 class _Unwritable(TypeError):
     """A value with no JSON form; `path` is filled in while the recursion unwinds."""
 
@@ -125,16 +115,39 @@ class _Unwritable(TypeError):
         return f"report{''.join(self.path)}: a {self.type_name} value has no JSON form"
 
 
-def _plain(value: Any, shape: _Shape | None) -> Any:
-    """`value` as JSON values, ordered and typed after `shape` (None: no schema here)."""
-    if isinstance(value, float):  # the common case first: most of a report is floats
-        if value != value or value in (math.inf, -math.inf):
-            return None
-        if type(value) is not float:  # np.float64 subclasses float
-            value = float(value)
-        return int(value) if shape is not None and shape.ints and value.is_integer() else value
+def _iso_datetime(t: _dt.datetime | _dt.date) -> str:
+    if isinstance(t, _dt.datetime):
+        if t.tzinfo is not None:
+            t = t.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return t.isoformat(timespec="seconds" if not t.microsecond else "microseconds") + "Z"
+    return t.isoformat()
+
+
+def _datetime64_strings(a: np.ndarray) -> np.ndarray:
+    """A datetime64 array as ISO-8601 strings without the Z, in one numpy call: whole
+    seconds for units of a second or coarser, else the array's own sub-second unit."""
+    unit = np.datetime_data(a.dtype)[0]
+    unit = "s" if unit in ("Y", "M", "W", "D", "h", "m", "s", "generic") else unit
+    return np.datetime_as_string(a.astype(f"datetime64[{unit}]"), unit=unit)
+
+
+_SCALARS = (type(None), bool, int, float, str)
+_CONTAINERS = (dict, list, np.ndarray)
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _norm(value: Any) -> Any:
+    """`value` as one of the types the writer spells: None, bool, int, float, str, dict,
+    list or a numpy array of one or more dimensions."""
+    t = type(value)
+    if t is dict or t is list:
+        return value
+    if t is np.ndarray:
+        return value if value.ndim else _norm(value[()])
+    if isinstance(value, float):  # np.float64 too
+        return float(value)
     if isinstance(value, enum.Enum):  # before str: str() of a (str, Enum) member is "Class.NAME"
-        return _plain(value.value, shape)
+        return _norm(value.value)
     if value is None or isinstance(value, (bool, str)):
         return value if type(value) in (bool, str) or value is None else str(value)
     if isinstance(value, np.bool_):
@@ -142,112 +155,288 @@ def _plain(value: Any, shape: _Shape | None) -> Any:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, np.floating):
-        return _plain(float(value), shape)
+        return float(value)
     if isinstance(value, _dt.datetime | _dt.date):
         return _iso_datetime(value)
     if isinstance(value, np.datetime64):
-        return _iso_datetime64(np.asarray([value]))[0]
+        return str(_datetime64_strings(np.asarray([value]))[0]) + "Z"
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    items = shape.items if shape is not None else None
     if isinstance(value, np.ndarray):
-        kind = value.dtype.kind
-        if kind == "f":
-            return _float_list(value, items is not None and items.ints)
-        if kind in "iub":
-            return value.tolist()
-        if kind == "M":
-            return _iso_datetime64(value)
-        if kind in "US":
-            return value.astype(str).tolist()
-        value = value.tolist()
+        return value if value.ndim else _norm(value[()])
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
-        props = shape.props if shape is not None else {}
-        extra = shape.extra if shape is not None else None
-        out = {}
-        key = None
-        try:
-            for key, sub in props.items():
-                if key in value:
-                    out[key] = _plain(value[key], sub)
-            if len(out) < len(value):
-                for key in sorted((k for k in value if k not in props), key=str):
-                    out[str(key)] = _plain(value[key], extra)
-        except _Unwritable as exc:
-            exc.path.insert(0, f".{key}")
-            raise
-        return out
+        return value if type(value) is dict else dict(value)
     if isinstance(value, (list, tuple)):
-        try:
-            return [_plain(v, items) for v in value]
-        except _Unwritable as exc:
-            # the failing index is found again only on this rare path
-            for i, v in enumerate(value):
-                try:
-                    _plain(v, items)
-                except _Unwritable:
-                    exc.path.insert(0, f"[{i}]")
-                    break
-            raise
+        return value if type(value) is list else list(value)
     raise _Unwritable(type(value).__name__)
 
 
-def to_jsonable(report: Mapping) -> dict:
-    """The report as JSON values in the schema's key order: numpy scalars and arrays
-    as numbers and lists, NaN/inf as null, datetimes as ISO-8601 UTC, paths as str."""
-    return _plain(report, _report_shape())
+def _scalar(v: Any, ints: bool) -> str:
+    """A normalised scalar as the json module writes it (NaN and inf: null)."""
+    t = type(v)
+    if t is float:
+        if v - v != 0.0:  # NaN or infinite
+            return "null"
+        return int.__repr__(int(v)) if ints and v.is_integer() else float.__repr__(v)
+    if t is str:
+        return _jstr(v)
+    if v is None:
+        return "null"
+    if t is bool:
+        return "true" if v else "false"
+    return int.__repr__(v)
 
 
-# One encoder for every piece: json.dumps with keyword arguments builds a new encoder per
-# call, and a 1,000-model report makes millions of calls.
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+def _numbers(a: np.ndarray) -> str:
+    """A 1-D numeric numpy array on one line, "[1.5, null, 2.0]" as json spells lists.
+    Floats are shortest round-trip (orjson), so they parse to the very same float64."""
+    text = orjson.dumps(np.ascontiguousarray(a), option=_NUMPY).decode()
+    return text.replace(",", ", ")  # no string inside: every comma separates two numbers
 
 
-def _dump(value: Any, indent: str, inline_dicts: bool) -> str:
-    # Structure on separate lines, but lists of numbers (equity curves) and small flat
-    # objects (trades, flags) on one line each, so a 50-model report stays readable.
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        flat = all(not isinstance(v, (dict, list)) for v in value.values())
-        if inline_dicts and flat:
-            return _encode(value)
+class _Writer:
+    """One report's text. Holds the formatted timestamps of the arrays seen so far,
+    keyed by their bytes, so the folds of many models that share a window format it
+    once; bounded to the last few distinct arrays."""
+
+    TIMES_KEPT = 64
+
+    def __init__(self):
+        self.times: OrderedDict[tuple, str] = OrderedDict()
+
+    # --- leaves -------------------------------------------------------------------
+
+    def array(self, a: np.ndarray, shape: _Shape | None) -> str | list:
+        """A 1-D array's one-line text; other arrays as lists for the generic path."""
+        kind = a.dtype.kind
+        if a.ndim != 1:
+            return a.tolist() if kind != "M" else np.char.add(_datetime64_strings(a), "Z").tolist()
+        if kind == "f":
+            a = np.asarray(a, dtype=np.float64)
+            if shape is not None and shape.ints:
+                finite = np.isfinite(a)
+                if finite.all() and np.all(a == np.round(a)):
+                    return _numbers(a.astype(np.int64))
+            return _numbers(a)
+        if kind in "iu":
+            return _numbers(a.astype(np.uint64 if kind == "u" and a.dtype.itemsize == 8 else np.int64))
+        if kind == "b":
+            return _numbers(a.astype(np.bool_))
+        if kind == "M":
+            return self.timestamps(a)
+        if kind in "US":
+            return self.inline(a.astype(str).tolist(), None)
+        return a.tolist()
+
+    def timestamps(self, a: np.ndarray) -> str:
+        if a.size == 0:
+            return "[]"
+        key = (a.dtype.str, a.tobytes())
+        text = self.times.get(key)
+        if text is None:
+            # ISO strings hold no character JSON escapes: joined as they are
+            text = '["' + 'Z", "'.join(_datetime64_strings(a).tolist()) + 'Z"]'
+            self.times[key] = text
+            if len(self.times) > self.TIMES_KEPT:
+                self.times.popitem(last=False)
+        return text
+
+    # --- objects: key order -------------------------------------------------------
+
+    @staticmethod
+    def entries(value: dict, shape: _Shape | None) -> list[list]:
+        """[key, value, schema, ints, key as JSON text] in the schema's order, keys it does
+        not list after them, sorted."""
+        if shape is None:
+            return [[str(k), value[k], None, False, _jstr(str(k))] for k in sorted(value, key=str)]
+        out = [[k, value[k], sub, ints, text] for k, text, sub, ints in shape.plan() if k in value]
+        if len(out) < len(value):
+            extra = shape.extra
+            ints = extra is not None and extra.ints
+            out += [[str(k), value[k], extra, ints, _jstr(str(k))]
+                    for k in sorted((k for k in value if k not in shape.props), key=str)]
+        return out
+
+    @staticmethod
+    def normed(entries: list[list]) -> list[list]:
+        """The entries with their values normalised (scalars are already)."""
+        for e in entries:
+            if type(e[1]) not in _SCALARS:
+                try:
+                    e[1] = _norm(e[1])
+                except _Unwritable as exc:
+                    exc.path.insert(0, f".{e[0]}")
+                    raise
+        return entries
+
+    # --- one line -----------------------------------------------------------------
+
+    def inline(self, value: Any, shape: _Shape | None) -> str:
+        """Any value on one line, with json's ", " and ": " separators."""
+        if type(value) not in _SCALARS:
+            value = _norm(value)
+        t = type(value)
+        if t in _SCALARS:
+            return _scalar(value, shape is not None and shape.ints)
+        if t is np.ndarray:
+            got = self.array(value, shape.items if shape is not None else None)
+            return got if type(got) is str else self.inline(got, shape)
+        if t is dict:
+            parts = []
+            for k, v, sub, ints, key in self.normed(self.entries(value, shape)):
+                if type(v) in _SCALARS:
+                    parts.append(f"{key}: {_scalar(v, ints)}")
+                    continue
+                try:
+                    parts.append(f"{key}: {self.inline(v, sub)}")
+                except _Unwritable as exc:
+                    exc.path.insert(0, f".{k}")
+                    raise
+            return "{" + ", ".join(parts) + "}"
+        items = shape.items if shape is not None else None
+        return "[" + ", ".join(self.listed(value, items, self.inline)) + "]"
+
+    def listed(self, values: list, items: _Shape | None, each) -> list[str]:
+        i = 0
+        try:
+            out = []
+            for i, v in enumerate(values):
+                out.append(each(v, items))
+            return out
+        except _Unwritable as exc:
+            exc.path.insert(0, f"[{i}]")
+            raise
+
+    # --- the layout: structure on lines, flat values on one ------------------------
+
+    def child(self, key: str, value: Any, shape: _Shape | None, indent: str) -> str:
+        try:
+            return self.block(value, shape, indent, False)
+        except _Unwritable as exc:
+            exc.path.insert(0, f".{key}")
+            raise
+
+    def block(self, value: Any, shape: _Shape | None, indent: str, inline_dicts: bool) -> str:
+        """Structure on separate lines, but lists of numbers (equity curves) and small
+        flat objects (trades, flags) on one line each, so a report stays readable."""
+        if type(value) not in _SCALARS:
+            value = _norm(value)
+        t = type(value)
+        if t in _SCALARS:
+            return _scalar(value, shape is not None and shape.ints)
+        if t is np.ndarray:
+            got = self.array(value, shape.items if shape is not None else None)
+            if type(got) is str:
+                return got
+            value, t = got, list
         inner = indent + "  "
-        parts = [f"{inner}{_encode(k)}: {_dump(v, inner, False)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
-    if isinstance(value, list):
+        if t is dict:
+            if not value:
+                return "{}"
+            entries = self.normed(self.entries(value, shape))
+            if inline_dicts and not any(type(e[1]) in _CONTAINERS for e in entries):
+                return self.inline(value, shape)
+            # most values are scalars: spelled here, not in a call of block
+            parts = [f"{inner}{key}: {_scalar(v, ints) if type(v) in _SCALARS else self.child(k, v, sub, inner)}"
+                     for k, v, sub, ints, key in entries]
+            return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
         if not value:
             return "[]"
-        if not isinstance(value[0], (dict, list)) and not isinstance(value[-1], (dict, list)):
-            return _encode(value)
-        inner = indent + "  "
-        return "[\n" + ",\n".join(inner + _dump(v, inner, True) for v in value) + "\n" + indent + "]"
-    return _encode(value)
+        items = shape.items if shape is not None else None
+        first, last = (x if type(x) in _SCALARS else _norm(x) for x in (value[0], value[-1]))
+        if type(first) not in _CONTAINERS and type(last) not in _CONTAINERS:
+            return self.inline(value, shape)
+        rows = _flat_rows(value, items) if type(first) is dict else None
+        if rows is None:
+            rows = self.listed(value, items, lambda v, s: self.block(v, s, inner, True))
+        return "[\n" + inner + (",\n" + inner).join(rows) + "\n" + indent + "]"
+
+
+# A trade's values, column by column: the exact types spelled without conversion
+_FLOATS = frozenset({float, np.float64})
+_INTS = frozenset({int, np.int64, np.int32})
+
+
+def _column(values: list, shape: _Shape | None) -> list[str] | None:
+    """One key's values across a list of flat objects, spelled a column at a time; None
+    when the column holds anything but plain floats, ints, strings or bools (the caller
+    then takes the general path, value by value)."""
+    types = set(map(type, values))
+    ints = shape is not None and shape.ints
+    if types <= _FLOATS:
+        a = np.array(values, dtype=np.float64)
+        finite = np.isfinite(a)
+        if ints and finite.all() and np.all(a == np.round(a)):
+            return list(map(int.__repr__, a.astype(np.int64).tolist()))
+        # orjson spells the column (null where not finite) in one call; no comma inside a number
+        out = orjson.dumps(a, option=_NUMPY).decode()[1:-1].split(",")
+        if ints:  # integer-valued floats among non-integer ones: each on its own
+            for i in np.flatnonzero(finite & (a == np.round(a))).tolist():
+                out[i] = int.__repr__(int(a[i]))
+        return out
+    if types == {str}:
+        return list(map(_jstr, values))
+    if types <= _INTS:
+        return list(map(int.__repr__, map(int, values)))
+    if types == {bool}:
+        return ["true" if v else "false" for v in values]
+    return None
+
+
+def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
+    """A list of flat objects with one set of keys (a period's trades), a line per object,
+    built a column at a time; None when the list is not of that kind."""
+    if len(rows) < 8 or any(type(r) is not dict for r in rows):
+        return None
+    keys = rows[0].keys()
+    if not all(r.keys() == keys for r in rows):
+        return None
+    entries = _Writer.entries(rows[0], shape)
+    if any(type(k) is not str for k in keys) or len(entries) != len(keys):
+        return None
+    columns = []
+    for k, _, sub, _, _ in entries:
+        col = _column([r[k] for r in rows], sub)
+        if col is None:
+            return None
+        columns.append(col)
+    template = "{" + ", ".join(key.replace("%", "%%") + ": %s" for _, _, _, _, key in entries) + "}"
+    return [template % row for row in zip(*columns)]
 
 
 def iter_report_json(report: Mapping):
     """The report's JSON text in pieces, one model at a time: the same text as
-    `report_to_json`, without ever holding all of it (or all models' JSON values) at
-    once; a 1,000-model report is hundreds of MB."""
+    `report_to_json`, without ever holding all of it (or all models' values) at once;
+    a 1,000-model report is hundreds of MB."""
     shape = _report_shape()
-    models = report.get("models")
+    w = _Writer()
+    models = report.get("models") if isinstance(report, Mapping) else None
     if not isinstance(models, (list, tuple)):
-        yield _dump(to_jsonable(report), "", False) + "\n"
+        yield w.block(report, shape, "", False) + "\n"
         return
-    top = _plain({k: v for k, v in report.items() if k != "models"}, shape)
-    keys = list(top)
+    rest = {k: v for k, v in report.items() if k != "models"}
+    top = [(k, v, sub, key) for k, v, sub, _, key in w.entries(rest, shape)]
     order = list(shape.props)
-    at = sum(1 for k in keys if k in order and order.index(k) < order.index("models")) if "models" in order \
-        else len(keys)
-    keys.insert(at, "models")
+    at = sum(1 for k, _, _, _ in top if k in order and order.index(k) < order.index("models")) \
+        if "models" in order else len(top)
+    top.insert(at, ("models", None, None, '"models"'))
     model_shape = shape.props["models"].items if "models" in shape.props else None
+    # the top level is small: its text is built (and any unwritable value found) first
+    text = {}
+    for k, v, sub, _ in top:
+        if k != "models":
+            try:
+                text[k] = w.block(v, sub, "  ", False)
+            except _Unwritable as exc:
+                exc.path.insert(0, f".{k}")
+                raise
     yield "{\n"
-    for n, key in enumerate(keys):
-        sep = ",\n" if n < len(keys) - 1 else "\n"
-        if key != "models":
-            yield f"  {_encode(key)}: {_dump(top[key], '  ', False)}{sep}"
+    for n, (k, _, _, key) in enumerate(top):
+        sep = ",\n" if n < len(top) - 1 else "\n"
+        if k != "models":
+            yield f"  {key}: {text[k]}{sep}"
             continue
         if not models:
             yield f'  "models": []{sep}'
@@ -255,11 +444,11 @@ def iter_report_json(report: Mapping):
         yield '  "models": [\n'
         for i, m in enumerate(models):
             try:
-                value = _plain(m, model_shape)
+                piece = w.block(m, model_shape, "    ", True)
             except _Unwritable as exc:
                 exc.path[:0] = [".models", f"[{i}]"]
                 raise
-            yield "    " + _dump(value, "    ", True) + (",\n" if i < len(models) - 1 else "\n")
+            yield "    " + piece + (",\n" if i < len(models) - 1 else "\n")
         yield f"  ]{sep}"
     yield "}\n"
 
@@ -267,6 +456,17 @@ def iter_report_json(report: Mapping):
 def report_to_json(report: Mapping) -> str:
     """The report as JSON text: schema key order, NaN/inf as null, newline at the end."""
     return "".join(iter_report_json(report))
+
+
+def to_jsonable(report: Mapping) -> dict:
+    """The report as JSON values in the schema's key order: numpy scalars and arrays
+    as numbers and lists, NaN/inf as null, datetimes as ISO-8601 UTC, paths as str.
+    It is the written text parsed back: one set of conversion rules for every reader."""
+    text = _Writer().block(report, _report_shape(), "", False)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # an integer past 64 bits: the json module reads any
+        return json.loads(text)
 
 
 def write_json_report(path: str | os.PathLike, report: Mapping) -> Path:

@@ -1,4 +1,4 @@
-"""The report schema: where it lives, and `validate_report`, which checks a
+"""The report schema (its file: schema_file), and `validate_report`, which checks a
 report against it plus the cross-field rules the schema cannot state."""
 
 from __future__ import annotations
@@ -7,11 +7,12 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-SCHEMA_ID = "foldgate.report/2"
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "report.schema.json"
+from .jsonio import to_jsonable
+from .schema_file import SCHEMA_ID, SCHEMA_PATH, load_schema
+
+__all__ = ["SCHEMA_ID", "SCHEMA_PATH", "ReportSchemaError", "load_schema", "validate_report"]
 
 
 class ReportSchemaError(ValueError):
@@ -23,12 +24,6 @@ class ReportSchemaError(ValueError):
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         super().__init__(f"report does not match {SCHEMA_ID}: {errors[0]}{more}")
 
-
-
-@functools.lru_cache(maxsize=1)
-def load_schema() -> dict:
-    with open(SCHEMA_PATH, encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 def _where(path) -> str:
@@ -218,7 +213,6 @@ def validate_report(report: Mapping) -> None:
         import jsonschema
     except ImportError as exc:  # a test dependency, not a runtime one
         raise RuntimeError("validate_report needs the jsonschema package (pip install jsonschema)") from exc
-    from .jsonio import to_jsonable
 
     data = to_jsonable(report)
     schema = load_schema()

@@ -7,6 +7,7 @@ import html
 import math
 
 import numpy as np
+import orjson
 
 MAX_CURVE_POINTS = 600
 
@@ -18,25 +19,37 @@ def _e(value) -> str:
 def downsample(y: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of at most `max_points` points that keep each bucket's min and max in
     their order, so spikes and drawdown troughs survive; first and last kept."""
-    y = np.asarray(y, dtype=np.float64)
-    n = y.size
+    return downsample_rows(np.asarray(y, dtype=np.float64)[None, :], max_points)[0]
+
+
+def downsample_rows(ys: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`downsample` of each row of a 2-D array (curves over one time axis, e.g. a model's
+    return, buy-and-hold and drawdown), the buckets' minima and maxima found for all
+    rows in one pass."""
+    ys = np.asarray(ys, dtype=np.float64)
+    k, n = ys.shape
     if n <= max_points:
-        return np.arange(n, dtype=np.float64), y
-    inner = y[1:-1]
-    width = -(-inner.size // max(1, (max_points - 2) // 2))
-    rows = -(-inner.size // width)
-    lo = np.full(rows * width, np.inf)
-    hi = np.full(rows * width, -np.inf)
+        return [(np.arange(n, dtype=np.float64), y) for y in ys]
+    inner = ys[:, 1:-1]
+    m = inner.shape[1]
+    width = -(-m // max(1, (max_points - 2) // 2))
+    rows = -(-m // width)
+    lo = np.full((k, rows * width), np.inf)
+    hi = np.full((k, rows * width), -np.inf)
     finite = np.isfinite(inner)
-    lo[: inner.size] = np.where(finite, inner, np.inf)
-    hi[: inner.size] = np.where(finite, inner, -np.inf)
+    lo[:, :m] = np.where(finite, inner, np.inf)
+    hi[:, :m] = np.where(finite, inner, -np.inf)
     base = np.arange(rows) * width
-    idx_lo = base + lo.reshape(rows, width).argmin(axis=1)
-    idx_hi = base + hi.reshape(rows, width).argmax(axis=1)
-    idx = np.unique(np.concatenate((idx_lo, idx_hi)))
-    idx = idx[idx < inner.size]
-    idx = np.concatenate(([0], idx + 1, [n - 1]))
-    return idx.astype(np.float64), y[idx]
+    idx_lo = base + lo.reshape(k, rows, width).argmin(axis=2)
+    idx_hi = base + hi.reshape(k, rows, width).argmax(axis=2)
+    # buckets are disjoint and in order: each one's two indices, smaller first, are sorted
+    pairs = np.sort(np.stack((idx_lo, idx_hi), axis=2), axis=2).reshape(k, -1)
+    out = []
+    for y, p in zip(ys, pairs):
+        idx = p[np.concatenate(([True], p[1:] != p[:-1]))]
+        idx = np.concatenate(([0], idx[idx < m] + 1, [n - 1]))
+        out.append((idx.astype(np.float64), y[idx]))
+    return out
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -73,10 +86,14 @@ class _Frame:
         self.y0, self.y1 = y0 - pad, y1 + pad
 
     def px(self, x):
-        return self.l + (np.asarray(x, dtype=np.float64) - self.x0) / (self.x1 - self.x0) * (self.r - self.l)
+        if type(x) is not np.ndarray:  # a tick or a marker: plain floats, no array round trip
+            x = float(x)
+        return self.l + (x - self.x0) / (self.x1 - self.x0) * (self.r - self.l)
 
     def py(self, y):
-        return self.b - (np.asarray(y, dtype=np.float64) - self.y0) / (self.y1 - self.y0) * (self.b - self.t)
+        if type(y) is not np.ndarray:
+            y = float(y)
+        return self.b - (y - self.y0) / (self.y1 - self.y0) * (self.b - self.t)
 
     def axes(self, pct: bool, x_label: str, y_ticks: int = 5, x_ticks=None) -> list[str]:
         """Grid, y ticks and x ticks; x_ticks: [(value, label)] in place of numeric ones."""
@@ -103,12 +120,14 @@ class _Frame:
 
 
 def _path_d(fr: _Frame, x: np.ndarray, y: np.ndarray) -> str:
+    """"Mx,y x,y ..." in pixels to 0.1: rounded in numpy, spelled by orjson in one call
+    (the shortest form of a value rounded to one decimal has one decimal: "56.0")."""
     ok = np.isfinite(y)
     px, py = fr.px(x[ok]), fr.py(y[ok])
     if px.size == 0:
         return ""
-    pts = np.column_stack((px, py)).ravel().tolist()
-    return "M" + ("%.1f,%.1f " * px.size % tuple(pts)).rstrip()
+    pts = np.round(np.column_stack((px, py)), 1) + 0.0  # + 0.0: no "-0.0"
+    return "M" + orjson.dumps(pts, option=orjson.OPT_SERIALIZE_NUMPY).decode()[2:-2].replace("],[", " ")
 
 
 def _svg(fr: _Frame, body: list[str], label: str) -> str:

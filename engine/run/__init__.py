@@ -23,6 +23,9 @@ from typing import Callable
 
 import numpy as np
 
+from kernels.simulate import SimulationResult
+
+from ..batch import PackedBatch, split_result
 from ..errors import FoldgateError
 from .digest import RUN_FORMAT, run_digests, run_key
 from .executors import EXECUTORS, LocalExecutor, RayExecutor, make_executor
@@ -182,10 +185,6 @@ def _equity_lengths(batch, ids) -> np.ndarray:
 
 def _merge(batch, chunks: list[ChunkResult], ids: list[int], bars_per_year) -> list[dict]:
     """Split every chunk per trajectory as Batch.run does, and concatenate."""
-    from kernels.simulate import SimulationResult
-
-    from ..batch import PackedBatch, split_result
-
     n = len(ids)
     bpy = None
     if bars_per_year is not None:

@@ -11,6 +11,13 @@ import os
 import time
 from typing import Iterator
 
+import numba
+
+import engine
+from kernels.inputs import MARKET_INPUTS
+
+from ..batch import Batch, PackedBatch, _pack_series
+
 from ..errors import FoldgateError
 from .rundir import ChunkResult
 
@@ -42,10 +49,6 @@ def _ray_chunk(rest: dict, fill_mode: int, device: str, ids: list[int], task_cpu
                *series) -> ChunkResult:
     """A Ray task: the chunk's market arrays rebuilt from the series in the object store
     (Ray hands them in zero-copy), then the same kernel call as a local run."""
-    import numba
-
-    from ..batch import Batch, PackedBatch, _pack_series
-
     # the task holds task_cpus of the node's CPUs: more kernel threads would only
     # fight the node's other tasks for them
     numba.set_num_threads(max(1, min(int(task_cpus), numba.config.NUMBA_NUM_THREADS)))
@@ -85,7 +88,7 @@ class RayExecutor:
         if self._ray is not None:
             return self._ray
         try:
-            import ray
+            import ray  # call time: an optional extra, and ~2 s to import
         except ImportError:
             raise FoldgateError("--executor ray needs Ray: pip install 'foldgate[ray]'") from None
         if not ray.is_initialized():
@@ -108,9 +111,8 @@ class RayExecutor:
 
     def run_chunks(self, batch, chunks, device: str) -> Iterator[tuple[int, ChunkResult]]:
         # the kernel's inputs made from the series alone: Ray tasks get those from the
-        # object store (imported here: numba is not for `foldgate --help` to load)
-        from kernels.inputs import MARKET_INPUTS as market_keys
-
+        # object store
+        market_keys = MARKET_INPUTS
         ray = self._connect()
         chunks = list(chunks)
         refs: dict[int, object] = {}  # series id -> ObjectRef, one put per series
@@ -177,8 +179,6 @@ def _unwrap(ray, ref, index: int):
 def _worker_env() -> dict:
     """Environment a local Ray's workers need to import this very foldgate (a checkout
     run with PYTHONPATH as much as an installed one) and share its Numba cache."""
-    import engine
-
     root = os.path.dirname(os.path.dirname(os.path.abspath(engine.__file__)))
     path = os.environ.get("PYTHONPATH", "")
     env = {"PYTHONPATH": root + (os.pathsep + path if path else "")}

@@ -17,7 +17,6 @@ import contextlib
 import datetime as dt
 import io
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +117,7 @@ class RunDir:
 
     def _lock(self) -> None:
         try:
-            import fcntl
+            import fcntl  # call time: POSIX only, and only when a run directory is locked
         except ImportError:  # no advisory locks here (Windows): run unlocked
             return
         fh = open(self.path / LOCK, "a+")
