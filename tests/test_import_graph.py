@@ -3,13 +3,7 @@
 
 import textwrap
 
-import pytest
-
 from tests.import_graph import all_imports, cycles, graph
-
-# engine/report/jsonio.py <-> schema.py: the report module's own split fixes it (issue
-# 12 item 3); until it lands the pair is known, and the test below says when it is gone.
-KNOWN = {frozenset({"engine.report.jsonio", "engine.report.schema"})}
 
 LAYER = {"cli": 0, "engine": 1, "kernels": 2}
 
@@ -42,14 +36,8 @@ def test_the_graph_sees_function_level_cycles_and_skips_type_checking(tmp_path):
 
 
 def test_no_import_cycle():
-    found = [c for c in cycles(graph(all_imports())) if frozenset(c) not in KNOWN]
+    found = cycles(graph(all_imports()))
     assert found == [], f"import cycles: {found}"
-
-
-@pytest.mark.xfail(strict=True, reason="engine/report/jsonio <-> schema: the report split removes it; "
-                                       "when this passes, drop the xfail and KNOWN")
-def test_report_jsonio_schema_cycle_is_gone():
-    assert not any(frozenset(c) in KNOWN for c in cycles(graph(all_imports())))
 
 
 def test_imports_point_down_the_layers():
