@@ -1,6 +1,7 @@
 """Entry point of the `foldgate` command: a click group whose subcommands live in
 one module each. User errors (engine.errors.FoldgateError) end as one line
-`Error: ...` with exit status 1; usage errors exit 2 (click's convention)."""
+`Error: ...` with exit status 1; usage errors exit 2 (click's convention). An engine
+error about a run setting names its flag: cli/options.py (setting_errors) maps it."""
 
 from __future__ import annotations
 
