@@ -28,7 +28,7 @@ RUN_KERNELS = (
     ("kernels.features", "features_nb", 3.0),
     ("kernels.metrics", "_trajectory_metrics_nb", 1.5),
     ("kernels.metrics", "_returns_nb", 0.5),
-    ("kernels.metrics", "evidence_moments_nb", 1.5),
+    ("kernels.metrics", "evidence_moments_nb", 1.2),
 )
 
 

@@ -249,7 +249,7 @@ def _fold_moments_nb(r, out):
     out[FM_CONSTANT] = 1.0 if n and lo == hi else 0.0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def evidence_moments_nb(r, r_off, fold_len, fold_off, lags, stats, acov, fold_stats):
     """Moments of many series at once (docs/design.md 6.1). Series i is
     r[r_off[i]:r_off[i+1]], its folds the consecutive runs of lengths
@@ -257,7 +257,7 @@ def evidence_moments_nb(r, r_off, fold_len, fold_off, lags, stats, acov, fold_st
     mean, and the sums of d^2, d^3, d^4 around it; acov[i, :lags[i] + 1]: its
     autocovariances (1/n), 0 beyond; fold_stats[fold_off[i] + k, FM_*]: fold k's mean,
     standard deviation (ddof 1; NaN below 2 bars) and whether its values are all equal."""
-    for i in prange(r_off.shape[0] - 1):
+    for i in range(r_off.shape[0] - 1):
         a = r_off[i]
         _series_moments_nb(r[a:r_off[i + 1]], lags[i], stats[i], acov[i])
         for k in range(fold_off[i], fold_off[i + 1]):
