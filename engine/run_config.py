@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FoldgateError, SettingError
+from .errors import SettingError
 from .gating import PROFILES, load_thresholds
 from .run import check_chunk_size
 from .run.executors import EXECUTORS
@@ -210,8 +210,8 @@ def _chunk_size(v):
         return None
     try:
         check_chunk_size(v)
-    except FoldgateError as exc:  # engine.run's rule, which names its own flag
-        return str(exc).removeprefix("--chunk-size ")
+    except SettingError as exc:  # engine.run's rule
+        return exc.reason
     return None
 
 

@@ -211,7 +211,7 @@ def test_bad_settings_are_one_line_errors(batch, order, tmp_path):
     with pytest.raises(FoldgateError, match="--resume needs a run directory"):
         run_chunked(batch, order, resume=True)
     for size in (0, -1, 2.5, True):
-        with pytest.raises(FoldgateError, match="--chunk-size must be a whole number"):
+        with pytest.raises(FoldgateError, match="chunk_size: must be a whole number"):
             run_chunked(batch, order, chunk_size=size)
     with pytest.raises(FoldgateError, match="--executor must be one of local, ray"):
         make_executor("dask")

@@ -26,7 +26,7 @@ import numpy as np
 from kernels.simulate import SimulationResult
 
 from ..batch import PackedBatch, split_result
-from ..errors import FoldgateError
+from ..errors import FoldgateError, SettingError
 from .digest import RUN_FORMAT, run_digests, run_key
 from .executors import EXECUTORS, LocalExecutor, RayExecutor, make_executor
 from .rundir import ChunkResult, RunDir
@@ -81,8 +81,8 @@ def plan_chunks(ids: list[int], chunk_size: int) -> list[tuple[int, list[int]]]:
 def check_chunk_size(chunk_size) -> int:
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or not (
             1 <= chunk_size <= MAX_CHUNK_SIZE):
-        raise FoldgateError(f"--chunk-size must be a whole number from 1 to {MAX_CHUNK_SIZE:,}, "
-                            f"got {chunk_size!r}")
+        raise SettingError("chunk_size", f"must be a whole number from 1 to {MAX_CHUNK_SIZE:,}, "
+                                         f"got {chunk_size!r}")
     return int(chunk_size)
 
 
