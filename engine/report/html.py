@@ -610,8 +610,14 @@ def render_html(report: Mapping) -> str:
     """One self-contained HTML page for the report: no network, no external files."""
     light, curves = _light(report)
     r = to_jsonable(light)
+    _reattach(r.get("models") or [], curves)
+    return page_html(r)
+
+
+def page_html(r: dict) -> str:
+    """The page of a report already in JSON values (to_jsonable's), whose curves may
+    also be numpy arrays."""
     models = r.get("models") or []
-    _reattach(models, curves)
     settings = r.get("settings") or {}
     order = sorted(enumerate(models), key=_order_key)
 

@@ -311,6 +311,16 @@ class _Writer:
 
     # --- the layout: structure on lines, flat values on one ------------------------
 
+    @staticmethod
+    def item(values: list, i: int) -> Any:
+        """values[i] normalised, for the layout's look at a list's ends."""
+        v = values[i]
+        try:
+            return v if type(v) in _SCALARS else _norm(v)
+        except _Unwritable as exc:
+            exc.path.insert(0, f"[{i % len(values)}]")
+            raise
+
     def child(self, key: str, value: Any, shape: _Shape | None, indent: str) -> str:
         try:
             return self.block(value, shape, indent, False)
@@ -345,7 +355,7 @@ class _Writer:
         if not value:
             return "[]"
         items = shape.items if shape is not None else None
-        first, last = (x if type(x) in _SCALARS else _norm(x) for x in (value[0], value[-1]))
+        first, last = (self.item(value, i) for i in (0, -1))
         if type(first) not in _CONTAINERS and type(last) not in _CONTAINERS:
             return self.inline(value, shape)
         rows = _flat_rows(value, items) if type(first) is dict else None
