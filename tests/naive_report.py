@@ -129,17 +129,82 @@ def _dump(value: Any, indent: str, inline_dicts: bool) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
+def naive_iter_report_json(report: Mapping):
+    """The report's text a model at a time, each model converted and dumped on its own."""
+    shape = _report_shape()
+    models = report.get("models") or []
+    top = naive_plain({k: v for k, v in report.items() if k != "models"}, shape)
+    order = list(shape.props)
+    keys = list(top)
+    keys.insert(sum(1 for k in keys if k in order and order.index(k) < order.index("models")), "models")
+    yield "{\n"
+    for n, key in enumerate(keys):
+        sep = ",\n" if n < len(keys) - 1 else "\n"
+        if key != "models":
+            yield f"  {json.dumps(key)}: {_dump(top[key], '  ', False)}{sep}"
+        elif not models:
+            yield f'  "models": []{sep}'
+        else:
+            yield '  "models": [\n'
+            for i, m in enumerate(models):
+                text = _dump(naive_plain(m, shape.props["models"].items), "    ", True)
+                yield "    " + text + (",\n" if i < len(models) - 1 else "\n")
+            yield f"  ]{sep}"
+    yield "}\n"
+
+
 def naive_report_to_json(report: Mapping) -> str:
-    """The whole report's text at once (the fast writer streams a model at a time; the
-    text is the same: models one per piece, at the top level's indent)."""
-    return _dump(naive_to_jsonable(report), "", False) + "\n"
+    return "".join(naive_iter_report_json(report))
 
 
 # --- HTML -------------------------------------------------------------------------
 
 
+def naive_downsample(y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """engine.report.svg.downsample one curve at a time: each bucket's min and max by
+    argmin/argmax, the indices made unique by np.unique."""
+    y = np.asarray(y, dtype=np.float64)
+    n = y.size
+    if n <= max_points:
+        return np.arange(n, dtype=np.float64), y
+    inner = y[1:-1]
+    width = -(-inner.size // max(1, (max_points - 2) // 2))
+    idx = []
+    for start in range(0, inner.size, width):
+        chunk = inner[start:start + width]
+        finite = np.isfinite(chunk)
+        idx.append(start + int(np.argmin(np.where(finite, chunk, np.inf))))
+        idx.append(start + int(np.argmax(np.where(finite, chunk, -np.inf))))
+    idx = np.concatenate(([0], np.unique(idx) + 1, [n - 1]))
+    return idx.astype(np.float64), y[idx]
+
+
+def naive_path_d(fr, x: np.ndarray, y: np.ndarray) -> str:
+    """An SVG path's d, each point formatted with "%.1f,%.1f"."""
+    ok = np.isfinite(y)
+    px, py = fr.px(x[ok]), fr.py(y[ok])
+    if px.size == 0:
+        return ""
+    return "M" + " ".join("%.1f,%.1f" % (a, b) for a, b in zip(px.tolist(), py.tolist()))
+
+
+@contextlib.contextmanager
+def plain_charts():
+    """The page's charts thinned a curve at a time and their paths formatted a point at a time."""
+    from engine.report import html, svg
+
+    saved = html.downsample_rows, svg._path_d
+    html.downsample_rows = lambda ys, max_points=svg.MAX_CURVE_POINTS: [naive_downsample(y, max_points) for y in ys]
+    svg._path_d = naive_path_d
+    try:
+        yield
+    finally:
+        html.downsample_rows, svg._path_d = saved
+
+
 def naive_render_html(report: Mapping) -> str:
-    """The page from the report in JSON values, trades left out (the page shows counts)."""
+    """The page from the report in JSON values (trades left out: the page shows counts),
+    its charts by the plain thinning and path formatting above."""
     from engine.report.html import page_html
 
     def strip(p):
@@ -151,7 +216,8 @@ def naive_render_html(report: Mapping) -> str:
         m["backtest"] = strip(m.get("backtest"))
         m["folds"] = [strip(f) for f in m.get("folds") or []]
         models.append(m)
-    return page_html(naive_to_jsonable({**report, "models": models}))
+    with plain_charts():
+        return page_html(naive_to_jsonable({**report, "models": models}))
 
 
 # --- terminal ---------------------------------------------------------------------

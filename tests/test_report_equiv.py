@@ -368,3 +368,39 @@ def test_validate_output_above_ten_models_is_the_plain_one(columns, monkeypatch,
     naive_print_validate(r)
     assert fast == capsys.readouterr().out
     assert fast.count("\n") > 23 * 2 and max(len(x) for x in fast.splitlines()) <= int(columns)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_curves_thinned_together_are_thinned_as_each_alone(seed):
+    from engine.report.svg import MAX_CURVE_POINTS, downsample_rows
+    from naive_report import naive_downsample
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([1, 2, 3, 599, 600, 601, 602, 1203, 4321, 20_000]))
+    ys = np.cumsum(rng.standard_normal((3, n)), axis=1)
+    ys[1, rng.integers(0, n, size=min(n, 5))] = np.nan
+    ys[2, rng.integers(0, n, size=min(n, 3))] = [np.inf, -np.inf, np.nan][: min(n, 3)]
+    if seed % 4 == 0:
+        ys[2] = np.nan  # a curve without one finite value
+    for (x, y), row in zip(downsample_rows(ys), ys):
+        want_x, want_y = naive_downsample(row, MAX_CURVE_POINTS)
+        assert np.array_equal(x, want_x) and np.array_equal(y, want_y, equal_nan=True)
+        assert len(x) <= MAX_CURVE_POINTS
+
+
+def test_svg_paths_are_the_points_to_a_tenth_of_a_pixel():
+    from engine.report.svg import _Frame, _path_d
+    from naive_report import naive_path_d
+
+    rng = np.random.default_rng(4)
+    x = np.sort(rng.uniform(0, 1e9, 2000))
+    y = np.concatenate((rng.standard_normal(1990) * 1e-3, [0.0, -1e-9, np.nan, np.inf, 5e-2, -5e-2, 0.25, 0.35,
+                                                            1.05, 2.45]))
+    fr = _Frame(760, 250, x.min(), x.max(), -0.06, 0.06)
+    got, want = _path_d(fr, x, y), naive_path_d(fr, x, y)
+    assert got[0] == want[0] == "M"
+    g = np.array([p.split(",") for p in got[1:].split(" ")], dtype=float)
+    w = np.array([p.split(",") for p in want[1:].split(" ")], dtype=float)
+    assert g.shape == w.shape == (1998, 2) and np.max(np.abs(g - w)) <= 0.1 + 1e-9
+    assert all(len(v.split(".")[1]) == 1 for v in re.split("[, ]", got[1:]))  # "56.0", never "56" or "1e-05"
+    assert _path_d(fr, x[:3], np.full(3, np.nan)) == ""
