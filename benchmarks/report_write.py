@@ -29,40 +29,6 @@ for p in (str(ROOT / "tests"), str(ROOT)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-SCENARIOS = [("base", "base", 1.0, False), ("cost2x", "costs x2", 2.0, False), ("cost3x", "costs x3", 3.0, False),
-             ("late", "fill +1 bar", 1.0, True)]
-
-
-def with_stress(report: dict) -> dict:
-    """Each model's `stress` block as --stress writes it: four scenarios from its folds."""
-    import numpy as np
-
-    rng = np.random.default_rng(1)
-    for m in report["models"]:
-        folds = m.get("folds") or []
-        if not folds:
-            continue
-        base = [float(f["metrics"]["total_return"]) for f in folds]
-        sharpes = [float(f["metrics"]["sharpe"]) for f in folds]
-        rows = []
-        for name, label, mult, late in SCENARIOS:
-            cut = 0.0 if name == "base" else 0.002 * mult + 0.001 * late
-            rets = [r - cut for r in base]
-            srs = [s - 10 * cut for s in sharpes]
-            rows.append({"scenario": name, "label": label, "cost_multiplier": mult, "late_fill": late,
-                         "backtest_return": float(m["backtest"]["metrics"]["total_return"]) - cut,
-                         "backtest_sharpe": float(m["backtest"]["metrics"]["sharpe"]) - 10 * cut,
-                         "psr0": float(rng.random()), "psr_hurdle": float(rng.random()),
-                         "sr_annual": float(np.mean(srs)), "fold_returns": rets, "fold_sharpes": srs,
-                         "positive_folds": sum(r > 0 for r in rets), "return_mean": float(np.mean(rets)),
-                         "sharpe_mean": float(np.mean(srs)),
-                         "change": {"psr0": -cut, "psr_hurdle": -cut, "sr_annual": -10 * cut,
-                                    "return_mean": -cut, "sharpe_mean": -10 * cut}})
-        m["stress"] = {"scenarios": rows}
-    report["settings"]["stress"] = True
-    return report
-
-
 def best_of(rounds: int, fn) -> float:
     best = float("inf")
     for _ in range(rounds):
@@ -90,10 +56,10 @@ def main(argv=None) -> int:
     from engine.atomic import atomic_open
     from engine.report import iter_report_json, render_html, write_html_report, write_json_report
     from naive_report import naive_iter_report_json, naive_print_validate, naive_render_html
-    from report_fixtures import make_report
+    from report_fixtures import add_stress, make_report
 
     t0 = time.perf_counter()
-    report = with_stress(make_report(n_models=args.models, n_folds=args.folds, bars_per_fold=args.bars,
+    report = add_stress(make_report(n_models=args.models, n_folds=args.folds, bars_per_fold=args.bars,
                                      backtest_bars=args.backtest_bars))
     report["settings"].update(walk_forward=args.folds, quick_days=max(1, args.backtest_bars // 24))
     build_s = time.perf_counter() - t0

@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from engine.report import render_html, report_to_json, write_html_report  # noqa: E402
 from naive_report import naive_print_validate, naive_render_html, naive_report_to_json  # noqa: E402
-from report_fixtures import find_chromium, load_in_chromium, make_report  # noqa: E402
-from report_write import with_stress  # noqa: E402
+from report_fixtures import add_stress, find_chromium, load_in_chromium, make_report  # noqa: E402
 
 TINY = os.environ.get("FOLDGATE_BENCH_TINY", "") not in ("", "0")
 N_MODELS, BARS_PER_FOLD, BACKTEST_BARS = (4, 48, 48) if TINY else (50, 864, 720)
@@ -36,7 +35,7 @@ MAX_HTML_BYTES = 10 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def report() -> dict:
-    r = with_stress(make_report(n_models=N_MODELS, n_folds=5, bars_per_fold=BARS_PER_FOLD, backtest_bars=BACKTEST_BARS))
+    r = add_stress(make_report(n_models=N_MODELS, n_folds=5, bars_per_fold=BARS_PER_FOLD, backtest_bars=BACKTEST_BARS))
     r["settings"].update(walk_forward=5, quick_days=max(1, BACKTEST_BARS // 24))
     return r
 

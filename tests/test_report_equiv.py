@@ -18,7 +18,7 @@ from rich.console import Console
 
 from engine import report as R
 from naive_report import naive_print_validate, naive_render_html, naive_report_to_json, naive_table, naive_to_jsonable
-from report_fixtures import make_report
+from report_fixtures import add_stress, make_report
 
 
 class Colour(str, enum.Enum):
@@ -309,7 +309,8 @@ def test_timestamps_shared_by_many_folds_are_each_written_right():
                                 dict(n_models=12, n_folds=3, bars_per_fold=700, backtest_bars=40, seed=1),
                                 dict(n_models=3, command="backtest", n_folds=0, backtest_bars=24)])
 def test_page_is_the_page_of_the_report_in_json_values(kw):
-    r = make_report(**kw)
+    r = add_stress(make_report(**kw))
+    assert any(m.get("stress") for m in r["models"]) == bool(kw.get("n_folds", 5))
     m = r["models"][0]
     m["backtest"]["equity"][3] = np.nan
     if m["folds"]:
