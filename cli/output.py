@@ -333,28 +333,27 @@ def print_table(con: Console, title: str, columns: list[tuple[str, str]], rows: 
         return fill + text if columns[j][1] == "right" else text + fill
 
     last = len(columns) - 1
-    out = Text(no_wrap=True, overflow="ignore", end="\n")
-    out.append(title + " " * (total - cell_len(title)) + "\n", style="table.title")
-    out.append(" " * total + "\n")  # SIMPLE_HEAD's top edge is blank
-    out.append(" ")
-    for j, head in enumerate(heads):
-        out.append(pad(head, j) + (" " if j < last else ""), style="table.header")
-        out.append(" ")
-    out.append("\n " + "\u2500" * (total - 2) + " \n")
+    spans = []  # (start, end, style) of each styled text, as a styled Text cell in rich.Table
+    lines = [title + " " * (total - cell_len(title)), " " * total]  # SIMPLE_HEAD's top edge is blank
+    at = 2 * (total + 1)
+    head = " " + "".join(pad(h, j) + ("  " if j < last else " ") for j, h in enumerate(heads))
+    lines += [head, " " + "\u2500" * (total - 2) + " "]
+    spans += [(0, len(title), "table.title"), (at, at + len(head), "table.header")]
+    at += len(head) + total + 2
     for row in rows:
-        out.append(" ")
+        line = " "
         for j, (text, style) in enumerate(row):
-            cell = pad(text, j) + (" " if j < last else "")
-            if style:  # the style covers the text only, as a styled Text cell in rich.Table
-                at = cell.index(text) if text else 0
-                out.append(cell[:at])
-                out.append(text, style=style)
-                out.append(cell[at + len(text):])
-            else:
-                out.append(cell)
-            out.append(" ")
-        out.append("\n")
-    out.append(" " * total)
+            cell = pad(text, j)
+            if style and text:
+                start = at + len(line) + cell.index(text)
+                spans.append((start, start + len(text), style))
+            line += cell + ("  " if j < last else " ")
+        lines.append(line)
+        at += len(line) + 1
+    lines.append(" " * total)
+    out = Text("\n".join(lines), no_wrap=True, overflow="ignore")
+    for start, end, style in spans:
+        out.stylize(style, start, end)
     con.print(out)
 
 
@@ -435,6 +434,8 @@ def print_validate(report: dict, verbose: bool = False) -> None:
                           f"{escape(str(entry['model_path']))}")
                 print_folds(con, entry)
         con.print()
+    from rich.cells import cell_len
+
     models = print_summary_table(con, report, profile)
     print_stress_table(con, report)
     # one print for all models' lines: rich renders each print (~0.3 ms), and wraps each
@@ -444,7 +445,9 @@ def print_validate(report: dict, verbose: bool = False) -> None:
         lines.append(f"{model_label(e)}: {e['decision'] or undecided_label(e)}")
         lines.extend(reason_text(con, reason) for reason in e["reasons"] or ([e["error"]] if e["error"] else []))
     if lines:
-        con.print("\n".join(lines), markup=False)
+        # rich wraps what is wider than the console; with nothing that wide, no wrapping to do
+        fits = max(map(cell_len, lines)) <= con.width
+        con.print("\n".join(lines), markup=False, no_wrap=fits or None)
 
 
 def note_resumed(cfg) -> None:

@@ -310,6 +310,38 @@ def make_report(n_models: int = 7, n_folds: int = 5, bars_per_fold: int = 240, b
     }
 
 
+def add_stress(report: dict) -> dict:
+    """Each model's `stress` block as --stress writes it: four scenarios from its folds
+    (figures made up, shapes real)."""
+    from engine.stress import SCENARIOS
+
+    rng = np.random.default_rng(1)
+    for m in report["models"]:
+        folds = m.get("folds") or []
+        if not folds:
+            continue
+        base = [float(f["metrics"]["total_return"]) for f in folds]
+        sharpes = [float(f["metrics"]["sharpe"]) for f in folds]
+        rows = []
+        for name, label, mult, late in ((sc.name, sc.label, sc.cost_multiplier, sc.late_fill) for sc in SCENARIOS):
+            cut = 0.0 if name == "base" else 0.002 * mult + 0.001 * late
+            rets = [r - cut for r in base]
+            srs = [s - 10 * cut for s in sharpes]
+            rows.append({"scenario": name, "label": label, "cost_multiplier": mult, "late_fill": late,
+                         "backtest_return": float(m["backtest"]["metrics"]["total_return"]) - cut,
+                         "backtest_sharpe": float(m["backtest"]["metrics"]["sharpe"]) - 10 * cut,
+                         "psr0": float(rng.random()), "psr_hurdle": float(rng.random()),
+                         "sr_annual": float(np.mean(srs)), "fold_returns": rets, "fold_sharpes": srs,
+                         "positive_folds": int(sum(r > 0 for r in rets)), "return_mean": float(np.mean(rets)),
+                         "sharpe_mean": float(np.mean(srs)),
+                         "change": {"psr0": -cut, "psr_hurdle": -cut, "sr_annual": -10 * cut,
+                                    "return_mean": -cut, "sharpe_mean": -10 * cut}})
+        m["stress"] = {"scenarios": rows}
+    report["settings"]["stress"] = True
+    return report
+
+
+
 # --- headless Chromium over the DevTools protocol ---------------------------------
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")

@@ -10,6 +10,7 @@ import functools
 import html
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,12 @@ from .page_assets import CSS, SCRIPT, csp
 from .svg import downsample_rows, forest_plot, stitched_chart
 
 
+_SPECIAL = re.compile(r"[&<>\"']")
+
+
 def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    s = "" if value is None else str(value)
+    return html.escape(s, quote=True) if _SPECIAL.search(s) else s  # most strings need nothing
 
 
 def _fnum(x, digits: int = 2, signed: bool = False) -> str:
@@ -369,8 +374,13 @@ def _evidence_line(s: dict | None) -> str:
             + "".join(f"<div><span>{k}</span><b>{v}</b></div>" for k, v in items) + "</div>")
 
 
+STRESS_SHOWN = ("scenario", "label", "psr0", "psr_hurdle", "sr_annual", "positive_folds", "fold_returns",
+                "backtest_return", "change")
+"""What `_stress_table` reads of a scenario: `_light` keeps only these."""
+
+
 def _stress_table(st: dict | None) -> str:
-    """--stress: each scenario's statistics and their change from the base."""
+    """--stress: each scenario's statistics and their change from the base (STRESS_SHOWN)."""
     rows = (st or {}).get("scenarios") or []
     if not rows:
         return ""
@@ -566,7 +576,8 @@ def _light(report: Mapping) -> tuple[dict, list[list[dict]]]:
     """(a shallow copy without the trade lists and the curves held as numpy arrays, those
     curves per model and period). The page shows trade counts, not trades, and draws
     curves from arrays: neither is worth turning into JSON values and back; nor are the
-    metrics of a period's buy-and-hold, which the page does not show."""
+    metrics of a period's buy-and-hold, or the stress figures outside STRESS_SHOWN,
+    which the page does not show."""
     def strip(p, kept: list):
         curves = {}
         if isinstance(p, Mapping):
@@ -580,6 +591,12 @@ def _light(report: Mapping) -> tuple[dict, list[list[dict]]]:
         kept.append(curves)
         return p
 
+    def stress(st):
+        rows = st.get("scenarios") if isinstance(st, Mapping) else None
+        if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
+            return st
+        return {**st, "scenarios": [{k: r[k] for k in STRESS_SHOWN if k in r} for r in rows]}
+
     models, aside = [], []
     for m in report.get("models") or []:
         kept: list[dict] = []
@@ -587,6 +604,8 @@ def _light(report: Mapping) -> tuple[dict, list[list[dict]]]:
             m = dict(m)
             m["backtest"] = strip(m.get("backtest"), kept)
             m["folds"] = [strip(f, kept) for f in m.get("folds") or []]
+            if "stress" in m:
+                m["stress"] = stress(m["stress"])
         models.append(m)
         aside.append(kept)
     return {**report, "models": models}, aside
@@ -610,8 +629,14 @@ def render_html(report: Mapping) -> str:
     """One self-contained HTML page for the report: no network, no external files."""
     light, curves = _light(report)
     r = to_jsonable(light)
+    _reattach(r.get("models") or [], curves)
+    return page_html(r)
+
+
+def page_html(r: dict) -> str:
+    """The page of a report already in JSON values (to_jsonable's), whose curves may
+    also be numpy arrays."""
     models = r.get("models") or []
-    _reattach(models, curves)
     settings = r.get("settings") or {}
     order = sorted(enumerate(models), key=_order_key)
 

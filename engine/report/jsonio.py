@@ -21,6 +21,7 @@ import datetime as _dt
 import enum
 import functools
 import json
+import operator
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -142,6 +143,10 @@ def _norm(value: Any) -> Any:
     t = type(value)
     if t is dict or t is list:
         return value
+    if t is np.float64:  # the pipeline's metrics: numpy scalars, most of a report's values
+        return float(value)
+    if t is np.int64:
+        return int(value)
     if t is np.ndarray:
         return value if value.ndim else _norm(value[()])
     if isinstance(value, float):  # np.float64 too
@@ -311,6 +316,16 @@ class _Writer:
 
     # --- the layout: structure on lines, flat values on one ------------------------
 
+    @staticmethod
+    def item(values: list, i: int) -> Any:
+        """values[i] normalised, for the layout's look at a list's ends."""
+        v = values[i]
+        try:
+            return v if type(v) in _SCALARS else _norm(v)
+        except _Unwritable as exc:
+            exc.path.insert(0, f"[{i % len(values)}]")
+            raise
+
     def child(self, key: str, value: Any, shape: _Shape | None, indent: str) -> str:
         try:
             return self.block(value, shape, indent, False)
@@ -345,7 +360,7 @@ class _Writer:
         if not value:
             return "[]"
         items = shape.items if shape is not None else None
-        first, last = (x if type(x) in _SCALARS else _norm(x) for x in (value[0], value[-1]))
+        first, last = (self.item(value, i) for i in (0, -1))
         if type(first) not in _CONTAINERS and type(last) not in _CONTAINERS:
             return self.inline(value, shape)
         rows = _flat_rows(value, items) if type(first) is dict else None
@@ -388,22 +403,24 @@ def _column(values: list, shape: _Shape | None) -> list[str] | None:
 def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
     """A list of flat objects with one set of keys (a period's trades), a line per object,
     built a column at a time; None when the list is not of that kind."""
-    if len(rows) < 8 or any(type(r) is not dict for r in rows):
+    if len(rows) < 8 or set(map(type, rows)) != {dict}:
         return None
     keys = rows[0].keys()
-    if not all(r.keys() == keys for r in rows):
+    if not all(map(keys.__eq__, map(dict.keys, rows))):
         return None
     entries = _Writer.entries(rows[0], shape)
     if any(type(k) is not str for k in keys) or len(entries) != len(keys):
         return None
+    names = [e[0] for e in entries]
     columns = []
-    for k, _, sub, _, _ in entries:
-        col = _column([r[k] for r in rows], sub)
+    for (_, _, sub, _, _), values in zip(entries, zip(*map(operator.itemgetter(*names), rows))
+                                         if len(names) > 1 else [[r[names[0]] for r in rows]]):
+        col = _column(list(values), sub)
         if col is None:
             return None
         columns.append(col)
     template = "{" + ", ".join(key.replace("%", "%%") + ": %s" for _, _, _, _, key in entries) + "}"
-    return [template % row for row in zip(*columns)]
+    return list(map(template.__mod__, zip(*columns)))
 
 
 def iter_report_json(report: Mapping):

@@ -126,7 +126,7 @@ def _path_d(fr: _Frame, x: np.ndarray, y: np.ndarray) -> str:
     px, py = fr.px(x[ok]), fr.py(y[ok])
     if px.size == 0:
         return ""
-    pts = np.round(np.column_stack((px, py)), 1) + 0.0  # + 0.0: no "-0.0"
+    pts = np.round(np.column_stack((px, py)), 1)
     return "M" + orjson.dumps(pts, option=orjson.OPT_SERIALIZE_NUMPY).decode()[2:-2].replace("],[", " ")
 
 
