@@ -79,7 +79,8 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
 # lanes share every weight load.
 
 
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+      inline="always")
 def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
     while j0 + 32 <= n_out:
@@ -96,7 +97,8 @@ def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights, biases, b_off):
         j0 += TAIL_COLUMNS
 
 
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+      inline="always")
 def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
     while j0 + 32 <= n_out:
@@ -113,7 +115,8 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off)
         j0 += TAIL_COLUMNS
 
 
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+      inline="always")
 def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
     while j0 + 64 <= n_out:
