@@ -159,9 +159,9 @@ def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, wind
     normalised."""
     k = xo
     for lag in range(window):
-        row = f_off + (t - lag) * nf
+        row = uint64(f_off + (t - lag) * nf)
         for q in range(fc0, fc1):
-            x[k] = np.float32(feats[row + model_feat_col[q]])
+            x[uint64(k)] = np.float32(feats[row + uint64(model_feat_col[uint64(q)])])
             k += 1
     units = s[A_UNITS]
     for q in range(sc0, sc1):
