@@ -21,9 +21,10 @@ a = |x|:
 - otherwise: tanh(a) = 1 - 2/(1 + e^2a), e^2a = 2^k (1 + p(r)), k = round(2a / ln2),
   r = 2a - k ln2 (Cody-Waite, two FMAs), p(r) = r + r^2 P(r) ~ expm1(r), P of degree
   5. The three roundings that would each cost up to half an ulp are compensated:
-  d = (1 + 2^-k) + p keeps its rounding error (TwoSum), u = 2^(1-k) / d keeps the
-  division's exact residual (one FMA), and 1 - u keeps its own (Fast2Sum), so the one
-  rounding that matters is the last addition.
+  d = (1 + 2^-k) + p keeps its rounding error (Fast2Sum: exact, as 1 + 2^-k >= 1 >
+  |p|, and two operations fewer than TwoSum, which gives the same bits here),
+  u = 2^(1-k) / d keeps the division's exact residual (one FMA), and 1 - u keeps its
+  own (Fast2Sum), so the one rounding that matters is the last addition.
 
 k and the powers of two come from the bits of z = 2a/ln2 + 1.5*2^23 (the addition
 rounds to the nearest integer, which lands in z's low mantissa bits), reinterpreted as
@@ -120,8 +121,7 @@ def tanh_f32_nb(x):
     two_sc = _int32_bits_as_float32((_E_M2 - k) << _I23)
     c = _ONE + _int32_bits_as_float32((_E_M1 - k) << _I23)
     d = c + p
-    bv = d - c
-    d_lo = (c - (d - bv)) + (p - bv)
+    d_lo = p - (d - c)  # Fast2Sum: c >= 1 > |p|
     u = two_sc / d
     u_lo = _fma(-u, d_lo, _fma(-u, d, two_sc)) * (u * _int32_bits_as_float32((_E_M3 + k) << _I23))
     t_hi = _ONE - u
@@ -173,8 +173,7 @@ def tanh_f32_np(x):
         two_sc = ((_E_M2 - k) << _I23).astype(np.int32).view(np.float32)
         c = _ONE + ((_E_M1 - k) << _I23).astype(np.int32).view(np.float32)
         d = c + p
-        bv = d - c
-        d_lo = (c - (d - bv)) + (p - bv)
+        d_lo = p - (d - c)
         u = two_sc / d
         inv = ((_E_M3 + k) << _I23).astype(np.int32).view(np.float32)
         u_lo = fma(-u, d_lo, fma(-u, d, two_sc)) * (u * inv)

@@ -178,8 +178,7 @@ def _gpu_tanh_f32(x):
     two_sc = _gpu_pow2(np.int32(1 - k))
     c = _F1 + _gpu_pow2(np.int32(-k))
     d = c + p
-    bv = d - c
-    d_lo = (c - (d - bv)) + (p - bv)
+    d_lo = p - (d - c)  # Fast2Sum, as kernels/activations.py
     u = two_sc / d
     u_lo = _gpu_fmul(_gpu_ffma(-u, d_lo, _gpu_ffma(-u, d, two_sc)), _gpu_fmul(u, _gpu_pow2(np.int32(k - 1))))
     t_hi = _F1 - u

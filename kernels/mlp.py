@@ -46,17 +46,14 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
         dst = (1 + (layer - l0) % 2) * LANES * width
         n_in = layer_in[layer]
         n_out = layer_out[layer]
-        b0 = uint64(layer_b_off[layer])
-        for l in range(n_lanes):
-            o = uint64(dst + l * width)
-            for j in range(n_out):
-                buf[o + uint64(j)] = biases[b0 + uint64(j)]
+        w0 = layer_w_off[layer]
+        b0 = layer_b_off[layer]
         if n_lanes == 4:
-            _layer4_nb(buf, src, dst, width, n_in, n_out, layer_w_off[layer], weights)
+            _layer4_nb(buf, src, dst, width, n_in, n_out, w0, weights, biases, b0)
         elif n_lanes == 2:
-            _layer2_nb(buf, src, dst, width, n_in, n_out, layer_w_off[layer], weights)
+            _layer2_nb(buf, src, dst, width, n_in, n_out, w0, weights, biases, b0)
         else:
-            _layer1_nb(buf, src, dst, n_in, n_out, layer_w_off[layer], weights)
+            _layer1_nb(buf, src, dst, n_in, n_out, w0, weights, biases, b0)
         if layer < l1 - 1:
             for l in range(n_lanes):
                 o = uint64(dst + l * width)
@@ -73,7 +70,7 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
     return src
 
 
-# The layer kernels: dst (bias already in place) += src @ W, W stored transposed,
+# The layer kernels: dst = bias + src @ W, W stored transposed,
 # (in, out) row-major, for the lanes at src + l * width -> dst + l * width. Outputs in
 # slices of 32, 16 and 8 go to kernels/simd.py's register-blocked multiply-add blocks,
 # the last n_out % 8 (all of a 3-action output layer) to its tail blocks, which
@@ -82,57 +79,60 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
 # lanes share every weight load.
 
 
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights):
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+      inline="always")
+def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
     while j0 + 32 <= n_out:
-        block1x2_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0)
+        block1x2_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 32
     if j0 + 16 <= n_out:
-        block1x1_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0)
+        block1x1_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 16
     if j0 + 8 <= n_out:
-        block1x8_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0)
+        block1x8_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 8
     while j0 < n_out:
-        tail1_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0)
+        tail1_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += TAIL_COLUMNS
 
 
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+      inline="always")
+def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
     while j0 + 32 <= n_out:
-        block2x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        block2x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 32
     if j0 + 16 <= n_out:
-        block2x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        block2x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 16
     if j0 + 8 <= n_out:
-        block2x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        block2x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 8
     while j0 < n_out:
-        tail2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        tail2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += TAIL_COLUMNS
 
 
-@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights):
+@njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+      inline="always")
+def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
     while j0 + 64 <= n_out:
-        block4x4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        block4x4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 64
     while j0 + 32 <= n_out:
-        block4x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        block4x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 32
     if j0 + 16 <= n_out:
-        block4x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        block4x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 16
     if j0 + 8 <= n_out:
-        block4x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        block4x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 8
     while j0 < n_out:
-        tail4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0)
+        tail4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += TAIL_COLUMNS
 
 

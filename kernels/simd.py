@@ -51,26 +51,33 @@ def prefer_wide_vectors_nb(typingctx):
     return sig, codegen
 
 
+def _operands_ok(buf, weights, biases, ints) -> bool:
+    """The typing of a block's or tail's call: float32 arrays and integer offsets."""
+    arrays = (buf, weights, biases)
+    return (all(isinstance(a, types.Array) and a.dtype == types.float32 for a in arrays)
+            and all(isinstance(t, types.Integer) for t in ints))
+
+
 def _make_block(lanes: int, n_vec: int, width: int = VECTOR):
-    """An intrinsic fn(buf, src, dst, stride, n_in, n_out, w_off, weights, j0): for
-    lanes l < `lanes` and outputs j in j0 .. j0 + n_vec * width - 1,
-    buf[dst + l*stride + j] = fma over k < n_in of (buf[src + l*stride + k],
-    weights[w_off + k*n_out + j]), starting from the value there (the bias), k in
-    order. The caller guarantees every index is in range (kernels/inputs.py checks
-    the layer tables once per call)."""
+    """An intrinsic fn(buf, src, dst, stride, n_in, n_out, w_off, weights, j0, biases,
+    b_off): for lanes l < `lanes` and outputs j in j0 .. j0 + n_vec * width - 1,
+    buf[dst + l*stride + j] = biases[b_off + j], then one fma per k < n_in, in order,
+    of buf[src + l*stride + k] and weights[w_off + k*n_out + j]. The caller
+    guarantees every index is in range (kernels/inputs.py checks the layer tables
+    once per call)."""
 
     @intrinsic
-    def block(typingctx, buf, src, dst, stride, n_in, n_out, w_off, weights, j0):
-        f32_array = (isinstance(buf, types.Array) and buf.dtype == types.float32
-                     and isinstance(weights, types.Array) and weights.dtype == types.float32)
-        ints = (src, dst, stride, n_in, n_out, w_off, j0)
-        if not f32_array or not all(isinstance(t, types.Integer) for t in ints):
+    def block(typingctx, buf, src, dst, stride, n_in, n_out, w_off, weights, j0, biases,
+              b_off):
+        if not _operands_ok(buf, weights, biases, (src, dst, stride, n_in, n_out, w_off, j0,
+                                                   b_off)):
             return None
-        sig = types.none(buf, src, dst, stride, n_in, n_out, w_off, weights, j0)
+        sig = types.none(buf, src, dst, stride, n_in, n_out, w_off, weights, j0, biases,
+                         b_off)
 
         def codegen(context, builder, signature, args):
             (buf_v, src_v, dst_v, stride_v, n_in_v, n_out_v, w_off_v, weights_v,
-             j0_v) = args
+             j0_v, biases_v, b_off_v) = args
             aty = signature.args
             i64 = ir.IntType(64)
             f32 = ir.FloatType()
@@ -80,12 +87,13 @@ def _make_block(lanes: int, n_vec: int, width: int = VECTOR):
             def as_i64(value, ty):
                 return context.cast(builder, value, ty, types.int64)
 
-            src_i, dst_i, stride_i, n_in_i, n_out_i, w_off_i, j0_i = (
+            src_i, dst_i, stride_i, n_in_i, n_out_i, w_off_i, j0_i, b_off_i = (
                 as_i64(v, t) for v, t in zip(
-                    (src_v, dst_v, stride_v, n_in_v, n_out_v, w_off_v, j0_v),
-                    (aty[1], aty[2], aty[3], aty[4], aty[5], aty[6], aty[8])))
+                    (src_v, dst_v, stride_v, n_in_v, n_out_v, w_off_v, j0_v, b_off_v),
+                    (aty[1], aty[2], aty[3], aty[4], aty[5], aty[6], aty[8], aty[10])))
             bufp = context.make_array(aty[0])(context, builder, buf_v).data
             wp = context.make_array(aty[7])(context, builder, weights_v).data
+            bp = context.make_array(aty[9])(context, builder, biases_v).data
             # llvmlite's declare_intrinsic cannot mangle vector types: named here
             fma = cgutils.get_or_insert_function(builder.module,
                                                  ir.FunctionType(vty, [vty, vty, vty]),
@@ -97,6 +105,9 @@ def _make_block(lanes: int, n_vec: int, width: int = VECTOR):
             def lane_base(l):
                 return builder.mul(stride_i, ir.Constant(i64, l))
 
+            bias = [builder.load(vec_at(bp, builder.add(builder.add(b_off_i, j0_i),
+                                                        ir.Constant(i64, b * width))), align=4)
+                    for b in range(n_vec)]
             accs = []
             for l in range(lanes):
                 row = []
@@ -104,7 +115,7 @@ def _make_block(lanes: int, n_vec: int, width: int = VECTOR):
                     at = builder.add(builder.add(dst_i, lane_base(l)),
                                      builder.add(j0_i, ir.Constant(i64, b * width)))
                     slot = cgutils.alloca_once(builder, vty)
-                    builder.store(builder.load(vec_at(bufp, at), align=4), slot)
+                    builder.store(bias[b], slot)
                     row.append((slot, at))
                 accs.append(row)
             undef = ir.Constant(vty, ir.Undefined)
@@ -139,21 +150,20 @@ TAIL_COLUMNS = 4
 
 
 def _make_tail(lanes: int):
-    """An intrinsic fn(buf, src, dst, stride, n_in, n_out, w_off, weights, j0): what a
-    block computes, for the TAIL_COLUMNS outputs j0 .. j0 + 3 (the ones past n_out - 1
+    """An intrinsic fn(buf, src, dst, stride, n_in, n_out, w_off, weights, j0, biases,
+    b_off): what a block computes, for the TAIL_COLUMNS outputs j0 .. j0 + 3 (the ones past n_out - 1
     recompute and store output n_out - 1, the same value to the same place), with the
     lanes as the vector: a 3-action output layer gives only 3 outputs per lane, too few
     to fill a vector, and as 12 scalar chains of n_in dependent multiply-adds each it
     was a fifth of the forward pass. Here one vector per output holds all lanes."""
 
     @intrinsic
-    def tail(typingctx, buf, src, dst, stride, n_in, n_out, w_off, weights, j0):
-        f32_array = (isinstance(buf, types.Array) and buf.dtype == types.float32
-                     and isinstance(weights, types.Array) and weights.dtype == types.float32)
-        ints = (src, dst, stride, n_in, n_out, w_off, j0)
-        if not f32_array or not all(isinstance(t, types.Integer) for t in ints):
+    def tail(typingctx, buf, src, dst, stride, n_in, n_out, w_off, weights, j0, biases, b_off):
+        if not _operands_ok(buf, weights, biases, (src, dst, stride, n_in, n_out, w_off, j0,
+                                                   b_off)):
             return None
-        sig = types.none(buf, src, dst, stride, n_in, n_out, w_off, weights, j0)
+        sig = types.none(buf, src, dst, stride, n_in, n_out, w_off, weights, j0, biases,
+                         b_off)
 
         def codegen(context, builder, signature, args):
             aty = signature.args
@@ -161,10 +171,12 @@ def _make_tail(lanes: int):
             i32 = ir.IntType(32)
             f32 = ir.FloatType()
             vty = ir.VectorType(f32, lanes)
-            src_i, dst_i, stride_i, n_in_i, n_out_i, w_off_i, j0_i = (
-                context.cast(builder, args[i], aty[i], types.int64) for i in (1, 2, 3, 4, 5, 6, 8))
+            src_i, dst_i, stride_i, n_in_i, n_out_i, w_off_i, j0_i, b_off_i = (
+                context.cast(builder, args[i], aty[i], types.int64)
+                for i in (1, 2, 3, 4, 5, 6, 8, 10))
             bufp = context.make_array(aty[0])(context, builder, args[0]).data
             wp = context.make_array(aty[7])(context, builder, args[7]).data
+            bp = context.make_array(aty[9])(context, builder, args[9]).data
             fma = cgutils.get_or_insert_function(builder.module,
                                                  ir.FunctionType(vty, [vty, vty, vty]),
                                                  f"llvm.fma.v{lanes}f32")
@@ -185,19 +197,22 @@ def _make_tail(lanes: int):
                                                ir.Constant(i32, l))
                 return v
 
+            def splat(value):
+                return builder.shuffle_vector(
+                    builder.insert_element(undef, value, ir.Constant(i32, 0)), undef, zeros)
+
             slots = []
             for c in range(TAIL_COLUMNS):
                 slot = cgutils.alloca_once(builder, vty)
-                builder.store(gather(dst_i, cols[c]), slot)
+                builder.store(splat(builder.load(builder.gep(bp, [builder.add(b_off_i, cols[c])]))),
+                              slot)
                 slots.append(slot)
             with cgutils.for_range(builder, n_in_i) as loop:
                 k = loop.index
                 hv = gather(src_i, k)
                 row = builder.add(w_off_i, builder.mul(k, n_out_i))
                 for c in range(TAIL_COLUMNS):
-                    w = builder.load(builder.gep(wp, [builder.add(row, cols[c])]))
-                    wv = builder.shuffle_vector(
-                        builder.insert_element(undef, w, ir.Constant(i32, 0)), undef, zeros)
+                    wv = splat(builder.load(builder.gep(wp, [builder.add(row, cols[c])])))
                     builder.store(builder.call(fma, [hv, wv, builder.load(slots[c])]), slots[c])
             for c in range(TAIL_COLUMNS):
                 acc = builder.load(slots[c])

@@ -153,16 +153,24 @@ _L_SIZE = 10
 
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
       inline="always")
-def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, window,
+def _observe_nb(x, xo, t, c, s, feats, f_off, nf, model_feat_col, fc0, fc1, col0, window,
                 model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip, obs_dim):
     """x[xo:xo + obs_dim] = [features at t, t-1, ..., t-window+1] + state features,
-    normalised."""
+    normalised. col0 >= 0: the model's feature columns are col0, col0 + 1, ... (the
+    usual case), read as one contiguous run that vectorises; -1: gathered."""
     k = xo
+    n_cols = fc1 - fc0
     for lag in range(window):
-        row = f_off + (t - lag) * nf
-        for q in range(fc0, fc1):
-            x[k] = np.float32(feats[row + model_feat_col[q]])
-            k += 1
+        row = uint64(f_off + (t - lag) * nf)
+        if col0 >= 0:
+            src = row + uint64(col0)
+            dst = uint64(k)
+            for q in range(n_cols):
+                x[dst + uint64(q)] = np.float32(feats[src + uint64(q)])
+        else:
+            for q in range(n_cols):
+                x[uint64(k + q)] = np.float32(feats[row + uint64(model_feat_col[uint64(fc0 + q)])])
+        k += n_cols
     units = s[A_UNITS]
     for q in range(sc0, sc1):
         code = model_state_code[q]
@@ -271,6 +279,11 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
     m = traj_model[ia]
     fc0 = model_feat_off[m]
     fc1 = model_feat_off[m + 1]
+    col0 = model_feat_col[fc0] if fc1 > fc0 else 0
+    for q in range(fc0, fc1):
+        if model_feat_col[q] != col0 + (q - fc0):
+            col0 = -1  # not one contiguous run of columns: gathered
+            break
     sc0 = model_state_off[m]
     sc1 = model_state_off[m + 1]
     window = model_window[m]
@@ -343,7 +356,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
                 n_dec += 1
         # pending fills at this open, then the observations of the deciding lanes
         _begin_nb(step, n_live, n_dec, state, buf, width, lc, com, sli, c, open_, close,
-                  feats, trade_int, trade_float, model_feat_col, fc0, fc1, window,
+                  feats, trade_int, trade_float, model_feat_col, fc0, fc1, col0, window,
                   model_state_code, sc0, sc1, norm, norm_mean, norm_denom, no, nclip,
                   obs_dim)
         if n_dec > 0:
@@ -369,7 +382,7 @@ def _unit_nb(unit, open_, close, bar_off, feats, feat_off, n_feat,
 @njit(cache=True, error_model="numpy", _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True,
       inline="always")
 def _begin_nb(step, n_live, n_dec, state, x, width, lc, com, sli, c, open_, close, feats,
-              trade_int, trade_float, model_feat_col, fc0, fc1, window, model_state_code,
+              trade_int, trade_float, model_feat_col, fc0, fc1, col0, window, model_state_code,
               sc0, sc1, norm, norm_mean, norm_denom, no, nclip, obs_dim):
     """Lanes 0..n_live-1 at the open of their bar: fill a pending order; the
     observations of the lanes that decide at this close (0..n_dec-1)."""
@@ -389,7 +402,7 @@ def _begin_nb(step, n_live, n_dec, state, x, width, lc, com, sli, c, open_, clos
         c[l] = close[lc[l, _L_BARS] + t]
         if l < n_dec:
             _observe_nb(x, l * width, t, c[l], s, feats, lc[l, _L_FEATS], lc[l, _L_NFEAT],
-                        model_feat_col, fc0, fc1, window, model_state_code, sc0, sc1, norm,
+                        model_feat_col, fc0, fc1, col0, window, model_state_code, sc0, sc1, norm,
                         norm_mean, norm_denom, no, nclip, obs_dim)
 
 

@@ -270,11 +270,11 @@ def test_layer_loops_use_fused_multiply_adds():
     from numba import njit
 
     @njit
-    def call(buf, w):
-        _layer4_nb(buf, 0, 64, 16, 16, 16, 0, w)
+    def call(buf, w, b):
+        _layer4_nb(buf, 0, 64, 16, 16, 16, 0, w, b, 0)
 
     buf = np.zeros(64 + 4 * 16, np.float32)
     w = np.zeros(256, np.float32)
-    call(buf, w)
+    call(buf, w, np.zeros(16, np.float32))
     asm = call.inspect_asm(call.signatures[0])
     assert re.search(r"vfn?madd\w*ps", asm)
