@@ -130,7 +130,7 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
     dest = Path(path)
     parent = ensure_writable_dir(dest.parent if str(dest.parent) else ".")
     try:
-        import fcntl  # POSIX only; see the except
+        import fcntl  # lazy: POSIX only; see the except
     except ImportError:  # not POSIX: no advisory locks; writes stay atomic
         yield
         return

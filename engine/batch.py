@@ -31,9 +31,11 @@ import numpy as np
 
 from kernels.codes import ACT_NAMES, ACTION_NAMES, FILL_NAMES, STATE_NAMES
 from kernels.inputs import FILL_DTYPE, KERNEL_INPUTS, validate_inputs
+from kernels.jit_cache import SIMULATE_KERNEL, cold_kernels
 from kernels.simulate import SimulationResult, simulate_inputs
 
 from .errors import FoldgateError, PolicyError
+from .metrics import metrics_rows, trajectory_metrics, trajectory_returns
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -124,8 +126,6 @@ class CompileNotice:
             self._checked = True
             if os.environ.get("FOLDGATE_COMPILE_NOTICE", "1") == "0":
                 return
-            from kernels.jit_cache import SIMULATE_KERNEL, cold_kernels
-
             cold = cold_kernels()
             # the simulation kernel is what every Batch compiles; the others only
             # compile for the callers that compute features or metrics, and a notice
@@ -291,8 +291,6 @@ class Batch:
 
 def split_result(result: SimulationResult, packed: PackedBatch, bars_per_year=None) -> list[dict]:
     """One dict per packed trajectory (see `Batch.run`)."""
-    from .metrics import metrics_rows, trajectory_metrics, trajectory_returns
-
     eq_off = result.traj_eq_off
     tr_off = result.traj_trade_off
     n_traj = len(packed.trajectory_ids)
@@ -457,7 +455,7 @@ def _gpu_simulate(allow_simulator: bool = False):
     """kernels.gpu_simulate.gpu_simulate_inputs (it takes a KernelInputs) when it imports and a CUDA GPU is usable (or,
     with allow_simulator, when NUMBA_ENABLE_CUDASIM=1 selected Numba's simulator)."""
     try:
-        from kernels import gpu_simulate as g
+        from kernels import gpu_simulate as g  # lazy: numba-cuda may be absent or broken
     except Exception:  # numba-cuda absent or no driver: the CPU kernel it is
         return None
     available = getattr(g, "cuda_available", None)

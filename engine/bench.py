@@ -85,7 +85,7 @@ def make_workload(cfg: BenchConfig) -> Workload:
 
 def run_kernel(work: Workload, device: str = "cpu") -> tuple[float, float]:
     """(median seconds, bar-steps/s) of foldgate's batched kernel on the workload."""
-    from .batch import Batch  # call time: the Numba kernels, ~0.4 s that `foldgate --help` never needs
+    from .batch import Batch  # lazy: the Numba kernels, ~0.4 s that `foldgate --help` never needs
 
     cfg = work.cfg
     batch = Batch(fill_mode=0)
@@ -113,7 +113,7 @@ def run_kernel(work: Workload, device: str = "cpu") -> tuple[float, float]:
 
 
 def _torch_net(policy):
-    import torch  # call time: torch, ~1 s, only for the baselines
+    import torch  # lazy: torch, ~1 s, only for the baselines
 
     mods = []
     for i, (w, b) in enumerate(policy.layers):
@@ -129,7 +129,7 @@ def _torch_net(policy):
 
 def run_torch_batch1(work: Workload) -> tuple[float, float]:
     """The seed's loop: per bar, one batch-1 forward, then fill and accounting in Python."""
-    import torch  # call time: as in _torch_net
+    import torch  # lazy: as in _torch_net
 
     cfg = work.cfg
     net = _torch_net(work.policy)
@@ -165,7 +165,7 @@ def run_torch_lockstep(work: Workload, threads: int = 1) -> tuple[float, float]:
 
     One torch thread by default, docs/design.md 10's baseline: with two, torch's intra-op
     pool collapsed to ~1% of its speed whenever other work held a core."""
-    import torch  # call time: as in _torch_net
+    import torch  # lazy: as in _torch_net
 
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -220,7 +220,7 @@ def machine() -> dict:
 
 def run_bench(cfg: BenchConfig | None = None, device: str = "cpu", torch_baselines: bool = True) -> dict:
     """All three measurements in one process, with ratios against the torch batch-1 loop."""
-    import numba  # call time: as .batch in run_kernel
+    import numba  # lazy: as .batch in run_kernel
 
     cfg = cfg or BenchConfig()
     work = make_workload(cfg)
@@ -230,7 +230,7 @@ def run_bench(cfg: BenchConfig | None = None, device: str = "cpu", torch_baselin
                                "bar_steps_per_cpu_s": cfg.n_traj * (cfg.n_bars - 1) / work.cpu_seconds,
                                "threads": numba.get_num_threads()}
     if device in ("cuda", "auto"):
-        from kernels.cuda_env import cuda_available  # call time: the CUDA kernel module (numba.cuda)
+        from kernels.cuda_env import cuda_available  # lazy: the CUDA kernel module (numba.cuda)
 
         if cuda_available():
             secs, rate = run_kernel(work, device="cuda")
@@ -238,7 +238,7 @@ def run_bench(cfg: BenchConfig | None = None, device: str = "cpu", torch_baselin
         elif device == "cuda":
             raise FoldgateError("--device cuda: no CUDA GPU is available here")
     if torch_baselines:
-        import torch  # call time: torch, only when the baselines run
+        import torch  # lazy: torch, only when the baselines run
 
         secs, rate = run_torch_batch1(work)
         results["torch_batch1"] = {"seconds": secs, "bar_steps_per_s": rate}

@@ -113,7 +113,7 @@ def _deploy_bytes(job) -> tuple[bytes, str]:
                             f"nothing was promoted")
     if policy.source_format == FORMAT:
         return raw, "copy"
-    import torch  # call time: torch, ~1 s, only to write an SB3 zip as a native checkpoint
+    import torch  # lazy: torch, ~1 s, only to write an SB3 zip as a native checkpoint
 
     buf = io.BytesIO()
     torch.save(policy_to_checkpoint(policy), buf)

@@ -14,7 +14,7 @@ import os
 def import_cuda():
     """numba.cuda, or None where numba-cuda (or its CUDA bindings) is missing."""
     try:
-        from numba import cuda as c
+        from numba import cuda as c  # lazy: see the module docstring
     except Exception:  # ImportError, or a broken install: no CUDA here either way
         return None
     return c
@@ -23,12 +23,12 @@ def import_cuda():
 def simulating(c) -> bool:
     """Whether numba.cuda was imported as the simulator."""
     try:
-        from numba.cuda.core import config
+        from numba.cuda.core import config  # lazy: as numba.cuda
         return bool(config.ENABLE_CUDASIM)
     except Exception:
         pass
     try:
-        from numba.core import config
+        from numba.core import config  # lazy: only where numba-cuda's own config is not there
         return bool(getattr(config, "ENABLE_CUDASIM", 0))
     except Exception:
         return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")

@@ -559,7 +559,7 @@ def _gpu_kernel():
         if c is None:
             raise GpuUnavailableError("numba-cuda is not installed (pip install "
                                       "'foldgate[cuda]'); use the CPU kernel")
-        from numba.cuda import libdevice as ld
+        from numba.cuda import libdevice as ld  # lazy: numba.cuda, only once a GPU kernel is built
         cuda, libdevice = c, ld
         g = globals()
         if simulating(c):

@@ -51,7 +51,7 @@ def load_policy(path: str | os.PathLike) -> Policy:
 
 def policy_to_checkpoint(policy: Policy) -> dict[str, Any]:
     """The native checkpoint dict of a policy (tensors, floats, strings only)."""
-    import torch  # call time: torch, ~1 s, only to write a checkpoint
+    import torch  # lazy: torch, ~1 s, only to write a checkpoint
 
     ck: dict[str, Any] = {"format": FORMAT}
     if policy.symbol:
@@ -88,7 +88,7 @@ def policy_to_checkpoint(policy: Policy) -> dict[str, Any]:
 def _storable(v: Any) -> Any:
     """Only what the weights-only unpickler accepts may go into the file: numpy
     arrays become tensors, datetimes ISO strings."""
-    import torch  # call time: torch, ~1 s, only to write a checkpoint
+    import torch  # lazy: torch, ~1 s, only to write a checkpoint
 
     if isinstance(v, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(v))
@@ -107,7 +107,7 @@ def _storable(v: Any) -> Any:
 def save_policy(path: str | os.PathLike, **fields: Any) -> Path:
     """Validate `fields` as a native checkpoint and write it atomically with
     torch.save. `format` defaults to foldgate.policy/1. Returns the path."""
-    import torch  # call time: torch, ~1 s, only to write a checkpoint
+    import torch  # lazy: torch, ~1 s, only to write a checkpoint
 
     p = Path(path)
     fields = {k: _storable(v) for k, v in fields.items()}

@@ -102,7 +102,7 @@ def _tensor_to_f32(ctx: FieldContext, fieldname: str, t: Any, ndim: int) -> np.n
         with np.errstate(over="ignore", invalid="ignore"):
             arr = np.array(t, dtype=np.float32, order="C")
     else:
-        import torch  # call time: a tensor came from torch.load, so torch is loaded already
+        import torch  # lazy: a tensor came from torch.load, so torch is loaded already
 
         arr = t.detach().to("cpu", torch.float32).contiguous().numpy().copy()
     if not np.all(np.isfinite(arr)):
@@ -143,7 +143,7 @@ def _str_list(ctx: FieldContext, fieldname: str, v: Any, most: int) -> list[str]
 
 
 def _check_features(ctx: FieldContext, names: list[str]) -> None:
-    from ..features import parse_feature  # call time: the Numba kernels; a file refused for its size is refused in ms
+    from ..features import parse_feature  # lazy: the Numba kernels; a file refused for its size is refused in ms
 
     for i, name in enumerate(names):
         try:

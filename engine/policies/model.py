@@ -29,7 +29,7 @@ def _resolve_tanh() -> Callable[[np.ndarray], np.ndarray]:
     """The fast kernel's vectorised float32 tanh when it is importable and works on
     arrays, so `forward` rounds like the kernel; else np.tanh on float32."""
     try:
-        from kernels import activations  # noqa: PLC0415 - optional, written elsewhere
+        from kernels import activations  # lazy: the Numba kernels, which `foldgate gate` never needs
     except ImportError:
         return _np_tanh
     # the NumPy twin is bit-identical to the kernel's and needs no JIT compile

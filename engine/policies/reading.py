@@ -57,7 +57,7 @@ def check_zip_sizes(where: Any, zf: zipfile.ZipFile, packed_size: int) -> None:
 
 def torch_load_safe(path: Path, source: Any) -> Any:
     """torch.load with the weights-only unpickler, and its failures as one line."""
-    import torch  # call time: torch, ~1 s; a warm run reads the policy cache instead
+    import torch  # lazy: torch, ~1 s; a warm run reads the policy cache instead
 
     try:
         with warnings.catch_warnings():

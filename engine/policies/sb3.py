@@ -269,7 +269,7 @@ def read_sb3_zip(path: str | os.PathLike) -> Sb3Network:
             actor += [nets[net][i]["weight"], nets[net][i]["bias"]]
     actor += [sd["action_net.weight"], sd["action_net.bias"]]
 
-    import torch  # call time: torch, ~1 s; a warm run reads the policy cache instead
+    import torch  # lazy: torch, ~1 s; a warm run reads the policy cache instead
 
     # shapes from metadata before any value is touched (isfinite of a stride-0 tensor
     # that declares a huge shape would allocate all of it)

@@ -111,7 +111,7 @@ def _read_bounded(path: Path) -> bytes:
 
 
 def _select_state_dict(path: Path, obj: Any, key: str | None) -> Mapping[str, Any]:
-    import torch  # call time: torch, ~1 s, only while converting
+    import torch  # lazy: torch, ~1 s, only while converting
 
     if key is not None:
         if not isinstance(obj, Mapping) or key not in obj:
@@ -131,7 +131,7 @@ def _select_state_dict(path: Path, obj: Any, key: str | None) -> Mapping[str, An
 def actor_layers(path: Path, sd: Mapping[str, Any], prefixes: list[str]) -> list[tuple[Any, Any]]:
     """[(W (out, in), b (out,)), ...] of the Linear layers under `prefixes`, in order:
     prefixes in the order given, layers of one prefix by index. Tensors, not copied."""
-    import torch  # call time: torch, ~1 s, only while converting
+    import torch  # lazy: torch, ~1 s, only while converting
 
     layers: list[tuple[Any, Any]] = []
     names: list[str] = []
@@ -201,7 +201,7 @@ def _obs_norm_from_keys(path: Path, sd: Mapping[str, Any], nk: Mapping[str, Any]
     """obs_norm from normalisation statistics kept in the state_dict (ElegantRL's
     state_avg / state_std, a saved running mean and variance). A std becomes var =
     std^2 with epsilon 0: float32 sqrt(std^2) is std again, exactly."""
-    import torch  # call time: torch, ~1 s, only while converting
+    import torch  # lazy: torch, ~1 s, only while converting
 
     def get(k):
         t = sd.get(k)

@@ -88,7 +88,7 @@ class RayExecutor:
         if self._ray is not None:
             return self._ray
         try:
-            import ray  # call time: an optional extra, and ~2 s to import
+            import ray  # lazy: an optional extra, and ~2 s to import
         except ImportError:
             raise FoldgateError("--executor ray needs Ray: pip install 'foldgate[ray]'") from None
         if not ray.is_initialized():

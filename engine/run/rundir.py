@@ -117,7 +117,7 @@ class RunDir:
 
     def _lock(self) -> None:
         try:
-            import fcntl  # call time: POSIX only, and only when a run directory is locked
+            import fcntl  # lazy: POSIX only, and only when a run directory is locked
         except ImportError:  # no advisory locks here (Windows): run unlocked
             return
         fh = open(self.path / LOCK, "a+")

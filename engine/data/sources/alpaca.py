@@ -518,7 +518,7 @@ def _fetch_one(store, sym, ac, asym, tf, step, s, e, s_ns, e_ns, now_ns, src, re
 
 
 def _request(client, ac, asym, tf, a, b, feed, adjustment=None):
-    # call time: alpaca-py pulls pandas, ~0.5 s no other command needs
+    # lazy: alpaca-py pulls pandas, ~0.5 s no other command needs
     from alpaca.data.enums import Adjustment, DataFeed
     from alpaca.data.requests import CryptoBarsRequest, StockBarsRequest
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit

@@ -157,7 +157,7 @@ class Pager:
                 pass
 
     def call(self, fn: Callable[[], Any], params: dict | None) -> dict:
-        import requests  # call time: requests and alpaca-py (pandas), only when a fetch runs
+        import requests  # lazy: requests and alpaca-py (pandas), only when a fetch runs
         from alpaca.common.exceptions import APIError
 
         token = (params or {}).get("page_token")
@@ -239,7 +239,7 @@ def _read_capped(response, limit: int, host: str) -> bytes:
 
 
 def _timeout_session(policy: HttpPolicy, on_response: Callable[[Any], None], host: str = "the data server"):
-    import requests  # call time: as in Pager.call
+    import requests  # lazy: as in Pager.call
 
     class _Session(requests.Session):
         # alpaca-py calls session.request(...) without a timeout; a silent server
@@ -267,7 +267,7 @@ def _timeout_session(policy: HttpPolicy, on_response: Callable[[Any], None], hos
 
 
 def data_client(asset_class: str, creds: Credentials | None, url: str | None, pager: Pager):
-    # call time: alpaca-py pulls pandas, ~0.5 s no other command needs
+    # lazy: alpaca-py pulls pandas, ~0.5 s no other command needs
     from alpaca.data.historical.crypto import CryptoHistoricalDataClient
     from alpaca.data.historical.stock import StockHistoricalDataClient
 
