@@ -31,7 +31,7 @@ import numpy as np
 
 from kernels.codes import ACT_NAMES, ACTION_NAMES, FILL_NAMES, STATE_NAMES
 from kernels.inputs import FILL_DTYPE, KERNEL_INPUTS, validate_inputs
-from kernels.jit_cache import SIMULATE_KERNEL, cold_kernels
+from kernels import jit_cache
 from kernels.simulate import SimulationResult, simulate_inputs
 
 from .errors import FoldgateError, PolicyError
@@ -126,11 +126,11 @@ class CompileNotice:
             self._checked = True
             if os.environ.get("FOLDGATE_COMPILE_NOTICE", "1") == "0":
                 return
-            cold = cold_kernels()
+            cold = jit_cache.cold_kernels()
             # the simulation kernel is what every Batch compiles; the others only
             # compile for the callers that compute features or metrics, and a notice
             # that nothing follows would mislead
-            if SIMULATE_KERNEL not in {name for name, _ in cold}:
+            if jit_cache.SIMULATE_KERNEL not in {name for name, _ in cold}:
                 return
             self._t0 = time.perf_counter()
             self._say(f"compiling kernels (once, ~{sum(s for _, s in cold):.0f} s)...")
