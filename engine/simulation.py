@@ -227,12 +227,9 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
                              run_dir=cfg.run_dir)
     hold_out = dict(zip(holds, result[len(planned):len(planned) + len(holds)]))
     by_id = dict(zip(traj_ids, result))
-    iso: dict[int, np.ndarray] = {}  # a series' bar times as ISO strings, formatted once
     for p, out in zip(planned, result):
         job, kind, traj = p.job, p.kind, p.traj
-        if id(p.times) not in iso:
-            iso[id(p.times)] = np.array(iso_list(p.times))
-        record = _window_record(p.window, p.in_sample, out, p.times, iso[id(p.times)])
+        record = _window_record(p.window, p.in_sample, out, p.times)
         bench = hold_out[p.hold]
         record["buy_and_hold"] = {
             "metrics": {k: (int(v) if k in COUNT_METRICS else _py(v)) for k, v in bench["metrics"].items()},
@@ -316,15 +313,18 @@ def _plan_windows(job: ModelJob, bars, cfg: RunConfig, end_ns: int | None):
     return windows, bpy
 
 
-def _window_record(window, in_sample: bool, out: dict, times: np.ndarray, iso: np.ndarray) -> dict:
+def _window_record(window, in_sample: bool, out: dict, times: np.ndarray) -> dict:
     """One fold or backtest as the report writes it. Curves stay numpy arrays (the
     report writer converts them in one vectorised pass); `times` are the series' bar
-    times as datetime64[s], `iso` the same as ISO strings."""
+    times as datetime64[s]."""
     bars_ts = times[window.start: window.end]
     ti, tf = out["trade_int"], out["trade_float"]
-    columns = (iso[ti[:, 0]].tolist(), iso[ti[:, 1]].tolist(), ti[:, 2].tolist(), *tf[:, :4].T.tolist())
+    n = len(ti)
+    # the window's bounds and its trades' entry and exit times, formatted in one call
+    iso = iso_list(times[np.concatenate(([window.start, window.end - 1], ti[:, 0], ti[:, 1]))])
+    start, end = iso[:2]
+    columns = (iso[2:2 + n], iso[2 + n:], ti[:, 2].tolist(), *tf[:, :4].T.tolist())
     trades = [dict(zip(TRADE_FIELDS, row)) for row in zip(*columns)]
-    start, end = iso[[window.start, window.end - 1]].tolist()
     return {
         "start": start,
         "end": end,
