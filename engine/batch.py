@@ -301,21 +301,30 @@ def split_result(result: SimulationResult, packed: PackedBatch, bars_per_year=No
         rows = metrics_rows(trajectory_metrics(result.equity, eq_off, result.n_trades,
                                                result.trade_float, tr_off, result.stats,
                                                packed.capital, np.ascontiguousarray(bpy)))
+    # the trades of all trajectories as tuples in one tolist() per column, then a slice
+    # per trajectory: numpy scalar indexing and a conversion per trade cost more than
+    # the kernel at 30,000 trajectories. Each trajectory's slots are its bars (the most
+    # trades it can have), so the used rows are picked out first.
+    capacity = np.diff(tr_off)
+    used = np.arange(int(tr_off[-1])) - np.repeat(tr_off[:-1], capacity) < np.repeat(result.n_trades, capacity)
+    all_trades = list(zip(*result.trade_int[used].T.tolist(), *result.trade_float[used].T.tolist()))
+    first = np.concatenate(([0], np.cumsum(result.n_trades))).tolist()
+    tr, nt, eo = tr_off.tolist(), result.n_trades.tolist(), eq_off.tolist()
+    stats = result.stats.tolist()
+    equity, trade_int, trade_float = result.equity, result.trade_int, result.trade_float
+    ids = packed.trajectory_ids
     out = []
     for i in range(n_traj):
-        a, n = int(tr_off[i]), int(result.n_trades[i])
-        ti, tf = result.trade_int[a:a + n], result.trade_float[a:a + n]
-        # columns through tolist(): one C call each instead of seven scalar conversions a trade
-        trades = list(zip(*ti.T.tolist(), *tf.T.tolist())) if n else []
-        st = result.stats[i]
+        a, n = tr[i], nt[i]
+        st = stats[i]
         item = {
-            "trajectory": packed.trajectory_ids[i],
-            "equity": result.equity[eq_off[i]:eq_off[i + 1]],
+            "trajectory": ids[i],
+            "equity": equity[eo[i]:eo[i + 1]],
             "returns": returns[i],
-            "trades": trades,
-            "trade_int": ti,
-            "trade_float": tf,
-            "stats": {"exposure_bars": int(st[0]), "traded_notional": float(st[1]),
+            "trades": all_trades[first[i]:first[i + 1]],
+            "trade_int": trade_int[a:a + n],
+            "trade_float": trade_float[a:a + n],
+            "stats": {"exposure_bars": int(st[0]), "traded_notional": st[1],
                       "clipped_shorts": int(st[2]), "n_fills": int(st[3])},
         }
         if rows is not None:
