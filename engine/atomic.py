@@ -91,11 +91,15 @@ def _write_error(dest: Path, exc: OSError) -> WriteError:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb", locked: bool = False) -> Iterator[IO]:
+def atomic_open(path: str | os.PathLike, mode: str = "wb", locked: bool = False,
+                durable: bool = True) -> Iterator[IO]:
     """Open a temp file beside `path`; on clean exit it replaces `path` atomically,
     on an exception it is removed and `path` is untouched. An OSError (a full disk)
     comes out as WriteError naming `path`. `locked`: the caller holds
-    `file_lock(path)`, so every temp file of `path` found beside it is stale."""
+    `file_lock(path)`, so every temp file of `path` found beside it is stale.
+    `durable=False` skips the fsync before the rename: for a file that is rebuilt
+    from others when a crash leaves it empty (a run directory's index), where the
+    fsync would only cost time."""
     dest = Path(path)
     ensure_writable_dir(dest.parent if str(dest.parent) else ".")
     remove_stale_temps(dest, all_of_them=locked)
@@ -108,7 +112,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", locked: bool = False)
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         # mkstemp makes the file 0600; give it the mode a plain open() would have.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
@@ -156,10 +161,10 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_open(path, "wb") as fh:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
+    with atomic_open(path, "wb", durable=durable) as fh:
         fh.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)

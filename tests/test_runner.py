@@ -251,3 +251,30 @@ def test_a_chunk_that_cannot_be_written_is_a_one_line_error(batch, order, refere
     out = run_chunked(batch, order, bars_per_year=bpy, run_dir=tmp_path, resume=True, executor=ex)
     assert out.chunks_reused == 2 and 0 not in ex.ran and 1 not in ex.ran
     assert_identical(out.results, want)
+
+
+def test_chunks_are_fsynced_and_the_index_is_not(batch, order, tmp_path, monkeypatch):
+    """A chunk file is what a resume trusts, so it reaches the disk before it is named;
+    the index is rebuilt from the chunk files, so it is not worth an fsync per chunk."""
+    import os
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to name an fd's file")
+    synced = []
+    real = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    run_chunked(batch, order, run_dir=tmp_path, chunk_size=9)
+    chunks = sorted((tmp_path / "chunks").glob("chunk-*.npz"))
+    assert len(chunks) >= 2
+    assert sum(".chunk-" in s for s in synced) == len(chunks)
+    assert not any(".index.json" in s for s in synced)
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert len(index["chunks"]) == len(chunks)
+    (tmp_path / "index.json").write_text("")  # a crash's leftover: the chunks still count
+    again = run_chunked(batch, order, run_dir=tmp_path, chunk_size=9, resume=True)
+    assert again.chunks_reused == len(chunks) and again.chunks_run == 0

@@ -207,9 +207,11 @@ class RunDir:
                 "trajectories": int(chunk.trajectories.shape[0]),
                 "trades": int(chunk.n_trades.sum()), "kernel_s": round(chunk.kernel_s, 6),
                 "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            # not fsynced: a crash that leaves the index empty or old costs nothing, it is
+            # rebuilt from the chunk files, which are
             atomic_write_text(self.path / INDEX, json.dumps(
                 {"format": RUN_FORMAT, "run_key": self.manifest["run_key"],
-                 "chunks": dict(sorted(self._index.items()))}, indent=1) + "\n")
+                 "chunks": dict(sorted(self._index.items()))}, indent=1) + "\n", durable=False)
         except OSError as exc:  # a full disk, a directory gone: the earlier chunks stay
             raise FoldgateError(f"{path}: cannot write the chunk ({exc.strerror or exc}); "
                                 "free space and run again with --resume") from None
