@@ -434,3 +434,18 @@ def test_a_batch_of_mixed_models_gives_each_model_its_own_evidence():
                     assert close(got[key], want[key], rel=1e-7), (key, got[key], want[key])
                 for a, b in zip(got["fold_sharpe"], want["fold_sharpe"]):
                     assert close(a, b)
+
+
+def test_evidence_in_several_kernel_batches_is_the_same(monkeypatch):
+    import engine.metrics.evidence as ev
+
+    rng = np.random.default_rng(11)
+    models = [(series("iid", rng, n), split_lengths(rng, n, 3), BPY, True)
+              for n in rng.integers(30, 400, 23)]
+    whole = ev.evidence_summaries(models)
+    monkeypatch.setattr(ev, "EVIDENCE_BATCH", 7)
+    parts = ev.evidence_summaries(models)
+    assert len(parts) == len(whole) == 23
+    for a, b in zip(parts, whole):
+        _same(a, b)
+    assert ev.evidence_summaries([]) == []

@@ -287,13 +287,27 @@ def evidence_summary(returns, fold_lengths, bars_per_year, *, hurdle_sharpe: flo
                               hurdle_sharpe=hurdle_sharpe, level=level)[0]
 
 
+EVIDENCE_BATCH = 1024
+"""Models per kernel call of `evidence_summaries`: their returns are copied into one
+array, which this bounds (~35 MB for 180 days of hourly bars)."""
+
+
 def evidence_summaries(models, *, hurdle_sharpe: float = 0.0, level: float = 0.95) -> list[dict]:
     """`evidence_summary` of many models at once: models is [(returns, fold_lengths,
-    bars_per_year, traded)]. One kernel call for all their moments, then each formula
-    once over arrays, so a run of thousands of (model, scenario) pairs pays numpy's
-    per-call cost a few dozen times instead of a few dozen times per pair."""
+    bars_per_year, traded)]. One kernel call for the moments of up to EVIDENCE_BATCH of
+    them, then each formula once over arrays, so a run of thousands of (model, scenario)
+    pairs pays numpy's per-call cost a few dozen times instead of a few dozen times per
+    pair."""
     if not math.isfinite(float(hurdle_sharpe)):
         raise ValueError(f"hurdle_sharpe must be finite, got {hurdle_sharpe!r}")
+    models = list(models)
+    out = []
+    for at in range(0, len(models), EVIDENCE_BATCH):
+        out += _evidence_batch(models[at:at + EVIDENCE_BATCH], float(hurdle_sharpe), level)
+    return out
+
+
+def _evidence_batch(models, hurdle_sharpe: float, level: float) -> list[dict]:
     checked = [_check_inputs(r, lens, bpy, level) for r, lens, bpy, _ in models]
     if not checked:
         return []
