@@ -403,7 +403,7 @@ def _column(values: list, shape: _Shape | None) -> list[str] | None:
 def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
     """A list of flat objects with one set of keys (a period's trades), a line per object,
     built a column at a time; None when the list is not of that kind."""
-    if len(rows) < 8 or set(map(type, rows)) != {dict}:
+    if len(rows) < 8 or set(map(type, rows)) != {dict}:  # a short list: setting up columns would cost more
         return None
     keys = rows[0].keys()
     if not all(map(keys.__eq__, map(dict.keys, rows))):
