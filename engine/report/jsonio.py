@@ -289,19 +289,11 @@ class _Writer:
             got = self.array(value, shape.items if shape is not None else None)
             return got if type(got) is str else self.inline(got, shape)
         if t is dict:
-            parts = []
-            for k, v, sub, ints, key in self.normed(self.entries(value, shape)):
-                if type(v) in _SCALARS:
-                    parts.append(f"{key}: {_scalar(v, ints)}")
-                    continue
-                try:
-                    parts.append(f"{key}: {self.inline(v, sub)}")
-                except _Unwritable as exc:
-                    exc.path.insert(0, f".{k}")
-                    raise
-            return "{" + ", ".join(parts) + "}"
+            return "{" + ", ".join([f"{key}: {_scalar(v, ints) if type(v) in _SCALARS else self.child(k, v, sub)}"
+                                    for k, v, sub, ints, key in self.normed(self.entries(value, shape))]) + "}"
         items = shape.items if shape is not None else None
-        return "[" + ", ".join(self.listed(value, items, self.inline)) + "]"
+        rows = _flat_rows(value, items) if value and type(value[0]) is dict else None
+        return "[" + ", ".join(rows if rows is not None else self.listed(value, items, self.inline)) + "]"
 
     def listed(self, values: list, items: _Shape | None, each) -> list[str]:
         i = 0
@@ -326,9 +318,10 @@ class _Writer:
             exc.path.insert(0, f"[{i % len(values)}]")
             raise
 
-    def child(self, key: str, value: Any, shape: _Shape | None, indent: str) -> str:
+    def child(self, key: str, value: Any, shape: _Shape | None, indent: str | None = None) -> str:
+        """An object's value at `key`: on its own lines at `indent`, or (None) on one line."""
         try:
-            return self.block(value, shape, indent, False)
+            return self.inline(value, shape) if indent is None else self.block(value, shape, indent, False)
         except _Unwritable as exc:
             exc.path.insert(0, f".{key}")
             raise
@@ -478,8 +471,9 @@ def report_to_json(report: Mapping) -> str:
 def to_jsonable(report: Mapping) -> dict:
     """The report as JSON values in the schema's key order: numpy scalars and arrays
     as numbers and lists, NaN/inf as null, datetimes as ISO-8601 UTC, paths as str.
-    It is the written text parsed back: one set of conversion rules for every reader."""
-    text = _Writer().block(report, _report_shape(), "", False)
+    It is the written text parsed back: one set of conversion rules for every reader
+    (on one line: the layout is for people, and costs time here)."""
+    text = _Writer().inline(report, _report_shape())
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:  # an integer past 64 bits: the json module reads any
