@@ -3,6 +3,7 @@ per chart. Axis frames, min/max downsampling of curves, and the chart kinds."""
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 
@@ -148,9 +149,14 @@ _TIME_STEPS = [(1, "%m-%d"), (2, "%m-%d"), (7, "%m-%d"), (14, "%m-%d"), (30.4375
                (91.3125, "%Y-%m"), (182.625, "%Y-%m"), (365.25, "%Y")]
 
 
-def time_ticks(t0: float, t1: float, n: int = 6) -> list[tuple[float, str]]:
+@functools.lru_cache(maxsize=256)  # the models of a run share their windows, and so their ticks
+def time_ticks(t0: float, t1: float, n: int = 6) -> tuple[tuple[float, str], ...]:
     """About n ticks between epoch seconds t0 and t1, at whole days (UTC), labelled by date;
     month and year steps land on the first of the month."""
+    return tuple(_time_ticks(t0, t1, n))
+
+
+def _time_ticks(t0: float, t1: float, n: int) -> list[tuple[float, str]]:
     import datetime as dt
 
     span_days = max((t1 - t0) / DAY, 1e-9)
