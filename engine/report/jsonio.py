@@ -20,9 +20,11 @@ import dataclasses
 import datetime as _dt
 import enum
 import functools
+import itertools
 import json
 import operator
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from json.encoder import encode_basestring as _jstr
@@ -365,31 +367,45 @@ class _Writer:
 # A trade's values, column by column: the exact types spelled without conversion
 _FLOATS = frozenset({float, np.float64})
 _INTS = frozenset({int, np.int64, np.int32})
+_ESCAPED = re.compile(r'[\x00-\x1f"\\]')  # what json escapes (ensure_ascii off): nothing else
+_CUT = "\x00"  # splits a column's joined text: in no spelled number, no key, no unescaped string
 
 
-def _column(values: list, shape: _Shape | None) -> list[str] | None:
-    """One key's values across a list of flat objects, spelled a column at a time; None
-    when the column holds anything but plain floats, ints, strings or bools (the caller
-    then takes the general path, value by value)."""
+def _prefixed(prefix: str, spelled: str) -> list[str]:
+    """"a,b,c" (numbers: no comma inside one) -> [prefix + "a", prefix + "b", ...], in C."""
+    return (prefix + spelled.replace(",", _CUT + prefix)).split(_CUT)
+
+
+def _column(values: list, shape: _Shape | None, prefix: str) -> list[str] | None:
+    """One key's values across a list of flat objects, each spelled after `prefix`
+    (its `, "key": `), a whole column in a few calls; None when the column holds anything
+    but plain floats, ints, strings or bools (the caller then takes the general path,
+    value by value)."""
     types = set(map(type, values))
     ints = shape is not None and shape.ints
     if types <= _FLOATS:
         a = np.array(values, dtype=np.float64)
         finite = np.isfinite(a)
         if ints and finite.all() and np.all(a == np.round(a)):
-            return list(map(int.__repr__, a.astype(np.int64).tolist()))
-        # orjson spells the column (null where not finite) in one call; no comma inside a number
-        out = orjson.dumps(a, option=_NUMPY).decode()[1:-1].split(",")
+            return _prefixed(prefix, orjson.dumps(a.astype(np.int64), option=_NUMPY).decode()[1:-1])
+        # orjson spells the column (null where not finite) in one call
+        out = _prefixed(prefix, orjson.dumps(a, option=_NUMPY).decode()[1:-1])
         if ints:  # integer-valued floats among non-integer ones: each on its own
             for i in np.flatnonzero(finite & (a == np.round(a))).tolist():
-                out[i] = int.__repr__(int(a[i]))
+                out[i] = prefix + int.__repr__(int(a[i]))
         return out
     if types == {str}:
-        return list(map(_jstr, values))
+        if _ESCAPED.search("".join(values)) is None:  # the usual: nothing to escape, so quotes suffice
+            return (prefix + '"' + ('"' + _CUT + prefix + '"').join(values) + '"').split(_CUT)
+        return [prefix + _jstr(v) for v in values]
     if types <= _INTS:
-        return list(map(int.__repr__, map(int, values)))
+        try:
+            a = np.array(values, dtype=np.int64)
+        except OverflowError:  # past 64 bits: Python spells it
+            return [prefix + int.__repr__(int(v)) for v in values]
+        return _prefixed(prefix, orjson.dumps(a, option=_NUMPY).decode()[1:-1])
     if types == {bool}:
-        return ["true" if v else "false" for v in values]
+        return [prefix + ("true" if v else "false") for v in values]
     return None
 
 
@@ -406,14 +422,13 @@ def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
         return None
     names = [e[0] for e in entries]
     columns = []
-    for (_, _, sub, _, _), values in zip(entries, zip(*map(operator.itemgetter(*names), rows))
-                                         if len(names) > 1 else [[r[names[0]] for r in rows]]):
-        col = _column(list(values), sub)
+    values = zip(*map(operator.itemgetter(*names), rows)) if len(names) > 1 else [[r[names[0]] for r in rows]]
+    for n, ((_, _, sub, _, key), column) in enumerate(zip(entries, values)):
+        col = _column(list(column), sub, ("{" if n == 0 else ", ") + key + ": ")
         if col is None:
             return None
         columns.append(col)
-    template = "{" + ", ".join(key.replace("%", "%%") + ": %s" for _, _, _, _, key in entries) + "}"
-    return list(map(template.__mod__, zip(*columns)))
+    return list(map("".join, zip(*columns, itertools.repeat("}", len(rows)))))
 
 
 def iter_report_json(report: Mapping):
