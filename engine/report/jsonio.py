@@ -212,6 +212,7 @@ class _Writer:
 
     def __init__(self):
         self.times: OrderedDict[tuple, str] = OrderedDict()
+        self.rows: dict[int, tuple[list, list[str]]] = {}  # spell_trades's, for the model being written
 
     # --- leaves -------------------------------------------------------------------
 
@@ -345,6 +346,11 @@ class _Writer:
         if t is dict:
             if not value:
                 return "{}"
+            if not inline_dicts and shape is not None and value.keys() <= shape.props.keys():
+                # the common object: under a key (so on lines) and only the schema's keys: one pass
+                parts = [f"{inner}{key}: {_scalar(v, ints) if type(v) in _SCALARS else self.child(k, v, sub, inner)}"
+                         for k, key, sub, ints in shape.plan() if k in value for v in (value[k],)]
+                return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
             entries = self.normed(self.entries(value, shape))
             if inline_dicts and not any(type(e[1]) in _CONTAINERS for e in entries):
                 return self.inline(value, shape)
@@ -358,10 +364,36 @@ class _Writer:
         first, last = (self.item(value, i) for i in (0, -1))
         if type(first) not in _CONTAINERS and type(last) not in _CONTAINERS:
             return self.inline(value, shape)
-        rows = _flat_rows(value, items) if type(first) is dict else None
+        rows = None
+        if type(first) is dict:
+            held = self.rows.get(id(value))
+            rows = held[1] if held is not None and held[0] is value else _flat_rows(value, items)
         if rows is None:
             rows = self.listed(value, items, lambda v, s: self.block(v, s, inner, True))
         return "[\n" + inner + (",\n" + inner).join(rows) + "\n" + indent + "]"
+
+    def spell_trades(self, model: Any, shape: _Shape | None) -> None:
+        """All of a model's trade lists spelled in one `_flat_rows` (a list's set-up costs
+        more than its rows), held for `block` by the list's identity while the model is
+        written; lists that do not fit one set of columns are left to `block`."""
+        self.rows = {}
+        try:
+            trade = shape.props["folds"].items.props["trades"].items
+            same = shape.props["backtest"].props["trades"].items is trade
+        except (AttributeError, KeyError):
+            return
+        if type(model) is not dict:
+            return
+        folds = model.get("folds")
+        periods = ([model.get("backtest")] if same else []) + (folds if type(folds) is list else [])
+        lists = [p["trades"] for p in periods if type(p) is dict and type(p.get("trades")) is list and p["trades"]]
+        rows = _flat_rows([r for trades in lists for r in trades], trade) if len(lists) > 1 else None
+        if rows is None:
+            return
+        at = 0
+        for trades in lists:
+            self.rows[id(trades)] = (trades, rows[at:at + len(trades)])
+            at += len(trades)
 
 
 # A trade's values, column by column: the exact types spelled without conversion
@@ -468,6 +500,7 @@ def iter_report_json(report: Mapping):
             continue
         yield '  "models": [\n'
         for i, m in enumerate(models):
+            w.spell_trades(m, model_shape)
             try:
                 piece = w.block(m, model_shape, "    ", True)
             except _Unwritable as exc:
