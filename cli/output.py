@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import sys
 import textwrap
 
@@ -298,6 +299,7 @@ SUMMARY_WIDE = 116  # the whole table's width; below it every column was cut to 
 NARROW_DROPS = {"evidence": ("+Folds", "SR mean", "SR std", "90% CI"), "seed": ("SR mean", "OOS SR", "90% CI", "MinTRL d")}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 Cell = tuple[str, str | None]
 """A table cell: its text (never markup: symbols and paths are the user's) and a rich style or None."""
 
@@ -312,12 +314,11 @@ def print_table(con: Console, title: str, columns: list[tuple[str, str]], rows: 
 
     heads = [h for h, _ in columns]
     widths = [cell_len(h) for h in heads]
-    simple = bool(rows)
     for row in rows:
         for j, (text, _) in enumerate(row):
-            if "\n" in text or "\r" in text or "\t" in text:
-                simple = False
             widths[j] = max(widths[j], cell_len(text))
+    # rich breaks lines and drops or expands control characters: its Table does those
+    simple = bool(rows) and not _CONTROL.search(title + "".join(heads) + "".join(t for row in rows for t, _ in row))
     total = 2 + sum(widths) + 2 * (len(widths) - 1)
     if not simple or total > con.width or cell_len(title) > total:
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))

@@ -332,7 +332,8 @@ def _table_text(fn, width, rows, columns, title="Decisions", terminal=False) -> 
     return buf.getvalue()
 
 
-CELLS = ["LIVE", "S046USD", "-", "", "1.000", "-12.34..10.12", "東京", "BTCUSD (ckpt 12)", "[bold]x[/]", "n/a", "x" * 30]
+CELLS = ["LIVE", "S046USD", "-", "", "1.000", "-12.34..10.12", "東京", "BTCUSD (ckpt 12)", "[bold]x[/]", "n/a", "x" * 30,
+         "bell\x07x", "tab\tx", "two\nlines", "é́"]
 
 
 @pytest.mark.parametrize("seed", range(25))

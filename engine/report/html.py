@@ -99,7 +99,8 @@ def _epoch(times) -> np.ndarray:
     """A period's timestamps -> epoch seconds: a datetime64 array as the pipeline leaves
     it, or ISO times with a Z (as to_jsonable writes them)."""
     if isinstance(times, np.ndarray) and times.dtype.kind == "M":
-        return times.astype("datetime64[s]").astype(np.int64).astype(np.float64)
+        seconds = times if times.dtype == np.dtype("datetime64[s]") else times.astype("datetime64[s]")
+        return seconds.view(np.int64).astype(np.float64)
     if times is None or len(times) == 0:
         return np.zeros(0)
     stamps = np.array([str(t).rstrip("Z") for t in times], dtype="datetime64[s]")
@@ -111,7 +112,8 @@ def _curve(p: dict, key: str = "equity") -> np.ndarray:
     src = p.get(key) if key == "equity" else (p.get("buy_and_hold") or {}).get("equity")
     if isinstance(src, np.ndarray):
         a = np.asarray(src, dtype=np.float64)
-        return np.where(np.isfinite(a), a, np.nan)  # as to_jsonable's null would read
+        finite = np.isfinite(a)
+        return a if finite.all() else np.where(finite, a, np.nan)  # as to_jsonable's null would read
     return np.array([np.nan if v is None else v for v in src or []], dtype=np.float64)
 
 

@@ -20,9 +20,11 @@ import dataclasses
 import datetime as _dt
 import enum
 import functools
+import itertools
 import json
 import operator
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from json.encoder import encode_basestring as _jstr
@@ -210,6 +212,7 @@ class _Writer:
 
     def __init__(self):
         self.times: OrderedDict[tuple, str] = OrderedDict()
+        self.rows: dict[int, tuple[list, list[str]]] = {}  # spell_trades's, for the model being written
 
     # --- leaves -------------------------------------------------------------------
 
@@ -289,19 +292,11 @@ class _Writer:
             got = self.array(value, shape.items if shape is not None else None)
             return got if type(got) is str else self.inline(got, shape)
         if t is dict:
-            parts = []
-            for k, v, sub, ints, key in self.normed(self.entries(value, shape)):
-                if type(v) in _SCALARS:
-                    parts.append(f"{key}: {_scalar(v, ints)}")
-                    continue
-                try:
-                    parts.append(f"{key}: {self.inline(v, sub)}")
-                except _Unwritable as exc:
-                    exc.path.insert(0, f".{k}")
-                    raise
-            return "{" + ", ".join(parts) + "}"
+            return "{" + ", ".join([f"{key}: {_scalar(v, ints) if type(v) in _SCALARS else self.child(k, v, sub)}"
+                                    for k, v, sub, ints, key in self.normed(self.entries(value, shape))]) + "}"
         items = shape.items if shape is not None else None
-        return "[" + ", ".join(self.listed(value, items, self.inline)) + "]"
+        rows = _flat_rows(value, items) if value and type(value[0]) is dict else None
+        return "[" + ", ".join(rows if rows is not None else self.listed(value, items, self.inline)) + "]"
 
     def listed(self, values: list, items: _Shape | None, each) -> list[str]:
         i = 0
@@ -326,9 +321,10 @@ class _Writer:
             exc.path.insert(0, f"[{i % len(values)}]")
             raise
 
-    def child(self, key: str, value: Any, shape: _Shape | None, indent: str) -> str:
+    def child(self, key: str, value: Any, shape: _Shape | None, indent: str | None = None) -> str:
+        """An object's value at `key`: on its own lines at `indent`, or (None) on one line."""
         try:
-            return self.block(value, shape, indent, False)
+            return self.inline(value, shape) if indent is None else self.block(value, shape, indent, False)
         except _Unwritable as exc:
             exc.path.insert(0, f".{key}")
             raise
@@ -350,6 +346,11 @@ class _Writer:
         if t is dict:
             if not value:
                 return "{}"
+            if not inline_dicts and shape is not None and value.keys() <= shape.props.keys():
+                # the common object: under a key (so on lines) and only the schema's keys: one pass
+                parts = [f"{inner}{key}: {_scalar(v, ints) if type(v) in _SCALARS else self.child(k, v, sub, inner)}"
+                         for k, key, sub, ints in shape.plan() if k in value for v in (value[k],)]
+                return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
             entries = self.normed(self.entries(value, shape))
             if inline_dicts and not any(type(e[1]) in _CONTAINERS for e in entries):
                 return self.inline(value, shape)
@@ -363,47 +364,87 @@ class _Writer:
         first, last = (self.item(value, i) for i in (0, -1))
         if type(first) not in _CONTAINERS and type(last) not in _CONTAINERS:
             return self.inline(value, shape)
-        rows = _flat_rows(value, items) if type(first) is dict else None
+        rows = None
+        if type(first) is dict:
+            held = self.rows.get(id(value))
+            rows = held[1] if held is not None and held[0] is value else _flat_rows(value, items)
         if rows is None:
             rows = self.listed(value, items, lambda v, s: self.block(v, s, inner, True))
         return "[\n" + inner + (",\n" + inner).join(rows) + "\n" + indent + "]"
+
+    def spell_trades(self, model: Any, shape: _Shape | None) -> None:
+        """All of a model's trade lists spelled in one `_flat_rows` (a list's set-up costs
+        more than its rows), held for `block` by the list's identity while the model is
+        written; lists that do not fit one set of columns are left to `block`."""
+        self.rows = {}
+        try:
+            trade = shape.props["folds"].items.props["trades"].items
+            same = shape.props["backtest"].props["trades"].items is trade
+        except (AttributeError, KeyError):
+            return
+        if type(model) is not dict:
+            return
+        folds = model.get("folds")
+        periods = ([model.get("backtest")] if same else []) + (folds if type(folds) is list else [])
+        lists = [p["trades"] for p in periods if type(p) is dict and type(p.get("trades")) is list and p["trades"]]
+        rows = _flat_rows([r for trades in lists for r in trades], trade) if len(lists) > 1 else None
+        if rows is None:
+            return
+        at = 0
+        for trades in lists:
+            self.rows[id(trades)] = (trades, rows[at:at + len(trades)])
+            at += len(trades)
 
 
 # A trade's values, column by column: the exact types spelled without conversion
 _FLOATS = frozenset({float, np.float64})
 _INTS = frozenset({int, np.int64, np.int32})
+_ESCAPED = re.compile(r'[\x00-\x1f"\\]')  # what json escapes (ensure_ascii off): nothing else
+_CUT = "\x00"  # splits a column's joined text: in no spelled number, no key, no unescaped string
 
 
-def _column(values: list, shape: _Shape | None) -> list[str] | None:
-    """One key's values across a list of flat objects, spelled a column at a time; None
-    when the column holds anything but plain floats, ints, strings or bools (the caller
-    then takes the general path, value by value)."""
+def _prefixed(prefix: str, spelled: str) -> list[str]:
+    """"a,b,c" (numbers: no comma inside one) -> [prefix + "a", prefix + "b", ...], in C."""
+    return (prefix + spelled.replace(",", _CUT + prefix)).split(_CUT)
+
+
+def _column(values: list, shape: _Shape | None, prefix: str) -> list[str] | None:
+    """One key's values across a list of flat objects, each spelled after `prefix`
+    (its `, "key": `), a whole column in a few calls; None when the column holds anything
+    but plain floats, ints, strings or bools (the caller then takes the general path,
+    value by value)."""
     types = set(map(type, values))
     ints = shape is not None and shape.ints
     if types <= _FLOATS:
         a = np.array(values, dtype=np.float64)
         finite = np.isfinite(a)
         if ints and finite.all() and np.all(a == np.round(a)):
-            return list(map(int.__repr__, a.astype(np.int64).tolist()))
-        # orjson spells the column (null where not finite) in one call; no comma inside a number
-        out = orjson.dumps(a, option=_NUMPY).decode()[1:-1].split(",")
+            return _prefixed(prefix, orjson.dumps(a.astype(np.int64), option=_NUMPY).decode()[1:-1])
+        # orjson spells the column (null where not finite) in one call
+        out = _prefixed(prefix, orjson.dumps(a, option=_NUMPY).decode()[1:-1])
         if ints:  # integer-valued floats among non-integer ones: each on its own
             for i in np.flatnonzero(finite & (a == np.round(a))).tolist():
-                out[i] = int.__repr__(int(a[i]))
+                out[i] = prefix + int.__repr__(int(a[i]))
         return out
     if types == {str}:
-        return list(map(_jstr, values))
+        if _ESCAPED.search("".join(values)) is None:  # the usual: nothing to escape, so quotes suffice
+            return (prefix + '"' + ('"' + _CUT + prefix + '"').join(values) + '"').split(_CUT)
+        return [prefix + _jstr(v) for v in values]
     if types <= _INTS:
-        return list(map(int.__repr__, map(int, values)))
+        try:
+            a = np.array(values, dtype=np.int64)
+        except OverflowError:  # past 64 bits: Python spells it
+            return [prefix + int.__repr__(int(v)) for v in values]
+        return _prefixed(prefix, orjson.dumps(a, option=_NUMPY).decode()[1:-1])
     if types == {bool}:
-        return ["true" if v else "false" for v in values]
+        return [prefix + ("true" if v else "false") for v in values]
     return None
 
 
 def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
     """A list of flat objects with one set of keys (a period's trades), a line per object,
     built a column at a time; None when the list is not of that kind."""
-    if len(rows) < 8 or set(map(type, rows)) != {dict}:
+    if len(rows) < 8 or set(map(type, rows)) != {dict}:  # a short list: setting up columns would cost more
         return None
     keys = rows[0].keys()
     if not all(map(keys.__eq__, map(dict.keys, rows))):
@@ -413,14 +454,13 @@ def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
         return None
     names = [e[0] for e in entries]
     columns = []
-    for (_, _, sub, _, _), values in zip(entries, zip(*map(operator.itemgetter(*names), rows))
-                                         if len(names) > 1 else [[r[names[0]] for r in rows]]):
-        col = _column(list(values), sub)
+    values = zip(*map(operator.itemgetter(*names), rows)) if len(names) > 1 else [[r[names[0]] for r in rows]]
+    for n, ((_, _, sub, _, key), column) in enumerate(zip(entries, values)):
+        col = _column(list(column), sub, ("{" if n == 0 else ", ") + key + ": ")
         if col is None:
             return None
         columns.append(col)
-    template = "{" + ", ".join(key.replace("%", "%%") + ": %s" for _, _, _, _, key in entries) + "}"
-    return list(map(template.__mod__, zip(*columns)))
+    return list(map("".join, zip(*columns, itertools.repeat("}", len(rows)))))
 
 
 def iter_report_json(report: Mapping):
@@ -460,6 +500,7 @@ def iter_report_json(report: Mapping):
             continue
         yield '  "models": [\n'
         for i, m in enumerate(models):
+            w.spell_trades(m, model_shape)
             try:
                 piece = w.block(m, model_shape, "    ", True)
             except _Unwritable as exc:
@@ -478,8 +519,9 @@ def report_to_json(report: Mapping) -> str:
 def to_jsonable(report: Mapping) -> dict:
     """The report as JSON values in the schema's key order: numpy scalars and arrays
     as numbers and lists, NaN/inf as null, datetimes as ISO-8601 UTC, paths as str.
-    It is the written text parsed back: one set of conversion rules for every reader."""
-    text = _Writer().block(report, _report_shape(), "", False)
+    It is the written text parsed back: one set of conversion rules for every reader
+    (on one line: the layout is for people, and costs time here)."""
+    text = _Writer().inline(report, _report_shape())
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:  # an integer past 64 bits: the json module reads any

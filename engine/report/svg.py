@@ -3,6 +3,7 @@ per chart. Axis frames, min/max downsampling of curves, and the chart kinds."""
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 
@@ -34,14 +35,20 @@ def downsample_rows(ys: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> list[
     m = inner.shape[1]
     width = -(-m // max(1, (max_points - 2) // 2))
     rows = -(-m // width)
-    lo = np.full((k, rows * width), np.inf)
-    hi = np.full((k, rows * width), -np.inf)
     finite = np.isfinite(inner)
-    lo[:, :m] = np.where(finite, inner, np.inf)
-    hi[:, :m] = np.where(finite, inner, -np.inf)
+    if finite.all():  # the usual curve: no copies
+        lo = hi = inner
+    else:  # a non-finite value is never a bucket's extreme
+        lo, hi = np.where(finite, inner, np.inf), np.where(finite, inner, -np.inf)
+    whole = (rows - 1) * width  # the buckets before the last, which may be short
     base = np.arange(rows) * width
-    idx_lo = base + lo.reshape(k, rows, width).argmin(axis=2)
-    idx_hi = base + hi.reshape(k, rows, width).argmax(axis=2)
+    idx_lo, idx_hi = np.empty((k, rows), dtype=np.int64), np.empty((k, rows), dtype=np.int64)
+    idx_lo[:, :-1] = lo[:, :whole].reshape(k, rows - 1, width).argmin(axis=2)
+    idx_hi[:, :-1] = hi[:, :whole].reshape(k, rows - 1, width).argmax(axis=2)
+    idx_lo[:, -1] = lo[:, whole:].argmin(axis=1)
+    idx_hi[:, -1] = hi[:, whole:].argmax(axis=1)
+    idx_lo += base
+    idx_hi += base
     # buckets are disjoint and in order: each one's two indices, smaller first, are sorted
     pairs = np.sort(np.stack((idx_lo, idx_hi), axis=2), axis=2).reshape(k, -1)
     out = []
@@ -142,9 +149,14 @@ _TIME_STEPS = [(1, "%m-%d"), (2, "%m-%d"), (7, "%m-%d"), (14, "%m-%d"), (30.4375
                (91.3125, "%Y-%m"), (182.625, "%Y-%m"), (365.25, "%Y")]
 
 
-def time_ticks(t0: float, t1: float, n: int = 6) -> list[tuple[float, str]]:
+@functools.lru_cache(maxsize=256)  # the models of a run share their windows, and so their ticks
+def time_ticks(t0: float, t1: float, n: int = 6) -> tuple[tuple[float, str], ...]:
     """About n ticks between epoch seconds t0 and t1, at whole days (UTC), labelled by date;
     month and year steps land on the first of the month."""
+    return tuple(_time_ticks(t0, t1, n))
+
+
+def _time_ticks(t0: float, t1: float, n: int) -> list[tuple[float, str]]:
     import datetime as dt
 
     span_days = max((t1 - t0) / DAY, 1e-9)
