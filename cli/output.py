@@ -9,12 +9,18 @@ import os
 import re
 import sys
 import textwrap
+import threading
 
 import click
 from rich import box
 from rich.console import Console
+from rich.cells import cell_len
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from engine.report import write_html_report, write_json_report
+from engine.stress import SCENARIOS
 
 DECISION_STYLE = {"LIVE": "bold green", "PAPER": "yellow", "RETRAIN": "magenta", "DROP": "bold red"}
 DECISION_ORDER = {"LIVE": 0, "PAPER": 1, "RETRAIN": 2, "DROP": 3, None: 4}
@@ -45,12 +51,11 @@ def status(label: str, console: Console | None = None, after_s: float = PROGRESS
     the current step, and while chunks run a bar of trajectories done (rich.progress).
     Yields the callback the engine calls with a step (str) or an engine.run
     ChunkProgress (it says so by `takes_chunks`)."""
-    import threading
-
     err = console or Console(stderr=True)
     if not err.is_terminal:
         yield _silent
         return
+    # lazy: rich.progress, only on a terminal
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
@@ -270,8 +275,6 @@ def print_backtest(report: dict, verbose: bool = False) -> None:
 
 
 def write_reports(report: dict, json_path, html_path) -> None:
-    from engine.report import write_html_report, write_json_report
-
     con = Console(stderr=True, highlight=False)
     if json_path:
         write_json_report(json_path, report)
@@ -309,9 +312,6 @@ def print_table(con: Console, title: str, columns: list[tuple[str, str]], rows: 
     with no_wrap columns, but built as one styled Text: rich lays out a Table cell by cell
     (~0.3 ms a row), so a 1,000-model summary took seconds. Tables that do not fit the
     console, or that hold a line break, go to rich.Table itself, which shrinks them."""
-    from rich.cells import cell_len
-    from rich.text import Text
-
     heads = [h for h, _ in columns]
     widths = [cell_len(h) for h in heads]
     for row in rows:
@@ -394,8 +394,6 @@ def print_summary_table(con: Console, report: dict, profile: str) -> list[dict]:
 def print_stress_table(con: Console, report: dict) -> None:
     """--stress: a row per model, PSR(0) and the annual OOS Sharpe (the backtest's Sharpe
     without folds) under each scenario, and whether it is FRAGILE_TO_COSTS."""
-    from engine.stress import SCENARIOS
-
     models = [e for e in report["models"] if e.get("stress")]
     if not models:
         return
@@ -435,8 +433,6 @@ def print_validate(report: dict, verbose: bool = False) -> None:
                           f"{escape(str(entry['model_path']))}")
                 print_folds(con, entry)
         con.print()
-    from rich.cells import cell_len
-
     models = print_summary_table(con, report, profile)
     print_stress_table(con, report)
     # one print for all models' lines: rich renders each print (~0.3 ms), and wraps each

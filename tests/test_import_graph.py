@@ -46,16 +46,6 @@ def test_imports_point_down_the_layers():
     assert up == []
 
 
-# Every module's function-level imports are checked (issue 12 item 5), but those of a
-# module being rewritten in parallel, whose owner adds it back.
-LAZY_EXEMPT = {"cli.output", "engine.report.build", "engine.report.html", "engine.report.schema",
-               "engine.report.svg"}
-
-
-def _checked(module: str) -> bool:
-    return module not in LAZY_EXEMPT
-
-
 def says_why(lines: list[str], line: int) -> bool:
     """`# lazy: why` on the import's line, or above the run of imports it is part of
     (one comment for a group of imports from one lazy library)."""
@@ -76,14 +66,15 @@ def test_the_lazy_rule_reads_groups_and_lines(tmp_path):
 
 
 def test_a_function_level_import_says_why_it_is_lazy():
-    """One stays inside a function only to keep start-up fast (or to reach an optional
-    library), and says so: `# lazy: why` on its line or above its group of imports."""
+    """In every module of cli/, engine/ and kernels/, an import stays inside a function
+    only to keep start-up fast (or to reach an optional library), and says so: `# lazy:
+    why` on its line or above its group of imports (issue 12 item 5)."""
     from tests.import_graph import module_files
 
     files = module_files()
     silent = []
     for imp in all_imports(libraries=True):
-        if not (imp.function_level and _checked(imp.source)):
+        if not imp.function_level:
             continue
         lines = files[imp.source].read_text().splitlines()
         if not says_why(lines, imp.line):

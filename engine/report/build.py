@@ -7,7 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+from importlib import metadata
 from pathlib import Path
+
+from .. import __version__
 
 from .schema_file import SCHEMA_ID
 
@@ -20,10 +23,6 @@ def now_iso() -> str:
 
 
 def versions() -> dict:
-    from importlib import metadata
-
-    from .. import __version__
-
     out = {"foldgate": __version__, "python": platform.python_version()}
     # from the package metadata: `gate` never needs numba, and a warm run never imports
     # torch (policies come from the cache)

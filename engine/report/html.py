@@ -19,6 +19,8 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..decision import DECISIONS  # LIVE, PAPER, RETRAIN, DROP: also the page's sort order
+from ..errors import ConfigError
+from ..gating import as_thresholds, default_thresholds, metric_level
 from .jsonio import to_jsonable
 from .page_assets import CSS, SCRIPT, csp
 from .svg import downsample_rows, forest_plot, stitched_chart
@@ -253,9 +255,6 @@ GATE_LEVELS = ("DROP", "REVIEW", "APPROVED")  # engine.gating.metric_level's 0, 
 def _gate_thresholds(thresholds: dict | None):
     """The report's thresholds as engine.gating reads them (over the defaults), so the
     table's levels and operators come from gating's own comparisons, never a copy."""
-    from ..errors import ConfigError
-    from ..gating import as_thresholds
-
     try:
         return as_thresholds(thresholds or None)
     except ConfigError:  # a hand-edited report: show the defaults rather than fail the page
@@ -263,22 +262,16 @@ def _gate_thresholds(thresholds: dict | None):
 
 
 def _gate_level(value, key: str, t) -> str | None:
-    from ..gating import metric_level
-
     return None if value is None else GATE_LEVELS[metric_level(key, value, t)]
 
 
 def _gate_op(key: str, t) -> str:
     """<= for a metric where less is better (no value is too small to approve), else >=."""
-    from ..gating import metric_level
-
     return "&le;" if metric_level(key, -math.inf, t) == 2 else "&ge;"
 
 
 @functools.lru_cache(maxsize=1)
 def _default_thresholds() -> dict:
-    from ..gating import default_thresholds
-
     return default_thresholds().to_dict()
 
 

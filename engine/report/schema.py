@@ -210,7 +210,7 @@ def validate_report(report: Mapping) -> None:
     """Check `report` (as it would be written) against the schema and the cross-field
     rules; raise ReportSchemaError listing every problem by its path."""
     try:
-        import jsonschema
+        import jsonschema  # lazy: a test dependency, not a runtime one
     except ImportError as exc:  # a test dependency, not a runtime one
         raise RuntimeError("validate_report needs the jsonschema package (pip install jsonschema)") from exc
 

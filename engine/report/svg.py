@@ -3,6 +3,7 @@ per chart. Axis frames, min/max downsampling of curves, and the chart kinds."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import html
 import math
@@ -157,8 +158,6 @@ def time_ticks(t0: float, t1: float, n: int = 6) -> tuple[tuple[float, str], ...
 
 
 def _time_ticks(t0: float, t1: float, n: int) -> list[tuple[float, str]]:
-    import datetime as dt
-
     span_days = max((t1 - t0) / DAY, 1e-9)
     step, fmt = next(((d, f) for d, f in _TIME_STEPS if span_days / d <= n), _TIME_STEPS[-1])
     utc = dt.timezone.utc
