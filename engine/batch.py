@@ -289,8 +289,11 @@ class Batch:
         return out
 
 
-def split_result(result: SimulationResult, packed: PackedBatch, bars_per_year=None) -> list[dict]:
-    """One dict per packed trajectory (see `Batch.run`)."""
+def split_result(result: SimulationResult, packed: PackedBatch, bars_per_year=None,
+                 trades: bool = True) -> list[dict]:
+    """One dict per packed trajectory (see `Batch.run`). trades=False leaves out the
+    `trades` tuples (the arrays `trade_int` and `trade_float` hold the same): a 512-
+    trajectory chunk has ~40,000 trades, and the pipeline reads the arrays."""
     eq_off = result.traj_eq_off
     tr_off = result.traj_trade_off
     n_traj = len(packed.trajectory_ids)
@@ -305,10 +308,11 @@ def split_result(result: SimulationResult, packed: PackedBatch, bars_per_year=No
     # per trajectory: numpy scalar indexing and a conversion per trade cost more than
     # the kernel at 30,000 trajectories. Each trajectory's slots are its bars (the most
     # trades it can have), so the used rows are picked out first.
-    capacity = np.diff(tr_off)
-    used = np.arange(int(tr_off[-1])) - np.repeat(tr_off[:-1], capacity) < np.repeat(result.n_trades, capacity)
-    all_trades = list(zip(*result.trade_int[used].T.tolist(), *result.trade_float[used].T.tolist()))
-    first = np.concatenate(([0], np.cumsum(result.n_trades))).tolist()
+    if trades:
+        capacity = np.diff(tr_off)
+        used = np.arange(int(tr_off[-1])) - np.repeat(tr_off[:-1], capacity) < np.repeat(result.n_trades, capacity)
+        all_trades = list(zip(*result.trade_int[used].T.tolist(), *result.trade_float[used].T.tolist()))
+        first = np.concatenate(([0], np.cumsum(result.n_trades))).tolist()
     tr, nt, eo = tr_off.tolist(), result.n_trades.tolist(), eq_off.tolist()
     stats = result.stats.tolist()
     equity, trade_int, trade_float = result.equity, result.trade_int, result.trade_float
@@ -321,12 +325,13 @@ def split_result(result: SimulationResult, packed: PackedBatch, bars_per_year=No
             "trajectory": ids[i],
             "equity": equity[eo[i]:eo[i + 1]],
             "returns": returns[i],
-            "trades": all_trades[first[i]:first[i + 1]],
             "trade_int": trade_int[a:a + n],
             "trade_float": trade_float[a:a + n],
             "stats": {"exposure_bars": int(st[0]), "traded_notional": st[1],
                       "clipped_shorts": int(st[2]), "n_fills": int(st[3])},
         }
+        if trades:
+            item["trades"] = all_trades[first[i]:first[i + 1]]
         if rows is not None:
             item["metrics"] = rows[i]
         out.append(item)

@@ -280,7 +280,8 @@ def _run_chunks(batch, traj_ids, bpy_list, device, cfg: RunConfig, progress, res
                           run_dir=run_dir,
                           resume=cfg.resume if resume is None else resume,
                           chunk_size=cfg.chunk_size, executor=executor,
-                          progress=on_chunk if progress else None)
+                          progress=on_chunk if progress else None,
+                          trades=False)  # the report's records read trade_int / trade_float
     finally:
         executor.close()
     cfg.run_stats = {"chunks": out.n_chunks, "chunks_run": out.chunks_run,

@@ -278,3 +278,21 @@ def test_chunks_are_fsynced_and_the_index_is_not(batch, order, tmp_path, monkeyp
     (tmp_path / "index.json").write_text("")  # a crash's leftover: the chunks still count
     again = run_chunked(batch, order, run_dir=tmp_path, chunk_size=9, resume=True)
     assert again.chunks_reused == len(chunks) and again.chunks_run == 0
+
+
+def test_results_without_trade_tuples_are_the_same_otherwise(batch, order):
+    """trades=False (the pipeline's) leaves out only the tuples: the arrays hold the
+    same trades, row for row."""
+    full = run_chunked(batch, order, chunk_size=7, bars_per_year=8760.0).results
+    lean = run_chunked(batch, order, chunk_size=7, bars_per_year=8760.0, trades=False).results
+    assert len(full) == len(lean)
+    seen = 0
+    for f, g in zip(full, lean):
+        assert "trades" not in g and set(f) - set(g) == {"trades"}
+        assert f["metrics"].keys() == g["metrics"].keys()
+        assert all(a == b or (a != a and b != b) for a, b in zip(f["metrics"].values(), g["metrics"].values()))
+        assert np.array_equal(f["equity"], g["equity"])
+        rows = [tuple(a) + tuple(b) for a, b in zip(g["trade_int"].tolist(), g["trade_float"].tolist())]
+        assert f["trades"] == rows
+        seen += len(rows)
+    assert seen > 0

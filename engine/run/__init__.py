@@ -88,12 +88,14 @@ def check_chunk_size(chunk_size) -> int:
 
 def run_chunked(batch, trajectories=None, *, bars_per_year=None, device: str = "cpu",
                 run_dir=None, resume: bool = False, chunk_size: int | None = None,
-                executor=None, progress: Callable[[ChunkProgress], None] | None = None
-                ) -> RunOutput:
+                executor=None, progress: Callable[[ChunkProgress], None] | None = None,
+                trades: bool = True) -> RunOutput:
     """Simulate trajectory ids `trajectories` (all by default) of `batch` chunk by
     chunk; see the module docstring. `bars_per_year` as in Batch.run. `chunk_size`
     None: the size a resumed run directory records, else DEFAULT_CHUNK_SIZE.
-    `executor`: a LocalExecutor (default) or RayExecutor; it is not closed here."""
+    `executor`: a LocalExecutor (default) or RayExecutor; it is not closed here.
+    `trades`: each result's `trades` tuples too, as Batch.run gives them (the arrays
+    `trade_int` and `trade_float` hold the same)."""
     t_start = time.perf_counter()
     ids = list(range(len(batch.trajectories))) if trajectories is None else [
         int(t) for t in trajectories]
@@ -149,7 +151,7 @@ def run_chunked(batch, trajectories=None, *, bars_per_year=None, device: str = "
                 report(index, chunk, False)
                 if pause:
                     time.sleep(pause)
-        results = _merge(batch, [done[index] for index, _ in chunks], ids, bars_per_year)
+        results = _merge(batch, [done[index] for index, _ in chunks], ids, bars_per_year, trades)
     finally:
         if rd is not None:
             rd.close()
@@ -183,7 +185,7 @@ def _equity_lengths(batch, ids) -> np.ndarray:
                     dtype=np.int64)
 
 
-def _merge(batch, chunks: list[ChunkResult], ids: list[int], bars_per_year) -> list[dict]:
+def _merge(batch, chunks: list[ChunkResult], ids: list[int], bars_per_year, trades: bool = True) -> list[dict]:
     """Split every chunk per trajectory as Batch.run does, and concatenate."""
     n = len(ids)
     bpy = None
@@ -198,7 +200,7 @@ def _merge(batch, chunks: list[ChunkResult], ids: list[int], bars_per_year) -> l
                                   chunk.trade_float, chunk.stats, chunk.traj_eq_off,
                                   chunk.traj_trade_off)
         out.extend(split_result(result, PackedBatch({}, part, capital),
-                                None if bpy is None else bpy[at:at + k]))
+                                None if bpy is None else bpy[at:at + k], trades))
         at += k
     return out
 
