@@ -1,15 +1,15 @@
 """The policy's float32 forward pass in the CPU simulation kernel (kernels/simulate.py):
 up to four trajectories ("lanes") of one model at once, sharing every weight load.
 
-Weights are stored transposed, (in, out) row-major, and each layer is an
-outer-product update: for every input, add input * weight row to a contiguous
-accumulator over the outputs. That inner loop vectorises; a dot product per output
-would not (LLVM may not reorder a float reduction). Each step is an explicit fused
-multiply-add (kernels/fma.py: one rounding, twice the throughput of a multiply and an
-add), bias first, then inputs in index order: the NumPy reference does the same
-correctly rounded steps in the same order, so kernel and reference agree bit for bit.
-Compiled as kernels/simulate.py's per-bar helpers are (its module doc says why): no
-runtime, no wrappers, jitted callers only.
+Weights are stored transposed, (in, out) row-major. Each layer's outputs are computed
+in slices by kernels/simd.py's register-blocked blocks: the slice's accumulators of all
+lanes stay in vector registers over the whole input loop, starting from the biases, and
+take one explicit fused multiply-add per input in index order (kernels/fma.py: one
+rounding, twice the throughput of a multiply and an add). The NumPy reference does the
+same correctly rounded steps in the same order, so kernel and reference agree bit for
+bit. Compiled as kernels/simulate.py's per-bar helpers are (its module doc says why):
+no runtime, no wrappers, jitted callers only; the layer functions are inlined into
+`_forward_nb`, their one caller.
 """
 
 from __future__ import annotations

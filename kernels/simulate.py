@@ -29,7 +29,7 @@ IR inlining of four lanes' worth of calls added 3 s to the cold compile. The hel
 get no Python or C wrappers (no_cpython_wrapper, no_cfunc_wrapper: 1.5 s of every cold
 compile); call them from jitted code only.
 
-Numba's cache is keyed on this file only: after editing kernels/mlp.py,
+Numba's cache is keyed on this file only: after editing kernels/mlp.py, kernels/simd.py,
 kernels/activations.py, kernels/fma.py or kernels/codes.py, delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh
 files anyway).
 """
