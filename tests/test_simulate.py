@@ -415,6 +415,44 @@ def test_mlp_matches_naive_forward_bitwise_and_torch_closely():
             np.testing.assert_allclose(got, h.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_in, hidden, n_out", [
+    (16, (64, 64), 3),  # the reference shape: 4 x 64 blocks and a 3-column tail
+    (5, (96,), 5),  # 64 + 32 outputs; a tail of 5 columns takes two tail blocks
+    (33, (48, 17), 7),  # 32 + 16 outputs, 16 + a 1-column tail, a 7-column tail
+    (3, (8, 24), 9),  # one 8-wide block; 16 + 8; 8 + a 1-column tail
+    (70, (1,), 16),  # a 1-wide hidden layer (tail only), one 16-wide block out
+    (2, (65,), 2),  # 64 + a 1-column tail
+    (9, (), 33),  # no hidden layer: 32 + 1
+])
+def test_every_block_shape_matches_naive_forward_in_every_lane(n_in, hidden, n_out):
+    """Each lane its own observation, in the 1-, 2- and 4-lane forms: every output of
+    every lane is the naive reference's, bit for bit, whatever mix of 16-wide blocks,
+    8-wide blocks and lane-vector tail blocks the widths take."""
+    rng = np.random.default_rng(n_in * 131 + n_out)
+    pol = make_policy(rng, n_features=n_in, hidden=hidden, targets=tuple(range(n_out)),
+                      scale=2.0)
+    batch = Batch()
+    o, c, f = make_series(rng, 5, pol.features)
+    sid = batch.add_series(o, c, f, pol.features)
+    batch.add_trajectory(batch.add_model(pol, sid), sid, 0, 5, capital=1.0)
+    a = batch.pack().arrays
+    width = a["max_width"]
+    for _ in range(3):
+        xs = [(3 * rng.standard_normal(n_in)).astype(np.float32) for _ in range(_LANES)]
+        want = [naive_forward(pol, x) for x in xs]
+        for n_lanes in (1, 2, _LANES):
+            # garbage where nothing is read, so a block that read it would show
+            buf = rng.standard_normal(3 * _LANES * width).astype(np.float32) * 1e3
+            for lane in range(_LANES):
+                buf[lane * width:lane * width + n_in] = xs[lane]
+            out = forward_from_python(buf, width, n_lanes, 0, len(pol.layers), a["layer_in"],
+                                      a["layer_out"], a["layer_w_off"], a["layer_b_off"],
+                                      a["weights"], a["biases"], a["model_act"][0])
+            for lane in range(n_lanes):
+                got = buf[out + lane * width:out + lane * width + n_out]
+                assert got.tobytes() == want[lane].tobytes(), (n_lanes, lane)
+
+
 # ---------------------------------------------------------------------------------
 # the wrapper's checks
 
