@@ -218,6 +218,24 @@ def test_fill_modes_differ_where_the_orders_do():
     assert len({o["equity"].tobytes() for o in outs}) == 3
 
 
+def test_a_trajectory_fill_mode_is_checked_and_overrides_the_batch_default():
+    from engine.errors import FoldgateError
+
+    rng = np.random.default_rng(2)
+    pol = make_policy(rng)
+    batch = Batch(fill_mode="close")
+    o, c, f = make_series(rng, 30, pol.features)
+    sid = batch.add_series(o, c, f, pol.features)
+    mid = batch.add_model(pol, sid)
+    for bad in ("at-noon", 3, True):
+        with pytest.raises(FoldgateError, match="fill"):
+            batch.add_trajectory(mid, sid, 0, 30, capital=1e5, fill_mode=bad)
+    ids = [batch.add_trajectory(mid, sid, 0, 30, capital=1e5, fill_mode=m)
+           for m in (None, "next-open", 2, "close")]
+    assert batch.fill_modes(ids).tolist() == [1, 0, 2, 1]
+    assert batch.pack(ids).arrays["fill_mode"].tolist() == [1, 0, 2, 1]
+
+
 @pytest.mark.parametrize("fill", [0, 1, 2])
 def test_several_models_and_series_in_one_call(fill):
     rng = np.random.default_rng(11)
