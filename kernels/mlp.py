@@ -19,7 +19,7 @@ from numba import njit, uint64
 
 from .activations import tanh_f32_nb
 from .codes import ACT_TANH
-from .simd import (TAIL_COLUMNS, block1x1_nb, block1x2_nb, block1x8_nb, block2x1_nb,
+from .simd import (TAIL_COLUMNS, VECTOR, WIDE_BLOCKS, block1x1_nb, block1x2_nb, block1x8_nb, block2x1_nb,
                    block2x2_nb, block2x8_nb, block4x1_nb, block4x2_nb, block4x4_nb, block4x8_nb,
                    prefer_wide_vectors_nb, tail1_nb, tail2_nb, tail4_nb)
 
@@ -70,11 +70,11 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
     return src
 
 
-# The layer kernels: dst = bias + src @ W, W stored transposed,
-# (in, out) row-major, for the lanes at src + l * width -> dst + l * width. Outputs in
-# slices of 32, 16 and 8 go to kernels/simd.py's register-blocked multiply-add blocks,
-# the last n_out % 8 (all of a 3-action output layer) to its tail blocks, which
-# vectorise over the lanes instead. Either way one fused multiply-add (one rounding)
+# The layer kernels: dst = bias + src @ W, W stored transposed, (in, out) row-major,
+# for the lanes at src + l * width -> dst + l * width. Outputs in slices of 4 (AVX-512
+# only), 2 and 1 vectors of VECTOR, then 8, go to kernels/simd.py's register-blocked
+# multiply-add blocks, the last n_out % 8 (all of a 3-action output layer) to its tail
+# blocks, which vectorise over the lanes instead. Either way one fused multiply-add (one rounding)
 # per input, in input order, after the bias: the reference's sequential order, and
 # lanes share every weight load.
 
@@ -83,12 +83,12 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
       inline="always")
 def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
-    while j0 + 32 <= n_out:
+    while j0 + 2 * VECTOR <= n_out:
         block1x2_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 32
-    if j0 + 16 <= n_out:
+        j0 += 2 * VECTOR
+    if j0 + VECTOR <= n_out:
         block1x1_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 16
+        j0 += VECTOR
     if j0 + 8 <= n_out:
         block1x8_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 8
@@ -101,12 +101,12 @@ def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights, biases, b_off):
       inline="always")
 def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
-    while j0 + 32 <= n_out:
+    while j0 + 2 * VECTOR <= n_out:
         block2x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 32
-    if j0 + 16 <= n_out:
+        j0 += 2 * VECTOR
+    if j0 + VECTOR <= n_out:
         block2x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 16
+        j0 += VECTOR
     if j0 + 8 <= n_out:
         block2x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 8
@@ -119,15 +119,15 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off)
       inline="always")
 def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
-    while j0 + 64 <= n_out:
+    while WIDE_BLOCKS and j0 + 4 * VECTOR <= n_out:
         block4x4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 64
-    while j0 + 32 <= n_out:
+        j0 += 4 * VECTOR
+    while j0 + 2 * VECTOR <= n_out:
         block4x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 32
-    if j0 + 16 <= n_out:
+        j0 += 2 * VECTOR
+    if j0 + VECTOR <= n_out:
         block4x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 16
+        j0 += VECTOR
     if j0 + 8 <= n_out:
         block4x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 8

@@ -471,6 +471,31 @@ def test_every_block_shape_matches_naive_forward_in_every_lane(n_in, hidden, n_o
                 assert got.tobytes() == want[lane].tobytes(), (n_lanes, lane)
 
 
+def test_every_block_shape_matches_on_a_cpu_without_avx512(tmp_path):
+    """The blocks take 8-wide vectors and at most 2 per lane where the CPU has no
+    AVX-512 (kernels/simd.py): the same checks, compiled for Haswell (AVX2), which this
+    CPU runs too."""
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("NUMBA_CPU_NAME"):  # already run for another target
+        pytest.skip("NUMBA_CPU_NAME is set")
+    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="",
+               NUMBA_CACHE_DIR=str(tmp_path))
+    code = ("import kernels.simd as s, sys; sys.exit(0 if (s.VECTOR, s.WIDE_BLOCKS) == (8, False)"
+            " else 3)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    assert subprocess.run([sys.executable, "-c", code], env=env, cwd=root).returncode == 0
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           os.path.join(here, "test_simulate.py"), "-k",
+                           "every_block_shape_matches_naive or lockstep_pairs"],
+                          env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout
+
+
 # ---------------------------------------------------------------------------------
 # the wrapper's checks
 
