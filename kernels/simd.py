@@ -60,8 +60,12 @@ def prefer_wide_vectors_nb(typingctx):
 
     def codegen(context, builder, signature, args):
         # llvmlite knows only keyword attributes; a string attribute goes into the
-        # underlying set directly and is printed as is in the function's definition
-        set.add(builder.function.attributes, PREFER_WIDTH_ATTR)
+        # underlying set directly and is printed as is in the function's definition.
+        # A hint only: an llvmlite that stores attributes otherwise just goes without.
+        try:
+            set.add(builder.function.attributes, PREFER_WIDTH_ATTR)
+        except TypeError:
+            pass
         return context.get_constant(types.int32, 0)
 
     return sig, codegen
