@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.codes import ACT_NAMES, ACTION_NAMES, FILL_NAMES, STATE_NAMES
+from kernels.codes import ACT_NAMES, ACTION_NAMES, FILL_CODES, FILL_NAMES, STATE_NAMES
 from kernels.inputs import FILL_DTYPE, KERNEL_INPUTS, validate_inputs
 from kernels import jit_cache
 from kernels.simulate import SimulationResult, simulate_inputs
@@ -58,7 +58,7 @@ def _fill_code(fill_mode: int | str) -> int:
             raise FoldgateError(f"fill must be one of {', '.join(FILL_NAMES)}, "
                                 f"got {fill_mode!r}")
         fill_mode = FILL_NAMES[fill_mode]
-    if isinstance(fill_mode, bool) or fill_mode not in FILL_NAMES.values():
+    if isinstance(fill_mode, bool) or fill_mode not in FILL_CODES:
         raise FoldgateError(f"fill_mode must be 0 (next open), 1 (close) or 2 (next open, "
                             f"one bar late), got {fill_mode!r}")
     return int(fill_mode)

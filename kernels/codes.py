@@ -32,6 +32,7 @@ FILL_NEXT_OPEN, FILL_CLOSE, FILL_NEXT_OPEN_LATE = 0, 1, 2
 # "next-open-late" is the --stress delay scenario (docs/design.md 11), not a --fill choice
 FILL_NAMES = {"next-open": FILL_NEXT_OPEN, "close": FILL_CLOSE,
               "next-open-late": FILL_NEXT_OPEN_LATE}
+FILL_CODES = tuple(FILL_NAMES.values())
 
 # The float64 account of one trajectory, the slots the fill books into. A trade's
 # entry and exit prices are value / units over its fills (so partial fills average).

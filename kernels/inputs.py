@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .codes import (ACT_RELU, ACTION_CONTINUOUS, ACTION_DISCRETE, FILL_CLOSE,
-                    FILL_NEXT_OPEN, FILL_NEXT_OPEN_LATE, STATE_BARS_HELD)
+from .codes import ACT_RELU, ACTION_CONTINUOUS, ACTION_DISCRETE, FILL_CODES, STATE_BARS_HELD
 
 MARKET_INPUTS = ("open_", "close", "bar_off", "feats", "feat_off", "n_feat")
 _MODELS = ("model_feat_off", "model_feat_col", "model_window", "model_state_off",
@@ -34,8 +33,7 @@ DTYPES = {
     "traj_slippage": np.float64, "traj_long_only": np.uint8, "model_norm": np.uint8,
 }
 FILL_DTYPE = np.int8
-"""fill_mode: one code of kernels/codes.py per trajectory."""
-FILL_CODES = (FILL_NEXT_OPEN, FILL_CLOSE, FILL_NEXT_OPEN_LATE)
+"""fill_mode: one code of kernels/codes.py (FILL_CODES) per trajectory."""
 
 
 def _array(name, x, dtype, ndim=1):
@@ -350,5 +348,5 @@ def validate_inputs(given: dict) -> KernelInputs:
     return KernelInputs(**a)
 
 
-__all__ = ["KernelInputs", "KERNEL_INPUTS", "MARKET_INPUTS", "DTYPES", "FILL_DTYPE", "FILL_CODES",
+__all__ = ["KernelInputs", "KERNEL_INPUTS", "MARKET_INPUTS", "DTYPES", "FILL_DTYPE",
            "validate_inputs"]

@@ -24,7 +24,7 @@ KERNELS_DIR = os.path.dirname(os.path.abspath(__file__))
 SIMULATE_KERNEL = "kernels.simulate._simulate_nb"
 # (module, dispatcher, typical cold compile in seconds on the 2-core reference machine)
 RUN_KERNELS = (
-    ("kernels.simulate", "_simulate_nb", 6.0),
+    ("kernels.simulate", "_simulate_nb", 4.5),
     ("kernels.features", "features_nb", 3.0),
     ("kernels.metrics", "_trajectory_metrics_nb", 1.5),
     ("kernels.metrics", "_returns_nb", 0.5),

@@ -1,15 +1,15 @@
 """The policy's float32 forward pass in the CPU simulation kernel (kernels/simulate.py):
 up to four trajectories ("lanes") of one model at once, sharing every weight load.
 
-Weights are stored transposed, (in, out) row-major, and each layer is an
-outer-product update: for every input, add input * weight row to a contiguous
-accumulator over the outputs. That inner loop vectorises; a dot product per output
-would not (LLVM may not reorder a float reduction). Each step is an explicit fused
-multiply-add (kernels/fma.py: one rounding, twice the throughput of a multiply and an
-add), bias first, then inputs in index order: the NumPy reference does the same
-correctly rounded steps in the same order, so kernel and reference agree bit for bit.
-Compiled as kernels/simulate.py's per-bar helpers are (its module doc says why): no
-runtime, no wrappers, jitted callers only.
+Weights are stored transposed, (in, out) row-major. Each layer's outputs are computed
+in slices by kernels/simd.py's register-blocked blocks: the slice's accumulators of all
+lanes stay in vector registers over the whole input loop, starting from the biases, and
+take one explicit fused multiply-add per input in index order (kernels/fma.py: one
+rounding, twice the throughput of a multiply and an add). The NumPy reference does the
+same correctly rounded steps in the same order, so kernel and reference agree bit for
+bit. Compiled as kernels/simulate.py's per-bar helpers are (its module doc says why):
+no runtime, no wrappers, jitted callers only; the layer functions are inlined into
+`_forward_nb`, their one caller.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from numba import njit, uint64
 
 from .activations import tanh_f32_nb
 from .codes import ACT_TANH
-from .simd import (TAIL_COLUMNS, block1x1_nb, block1x2_nb, block1x8_nb, block2x1_nb,
+from .simd import (TAIL_COLUMNS, VECTOR, WIDE_BLOCKS, block1x1_nb, block1x2_nb, block1x8_nb, block2x1_nb,
                    block2x2_nb, block2x8_nb, block4x1_nb, block4x2_nb, block4x4_nb, block4x8_nb,
                    prefer_wide_vectors_nb, tail1_nb, tail2_nb, tail4_nb)
 
@@ -70,11 +70,11 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
     return src
 
 
-# The layer kernels: dst = bias + src @ W, W stored transposed,
-# (in, out) row-major, for the lanes at src + l * width -> dst + l * width. Outputs in
-# slices of 32, 16 and 8 go to kernels/simd.py's register-blocked multiply-add blocks,
-# the last n_out % 8 (all of a 3-action output layer) to its tail blocks, which
-# vectorise over the lanes instead. Either way one fused multiply-add (one rounding)
+# The layer kernels: dst = bias + src @ W, W stored transposed, (in, out) row-major,
+# for the lanes at src + l * width -> dst + l * width. Outputs in slices of 4 (AVX-512
+# only), 2 and 1 vectors of VECTOR, then 8, go to kernels/simd.py's register-blocked
+# multiply-add blocks, the last n_out % 8 (all of a 3-action output layer) to its tail
+# blocks, which vectorise over the lanes instead. Either way one fused multiply-add (one rounding)
 # per input, in input order, after the bias: the reference's sequential order, and
 # lanes share every weight load.
 
@@ -83,12 +83,12 @@ def _forward_nb(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_w_off, l
       inline="always")
 def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
-    while j0 + 32 <= n_out:
+    while j0 + 2 * VECTOR <= n_out:
         block1x2_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 32
-    if j0 + 16 <= n_out:
+        j0 += 2 * VECTOR
+    if j0 + VECTOR <= n_out:
         block1x1_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 16
+        j0 += VECTOR
     if j0 + 8 <= n_out:
         block1x8_nb(buf, src, dst, 0, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 8
@@ -101,12 +101,12 @@ def _layer1_nb(buf, src, dst, n_in, n_out, w_off, weights, biases, b_off):
       inline="always")
 def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
-    while j0 + 32 <= n_out:
+    while j0 + 2 * VECTOR <= n_out:
         block2x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 32
-    if j0 + 16 <= n_out:
+        j0 += 2 * VECTOR
+    if j0 + VECTOR <= n_out:
         block2x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 16
+        j0 += VECTOR
     if j0 + 8 <= n_out:
         block2x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 8
@@ -119,15 +119,15 @@ def _layer2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off)
       inline="always")
 def _layer4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, biases, b_off):
     j0 = 0
-    while j0 + 64 <= n_out:
+    while WIDE_BLOCKS and j0 + 4 * VECTOR <= n_out:
         block4x4_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 64
-    while j0 + 32 <= n_out:
+        j0 += 4 * VECTOR
+    while j0 + 2 * VECTOR <= n_out:
         block4x2_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 32
-    if j0 + 16 <= n_out:
+        j0 += 2 * VECTOR
+    if j0 + VECTOR <= n_out:
         block4x1_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
-        j0 += 16
+        j0 += VECTOR
     if j0 + 8 <= n_out:
         block4x8_nb(buf, src, dst, width, n_in, n_out, w_off, weights, j0, biases, b_off)
         j0 += 8

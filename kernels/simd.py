@@ -31,8 +31,24 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-VECTOR = 16
-"""float32 elements of one vector of a block (a zmm register)."""
+def _avx512_target() -> bool:
+    """Whether Numba compiles for a CPU with AVX-512 (its features, as Numba's own
+    target machine takes them: NUMBA_CPU_FEATURES, else the host's)."""
+    from numba.core import config
+    from numba.core.codegen import get_host_cpu_features
+
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    return "+avx512f" in str(features).split(",")
+
+
+AVX512 = _avx512_target()
+VECTOR = 16 if AVX512 else 8
+"""float32 elements of one vector of a block: a zmm register with AVX-512, else a ymm
+one (Numba's cache is keyed on the CPU and its features, so each CPU gets its own)."""
+WIDE_BLOCKS = AVX512
+"""Blocks of 4 lanes x 4 vectors (16 accumulators) fit AVX-512's 32 vector registers;
+with AVX2's 16 they spilled to the stack and ran at half speed, so there the widest
+block is 4 lanes x 2 vectors."""
 PREFER_WIDTH_ATTR = '"prefer-vector-width"="512"'
 
 
@@ -44,8 +60,12 @@ def prefer_wide_vectors_nb(typingctx):
 
     def codegen(context, builder, signature, args):
         # llvmlite knows only keyword attributes; a string attribute goes into the
-        # underlying set directly and is printed as is in the function's definition
-        set.add(builder.function.attributes, PREFER_WIDTH_ATTR)
+        # underlying set directly and is printed as is in the function's definition.
+        # A hint only: an llvmlite that stores attributes otherwise just goes without.
+        try:
+            set.add(builder.function.attributes, PREFER_WIDTH_ATTR)
+        except TypeError:
+            pass
         return context.get_constant(types.int32, 0)
 
     return sig, codegen
@@ -231,7 +251,8 @@ tail4_nb = _make_tail(4)
 tail2_nb = _make_tail(2)
 tail1_nb = _make_tail(1)
 
-# (lanes, 16-wide vectors) blocks the layer loops of kernels/mlp.py use
+# (lanes, vectors of VECTOR) blocks the layer loops of kernels/mlp.py use, and 8-wide ones
+# for the last 8..15 outputs where VECTOR is 16
 block4x4_nb = _make_block(4, 4)
 block4x2_nb = _make_block(4, 2)
 block4x1_nb = _make_block(4, 1)
@@ -243,6 +264,6 @@ block4x8_nb = _make_block(4, 1, 8)
 block2x8_nb = _make_block(2, 1, 8)
 block1x8_nb = _make_block(1, 1, 8)
 
-__all__ = ["VECTOR", "TAIL_COLUMNS", "tail4_nb", "tail2_nb", "tail1_nb", "prefer_wide_vectors_nb", "block4x2_nb", "block4x1_nb", "block2x2_nb",
+__all__ = ["VECTOR", "AVX512", "WIDE_BLOCKS", "TAIL_COLUMNS", "tail4_nb", "tail2_nb", "tail1_nb", "prefer_wide_vectors_nb", "block4x2_nb", "block4x1_nb", "block2x2_nb",
            "block2x1_nb", "block1x2_nb", "block1x1_nb", "block4x8_nb", "block2x8_nb",
            "block1x8_nb"]

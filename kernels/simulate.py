@@ -29,9 +29,9 @@ IR inlining of four lanes' worth of calls added 3 s to the cold compile. The hel
 get no Python or C wrappers (no_cpython_wrapper, no_cfunc_wrapper: 1.5 s of every cold
 compile); call them from jitted code only.
 
-Numba's cache is keyed on this file only: after editing kernels/mlp.py,
-kernels/activations.py, kernels/fma.py or kernels/codes.py, delete kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh
-files anyway).
+Numba's cache is keyed on this file only: after editing kernels/mlp.py, kernels/simd.py,
+kernels/activations.py, kernels/fma.py or kernels/codes.py, delete
+kernels/__pycache__/simulate.*.nb[ic] (an install writes fresh files anyway).
 """
 
 from __future__ import annotations
@@ -606,8 +606,9 @@ def simulate(*, open_, close, bar_off, feats, feat_off, n_feat,
     ValueError / TypeError naming the array at fault. Integer arrays are int64 (bool
     flags uint8), prices and accounting float64, policy tables float32; arrays of a
     narrower type are converted. fill_mode is each trajectory's FILL_* code (int8), or
-    one code for all of them, so one call can mix the fill modes of a run's scenarios. traj_eq_off and traj_trade_off may be left None: they
-    then get the contiguous layout (slots of end - start + 1, trade capacity end - start).
+    one code for all of them, so one call can mix the fill modes of a run's scenarios.
+    traj_eq_off and traj_trade_off may be left None: they then get the contiguous layout
+    (slots of end - start + 1, trade capacity end - start).
     """
     return simulate_inputs(validate_inputs(dict(locals())))
 

@@ -387,14 +387,15 @@ def reference_packed(n_traj, n_bars, seed=7):
 
 def gpu_parity(n_bars=400, folds=40, repeat=4, reference=(2048, 500)):
     """A larger random case on the real GPU against the CPU kernel: all three kinds
-    of model, both fill modes, some 1,700 trajectories of up to 400 bars, then the
-    reference workload's shapes."""
+    of model, each fill mode, and all of them mixed in one call (each trajectory its
+    own), some 1,700 trajectories of up to 400 bars each time, then the reference
+    workload's shapes."""
     from kernels import gpu_simulate as G
     from kernels.simulate import simulate
 
     rng = np.random.default_rng(2024)
     out = {}
-    for fill in (0, 1):
+    for fill in (0, 1, 2, MIXED):
         series = [make_series(rng, n_bars) for _ in range(3)]
         models = []
         for kind in ("discrete", "long_only", "continuous"):
@@ -405,6 +406,9 @@ def gpu_parity(n_bars=400, folds=40, repeat=4, reference=(2048, 500)):
         gpu = G.gpu_simulate(**packed.arrays)
         out[f"fill{fill}_bit_identical"] = compare_results(gpu, cpu, packed.capital,
                                                            f"fill {fill}")
+        if fill == MIXED:
+            out["fillmixed_bit_identical"] &= _matches_single_mode_runs(gpu, batch, cases,
+                                                                       "fill mixed")
         out[f"fill{fill}_trajectories"] = len(cases)
     packed = reference_packed(*reference)
     cpu = simulate(**packed.arrays)

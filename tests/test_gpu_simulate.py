@@ -77,6 +77,9 @@ def test_the_gpu_only_checks_run_in_the_simulator_at_small_sizes():
         assert results[name]["ok"], results[name]["message"]
         assert results[name].get("device", "CUDA simulator") == "CUDA simulator"
     assert results["gpu_parity"]["reference_bit_identical"]
+    # every trajectory its own fill mode in one launch: as each mode's run alone
+    assert results["gpu_parity"]["fillmixed_bit_identical"]
+    assert results["gpu_parity"]["fillmixed_trajectories"] > 0
 
 
 def test_simulated_cases_cover_clipping_and_both_memory_paths(simulated):

@@ -218,6 +218,24 @@ def test_fill_modes_differ_where_the_orders_do():
     assert len({o["equity"].tobytes() for o in outs}) == 3
 
 
+def test_a_trajectory_fill_mode_is_checked_and_overrides_the_batch_default():
+    from engine.errors import FoldgateError
+
+    rng = np.random.default_rng(2)
+    pol = make_policy(rng)
+    batch = Batch(fill_mode="close")
+    o, c, f = make_series(rng, 30, pol.features)
+    sid = batch.add_series(o, c, f, pol.features)
+    mid = batch.add_model(pol, sid)
+    for bad in ("at-noon", 3, True):
+        with pytest.raises(FoldgateError, match="fill"):
+            batch.add_trajectory(mid, sid, 0, 30, capital=1e5, fill_mode=bad)
+    ids = [batch.add_trajectory(mid, sid, 0, 30, capital=1e5, fill_mode=m)
+           for m in (None, "next-open", 2, "close")]
+    assert batch.fill_modes(ids).tolist() == [1, 0, 2, 1]
+    assert batch.pack(ids).arrays["fill_mode"].tolist() == [1, 0, 2, 1]
+
+
 @pytest.mark.parametrize("fill", [0, 1, 2])
 def test_several_models_and_series_in_one_call(fill):
     rng = np.random.default_rng(11)
@@ -413,6 +431,69 @@ def test_mlp_matches_naive_forward_bitwise_and_torch_closely():
                 if i < len(pol.layers) - 1:
                     h = torch.tanh(h) if pol.activation == "tanh" else torch.relu(h)
             np.testing.assert_allclose(got, h.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_in, hidden, n_out", [
+    (16, (64, 64), 3),  # the reference shape: 4 x 64 blocks and a 3-column tail
+    (5, (96,), 5),  # 64 + 32 outputs; a tail of 5 columns takes two tail blocks
+    (33, (48, 17), 7),  # 32 + 16 outputs, 16 + a 1-column tail, a 7-column tail
+    (3, (8, 24), 9),  # one 8-wide block; 16 + 8; 8 + a 1-column tail
+    (70, (1,), 16),  # a 1-wide hidden layer (tail only), one 16-wide block out
+    (2, (65,), 2),  # 64 + a 1-column tail
+    (9, (), 33),  # no hidden layer: 32 + 1
+])
+def test_every_block_shape_matches_naive_forward_in_every_lane(n_in, hidden, n_out):
+    """Each lane its own observation, in the 1-, 2- and 4-lane forms: every output of
+    every lane is the naive reference's, bit for bit, whatever mix of 16-wide blocks,
+    8-wide blocks and lane-vector tail blocks the widths take."""
+    rng = np.random.default_rng(n_in * 131 + n_out)
+    pol = make_policy(rng, n_features=n_in, hidden=hidden, targets=tuple(range(n_out)),
+                      scale=2.0)
+    batch = Batch()
+    o, c, f = make_series(rng, 5, pol.features)
+    sid = batch.add_series(o, c, f, pol.features)
+    batch.add_trajectory(batch.add_model(pol, sid), sid, 0, 5, capital=1.0)
+    a = batch.pack().arrays
+    width = a["max_width"]
+    for _ in range(3):
+        xs = [(3 * rng.standard_normal(n_in)).astype(np.float32) for _ in range(_LANES)]
+        want = [naive_forward(pol, x) for x in xs]
+        for n_lanes in (1, 2, _LANES):
+            # garbage where nothing is read, so a block that read it would show
+            buf = rng.standard_normal(3 * _LANES * width).astype(np.float32) * 1e3
+            for lane in range(_LANES):
+                buf[lane * width:lane * width + n_in] = xs[lane]
+            out = forward_from_python(buf, width, n_lanes, 0, len(pol.layers), a["layer_in"],
+                                      a["layer_out"], a["layer_w_off"], a["layer_b_off"],
+                                      a["weights"], a["biases"], a["model_act"][0])
+            for lane in range(n_lanes):
+                got = buf[out + lane * width:out + lane * width + n_out]
+                assert got.tobytes() == want[lane].tobytes(), (n_lanes, lane)
+
+
+def test_every_block_shape_matches_on_a_cpu_without_avx512(tmp_path):
+    """The blocks take 8-wide vectors and at most 2 per lane where the CPU has no
+    AVX-512 (kernels/simd.py): the same checks, compiled for Haswell (AVX2), which this
+    CPU runs too."""
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("NUMBA_CPU_NAME"):  # already run for another target
+        pytest.skip("NUMBA_CPU_NAME is set")
+    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="",
+               NUMBA_CACHE_DIR=str(tmp_path))
+    code = ("import kernels.simd as s, sys; sys.exit(0 if (s.VECTOR, s.WIDE_BLOCKS) == (8, False)"
+            " else 3)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    assert subprocess.run([sys.executable, "-c", code], env=env, cwd=root).returncode == 0
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           os.path.join(here, "test_simulate.py"), "-k",
+                           "every_block_shape_matches_naive or lockstep_pairs"],
+                          env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout
 
 
 # ---------------------------------------------------------------------------------
