@@ -28,15 +28,14 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
+from numba.core import cgutils, config
+from numba.core.codegen import get_host_cpu_features
 from numba.extending import intrinsic
+
 
 def _avx512_target() -> bool:
     """Whether Numba compiles for a CPU with AVX-512 (its features, as Numba's own
     target machine takes them: NUMBA_CPU_FEATURES, else the host's)."""
-    from numba.core import config
-    from numba.core.codegen import get_host_cpu_features
-
     features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
     return "+avx512f" in str(features).split(",")
 
