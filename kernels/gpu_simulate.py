@@ -82,6 +82,7 @@ from .cuda_env import (cuda_available, device_name, import_cuda, simulating, sim
                        sm_count)
 from .fma import fma_f32_py
 from .inputs import KERNEL_INPUTS, KernelInputs, validate_inputs
+from .jit_cache import stamp_kernel_caches
 from .simulate import SimulationResult
 
 GPU_MAX_WIDTH = 128
@@ -574,6 +575,11 @@ def _gpu_kernel():
         else:
             for name in ("_gpu_fmul", "_gpu_dmul", "_gpu_pow2", "_gpu_ffma") + _DEVICE_FUNCTIONS:
                 g[name] = c.jit(device=True)(g[name])
+        # numba-cuda keeps its own copy of Numba's cache locators: stamp those too, so
+        # the cached GPU code goes stale with any kernels/*.py (kernels/jit_cache.py)
+        from numba.cuda.core import caching as cuda_caching  # lazy: numba.cuda, as above
+
+        stamp_kernel_caches(cuda_caching)
         _kernel = c.jit(cache=True)(_gpu_simulate_kernel)
         return _kernel
 

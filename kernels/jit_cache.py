@@ -7,7 +7,8 @@ anything (~1 ms), so that a caller can say "compiling kernels (once, ~N s)" befo
 silent pause rather than after it.
 
 A kernel counts as cached when its index (kernels/__pycache__ or NUMBA_CACHE_DIR) is
-current for its source file and holds an entry compiled for this CPU. The index is
+current for the package's source (`kernels_source_stamp`) and holds an entry compiled
+for this CPU. The index is
 Numba's private format: if it cannot be read, the kernel counts as cold, so the worst
 a Numba upgrade can do here is an unneeded notice.
 """
@@ -35,8 +36,8 @@ RUN_KERNELS = (
 @functools.lru_cache(maxsize=1)
 def kernels_source_stamp() -> bytes:
     """One digest of every module of this package: what a kernel's cache entry is valid
-    for. Numba stamps an entry with the hash of the file that defines the function
-    alone, but _simulate_nb inlines kernels/mlp.py, simd.py, codes.py, activations.py:
+    for. Numba stamps an entry from the file that defines the function alone (its hash,
+    or in numba-cuda its mtime and size), but _simulate_nb inlines kernels/mlp.py, simd.py, codes.py, activations.py:
     after an edit (or a `git pull` into an editable install) that touches only those,
     Numba would go on loading the old machine code without a word."""
     h = hashlib.sha256()

@@ -5,14 +5,18 @@ inlines, must make the cached simulation kernel stale."""
 import importlib
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from numba.core import caching
 from numba.core.registry import CPUDispatcher
 
 import kernels.jit_cache as jc
 
-MODULES = ("kernels.simulate", "kernels.features", "kernels.metrics", "kernels.mlp", "kernels.fma",
-           "kernels.activations")
+KERNELS = Path(jc.KERNELS_DIR)
+MODULES = tuple(f"kernels.{p.stem}" for p in sorted(KERNELS.glob("*.py")) if p.stem != "__init__")
 
 
 def _cached_dispatchers():
@@ -72,3 +76,22 @@ def test_an_unknown_cache_module_is_left_alone():
         pass
 
     assert jc.stamp_kernel_caches(Odd) is False
+
+
+def test_the_cuda_kernel_is_stamped_with_the_package_source_too():
+    """numba-cuda keeps its own copy of Numba's cache locators (stamped with the file's
+    mtime and size): the GPU kernel bakes in kernels/activations.py's and codes.py's
+    constants, so it must go stale with them. Building the dispatcher compiles nothing
+    and needs no GPU; a child process, since numba.cuda must be imported fresh."""
+    code = ("import kernels.gpu_simulate as g, kernels.jit_cache as jc\n"
+            "k = g._gpu_kernel()\n"
+            "loc = k._cache._impl.locator\n"
+            "print(type(loc)._foldgate_stamp, loc.get_source_stamp() == jc.kernels_source_stamp())\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = str(KERNELS.parent) + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=KERNELS.parent, timeout=300)
+    if "numba-cuda is not installed" in out.stderr or "GpuUnavailableError" in out.stderr:
+        pytest.skip("numba-cuda is not installed")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "True"]
