@@ -13,6 +13,7 @@ import pytest
 
 from engine.errors import FoldgateError
 from engine.run import ChunkProgress, LocalExecutor, make_executor, plan_chunks, run_chunked
+from engine.run.digest import RUN_FORMAT
 from engine.run.rundir import RunDir
 from run_fixtures import assert_identical, random_batch
 
@@ -188,7 +189,7 @@ def test_stale_temp_files_are_removed_and_other_files_kept(batch, order, tmp_pat
 
 
 def test_a_run_directory_in_use_is_refused(batch, order, tmp_path):
-    holder = RunDir.open(tmp_path, {"format": "foldgate.run/1", "run_key": "x",
+    holder = RunDir.open(tmp_path, {"format": RUN_FORMAT, "run_key": "x",
                                     "digests": {}, "chunk_size": 1}, resume=False)
     try:
         with pytest.raises(FoldgateError, match="in use by another foldgate process"):

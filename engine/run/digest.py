@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import __version__
 
-RUN_FORMAT = "foldgate.run/1"
+RUN_FORMAT = "foldgate.run/2"  # 2: each trajectory's own fill mode is part of its key
 """Version of the run directory's layout and chunk contents."""
 
 PARTS = ("bars", "models", "trajectories", "settings")
