@@ -449,3 +449,38 @@ def test_evidence_in_several_kernel_batches_is_the_same(monkeypatch):
     for a, b in zip(parts, whole):
         _same(a, b)
     assert ev.evidence_summaries([]) == []
+
+
+def test_the_conventions_where_a_statistic_has_no_value():
+    """engine/metrics/evidence.py's docstring, case by case: zero variance is SR 0 with
+    undefined moments and q = 1; a ruined curve, too few bars or a model that never
+    traded have no SR, and MinTRL says why."""
+    const = evidence_summary(np.full(50, 0.001), [25, 25], BPY)
+    assert const["sr"] == 0.0 and const["q"] == 1.0 and const["g3"] is None and const["g4"] is None
+    assert const["psr0"] == 0.5 and const["fold_sharpe"] == [0.0, 0.0]
+    assert const["min_trl_bars"] is None and const["min_trl_reason"].startswith("Sharpe 0.00 <= hurdle 0")
+    r = np.random.default_rng(3).normal(0, 0.01, 40)
+    r[7] = np.inf
+    ruined = evidence_summary(r, [20, 20], BPY)
+    assert ruined["sr"] is None and ruined["psr0"] is None and ruined["fold_sharpe"] == [None, None]
+    assert ruined["min_trl_reason"].startswith("a return is not finite")
+    one = evidence_summary(np.array([0.01]), [1], BPY)
+    assert one["sr"] is None and one["min_trl_reason"] == "1 out-of-sample bar: a Sharpe ratio needs at least 2"
+    idle = evidence_summary(np.random.default_rng(4).normal(0, 0.01, 60), [30, 30], BPY, traded=False)
+    assert idle["never_traded"] is True and idle["sr"] is None and idle["psr0"] is None
+    assert idle["min_trl_reason"] == "the model never traded in the out-of-sample folds"
+    assert idle["lags"] == 15 and idle["oos_folds"] == 2
+
+
+def test_a_track_record_too_long_for_a_float_says_so():
+    """SR above the hurdle by a hair: MinTRL = 1 + q f (z / (SR - h))^2 overflows. It has no
+    value then, and a reason (not the 'below the hurdle' one, which would be false)."""
+    import warnings
+
+    r = np.array([1e-3, -1e-3] * 50 + [1e-158])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an expected overflow, not a warning on the user's screen
+        e = evidence_summary(r, [50, 51], BPY)
+    assert e["sr"] is not None and e["sr"] > 0 and e["se"] is not None
+    assert e["min_trl_bars"] is None
+    assert "overflows" in e["min_trl_reason"] and "<=" not in e["min_trl_reason"]

@@ -133,6 +133,17 @@ def test_buy_and_hold_and_the_excess_sharpe():
     assert e["excess_sharpe"] == pytest.approx(_plain_sr(r - hold) * math.sqrt(BPY), rel=1e-12)
 
 
+def test_a_never_trading_model_has_buy_and_holds_figures_but_no_excess_sharpe():
+    """Its returns are all 0, so `r - hold` is just -hold: an information ratio of a model
+    that never took a position would only be buy-and-hold's Sharpe negated."""
+    job = _job(3, never_trades=True)
+    summarize_jobs([job])
+    e = job.summary["evidence"]
+    hold = np.concatenate(job.hold_returns)
+    assert e["never_traded"] is True and e["excess_sharpe"] is None
+    assert e["buy_and_hold"]["sharpe"] == pytest.approx(_plain_sr(hold) * math.sqrt(BPY), rel=1e-12)
+
+
 def test_benchmark_buy_and_hold_tests_the_excess_returns():
     import dataclasses
 

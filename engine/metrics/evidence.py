@@ -151,9 +151,10 @@ def psr(sr, se, h=0.0):
 
 def min_trl_bars(sr, g3, g4, q, h, z):
     """MinTRL = 1 + q (1 - g3 SR + (g4-1)/4 SR^2) (z / (SR - h))^2 bars; NaN where
-    SR <= h (no length of this track record reaches the level)."""
+    SR <= h (no length of this track record reaches the level); inf where SR is above h
+    by so little that the square overflows."""
     sr = np.asarray(sr, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         m = 1.0 + q * variance_factor(sr, g3, g4) * (z / (sr - h)) ** 2
         m = np.where(sr > h, m, np.nan)
     return m if m.ndim else float(m)
@@ -220,12 +221,15 @@ def _series_moments(pieces, lags):
     np.cumsum(n_folds, out=fold_off[1:])
     flat = np.concatenate([r for r, _ in pieces]) if pieces else np.zeros(0)
     fold_len = np.concatenate([lens for _, lens in pieces]) if pieces else np.zeros(0, np.int64)
+    lags = np.asarray(lags, dtype=np.int64)
+    if lags.size and (lags.min() < 0 or lags.max() > MAX_LAGS):  # the kernel writes acov[i, :lags[i] + 1]
+        raise ValueError(f"lags must be in 0..{MAX_LAGS}, got {lags.min()}..{lags.max()}")
     stats = np.empty((sizes.size, N_SERIES_MOMENTS))
     acov = np.zeros((sizes.size, MAX_LAGS + 1))
     fold_stats = np.empty((int(fold_off[-1]), N_FOLD_MOMENTS))
     evidence_moments_nb(np.ascontiguousarray(flat, dtype=np.float64), r_off,
                         np.ascontiguousarray(fold_len, dtype=np.int64), fold_off,
-                        np.asarray(lags, dtype=np.int64), stats, acov, fold_stats)
+                        lags, stats, acov, fold_stats)
     return stats, acov, fold_stats, fold_off
 
 
@@ -407,8 +411,8 @@ def _floats(x: np.ndarray) -> list:
 
 
 def _no_min_trl(traded: bool, n: int, finite: bool, se, sr: float, h: float, ann: float,
-                hurdle_sharpe: float, level: float) -> str | None:
-    """Why a model has no MinTRL, in words (None when it has one but it overflowed)."""
+                hurdle_sharpe: float, level: float) -> str:
+    """Why a model has no MinTRL, in words."""
     if not traded:
         return "the model never traded in the out-of-sample folds"
     if n < 2:
@@ -417,8 +421,9 @@ def _no_min_trl(traded: bool, n: int, finite: bool, se, sr: float, h: float, ann
         return "a return is not finite (the equity curve was ruined): no Sharpe ratio"
     if se is None:
         return "the Sharpe ratio has no standard error (variance factor <= 0)"
-    if sr > h:
-        return None
+    if sr > h:  # by so little that (z / (SR - h))^2 is past the float range
+        return (f"Sharpe {sr * ann:.2g} is so close to the hurdle {hurdle_sharpe:g} that the track "
+                f"record it needs overflows")
     return (f"Sharpe {sr * ann:.2f} <= hurdle {hurdle_sharpe:g}: no track record "
             f"length reaches PSR {level:g}")
 
