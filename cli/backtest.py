@@ -7,6 +7,7 @@ import click
 from engine.pipeline import run_backtest
 
 from . import output
+from .gc_pause import paused_gc
 from .options import report_options, run_config_options
 
 
@@ -20,6 +21,7 @@ from .options import report_options, run_config_options
     walk_forward=None, walk_forward_help="Cut the window into K out-of-sample folds, each starting flat with --capital.",
     out_help="Keep the run's chunks in DIR/run/ as they finish, for --resume.")
 @report_options
+@paused_gc()
 def backtest(models, verbose, json_path, html_path, cfg):
     """Backtest models on stored hourly bars, optionally walk-forward over K folds and
     decide LIVE / PAPER / RETRAIN / DROP. With several models a bad one fails alone

@@ -7,9 +7,11 @@ import click
 from engine.atomic import ensure_writable_dir
 from engine.pipeline import promote as promote_models
 from engine.pipeline import report_dir, run_validate
+from engine.report import write_html_report, write_json_report
 from engine.summary import CHECKPOINT_CHOICES
 
 from . import output
+from .gc_pause import paused_gc
 from .options import report_options, run_config_options
 
 
@@ -37,12 +39,10 @@ from .options import report_options, run_config_options
              "chunks go to its run/ (see --resume).",
     keep_chunks=True)
 @report_options
+@paused_gc()
 def validate(training_source, dest, promote, models_dir, verbose, json_path, html_path, cfg):
     """Validate a training ARCHIVE (zip), its extracted DIR, or its SUMMARY.json: extract,
     gate, backtest, walk-forward, decide LIVE / PAPER / RETRAIN / DROP, and report."""
-    # lazy: the report writers (~50 ms) that `foldgate --help` never needs
-    from engine.report import write_html_report, write_json_report
-
     if cfg.out_dir is not None:
         ensure_writable_dir(cfg.out_dir)  # fail before the work, not after it
     with output.status("validating") as progress:
