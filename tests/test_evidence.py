@@ -484,3 +484,47 @@ def test_a_track_record_too_long_for_a_float_says_so():
     assert e["sr"] is not None and e["sr"] > 0 and e["se"] is not None
     assert e["min_trl_bars"] is None
     assert "overflows" in e["min_trl_reason"] and "<=" not in e["min_trl_reason"]
+
+
+def test_the_distribution_functions_agree_with_scipy():
+    """phi, phi_inv and chi2_sf are written from the standard library (to keep scipy's
+    0.24 s import out of start-up): they must give scipy's values, tails included."""
+    from scipy import special, stats
+
+    from engine.metrics.evidence import chi2_sf, phi, phi_inv
+
+    rng = np.random.default_rng(21)
+    x = np.concatenate([rng.normal(0, 3, 4000), [-40.0, -38.5, -8.0, 0.0, 8.0, 38.5, np.inf, -np.inf]])
+    got, want = phi(x), special.ndtr(x)
+    assert np.all(np.abs(got - want) <= 1e-15 + 1e-13 * want)
+    assert math.isnan(phi(math.nan)) and phi(0.0) == 0.5
+    p = np.concatenate([rng.uniform(0, 1, 4000), [1e-300, 1e-20, 1e-8, 0.5, 1 - 1e-12, 0.95, 0.975]])
+    assert np.allclose(phi_inv(p), special.ndtri(p), rtol=1e-12, atol=0)
+    assert phi_inv(0.0) == -math.inf and phi_inv(1.0) == math.inf
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(phi_inv(1.5)) and math.isnan(phi_inv(-0.1)) and math.isnan(phi_inv(math.nan))
+    k = rng.integers(1, 60, 3000)
+    q = rng.gamma(2.0, 1.0, 3000) * k  # around and far past each k's bulk
+    q[:50] = rng.uniform(0, 1e-6, 50)
+    q[50:100] = k[50:100] * 12.0  # far tail
+    assert np.allclose(chi2_sf(k, q), stats.chi2.sf(q, k), rtol=1e-10, atol=1e-300)
+    assert chi2_sf(3, 0.0) == 1.0 and chi2_sf(4, -1.0) == 1.0
+    assert math.isnan(chi2_sf(0, 1.0)) and math.isnan(chi2_sf(2, math.nan))
+    assert chi2_sf(1, 1e6) == 0.0 and chi2_sf(2, 1e6) == 0.0
+    assert chi2_sf(np.array(5), np.array(3.0)) == pytest.approx(stats.chi2.sf(3.0, 5), rel=1e-12)
+
+
+def test_evidence_does_not_import_scipy_special():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from engine.metrics.evidence import evidence_summary\n"
+            "evidence_summary(np.random.default_rng(0).normal(0, 0.01, 300), [100, 100, 100], 8766.0)\n"
+            "print('scipy.special' in sys.modules, 'scipy.stats' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert out.stdout.split() == ["False", "False"]

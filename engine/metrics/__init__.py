@@ -2,8 +2,8 @@
 evidence statistics of docs/design.md 6.1 are in `engine.metrics.evidence`, re-exported here.
 
 Per-fold metrics come from `kernels.metrics.trajectory_metrics` (re-exported here).
-The statistics below use numpy and the standard library only (math.erfc for the
-normal CDF); the evidence module imports scipy.special on first use.
+The statistics below and the evidence module use numpy and the standard library only
+(the normal CDF is `evidence.norm_cdf`, math.erfc; the evidence module says why not scipy).
 
 Sharpe ratios inside PSR and DSR are per bar, not annualised: SR = mean(r) / std(r,
 ddof 1) over the stitched fold returns, as in Bailey and Lopez de Prado, with the
@@ -40,6 +40,7 @@ from .evidence import (  # docs/design.md 6.1: one home for its formulas
     benjamini_hochberg,
     best_variant,
     evidence_summaries,
+    norm_cdf,
     evidence_summary,
     expected_max_z,
     shape_moments,
@@ -62,11 +63,6 @@ SUMMARY_KEYS = (
 )
 
 _INT_METRICS = frozenset({"n_trades", "clipped_shorts", "bars"})
-
-
-def norm_cdf(x: float) -> float:
-    # erfc keeps precision in the lower tail, where 0.5 * (1 + erf) cancels to 0.
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
 def _clean_returns(returns) -> np.ndarray:

@@ -15,8 +15,12 @@ Conventions where a statistic has no value (NaN here, None in the returned dicts
 - a variance factor <= 0 (only a two-point distribution at SR = 2/g3 reaches it) has
   no standard error: se, PSR, the interval and the DSR are NaN.
 
-scipy.special (ndtr, ndtri, chdtrc) is imported on first use: importing it costs
-~0.15 s, which a process that never computes evidence should not pay (docs/design.md 10).
+The three distribution functions 6.1 needs (the normal CDF and quantile, the chi-square
+survival function) are written here from the standard library (math.erfc,
+statistics.NormalDist, and the closed forms of the chi-square tail for whole degrees of
+freedom) rather than taken from scipy.special: importing scipy.special costs 0.24 s, a
+quarter of a warm `foldgate backtest`'s budget (docs/design.md 10: < 1 s), for three
+functions. tests/test_evidence.py holds them to scipy's on random and extreme inputs.
 """
 
 from __future__ import annotations
@@ -65,10 +69,59 @@ EXTRA_KEYS = (
 )
 
 
-def _special():
-    import scipy.special as sp  # lazy: see the module docstring
+_SQRT2 = math.sqrt(2.0)
+_NORMAL = NormalDist()
 
-    return sp
+
+def norm_cdf(x: float) -> float:
+    """Standard normal CDF of one float: erfc keeps precision in the lower tail, where
+    0.5 * (1 + erf) cancels to 0."""
+    return 0.5 * math.erfc(-x / _SQRT2)
+
+
+def _norm_ppf(p: float) -> float:
+    if not 0.0 < p < 1.0:  # NaN falls through to the last case
+        return -math.inf if p == 0.0 else math.inf if p == 1.0 else math.nan
+    return _NORMAL.inv_cdf(p)
+
+
+def _chi2_sf(k, x) -> float:
+    """P(chi2 with k degrees of freedom > x), k a whole number >= 1: the regularised upper
+    incomplete gamma Q(k/2, x/2) in closed form, exp(-h) sum_{i<k/2} h^i / i! for even k
+    and erfc(sqrt h) + exp(-h) sum_{i=1..(k-1)/2} h^(i-1/2) / Gamma(i+1/2) for odd k (h =
+    x/2); every term is positive, so the far tail keeps its relative precision."""
+    k = int(k)
+    if x != x or k < 1:
+        return math.nan
+    if x <= 0.0:
+        return 1.0
+    h = x / 2.0
+    if k % 2 == 0:
+        term = total = math.exp(-h)
+        for i in range(1, k // 2):
+            term *= h / i
+            total += term
+    else:
+        total = math.erfc(math.sqrt(h))
+        term = math.exp(-h) * math.sqrt(h) / math.gamma(1.5)
+        for i in range(1, (k - 1) // 2 + 1):
+            if i > 1:
+                term *= h / (i - 0.5)
+            total += term
+    return min(1.0, total)
+
+
+_PHI = np.frompyfunc(norm_cdf, 1, 1)
+_PHI_INV = np.frompyfunc(_norm_ppf, 1, 1)
+_CHI2_SF = np.frompyfunc(_chi2_sf, 2, 1)
+
+
+def _floats_of(f, *args):
+    """f (a frompyfunc) over float arrays, as float64; NaN results are values here, not
+    numpy's "invalid value" warnings."""
+    with np.errstate(invalid="ignore"):
+        a = np.asarray(f(*args), dtype=np.float64)
+    return a if a.ndim else float(a)
 
 
 # ---------------------------------------------------------------------------------
@@ -77,18 +130,22 @@ def _special():
 
 def phi(x):
     """Standard normal CDF."""
-    return _special().ndtr(x)
+    return _floats_of(_PHI, np.asarray(x, dtype=np.float64))
 
 
 def phi_inv(p):
-    """Standard normal quantile."""
-    return _special().ndtri(p)
+    """Standard normal quantile (-inf at 0, inf at 1, NaN outside)."""
+    return _floats_of(_PHI_INV, np.asarray(p, dtype=np.float64))
+
+
+def chi2_sf(k, x):
+    """Chi-square survival function, k whole degrees of freedom >= 1 (NaN otherwise)."""
+    return _floats_of(_CHI2_SF, np.asarray(k), np.asarray(x, dtype=np.float64))
 
 
 @functools.lru_cache(maxsize=64)
 def _z(p: float) -> float:
-    # a scalar through scipy's ufunc machinery costs ~0.1 ms, and every model asks for
-    # the same two quantiles
+    # every model asks for the same two quantiles
     return float(phi_inv(p))
 
 
@@ -179,7 +236,7 @@ def cochran(fold_sr, fold_n, qf):
     k = ok.sum(axis=-1)
     valid = (k >= 2) & (qf[..., 0] > 0.0)
     stat = np.where(valid, stat, np.nan)
-    p = np.where(valid, _special().chdtrc(np.maximum(k - 1, 1), stat), np.nan)
+    p = np.where(valid, chi2_sf(np.maximum(k - 1, 1), stat), np.nan)
     if stat.ndim == 0:
         return float(stat), float(p)
     return stat, p
@@ -516,7 +573,7 @@ def is_buy_and_hold_like(exposure_bar_weighted: float, trades_per_fold: list[int
 __all__ = [
     "EVIDENCE_KEYS", "EXTRA_KEYS", "MAX_LAGS", "Q_FLOOR", "CI_LEVEL", "BH_LIKE_MIN_EXPOSURE",
     "BH_LIKE_MAX_TRADES_PER_FOLD", "evidence_summary", "apply_variants", "benjamini_hochberg",
-    "symbol_pvalue", "best_variant", "evidence_summaries", "shape_moments", "is_buy_and_hold_like", "bartlett_q", "bartlett_weights",
+    "symbol_pvalue", "best_variant", "evidence_summaries", "shape_moments", "norm_cdf", "chi2_sf", "is_buy_and_hold_like", "bartlett_q", "bartlett_weights",
     "n_lags", "variance_factor", "sharpe_se", "psr", "min_trl_bars", "cochran",
     "expected_max_sharpe_61", "expected_max_z", "phi", "phi_inv",
 ]
