@@ -59,26 +59,36 @@ def summarize_jobs(jobs: list[ModelJob], thresholds=None) -> None:
 def _all_evidence(jobs: list[ModelJob], t) -> dict:
     """{(id(job), scenario): evidence} for every job's base folds and each --stress
     scenario's, computed in one evidence_summaries call: thousands of small numpy calls
-    per model otherwise, which cost more than simulating it."""
+    per model otherwise, which cost more than simulating it. Buy-and-hold's figures and
+    the excess Sharpe are the base scenario's only (a stress row keeps STAT_KEYS)."""
     keys, requests, benchmarks = [], [], []
     for job in jobs:
+        oos = [k for k, f in enumerate(job.folds) if not f["in_sample"]]
+        # buy-and-hold over the same folds, the same for every scenario; a job built by
+        # hand (a notebook) may lack it
+        hold = np.concatenate([job.hold_returns[k] for k in oos]) \
+            if oos and len(job.hold_returns) == len(job.folds) else None
+        if t.evidence.benchmark == "buy_and_hold" and hold is None:
+            raise FoldgateError("[decision.evidence] benchmark = \"buy_and_hold\" needs buy-and-hold's returns")
         scenarios = [(BASE, [f["metrics"] for f in job.folds], job.fold_returns)]
         scenarios += [(name, [m for m, _ in run["folds"]], [r for _, r in run["folds"]])
                       for name, run in job.stress_runs.items() if run["folds"]]
         for name, fold_metrics, fold_returns in scenarios:
-            request, bench = _evidence_request(job, t, fold_metrics, fold_returns)
+            request, excess = _evidence_request(job, t, oos, hold, fold_metrics, fold_returns)
             keys.append((id(job), name))
             requests.append(request)
-            benchmarks.append(bench)
+            benchmarks.append((hold, excess, request[3], job.bars_per_year) if name == BASE else None)
     ev = t.evidence
     out = evidence_summaries(requests, hurdle_sharpe=ev.hurdle_sharpe, level=ev.live_min_psr)
-    for evidence, (hold, excess, traded, bars_per_year) in zip(out, benchmarks):
-        if hold is not None:
-            ann = float(np.sqrt(bars_per_year))
-            evidence["buy_and_hold"] = {"return": _finite_or_none(np.prod(1.0 + hold) - 1.0),
-                                        "sharpe": _finite_or_none(per_bar_sharpe(hold) * ann)}
-            # the information ratio: annualised Sharpe of the per-bar excess over buy-and-hold
-            evidence["excess_sharpe"] = _finite_or_none(per_bar_sharpe(excess) * ann) if traded else None
+    for evidence, bench in zip(out, benchmarks):
+        if bench is None or bench[0] is None:
+            continue
+        hold, excess, traded, bars_per_year = bench
+        ann = float(np.sqrt(bars_per_year))
+        evidence["buy_and_hold"] = {"return": _finite_or_none(np.prod(1.0 + hold) - 1.0),
+                                    "sharpe": _finite_or_none(per_bar_sharpe(hold) * ann)}
+        # the information ratio: annualised Sharpe of the per-bar excess over buy-and-hold
+        evidence["excess_sharpe"] = _finite_or_none(per_bar_sharpe(excess) * ann) if traded else None
     return dict(zip(keys, out))
 
 
@@ -119,25 +129,17 @@ def _stress(job: ModelJob, t, evidence: dict) -> None:
                  f"commission and slippage: the edge may not survive real costs")
 
 
-def _evidence_request(job: ModelJob, t, fold_metrics: list[dict], fold_returns):
-    """What docs/design.md 6.1 takes of the job's out-of-sample folds (under one
-    scenario's metrics and returns): (returns, fold lengths, bars per year, traded) for
-    evidence_summaries, and (buy-and-hold returns, excess returns, traded, bars per
-    year) for the benchmark figures."""
-    oos = [k for k, f in enumerate(job.folds) if not f["in_sample"]]
+def _evidence_request(job: ModelJob, t, oos: list[int], hold, fold_metrics: list[dict], fold_returns):
+    """What docs/design.md 6.1 takes of the job's out-of-sample folds `oos` under one
+    scenario's metrics and returns: ((returns, fold lengths, bars per year, traded) for
+    evidence_summaries, the excess returns over buy-and-hold's `hold` or None)."""
     returns = [np.asarray(fold_returns[k], dtype=np.float64) for k in oos]
     stitched = np.concatenate(returns) if returns else np.zeros(0)
-    # buy-and-hold over the same folds; a job built by hand (a notebook) may lack it
-    hold = np.concatenate([job.hold_returns[k] for k in oos]) if len(job.hold_returns) == len(job.folds) \
-        and returns else None
-    if t.evidence.benchmark == "buy_and_hold" and hold is None:
-        raise FoldgateError("[decision.evidence] benchmark = \"buy_and_hold\" needs buy-and-hold's returns")
     excess = stitched - hold if hold is not None else None
     # with no out-of-sample fold there is nothing to have traded in: that is said, not "never traded"
     traded = not oos or any(fold_metrics[k].get("n_trades", 1) > 0 for k in oos)
     series = excess if t.evidence.benchmark == "buy_and_hold" else stitched
-    return (series, [r.size for r in returns], job.bars_per_year, traded), \
-        (hold, excess, traded, job.bars_per_year)
+    return (series, [r.size for r in returns], job.bars_per_year, traded), excess
 
 
 def _symbol_groups(jobs: list[ModelJob]) -> dict[tuple[str, str], list[ModelJob]]:
