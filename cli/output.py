@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from engine.report import write_html_report, write_json_report
+from engine.report.together import write_reports as write_both
 from engine.stress import SCENARIOS
 
 DECISION_STYLE = {"LIVE": "bold green", "PAPER": "yellow", "RETRAIN": "magenta", "DROP": "bold red"}
@@ -275,12 +275,12 @@ def print_backtest(report: dict, verbose: bool = False) -> None:
 
 
 def write_reports(report: dict, json_path, html_path) -> None:
+    """--json and --html: the two written at once on a large run."""
+    write_both(json_path or None, html_path or None, report)
     con = Console(stderr=True, highlight=False)
     if json_path:
-        write_json_report(json_path, report)
         con.print(f"JSON report: {json_path}", markup=False)
     if html_path:
-        write_html_report(html_path, report)
         con.print(f"HTML report: {html_path}", markup=False)
 
 

@@ -7,7 +7,7 @@ import click
 from engine.atomic import ensure_writable_dir
 from engine.pipeline import promote as promote_models
 from engine.pipeline import report_dir, run_validate
-from engine.report import write_html_report, write_json_report
+from engine.report.together import write_reports
 from engine.summary import CHECKPOINT_CHOICES
 
 from . import output
@@ -52,8 +52,7 @@ def validate(training_source, dest, promote, models_dir, verbose, json_path, htm
     out = report_dir(cfg.out_dir, stamp)
     ensure_writable_dir(out)
     json_file, html_file = out / "report.json", out / "report.html"
-    write_json_report(json_file, report)
-    write_html_report(html_file, report)
+    write_reports(json_file, html_file, report)  # at once, on a large run
     output.warn_flags(report)
     output.print_validate(report, verbose=verbose)
     output.write_reports(report, json_path, html_path)
