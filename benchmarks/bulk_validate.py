@@ -3,10 +3,12 @@ kernel's share of it (docs/design.md 10 asks >= 50%), peak RSS, report sizes.
 
     python benchmarks/bulk_validate.py                    # 1,000 models, 180 days, 5 folds
     python benchmarks/bulk_validate.py --models 200 -- --executor ray
+    python benchmarks/bulk_validate.py --policies reference   # every model 2x64 tanh
     python benchmarks/bulk_validate.py --tiny             # seconds: what CI runs
 
 Each model is a sample policy on its own symbol (the shipped sample series reused
-under 1,000 names), gated APPROVED, so every one is backtested and walked forward;
+under 1,000 names; the sample recipes in turn, or with `--policies reference` every
+one in the reference workload's shape, the size of a default PPO policy), gated APPROVED, so every one is backtested and walked forward;
 with `--stress` support in validate, every fold runs in its 4 scenarios. The archive
 and store are built once per --workdir and reused. The command runs once to warm the
 Numba and policy caches, then once measured in a child process: wall time around it,
@@ -35,19 +37,29 @@ for p in (str(HERE), str(ROOT)):
 WARMUP_DAYS = 15  # bars kept before the window for the sample policies' features
 
 
-def build(workdir: Path, models: int, days: int, quick_days: int) -> tuple[Path, Path]:
-    """The archive and store, built once per (models, days) and reused."""
+# --policies: the shipped sample recipes in turn (small networks: 16-32 units, 3-16
+# inputs), or every model in the reference shape of docs/design.md 10 (a 2x64 tanh MLP
+# on 16 inputs, 3 actions; also stable-baselines3's default PPO policy network)
+RECIPES = {"sample": None, "reference": "reference_random"}
+
+
+def build(workdir: Path, models: int, days: int, quick_days: int,
+          policies: str = "sample") -> tuple[Path, Path]:
+    """The archive and store, built once per (models, days, policies) and reused."""
     from workloads import make_validate_workload
 
     keep = days + WARMUP_DAYS
     marker = workdir / "workload.json"
     spec = {"models": models, "bar_days": keep}
+    if policies != "sample":  # the key the sample workload always had
+        spec["policies"] = policies
     if marker.exists() and json.loads(marker.read_text()).get("spec") == spec:
         info = json.loads(marker.read_text())
         return Path(info["archive"]), Path(info["store"])
     shutil.rmtree(workdir / "w", ignore_errors=True)
     (workdir / "w").mkdir(parents=True)
-    archive, store = make_validate_workload(workdir / "w", n_symbols=models, days=keep)
+    archive, store = make_validate_workload(workdir / "w", n_symbols=models, days=keep,
+                                            recipe=RECIPES[policies])
     marker.write_text(json.dumps({"spec": spec, "archive": str(archive), "store": str(store)}))
     return archive, store
 
@@ -120,7 +132,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--days", type=int, default=180)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--quick-days", type=int, default=30)
-    ap.add_argument("--workdir", default=None, help="default: /tmp/foldgate-bulk-<models>")
+    ap.add_argument("--policies", choices=sorted(RECIPES), default="sample",
+                    help="sample: the sample recipes in turn; reference: every model a 2x64 "
+                         "tanh MLP on 16 inputs (docs/design.md 10)")
+    ap.add_argument("--workdir", default=None,
+                    help="default: /tmp/foldgate-bulk-<models>[-reference]")
     ap.add_argument("--tiny", action="store_true", help="6 models, 40 days, 3 folds, no warm-up")
     ap.add_argument("--no-warmup", action="store_true")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
@@ -128,11 +144,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.tiny:
         args.models, args.days, args.folds, args.quick_days = 6, 40, 3, 10
         args.no_warmup = True
-    workdir = Path(args.workdir or f"/tmp/foldgate-bulk-{args.models}")
+    suffix = "" if args.policies == "sample" else f"-{args.policies}"
+    workdir = Path(args.workdir or f"/tmp/foldgate-bulk-{args.models}{suffix}")
     workdir.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()
-    archive, store = build(workdir, args.models, args.days, args.quick_days)
+    archive, store = build(workdir, args.models, args.days, args.quick_days, args.policies)
     build_s = time.perf_counter() - t0
 
     env = dict(os.environ)
@@ -165,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
              for name in ("report.json", "report.html") if (out_dir / name).exists()}
     trajectories = args.models * (args.folds + (1 if args.quick_days else 0)) * scenarios
     figures = {
-        "models": args.models, "days": args.days, "folds": args.folds, "scenarios": scenarios,
+        "models": args.models, "policies": args.policies, "days": args.days, "folds": args.folds, "scenarios": scenarios,
         "trajectories": trajectories, "simulated_trajectories": simulated, "wall_s": round(res["wall_s"], 3),
         "kernel_s": None if kernel_s is None else round(kernel_s, 3),
         "kernel_share": None if kernel_s is None else round(kernel_s / res["wall_s"], 4),
@@ -176,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     share = ("n/a (no run directory)" if kernel_s is None
              else f"{kernel_s:.2f} s = {100 * kernel_s / res['wall_s']:.1f}% of wall")
-    print(f"foldgate validate: {args.models} models x {args.folds} folds x {scenarios} "
+    print(f"foldgate validate: {args.models} {args.policies} models x {args.folds} folds x {scenarios} "
           f"scenario{'s' if scenarios > 1 else ''}{' (no --stress in this build)' if not stress else ''}"
           f", {args.days} days, {trajectories:,} trajectories"
           + (f" ({simulated:,} simulated with buy-and-hold)" if simulated else ""))

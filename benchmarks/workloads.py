@@ -17,11 +17,12 @@ from engine.data.store import BarStore
 
 
 def make_validate_workload(workdir: Path, n_symbols: int = 50, stamp: str = "20261101_000000",
-                           days: float | None = None):
+                           days: float | None = None, recipe: str | None = None):
     """(archive path, store dir): n_symbols symbols, each with a year of hourly bars (the
     last `days` days of them when given: a 1,000-symbol store stays small), a sample
     policy and training metrics that pass gating (APPROVED), so every model is
-    backtested and walked forward."""
+    backtested and walked forward. `recipe` gives every model that sample recipe
+    (`"reference_random"`: docs/design.md 10's 2x64 tanh MLP on 16 inputs)."""
     from make_sample_policies import build_sample_policies
 
     src = BarStore(ROOT / "data" / "bars")
@@ -38,7 +39,7 @@ def make_validate_workload(workdir: Path, n_symbols: int = 50, stamp: str = "202
                          base.close, base.volume, base.trade_count, base.vwap), mode="replace")
         symbols.append(symbol)
     models = workdir / "models"
-    paths = build_sample_policies(models, symbols=symbols)
+    paths = build_sample_policies(models, symbols=symbols, recipe=recipe)
     hist = lambda final: [round(final * k / 10, 4) for k in range(1, 11)]  # noqa: E731
     summary = {"timeframe": "1Hour", "symbols": {
         s: {"model": f"models/rl_symbols/{s}_1Hour.pt",

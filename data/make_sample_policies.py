@@ -285,17 +285,24 @@ def build_sample_policies(
     symbols: list[str] | tuple[str, ...] | None = None,
     timeframe: str = "1Hour",
     seed: int = SEED,
+    recipe: str | None = None,
 ) -> list[Path]:
     """Write one sample policy per symbol, `out_dir/SYMBOL_TIMEFRAME.pt`. Symbol i gets
     recipe i mod 13 (the first 13 defaults get one each; GLD, the 14th, shares PAXGUSD's
-    trend filter); past 13 the random weights differ.
-    Deterministic for a given (symbols, seed). Returns the paths written."""
+    trend filter); past 13 the random weights differ. `recipe` (a Spec name) gives every
+    symbol that one recipe, its weights drawn per symbol.
+    Deterministic for a given (symbols, seed, recipe). Returns the paths written."""
     specs = _specs()
+    if recipe is not None:
+        named = [s for s in specs if s.name == recipe]
+        if not named:
+            raise ValueError(f"no sample recipe named {recipe!r}: {', '.join(s.name for s in specs)}")
+        specs = named
     symbols = list(symbols) if symbols is not None else list(DEFAULT_SYMBOLS)
     out = Path(out_dir)
     paths = []
     for i, sym in enumerate(symbols):
-        spec = specs[-1] if sym in STEADY_SYMBOLS else specs[i % len(specs)]
+        spec = specs[-1] if sym in STEADY_SYMBOLS and recipe is None else specs[i % len(specs)]
         rng = np.random.default_rng([seed, i])
         fields = _build(spec, rng)
         fields["symbol"] = sym

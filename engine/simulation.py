@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -150,14 +152,12 @@ def simulate_jobs(jobs: list[ModelJob], cfg: RunConfig, strict: bool = True,
     costs = dict(capital=cfg.capital, commission=cfg.commission_bps / 1e4, slippage=cfg.slippage_bps / 1e4)
     planned: list[_PlannedWindow] = []
     hold_traj: dict[tuple[int, int, int], int] = {}
-    for (symbol, timeframe), group in by_series.items():
+    for ((symbol, timeframe), group), prepared in zip(by_series.items(), _prepared_series(store, by_series, cfg)):
         if progress:
             progress(f"features {symbol} {timeframe}")
         try:  # the symbol's bars and features: a failure here fails all of its models
-            warmup = max(_warmup(job) for job in group)
-            bars = _read_bars(store, symbol, timeframe, cfg, warmup)
-            names = list(dict.fromkeys(n for job in group for n in job.policy.features))
-            series_id = batch.add_series(bars.open, bars.close, compute_features(bars, names), names)
+            bars, names, features = prepared.result()
+            series_id = batch.add_series(bars.open, bars.close, features, names)
         except FoldgateError as exc:
             if strict:
                 raise
@@ -312,6 +312,39 @@ def _plan_windows(job: ModelJob, bars, cfg: RunConfig, end_ns: int | None):
         windows = [("backtest", main[0])]
     bpy = cfg.bars_per_year or bars_per_year(bars.timestamp[main[0].start: main[-1].end])
     return windows, bpy
+
+
+def _series_inputs(store, symbol: str, timeframe: str, group: list[ModelJob], cfg: RunConfig):
+    """(bars, feature names, features) of one series, for all of its models."""
+    warmup = max(_warmup(job) for job in group)
+    bars = _read_bars(store, symbol, timeframe, cfg, warmup)
+    names = list(dict.fromkeys(n for job in group for n in job.policy.features))
+    return bars, names, compute_features(bars, names)
+
+
+SERIES_AHEAD = 4
+"""Series whose bars and features are prepared ahead of the one being planned."""
+
+
+def _prepared_series(store, by_series: dict, cfg: RunConfig):
+    """Futures of `_series_inputs`, in by_series' order, two at a time: reading an Arrow
+    file and the features kernel run without the GIL, so a second core halves this part
+    of a many-symbol run. At most SERIES_AHEAD are held ahead (each is a series' float64
+    features). A fetching run (Alpaca) prepares one series at a time, in order."""
+    workers = 1 if cfg.source == "alpaca" or os.environ.get("ALPACA_KEYS_FILE") else 2
+    keys = list(by_series)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="foldgate-series") as pool:
+        pending: deque[Future] = deque()
+        try:
+            for i in range(len(keys)):
+                while len(pending) <= SERIES_AHEAD and i + len(pending) < len(keys):
+                    symbol, timeframe = keys[i + len(pending)]
+                    pending.append(pool.submit(_series_inputs, store, symbol, timeframe,
+                                               by_series[(symbol, timeframe)], cfg))
+                yield pending.popleft()
+        finally:  # a failed run: the series not yet started are not started
+            for f in pending:
+                f.cancel()
 
 
 def _window_record(window, in_sample: bool, out: dict, times: np.ndarray) -> dict:

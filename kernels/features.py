@@ -412,9 +412,10 @@ def feature_nb(code, k, timestamp, high, low, close, volume, out):
         raise ValueError("unknown feature code")
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def features_nb(timestamp, high, low, close, volume, codes, ks, out):
-    """Fill out[:, j] with feature codes[j] (window ks[j]); out is (T, F) float64."""
+    """Fill out[:, j] with feature codes[j] (window ks[j]); out is (T, F) float64.
+    Without the GIL: a run computes two series' features at once (engine/simulation.py)."""
     n = close.shape[0]
     col = np.empty(n)
     for j in range(codes.shape[0]):
