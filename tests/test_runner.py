@@ -254,6 +254,29 @@ def test_a_chunk_that_cannot_be_written_is_a_one_line_error(batch, order, refere
     assert_identical(out.results, want)
 
 
+def test_the_last_chunk_failing_to_write_is_raised_too(batch, order, tmp_path, monkeypatch):
+    """Chunks are written behind the run (engine/run/rundir.py's writer thread): the
+    last one's failure surfaces before run_chunked returns, and the earlier ones stay."""
+    import errno
+
+    import engine.run.rundir as rundir
+
+    real = rundir.atomic_open
+    last = f"chunk-{(len(order) - 1) // 5:06d}.npz"
+
+    def full_disk(path, mode="wb"):
+        if str(path).endswith(last):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, mode)
+
+    monkeypatch.setattr(rundir, "atomic_open", full_disk)
+    with pytest.raises(FoldgateError, match=last.replace(".", r"\.") + ": cannot write the chunk"):
+        run_chunked(batch, order, run_dir=tmp_path, chunk_size=5)
+    written = sorted(p.name for p in (tmp_path / "chunks").glob("chunk-*.npz"))
+    assert written == [f"chunk-{i:06d}.npz" for i in range((len(order) - 1) // 5)]
+    assert not [p for p in (tmp_path / "chunks").iterdir() if p.suffix == ".tmp"]
+
+
 def test_chunks_are_fsynced_and_the_index_is_not(batch, order, tmp_path, monkeypatch):
     """A chunk file is what a resume trusts, so it reaches the disk before it is named;
     the index is rebuilt from the chunk files, so it is not worth an fsync per chunk."""

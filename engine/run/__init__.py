@@ -144,15 +144,21 @@ def run_chunked(batch, trajectories=None, *, bars_per_year=None, device: str = "
         if todo:
             ex = executor if executor is not None else LocalExecutor()
             for index, chunk in ex.run_chunks(batch, todo, device):
-                if rd is not None:
-                    rd.write_chunk(index, chunk)
+                if rd is not None:  # on the run directory's writer thread, while the next runs
+                    rd.write_chunk_soon(index, chunk)
                 done[index] = chunk
                 kernel_s += chunk.kernel_s
                 report(index, chunk, False)
                 if pause:
                     time.sleep(pause)
+        if rd is not None:
+            rd.flush()  # every chunk on disk (or its write's failure raised) before the merge
         results = _merge(batch, [done[index] for index, _ in chunks], ids, bars_per_year, trades)
-    finally:
+    except BaseException:
+        if rd is not None:
+            rd.close(quiet=True)  # the error in flight, not a later write's, is the one raised
+        raise
+    else:
         if rd is not None:
             rd.close()
     return RunOutput(results, len(chunks), len(chunks) - reused, reused, kernel_s,

@@ -9,15 +9,21 @@ Every file is written atomically (engine/atomic.py), so a process killed at any
 moment leaves whole files or none; the temp files such a kill leaves are removed by
 the next process that opens the directory. A chunk file is self-describing (it holds
 the run key, its chunk number and its trajectory ids), so the chunk files, not the
-index, say what is done."""
+index, say what is done.
+
+Chunks are written by one background thread (`write_chunk_soon`) while the next chunk
+runs: saving and fsyncing a chunk's tens of MB waits on the disk, not on the GIL. Its
+file still follows its kernel call at once, and `flush` (which `close` calls) waits
+for every write and raises the first failure."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import json
+import threading
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +95,10 @@ class RunDir:
         self.chunks = self.path / CHUNK_DIR
         self._lock_fh = None
         self._index: dict[str, dict] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        self._writes: list[Future] = []
+        self._write_failed = False
+        self._index_lock = threading.Lock()  # the writer thread and read_chunk both fill _index
 
     # -- opening -----------------------------------------------------------------
 
@@ -129,7 +139,22 @@ class RunDir:
                                 "process") from None
         self._lock_fh = fh
 
-    def close(self) -> None:
+    def close(self, quiet: bool = False) -> None:
+        """Wait for the chunks still being written (a failure among them is raised,
+        unless `quiet`: the caller is raising another), then release the lock."""
+        try:
+            if quiet:
+                with contextlib.suppress(Exception):
+                    self.flush()
+            else:
+                self.flush()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
+            self._release()
+
+    def _release(self) -> None:
         if self._lock_fh is not None:
             self._lock_fh.close()  # closing the file releases its lock
             self._lock_fh = None
@@ -193,25 +218,61 @@ class RunDir:
 
     # -- chunks ------------------------------------------------------------------
 
+    def write_chunk_soon(self, index: int, chunk: ChunkResult) -> None:
+        """`write_chunk` on the writer thread, in the order given; a failed earlier write
+        is raised here, before more work is queued behind it. The chunk's arrays must
+        not change afterwards (the run only reads them)."""
+        self._raise_failed(wait=False)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="foldgate-chunks")
+        self._writes.append(self._writer.submit(self._write_unless_failed, index, chunk))
+
+    def _write_unless_failed(self, index: int, chunk: ChunkResult) -> None:
+        # after a failed write (a full disk) the later chunks are not tried: the run
+        # directory holds the chunks before it, as when each was written in turn
+        if self._write_failed:
+            return
+        try:
+            self.write_chunk(index, chunk)
+        except BaseException:
+            self._write_failed = True
+            raise
+
+    def flush(self) -> None:
+        """Wait for every queued chunk write; raise the first that failed."""
+        self._raise_failed(wait=True)
+
+    def _raise_failed(self, wait: bool) -> None:
+        pending = []
+        for f in self._writes:
+            if wait or f.done():
+                exc = f.exception()  # waits for it when wait is set
+                if exc is not None:
+                    self._writes = []
+                    raise exc
+            else:
+                pending.append(f)
+        self._writes = pending
+
     def write_chunk(self, index: int, chunk: ChunkResult) -> None:
         """The chunk's file, atomically, then the index that lists it."""
-        buf = io.BytesIO()
-        np.savez(buf, run_key=np.array(self.manifest["run_key"]), chunk=np.int64(index),
-                 kernel_s=np.float64(chunk.kernel_s),
-                 **{name: getattr(chunk, name) for name in _CHUNK_ARRAYS})
         path = self.chunks / chunk_name(index)
         try:
-            with atomic_open(path, "wb") as fh:
-                fh.write(buf.getbuffer())
-            self._index[f"{index:06d}"] = {
-                "trajectories": int(chunk.trajectories.shape[0]),
-                "trades": int(chunk.n_trades.sum()), "kernel_s": round(chunk.kernel_s, 6),
-                "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            with atomic_open(path, "wb") as fh:  # np.savez straight into the temp file
+                np.savez(fh, run_key=np.array(self.manifest["run_key"]), chunk=np.int64(index),
+                         kernel_s=np.float64(chunk.kernel_s),
+                         **{name: getattr(chunk, name) for name in _CHUNK_ARRAYS})
+            with self._index_lock:
+                self._index[f"{index:06d}"] = {
+                    "trajectories": int(chunk.trajectories.shape[0]),
+                    "trades": int(chunk.n_trades.sum()), "kernel_s": round(chunk.kernel_s, 6),
+                    "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                listed = dict(sorted(self._index.items()))
             # not fsynced: a crash that leaves the index empty or old costs nothing, it is
             # rebuilt from the chunk files, which are
             atomic_write_text(self.path / INDEX, json.dumps(
                 {"format": RUN_FORMAT, "run_key": self.manifest["run_key"],
-                 "chunks": dict(sorted(self._index.items()))}, indent=1) + "\n", durable=False)
+                 "chunks": listed}, indent=1) + "\n", durable=False)
         except OSError as exc:  # a full disk, a directory gone: the earlier chunks stay
             raise FoldgateError(f"{path}: cannot write the chunk ({exc.strerror or exc}); "
                                 "free space and run again with --resume") from None
@@ -255,7 +316,8 @@ class RunDir:
                 and chunk.trade_float.shape == (int(nt.sum()), 4)
                 and chunk.stats.shape == (n, 4)):
             return None
-        self._index.setdefault(f"{index:06d}", {
-            "trajectories": n, "trades": int(nt.sum()),
-            "kernel_s": round(chunk.kernel_s, 6), "finished": None})
+        with self._index_lock:
+            self._index.setdefault(f"{index:06d}", {
+                "trajectories": n, "trades": int(nt.sum()),
+                "kernel_s": round(chunk.kernel_s, 6), "finished": None})
         return chunk
