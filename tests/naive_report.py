@@ -110,12 +110,15 @@ def naive_to_jsonable(report: Mapping) -> dict:
     return naive_plain(report, _report_shape())
 
 
+ONE_LINE = (",", ":")  # a value on one line (a curve, a trade, a flag) is written compactly
+
+
 def _dump(value: Any, indent: str, inline_dicts: bool) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
         if inline_dicts and all(not isinstance(v, (dict, list)) for v in value.values()):
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+            return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=ONE_LINE)
         inner = indent + "  "
         parts = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(v, inner, False)}" for k, v in value.items()]
         return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
@@ -123,7 +126,7 @@ def _dump(value: Any, indent: str, inline_dicts: bool) -> str:
         if not value:
             return "[]"
         if not isinstance(value[0], (dict, list)) and not isinstance(value[-1], (dict, list)):
-            return json.dumps(value, ensure_ascii=False, allow_nan=False)
+            return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=ONE_LINE)
         inner = indent + "  "
         return "[\n" + ",\n".join(inner + _dump(v, inner, True) for v in value) + "\n" + indent + "]"
     return json.dumps(value, ensure_ascii=False, allow_nan=False)

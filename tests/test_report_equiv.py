@@ -406,3 +406,80 @@ def test_svg_paths_are_the_points_to_a_tenth_of_a_pixel():
     assert g.shape == w.shape == (1998, 2) and np.max(np.abs(g - w)) <= 0.1 + 1e-9
     assert all(len(v.split(".")[1]) == 1 for v in re.split("[, ]", got[1:]))  # "56.0", never "56" or "1e-05"
     assert _path_d(fr, x[:3], np.full(3, np.nan)) == ""
+
+
+# --- a period's trades in one orjson call (engine/report/jsonio.py, _orjson_rows) -------------
+
+
+TRADE_KEYS = ("entry_time", "exit_time", "direction", "entry_price", "exit_price", "pnl", "commission")
+
+
+def _trade_rows(rng: np.random.Generator, n: int) -> list[dict]:
+    times = np.datetime_as_string(np.datetime64("2024-01-01T00:00:00") + rng.integers(0, 10**8, size=2 * n)
+                                  .astype("timedelta64[s]"), unit="s")
+    return [{"entry_time": f"{times[2 * i]}Z", "exit_time": f"{times[2 * i + 1]}Z",
+             "direction": int(rng.choice([1, -1])), "entry_price": float(_float(rng)),
+             "exit_price": float(_float(rng)), "pnl": float(_float(rng)), "commission": float(_float(rng))}
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_trades_in_one_orjson_call_are_the_json_modules_text(seed, monkeypatch):
+    """Every float edge (NaN and inf as null, -0.0, 5e-324, 1e22, ...) and every row:
+    the fast path's lines parse to what json writes, on the same lines, and it is taken."""
+    import engine.report.jsonio as J
+
+    rng = np.random.default_rng(seed)
+    rows = _trade_rows(rng, int(rng.integers(8, 300)))
+    shape = J._report_shape().props["models"].items.props["folds"].items.props["trades"].items
+    taken = []
+    real = J._orjson_rows
+    monkeypatch.setattr(J, "_orjson_rows", lambda *a: taken.append(1) or real(*a))
+    fast = J._flat_rows(rows, shape)
+    assert taken and fast is not None and len(fast) == len(rows)
+    monkeypatch.setattr(J, "_orjson_rows", lambda *a: None)  # the column-at-a-time path
+    columns = J._flat_rows(rows, shape)
+    for line, other, row in zip(fast, columns, rows):
+        want = json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                           for k, v in row.items()}, ensure_ascii=False)
+        same_layout(want, line)
+        same_layout(other, line)
+
+
+@pytest.mark.parametrize("change", ["float_direction", "order", "one_row_order", "brace", "quote", "newline",
+                                    "numpy", "huge_int", "bool", "surrogate"])
+def test_trades_that_orjson_would_spell_otherwise_take_the_column_path(change, monkeypatch):
+    import engine.report.jsonio as J
+
+    rows = _trade_rows(np.random.default_rng(3), 20)
+    r = rows[7]
+    if change == "float_direction":
+        for x in rows:  # an integer field: json's writer spells 1.0 as 1
+            x["direction"] = float(x["direction"])
+    elif change == "order":
+        rows = [dict(reversed(list(x.items()))) for x in rows]
+    elif change == "one_row_order":  # the same keys, one row in another order
+        rows[7] = dict(reversed(list(r.items())))
+    elif change == "newline":
+        r["exit_time"] = "2024-01-01\nT00"
+    elif change == "surrogate":
+        r["exit_time"] = "\ud800"
+    elif change == "brace":  # the rows are split at "},{"
+        r["entry_time"] = "2024-01-01T00:00:00Z},{"
+    elif change == "quote":
+        r["exit_time"] = 'say "x"'
+    elif change == "numpy":
+        r["pnl"] = np.float32(0.1)
+    elif change == "huge_int":
+        r["direction"] = 2**70
+    else:
+        r["direction"] = True
+    shape = J._report_shape().props["models"].items.props["folds"].items.props["trades"].items
+    entries = J._Writer.entries(_trade_rows(np.random.default_rng(3), 1)[0], shape)
+    assert [e[0] for e in entries] == list(TRADE_KEYS)
+    assert J._orjson_rows(rows, entries) is None
+    report = make_report(n_models=1, n_folds=1, bars_per_fold=24, backtest_bars=24)
+    report["models"][0]["folds"][0]["trades"] = rows
+    old, new = naive_report_to_json(report), R.report_to_json(report)  # the column path's text
+    strict_equal(parse_pairs(old), parse_pairs(new))
+    same_layout(old, new)

@@ -197,10 +197,9 @@ def _scalar(v: Any, ints: bool) -> str:
 
 
 def _numbers(a: np.ndarray) -> str:
-    """A 1-D numeric numpy array on one line, "[1.5, null, 2.0]" as json spells lists.
-    Floats are shortest round-trip (orjson), so they parse to the very same float64."""
-    text = orjson.dumps(np.ascontiguousarray(a), option=_NUMPY).decode()
-    return text.replace(",", ", ")  # no string inside: every comma separates two numbers
+    """A 1-D numeric numpy array on one line, "[1.5,null,2.0]". Floats are shortest
+    round-trip (orjson), so they parse to the very same float64."""
+    return orjson.dumps(np.ascontiguousarray(a), option=_NUMPY).decode()
 
 
 class _Writer:
@@ -245,7 +244,7 @@ class _Writer:
         text = self.times.get(key)
         if text is None:
             # ISO strings hold no character JSON escapes: joined as they are
-            text = '["' + 'Z", "'.join(_datetime64_strings(a).tolist()) + 'Z"]'
+            text = '["' + 'Z","'.join(_datetime64_strings(a).tolist()) + 'Z"]'
             self.times[key] = text
             if len(self.times) > self.TIMES_KEPT:
                 self.times.popitem(last=False)
@@ -282,7 +281,7 @@ class _Writer:
     # --- one line -----------------------------------------------------------------
 
     def inline(self, value: Any, shape: _Shape | None) -> str:
-        """Any value on one line, with json's ", " and ": " separators."""
+        """Any value on one line, compact: "," and ":" between items, as orjson writes."""
         if type(value) not in _SCALARS:
             value = _norm(value)
         t = type(value)
@@ -292,11 +291,11 @@ class _Writer:
             got = self.array(value, shape.items if shape is not None else None)
             return got if type(got) is str else self.inline(got, shape)
         if t is dict:
-            return "{" + ", ".join([f"{key}: {_scalar(v, ints) if type(v) in _SCALARS else self.child(k, v, sub)}"
+            return "{" + ",".join([f"{key}:{_scalar(v, ints) if type(v) in _SCALARS else self.child(k, v, sub)}"
                                     for k, v, sub, ints, key in self.normed(self.entries(value, shape))]) + "}"
         items = shape.items if shape is not None else None
         rows = _flat_rows(value, items) if value and type(value[0]) is dict else None
-        return "[" + ", ".join(rows if rows is not None else self.listed(value, items, self.inline)) + "]"
+        return "[" + ",".join(rows if rows is not None else self.listed(value, items, self.inline)) + "]"
 
     def listed(self, values: list, items: _Shape | None, each) -> list[str]:
         i = 0
@@ -410,7 +409,7 @@ def _prefixed(prefix: str, spelled: str) -> list[str]:
 
 def _column(values: list, shape: _Shape | None, prefix: str) -> list[str] | None:
     """One key's values across a list of flat objects, each spelled after `prefix`
-    (its `, "key": `), a whole column in a few calls; None when the column holds anything
+    (its `,"key":`), a whole column in a few calls; None when the column holds anything
     but plain floats, ints, strings or bools (the caller then takes the general path,
     value by value)."""
     types = set(map(type, values))
@@ -441,6 +440,33 @@ def _column(values: list, shape: _Shape | None, prefix: str) -> list[str] | None
     return None
 
 
+_PLAIN = frozenset({float, int, str})
+
+
+def _orjson_rows(rows: list, entries: list) -> list[str] | None:
+    """The rows spelled by one orjson call, when that is the text the column path would
+    give: every row's keys in the schema's order, plain floats, ints and strings only, no
+    float in an integer field (json's writer spells 3.0 there as 3), and nothing that
+    either writer escapes (orjson's escapes may be spelled otherwise). None otherwise."""
+    order = tuple(e[0] for e in entries)
+    if not all(map(order.__eq__, map(tuple, rows))):
+        return None
+    types = set(map(type, itertools.chain.from_iterable(map(dict.values, rows))))
+    if not types <= _PLAIN:
+        return None
+    if float in types and any(float in set(map(type, map(operator.itemgetter(e[0]), rows)))
+                              for e in entries if e[3]):
+        return None
+    try:
+        text = orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:  # an int past 64 bits, a lone surrogate
+        return None
+    # every escape has a backslash; a string holding "},{" would be split
+    if "\\" in text or text.count("},{") != len(rows) - 1:
+        return None
+    return text[1:-1].replace("},{", "}" + _CUT + "{").split(_CUT)
+
+
 def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
     """A list of flat objects with one set of keys (a period's trades), a line per object,
     built a column at a time; None when the list is not of that kind."""
@@ -452,11 +478,14 @@ def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
     entries = _Writer.entries(rows[0], shape)
     if any(type(k) is not str for k in keys) or len(entries) != len(keys):
         return None
+    fast = _orjson_rows(rows, entries)
+    if fast is not None:
+        return fast
     names = [e[0] for e in entries]
     columns = []
     values = zip(*map(operator.itemgetter(*names), rows)) if len(names) > 1 else [[r[names[0]] for r in rows]]
     for n, ((_, _, sub, _, key), column) in enumerate(zip(entries, values)):
-        col = _column(list(column), sub, ("{" if n == 0 else ", ") + key + ": ")
+        col = _column(list(column), sub, ("{" if n == 0 else ",") + key + ":")
         if col is None:
             return None
         columns.append(col)
