@@ -159,10 +159,16 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
             if len(comp) > 1:
                 out.append(sorted(comp))
 
-    sys.setrecursionlimit(max(10_000, sys.getrecursionlimit()))
-    for v in sorted(g):
-        if v not in index:
-            strongconnect(v)
+    # the recursion runs as deep as the longest import chain; the old limit is put back,
+    # since other tests depend on it (the Alpaca client's "nested too deep" pages)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(10_000, limit))
+    try:
+        for v in sorted(g):
+            if v not in index:
+                strongconnect(v)
+    finally:
+        sys.setrecursionlimit(limit)
     return sorted(out)
 
 
