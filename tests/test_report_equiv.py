@@ -446,9 +446,14 @@ def test_trades_in_one_orjson_call_are_the_json_modules_text(seed, monkeypatch):
         same_layout(other, line)
 
 
-@pytest.mark.parametrize("change", ["float_direction", "order", "one_row_order", "brace", "quote", "newline",
-                                    "numpy", "huge_int", "bool", "surrogate"])
+FALLS_BACK = ["float_direction", "order", "one_row_order", "brace", "open_brace", "bracket", "quote",
+              "newline", "numpy", "huge_int", "surrogate", "nested"]
+
+
+@pytest.mark.parametrize("change", FALLS_BACK + ["bool", "null", "int_price", "comma"])
 def test_trades_that_orjson_would_spell_otherwise_take_the_column_path(change, monkeypatch):
+    """Each change either leaves orjson's text right (then it is used) or is refused by
+    _orjson_rows; either way the writer's text is the plain writer's."""
     import engine.report.jsonio as J
 
     rows = _trade_rows(np.random.default_rng(3), 20)
@@ -472,12 +477,24 @@ def test_trades_that_orjson_would_spell_otherwise_take_the_column_path(change, m
         r["pnl"] = np.float32(0.1)
     elif change == "huge_int":
         r["direction"] = 2**70
+    elif change == "open_brace":
+        r["exit_time"] = "a{b"
+    elif change == "bracket":
+        r["exit_time"] = "[x]"
+    elif change == "nested":
+        r["pnl"] = {"b": 1, "a": 2.0}
+    elif change == "null":
+        r["pnl"] = None
+    elif change == "int_price":
+        r["entry_price"] = 3
+    elif change == "comma":
+        r["exit_time"] = "x,y"
     else:
         r["direction"] = True
     shape = J._report_shape().props["models"].items.props["folds"].items.props["trades"].items
     entries = J._Writer.entries(_trade_rows(np.random.default_rng(3), 1)[0], shape)
     assert [e[0] for e in entries] == list(TRADE_KEYS)
-    assert J._orjson_rows(rows, entries) is None
+    assert (J._orjson_rows(rows, entries) is None) == (change in FALLS_BACK)
     report = make_report(n_models=1, n_folds=1, bars_per_fold=24, backtest_bars=24)
     report["models"][0]["folds"][0]["trades"] = rows
     old, new = naive_report_to_json(report), R.report_to_json(report)  # the column path's text

@@ -367,14 +367,17 @@ class _Writer:
         if type(first) is dict:
             held = self.rows.get(id(value))
             rows = held[1] if held is not None and held[0] is value else _flat_rows(value, items)
+            if type(rows) is str:  # orjson's "{...},{...}": a line each
+                return "[\n" + inner + rows.replace("},{", "},\n" + inner + "{") + "\n" + indent + "]"
         if rows is None:
             rows = self.listed(value, items, lambda v, s: self.block(v, s, inner, True))
         return "[\n" + inner + (",\n" + inner).join(rows) + "\n" + indent + "]"
 
     def spell_trades(self, model: Any, shape: _Shape | None) -> None:
-        """All of a model's trade lists spelled in one `_flat_rows` (a list's set-up costs
-        more than its rows), held for `block` by the list's identity while the model is
-        written; lists that do not fit one set of columns are left to `block`."""
+        """A model's trade lists spelled ahead, held for `block` by the list's identity
+        while the model is written: each by orjson when `_orjson_rows` takes it, the
+        others in one `_flat_rows` (a list's set-up costs more than its rows); lists that
+        fit neither are left to `block`."""
         self.rows = {}
         try:
             trade = shape.props["folds"].items.props["trades"].items
@@ -386,11 +389,21 @@ class _Writer:
         folds = model.get("folds")
         periods = ([model.get("backtest")] if same else []) + (folds if type(folds) is list else [])
         lists = [p["trades"] for p in periods if type(p) is dict and type(p.get("trades")) is list and p["trades"]]
-        rows = _flat_rows([r for trades in lists for r in trades], trade) if len(lists) > 1 else None
+        if not lists or type(lists[0][0]) is not dict:
+            return
+        entries = self.entries(lists[0][0], trade)
+        rest = []
+        for trades in lists:  # the usual: orjson's text, split into lines by block
+            compact = _orjson_rows(trades, entries) if set(map(type, trades)) == {dict} else None
+            if compact is not None:
+                self.rows[id(trades)] = (trades, compact)
+            else:
+                rest.append(trades)
+        rows = _flat_rows([r for trades in rest for r in trades], trade) if len(rest) > 1 else None
         if rows is None:
             return
         at = 0
-        for trades in lists:
+        for trades in rest:
             self.rows[id(trades)] = (trades, rows[at:at + len(trades)])
             at += len(trades)
 
@@ -443,28 +456,26 @@ def _column(values: list, shape: _Shape | None, prefix: str) -> list[str] | None
 _PLAIN = frozenset({float, int, str})
 
 
-def _orjson_rows(rows: list, entries: list) -> list[str] | None:
-    """The rows spelled by one orjson call, when that is the text the column path would
-    give: every row's keys in the schema's order, plain floats, ints and strings only, no
-    float in an integer field (json's writer spells 3.0 there as 3), and nothing that
-    either writer escapes (orjson's escapes may be spelled otherwise). None otherwise."""
+def _orjson_rows(rows: list, entries: list) -> str | None:
+    """The rows as one orjson call spells them, "{...},{...}" (no brackets), when that is
+    the text the column path would give: every row's keys in the schema's order, no
+    float in an integer field (json's writer spells 3.0 there as 3), only what orjson
+    writes as json does (numpy scalars and other types make it raise), no escape (the
+    two may spell one differently), no nested value, and no brace inside a string (the
+    rows are told apart at "},{"). None otherwise."""
     order = tuple(e[0] for e in entries)
     if not all(map(order.__eq__, map(tuple, rows))):
         return None
-    types = set(map(type, itertools.chain.from_iterable(map(dict.values, rows))))
-    if not types <= _PLAIN:
-        return None
-    if float in types and any(float in set(map(type, map(operator.itemgetter(e[0]), rows)))
-                              for e in entries if e[3]):
-        return None
+    for e in entries:
+        if e[3] and float in set(map(type, map(operator.itemgetter(e[0]), rows))):
+            return None
     try:
         text = orjson.dumps(rows).decode()
-    except orjson.JSONEncodeError:  # an int past 64 bits, a lone surrogate
+    except orjson.JSONEncodeError:  # a numpy value, an int past 64 bits, a lone surrogate
         return None
-    # every escape has a backslash; a string holding "},{" would be split
-    if "\\" in text or text.count("},{") != len(rows) - 1:
+    if "\\" in text or "[" in text[1:-1] or text.count("{") != len(rows):
         return None
-    return text[1:-1].replace("},{", "}" + _CUT + "{").split(_CUT)
+    return text[1:-1]
 
 
 def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
@@ -480,7 +491,7 @@ def _flat_rows(rows: list, shape: _Shape | None) -> list[str] | None:
         return None
     fast = _orjson_rows(rows, entries)
     if fast is not None:
-        return fast
+        return fast.replace("},{", "}" + _CUT + "{").split(_CUT)
     names = [e[0] for e in entries]
     columns = []
     values = zip(*map(operator.itemgetter(*names), rows)) if len(names) > 1 else [[r[names[0]] for r in rows]]
