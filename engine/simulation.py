@@ -7,6 +7,7 @@ engine/pipeline.py calls `simulate_jobs`; the jobs are its `ModelJob`s.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -382,7 +383,9 @@ def iso_list(times: np.ndarray) -> list[str]:
 
 def _py(value):
     """numpy scalar -> JSON-able Python value, NaN -> None."""
+    if type(value) is float:  # metrics_rows' values: the usual case
+        return value if math.isfinite(value) else None
     if isinstance(value, (np.integer,)):
         return int(value)
     value = float(value)
-    return None if not np.isfinite(value) else value
+    return None if not math.isfinite(value) else value

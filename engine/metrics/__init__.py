@@ -182,9 +182,10 @@ def metrics_rows(metrics: dict[str, np.ndarray]) -> list[dict]:
     """trajectory_metrics' {name: array} -> one {name: value} dict per trajectory,
     counts as int, the rest as float (NaN kept: the report writes it as null)."""
     names = [n for n in METRIC_NAMES if n in metrics]
-    n_traj = len(metrics[names[0]]) if names else 0
-    return [{n: (int(metrics[n][i]) if n in _INT_METRICS else float(metrics[n][i]))
-             for n in names} for i in range(n_traj)]
+    # a column at a time to Python numbers (one tolist each), not a numpy scalar per value
+    columns = [np.asarray(metrics[n]).astype(np.int64 if n in _INT_METRICS else np.float64).tolist()
+               for n in names]
+    return [dict(zip(names, row)) for row in zip(*columns)]
 
 
 __all__ = [

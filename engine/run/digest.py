@@ -8,6 +8,7 @@ policy that the kernel reads, and the series it reads them from), the trajectori
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -78,7 +79,9 @@ def run_digests(batch, ids: list[int], device: str) -> dict[str, str]:
     chosen = [batch.trajectories[t] for t in ids]
     series_ids = sorted({t.series for t in chosen})
     model_ids = sorted({t.model for t in chosen})
-    bars = digest([series_digest(batch.series[s]) for s in series_ids])
+    # hashlib leaves the GIL while it hashes a large buffer: two series at a time
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="foldgate-digest") as pool:
+        bars = digest(list(pool.map(series_digest, [batch.series[s] for s in series_ids])))
     models = digest([(policy_digest(batch.models[m][0]), series_ids.index(batch.models[m][1]))
                      for m in model_ids])
     m_index = {m: k for k, m in enumerate(model_ids)}
