@@ -633,3 +633,18 @@ def test_a_run_of_many_blocks_matches_the_reference():
     again = batch.run()
     for a, b in zip(out, again):
         assert np.array_equal(a["equity"], b["equity"])
+
+
+def test_iso_list_is_numpys_iso_text_with_a_z():
+    """engine.simulation.iso_list builds the text from a day and a time-of-day table:
+    the same as numpy's one string per time, on random seconds across 1900-2200 (before
+    1970, leap days, the last second of a day) and sub-second times (truncated)."""
+    from engine.simulation import iso_list
+
+    rng = np.random.default_rng(4)
+    secs = np.concatenate([rng.integers(-2_208_988_800, 7_258_118_400, 5000),
+                           [0, -1, 86_399, 86_400, 951_782_399, 951_782_400, 4_107_542_399]])
+    for times in (secs.astype("datetime64[s]"), (secs * 1000 + rng.integers(0, 1000, secs.size)).astype("datetime64[ms]"),
+                  secs[:0].astype("datetime64[s]")):
+        want = [t + "Z" for t in np.datetime_as_string(times.astype("datetime64[s]"), unit="s").tolist()]
+        assert iso_list(times) == want
