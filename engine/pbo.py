@@ -121,9 +121,16 @@ def _half_sharpe(mask, cnt, s1, s2, bmin, bmax, centre) -> np.ndarray:
     sum1 = w @ s1                    # (c, N)
     var = (w @ s2 - sum1 * sum1 / k[:, None]) / (k[:, None] - 1.0)
     mean = centre[None, :] + sum1 / k[:, None]
-    lo = np.where(mask[:, :, None], bmin[None], np.inf).min(axis=1)
-    hi = np.where(mask[:, :, None], bmax[None], -np.inf).max(axis=1)
-    flat = (lo == hi) | ~(var > 0.0)  # all returns equal: Sharpe 0, as docs/design.md 6
+    # all returns equal: Sharpe 0, as docs/design.md 6. A half can only be flat where
+    # every block it takes is (min == max); only there are its min and max compared,
+    # a (combinations, blocks) pass per such variant instead of one over all of them
+    flat = ~(var > 0.0)
+    maybe = (w @ (bmin != bmax).astype(np.float64)) == 0.0  # (c, N): no varying block chosen
+    cols = np.flatnonzero(maybe.any(axis=0))
+    if cols.size:
+        lo = np.where(mask[:, :, None], bmin[None][:, :, cols], np.inf).min(axis=1)
+        hi = np.where(mask[:, :, None], bmax[None][:, :, cols], -np.inf).max(axis=1)
+        flat[:, cols] |= maybe[:, cols] & (lo == hi)
     with np.errstate(divide="ignore", invalid="ignore"):
         sr = mean / np.sqrt(var)
     sr[flat] = 0.0

@@ -157,3 +157,23 @@ def test_a_backtest_of_variants_reports_their_pbo(tmp_path, monkeypatch):
     assert got["n_bars"] == want.n_bars and got["n_combinations"] == 12_870
     assert got["pbo"] == pytest.approx(want.pbo, abs=1e-12)
     assert got["prob_oos_loss"] == pytest.approx(want.prob_oos_loss, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_variants_flat_in_random_blocks_match_the_reference(seed):
+    """Blocks held at one level (a variant out of the market), sometimes the same level
+    in every such block and sometimes not, sometimes the whole column: a half is flat
+    exactly when all its values are equal, found only where each of its blocks is."""
+    rng = np.random.default_rng(100 + seed)
+    n_blocks = int(rng.choice([4, 6, 8]))
+    per = int(rng.integers(2, 6))
+    m = rng.standard_normal((n_blocks * per, 7)) * 0.01
+    for j in range(1, 7):
+        # levels of this variant's own, not proportional to another's: Sharpe does not
+        # see scale, so two variants whose halves were the same levels times a factor
+        # would tie but for rounding, which the two implementations do differently
+        levels = [0.001 * j, -0.002 + 0.0003 * j, 0.0005 * j * j]
+        level = float(rng.choice([0.0, levels[0]]))
+        for b in np.flatnonzero(rng.random(n_blocks) < (1.0 if j == 6 else 0.6)):
+            m[b * per:(b + 1) * per, j] = level if j % 2 else float(rng.choice(levels))
+    assert_matches_naive(m, n_blocks)
