@@ -4,6 +4,8 @@ kernel's share of it (docs/design.md 10 asks >= 50%), peak RSS, report sizes.
     python benchmarks/bulk_validate.py                    # 1,000 models, 180 days, 5 folds
     python benchmarks/bulk_validate.py --models 200 -- --executor ray
     python benchmarks/bulk_validate.py --policies reference   # every model 2x64 tanh
+    python benchmarks/bulk_validate.py --policies reference --checkpoints-per-symbol 20
+                                                          # 50 symbols x 20 checkpoints
     python benchmarks/bulk_validate.py --tiny             # seconds: what CI runs
 
 Each model is a sample policy on its own symbol (the shipped sample series reused
@@ -44,22 +46,28 @@ RECIPES = {"sample": None, "reference": "reference_random"}
 
 
 def build(workdir: Path, models: int, days: int, quick_days: int,
-          policies: str = "sample") -> tuple[Path, Path]:
-    """The archive and store, built once per (models, days, policies) and reused."""
-    from workloads import make_validate_workload
+          policies: str = "sample", per_symbol: int = 1) -> tuple[Path, Path]:
+    """The archive and store, built once per (models, days, policies, per_symbol) and reused."""
+    from workloads import make_checkpoint_workload, make_validate_workload
 
     keep = days + WARMUP_DAYS
     marker = workdir / "workload.json"
     spec = {"models": models, "bar_days": keep}
-    if policies != "sample":  # the key the sample workload always had
+    if policies != "sample":  # the keys the sample workload always had
         spec["policies"] = policies
+    if per_symbol != 1:
+        spec["per_symbol"] = per_symbol
     if marker.exists() and json.loads(marker.read_text()).get("spec") == spec:
         info = json.loads(marker.read_text())
         return Path(info["archive"]), Path(info["store"])
     shutil.rmtree(workdir / "w", ignore_errors=True)
     (workdir / "w").mkdir(parents=True)
-    archive, store = make_validate_workload(workdir / "w", n_symbols=models, days=keep,
-                                            recipe=RECIPES[policies])
+    if per_symbol == 1:
+        archive, store = make_validate_workload(workdir / "w", n_symbols=models, days=keep,
+                                                recipe=RECIPES[policies])
+    else:
+        archive, store = make_checkpoint_workload(workdir / "w", n_symbols=models // per_symbol,
+                                                  per_symbol=per_symbol, days=keep, recipe=RECIPES[policies])
     marker.write_text(json.dumps({"spec": spec, "archive": str(archive), "store": str(store)}))
     return archive, store
 
@@ -135,6 +143,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--policies", choices=sorted(RECIPES), default="sample",
                     help="sample: the sample recipes in turn; reference: every model a 2x64 "
                          "tanh MLP on 16 inputs (docs/design.md 10)")
+    ap.add_argument("--checkpoints-per-symbol", type=int, default=1, metavar="K",
+                    help="K checkpoints per symbol, validated with --checkpoints all (models / K "
+                         "symbols, each symbol's checkpoints its variants); default 1: a symbol per model")
     ap.add_argument("--workdir", default=None,
                     help="default: /tmp/foldgate-bulk-<models>[-reference]")
     ap.add_argument("--tiny", action="store_true", help="6 models, 40 days, 3 folds, no warm-up")
@@ -144,12 +155,16 @@ def main(argv: list[str] | None = None) -> dict:
     if args.tiny:
         args.models, args.days, args.folds, args.quick_days = 6, 40, 3, 10
         args.no_warmup = True
-    suffix = "" if args.policies == "sample" else f"-{args.policies}"
+    if args.checkpoints_per_symbol < 1 or args.models % args.checkpoints_per_symbol:
+        ap.error("--models must be a multiple of --checkpoints-per-symbol")
+    suffix = ("" if args.policies == "sample" else f"-{args.policies}") + (
+        "" if args.checkpoints_per_symbol == 1 else f"-ck{args.checkpoints_per_symbol}")
     workdir = Path(args.workdir or f"/tmp/foldgate-bulk-{args.models}{suffix}")
     workdir.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()
-    archive, store = build(workdir, args.models, args.days, args.quick_days, args.policies)
+    archive, store = build(workdir, args.models, args.days, args.quick_days, args.policies,
+                           args.checkpoints_per_symbol)
     build_s = time.perf_counter() - t0
 
     env = dict(os.environ)
@@ -163,7 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
                "--days", str(args.days), "--walk-forward", str(args.folds),
                "--quick-days", str(args.quick_days), "--dest", str(workdir / "extracts"),
                "--out", str(out)]
-        return cmd + (["--stress"] if stress else []) + extra
+        every = ["--checkpoints", "all"] if args.checkpoints_per_symbol > 1 else []
+        return cmd + (["--stress"] if stress else []) + every + extra
 
     if not args.no_warmup:
         shutil.rmtree(workdir / "warm", ignore_errors=True)
@@ -182,7 +198,8 @@ def main(argv: list[str] | None = None) -> dict:
              for name in ("report.json", "report.html") if (out_dir / name).exists()}
     trajectories = args.models * (args.folds + (1 if args.quick_days else 0)) * scenarios
     figures = {
-        "models": args.models, "policies": args.policies, "days": args.days, "folds": args.folds, "scenarios": scenarios,
+        "models": args.models, "policies": args.policies,
+        "symbols": args.models // args.checkpoints_per_symbol, "days": args.days, "folds": args.folds, "scenarios": scenarios,
         "trajectories": trajectories, "simulated_trajectories": simulated, "wall_s": round(res["wall_s"], 3),
         "kernel_s": None if kernel_s is None else round(kernel_s, 3),
         "kernel_share": None if kernel_s is None else round(kernel_s / res["wall_s"], 4),
@@ -193,7 +210,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     share = ("n/a (no run directory)" if kernel_s is None
              else f"{kernel_s:.2f} s = {100 * kernel_s / res['wall_s']:.1f}% of wall")
-    print(f"foldgate validate: {args.models} {args.policies} models x {args.folds} folds x {scenarios} "
+    print(f"foldgate validate: {args.models} {args.policies} models"
+          f" ({args.models // args.checkpoints_per_symbol} symbols) x {args.folds} folds x {scenarios} "
           f"scenario{'s' if scenarios > 1 else ''}{' (no --stress in this build)' if not stress else ''}"
           f", {args.days} days, {trajectories:,} trajectories"
           + (f" ({simulated:,} simulated with buy-and-hold)" if simulated else ""))

@@ -52,3 +52,45 @@ def make_validate_workload(workdir: Path, n_symbols: int = 50, stamp: str = "202
         for p in paths:
             zf.write(p, f"models/rl_symbols/{p.name}")
     return archive, workdir / "bars"
+
+
+def make_checkpoint_workload(workdir: Path, n_symbols: int, per_symbol: int, stamp: str = "20261101_000000",
+                             days: float | None = None, recipe: str | None = None):
+    """(archive path, store dir): the overnight job of docs/design.md 11, every checkpoint of
+    every symbol: n_symbols symbols (hourly bars as in make_validate_workload), each with
+    `per_symbol` checkpoint files listed in the summary (the last is the final model), all
+    gated APPROVED; `validate --checkpoints all` validates n_symbols * per_symbol models,
+    each symbol's checkpoints its variants. Checkpoint k of a symbol is the sample recipe
+    (or `recipe`) with weights drawn for k."""
+    from make_sample_policies import SEED, build_sample_policies
+
+    src = BarStore(ROOT / "data" / "bars")
+    sources = [e for e in src.list() if e.asset_class == "crypto"]
+    store = BarStore(workdir / "bars")
+    symbols = []
+    for i in range(n_symbols):
+        base = src.read(sources[i % len(sources)].symbol, "1Hour")
+        if days is not None:
+            first = base.timestamp[-1] - int(days * 86_400e9)
+            base = base.slice(int(base.timestamp.searchsorted(first)), len(base))
+        symbol = f"C{i:03d}USD"
+        store.write(Bars(symbol, "1Hour", base.asset_class, base.timestamp, base.open, base.high, base.low,
+                         base.close, base.volume, base.trade_count, base.vwap), mode="replace")
+        symbols.append(symbol)
+    steps = [f"ck{k:03d}" for k in range(per_symbol)]
+    paths = {step: build_sample_policies(workdir / "models" / step, symbols=symbols, seed=SEED + k, recipe=recipe)
+             for k, step in enumerate(steps)}
+    hist = lambda final: [round(final * (k + 1) / per_symbol, 4) for k in range(per_symbol)]  # noqa: E731
+    summary = {"timeframe": "1Hour", "symbols": {
+        s: {"model": f"models/rl_symbols/{steps[-1]}/{s}_1Hour.pt",
+            "checkpoints": [f"models/rl_symbols/{step}/{s}_1Hour.pt" for step in steps],
+            "metrics": {"fitness_score": hist(0.8), "profit_factor": hist(2.0),
+                        "consistency": hist(0.9), "max_drawdown": [0.05] * per_symbol}}
+        for s in symbols}}
+    archive = workdir / f"Alpaca_trading_trained_{stamp}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"training_summary_{stamp}.json", json.dumps(summary))
+        for step in steps:
+            for p in paths[step]:
+                zf.write(p, f"models/rl_symbols/{step}/{p.name}")
+    return archive, workdir / "bars"

@@ -237,6 +237,13 @@ def naive_table(con, title: str, columns: list[tuple[str, str]], rows: list[list
         table.add_column(head, justify=justify, no_wrap=True)
     for row in rows:
         table.add_row(*(Text(text, style=style or "") for text, style in row))
+    if not con.is_terminal and not os.environ.get("COLUMNS"):  # a pipe or a file: drawn whole
+        old, con.width = con.width, 100_000
+        try:
+            con.print(table)
+        finally:
+            con.width = old
+        return
     con.print(table)
 
 
