@@ -25,3 +25,19 @@ def test_bulk_validate_tiny_reports_its_figures(tmp_path, capsys):
     # a second call reuses the workload it built
     again = bulk_validate.main(["--tiny", "--workdir", str(tmp_path / "w")])
     assert again["build_s"] < figures["build_s"] or again["build_s"] < 1.0
+
+
+def test_bulk_validate_tiny_checkpoint_run(tmp_path, capsys):
+    """--checkpoints-per-symbol: 2 symbols x 3 checkpoints of the reference shape, each
+    validated (--checkpoints all), the checkpoints of a symbol its variants."""
+    figures = bulk_validate.main(["--tiny", "--models", "6", "--checkpoints-per-symbol", "3",
+                                  "--policies", "reference", "--workdir", str(tmp_path / "w")])
+    assert figures["models"] == 6 and figures["symbols"] == 2 and figures["exit_status"] == 0
+    report = json.loads((tmp_path / "w" / "out" / "report.json").read_text())
+    assert len(report["models"]) == 6
+    by_symbol = {}
+    for m in report["models"]:
+        by_symbol.setdefault(m["symbol"], []).append(m["checkpoint"]["index"])
+        assert m["summary"]["evidence"]["n_variants"] == 3
+    assert {s: sorted(v) for s, v in by_symbol.items()} == {"C000USD": [0, 1, 2], "C001USD": [0, 1, 2]}
+    assert "(2 symbols)" in capsys.readouterr().out
