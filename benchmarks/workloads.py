@@ -16,6 +16,22 @@ from engine.data.bars import Bars  # noqa: E402
 from engine.data.store import BarStore
 
 
+def _store_symbols(workdir: Path, symbols: list[str], days: float | None) -> list[str]:
+    """workdir/bars: each symbol the shipped crypto series in turn (the last `days` days
+    of it when given: a 1,000-symbol store stays small)."""
+    src = BarStore(ROOT / "data" / "bars")
+    sources = [e for e in src.list() if e.asset_class == "crypto"]
+    store = BarStore(workdir / "bars")
+    for i, symbol in enumerate(symbols):
+        base = src.read(sources[i % len(sources)].symbol, "1Hour")
+        if days is not None:
+            first = base.timestamp[-1] - int(days * 86_400e9)
+            base = base.slice(int(base.timestamp.searchsorted(first)), len(base))
+        store.write(Bars(symbol, "1Hour", base.asset_class, base.timestamp, base.open, base.high, base.low,
+                         base.close, base.volume, base.trade_count, base.vwap), mode="replace")
+    return symbols
+
+
 def make_validate_workload(workdir: Path, n_symbols: int = 50, stamp: str = "20261101_000000",
                            days: float | None = None, recipe: str | None = None):
     """(archive path, store dir): n_symbols symbols, each with a year of hourly bars (the
@@ -25,19 +41,7 @@ def make_validate_workload(workdir: Path, n_symbols: int = 50, stamp: str = "202
     (`"reference_random"`: docs/design.md 10's 2x64 tanh MLP on 16 inputs)."""
     from make_sample_policies import build_sample_policies
 
-    src = BarStore(ROOT / "data" / "bars")
-    sources = [e for e in src.list() if e.asset_class == "crypto"]
-    store = BarStore(workdir / "bars")
-    symbols = []
-    for i in range(n_symbols):
-        base = src.read(sources[i % len(sources)].symbol, "1Hour")
-        if days is not None:
-            first = base.timestamp[-1] - int(days * 86_400e9)
-            base = base.slice(int(base.timestamp.searchsorted(first)), len(base))
-        symbol = f"S{i:03d}USD"
-        store.write(Bars(symbol, "1Hour", base.asset_class, base.timestamp, base.open, base.high, base.low,
-                         base.close, base.volume, base.trade_count, base.vwap), mode="replace")
-        symbols.append(symbol)
+    symbols = _store_symbols(workdir, [f"S{i:03d}USD" for i in range(n_symbols)], days)
     models = workdir / "models"
     paths = build_sample_policies(models, symbols=symbols, recipe=recipe)
     hist = lambda final: [round(final * k / 10, 4) for k in range(1, 11)]  # noqa: E731
@@ -64,19 +68,7 @@ def make_checkpoint_workload(workdir: Path, n_symbols: int, per_symbol: int, sta
     (or `recipe`) with weights drawn for k."""
     from make_sample_policies import SEED, build_sample_policies
 
-    src = BarStore(ROOT / "data" / "bars")
-    sources = [e for e in src.list() if e.asset_class == "crypto"]
-    store = BarStore(workdir / "bars")
-    symbols = []
-    for i in range(n_symbols):
-        base = src.read(sources[i % len(sources)].symbol, "1Hour")
-        if days is not None:
-            first = base.timestamp[-1] - int(days * 86_400e9)
-            base = base.slice(int(base.timestamp.searchsorted(first)), len(base))
-        symbol = f"C{i:03d}USD"
-        store.write(Bars(symbol, "1Hour", base.asset_class, base.timestamp, base.open, base.high, base.low,
-                         base.close, base.volume, base.trade_count, base.vwap), mode="replace")
-        symbols.append(symbol)
+    symbols = _store_symbols(workdir, [f"C{i:03d}USD" for i in range(n_symbols)], days)
     steps = [f"ck{k:03d}" for k in range(per_symbol)]
     paths = {step: build_sample_policies(workdir / "models" / step, symbols=symbols, seed=SEED + k, recipe=recipe)
              for k, step in enumerate(steps)}
