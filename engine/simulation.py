@@ -359,7 +359,10 @@ def _window_record(window, in_sample: bool, out: dict, times: np.ndarray) -> dic
     iso = iso_list(times[np.concatenate(([window.start, window.end - 1], ti[:, 0], ti[:, 1]))])
     start, end = iso[:2]
     columns = (iso[2:2 + n], iso[2 + n:], ti[:, 2].tolist(), *tf[:, :4].T.tolist())
-    trades = [dict(zip(TRADE_FIELDS, row)) for row in zip(*columns)]
+    # a dict display per trade (TRADE_FIELDS' order, which a test holds it to): about
+    # twice as fast as dict(zip(TRADE_FIELDS, row)) over a bulk run's ~700k trades
+    trades = [{"entry_time": t0, "exit_time": t1, "direction": d, "entry_price": p0, "exit_price": p1,
+               "pnl": pnl, "commission": c} for t0, t1, d, p0, p1, pnl, c in zip(*columns)]
     return {
         "start": start,
         "end": end,

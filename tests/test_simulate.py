@@ -648,3 +648,26 @@ def test_iso_list_is_numpys_iso_text_with_a_z():
                   secs[:0].astype("datetime64[s]")):
         want = [t + "Z" for t in np.datetime_as_string(times.astype("datetime64[s]"), unit="s").tolist()]
         assert iso_list(times) == want
+
+
+def test_window_records_trades_are_the_schemas_fields_in_its_order():
+    """engine.simulation._window_record writes each trade as a dict display: its keys
+    are TRADE_FIELDS, the schema's trade properties in their order, with the kernel's
+    values (bars as ISO times, the direction an int)."""
+    from types import SimpleNamespace
+
+    from engine.report.schema_file import load_schema
+    from engine.simulation import TRADE_FIELDS, _window_record
+
+    schema = load_schema()
+    assert tuple(schema["$defs"]["trade"]["properties"]) == TRADE_FIELDS
+    times = (np.datetime64("2024-03-01T00:00:00") + np.arange(10) * np.timedelta64(1, "h")).astype("datetime64[s]")
+    out = {"trade_int": np.array([[2, 4, 1], [5, 9, -1]], dtype=np.int64),
+           "trade_float": np.array([[10.0, 11.0, 0.9, 0.05], [11.5, 10.5, 0.95, 0.04]]),
+           "metrics": {"n_trades": np.float64(2), "sharpe": np.float64(np.nan)}, "equity": np.ones(11)}
+    rec = _window_record(SimpleNamespace(start=0, end=10), False, out, times)
+    assert [list(t) for t in rec["trades"]] == [list(TRADE_FIELDS)] * 2
+    assert rec["trades"][1] == {"entry_time": "2024-03-01T05:00:00Z", "exit_time": "2024-03-01T09:00:00Z",
+                                "direction": -1, "entry_price": 11.5, "exit_price": 10.5, "pnl": 0.95,
+                                "commission": 0.04}
+    assert type(rec["trades"][1]["direction"]) is int and rec["metrics"] == {"n_trades": 2, "sharpe": None}
