@@ -16,6 +16,7 @@ are all equal (docs/design.md 6); annualising would not change any rank."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -51,10 +52,17 @@ class PBOResult:
 
 
 def in_sample_combinations(n_blocks: int = N_BLOCKS) -> np.ndarray:
-    """bool (C(S, S/2), S): row c marks the in-sample blocks of combination c."""
+    """bool (C(S, S/2), S): row c marks the in-sample blocks of combination c. Made once
+    per S (a third of a symbol's PBO was listing the 12,870 combinations) and read-only."""
+    return _combinations(int(n_blocks))
+
+
+@functools.lru_cache(maxsize=4)
+def _combinations(n_blocks: int) -> np.ndarray:
     combos = np.array(list(combinations(range(n_blocks), n_blocks // 2)), dtype=np.int64)
     mask = np.zeros((combos.shape[0], n_blocks), dtype=bool)
     np.put_along_axis(mask, combos, True, axis=1)
+    mask.flags.writeable = False
     return mask
 
 
