@@ -229,12 +229,13 @@ def _check_feature_reads(a):
     silently become an argmax of 0)."""
     feat_off, n_feat, bar_off = a["feat_off"], a["n_feat"], a["bar_off"]
     pairs = {}
-    for i in range(a["traj_model"].shape[0]):
-        key = (int(a["traj_model"][i]), int(a["traj_series"][i]))
-        first = int(a["traj_start"][i]) - int(a["model_window"][key[0]]) + 1
-        last = int(a["traj_end"][i]) - 2  # the last bar with a decision
-        lo, hi = pairs.get(key, (first, last))
-        pairs[key] = (min(lo, first), max(hi, last))
+    window = a["model_window"].tolist()  # Python ints: no numpy scalar per trajectory
+    for m, s, start, end in zip(a["traj_model"].tolist(), a["traj_series"].tolist(),
+                                a["traj_start"].tolist(), a["traj_end"].tolist()):
+        first = start - window[m] + 1
+        last = end - 2  # the last bar with a decision
+        lo, hi = pairs.get((m, s), (first, last))
+        pairs[(m, s)] = (min(lo, first), max(hi, last))
     for (m, s), (first, last) in pairs.items():
         cols = a["model_feat_col"][a["model_feat_off"][m]:a["model_feat_off"][m + 1]]
         if cols.size == 0 or last < first:
