@@ -221,9 +221,11 @@ class Batch:
 
     # -- packing -------------------------------------------------------------------
 
-    def pack(self, trajectories=None) -> PackedBatch:
+    def pack(self, trajectories=None, scratch: dict | None = None) -> PackedBatch:
         """Flat kernel arrays for the given trajectory ids (all, in order, by default).
-        Only the series and models those trajectories use are packed."""
+        Only the series and models those trajectories use are packed. `scratch`: a dict
+        the caller keeps across packs whose earlier PackedBatch it no longer uses; the
+        market arrays are packed into its buffers (see `_pack_series`)."""
         ids = list(range(len(self.trajectories))) if trajectories is None else [
             int(t) for t in trajectories]
         chosen = [self.trajectories[t] for t in ids]
@@ -232,7 +234,7 @@ class Batch:
         series_index = {s: k for k, s in enumerate(series_ids)}
         model_index = {m: k for k, m in enumerate(model_ids)}
 
-        arrays = _pack_series([self.series[s] for s in series_ids])
+        arrays = _pack_series([self.series[s] for s in series_ids], scratch)
         arrays.update(_pack_models([self.models[m][0] for m in model_ids],
                                    [self.series[self.models[m][1]].names for m in model_ids]))
 
@@ -345,17 +347,31 @@ def _offsets(sizes) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(np.asarray(sizes, dtype=np.int64)))).astype(np.int64)
 
 
-def _pack_series(series: list[_Series]) -> dict:
+def _pack_series(series: list[_Series], scratch: dict | None = None) -> dict:
+    """The market arrays of `series`, concatenated. With `scratch` (a dict kept across
+    the chunks of one run, each chunk's arrays no longer in use when the next is packed)
+    they are written into buffers it holds, grown as needed: a bulk run packs hundreds of
+    MB of features, and fresh arrays cost a page fault per 4 KiB, half of the packing."""
     bars = [s.open_.shape[0] for s in series]
     n_feat = [s.feats.shape[1] for s in series]
     return {
-        "open_": np.concatenate([s.open_ for s in series]),
-        "close": np.concatenate([s.close for s in series]),
+        "open_": _joined([s.open_ for s in series], scratch, "open_"),
+        "close": _joined([s.close for s in series], scratch, "close"),
         "bar_off": _offsets(bars),
-        "feats": np.concatenate([s.feats.ravel() for s in series]),
+        "feats": _joined([s.feats.ravel() for s in series], scratch, "feats"),
         "feat_off": _offsets([t * f for t, f in zip(bars, n_feat)]),
         "n_feat": np.array(n_feat, dtype=np.int64),
     }
+
+
+def _joined(parts: list[np.ndarray], scratch: dict | None, name: str) -> np.ndarray:
+    if scratch is None:
+        return np.concatenate(parts)
+    n = sum(p.shape[0] for p in parts)
+    buf = scratch.get(name)
+    if buf is None or buf.shape[0] < n:
+        buf = scratch[name] = np.empty(max(n, 2 * (0 if buf is None else buf.shape[0])), dtype=np.float64)
+    return np.concatenate(parts, out=buf[:n])
 
 
 def _pack_models(policies: list, series_names: list[list[str]]) -> dict:

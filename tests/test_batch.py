@@ -161,3 +161,28 @@ def test_real_policy_objects_pack_and_match_their_forward():
     got = pol.forward(obs)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert np.array_equal(pol.act(obs), np.argmax(want, axis=1))
+
+
+def test_packing_into_scratch_buffers_gives_the_same_arrays_and_reuses_them():
+    """Batch.pack(ids, scratch): the market arrays written into buffers kept across
+    chunks equal a fresh pack's, for chunks of different sizes in turn, and the buffers
+    are reused once they are large enough (the local executor's page faults)."""
+    rng = np.random.default_rng(3)
+    batch = Batch()
+    for k in range(3):
+        names = ["f0", "f1"][: k % 2 + 1]
+        sid = batch.add_series(*make_series(rng, 30 + 10 * k, names), names)
+        mid = batch.add_model(make_policy(rng, n_features=len(names), hidden=(4,)), sid)
+        batch.add_trajectory(mid, sid, 2, 20 + 5 * k, capital=1e5)
+    n = len(batch.trajectories)
+    scratch: dict = {}
+    bases = []
+    for ids in ([0, 1], list(range(n)), [n - 1], list(range(n))[::-1]):
+        got = batch.pack(ids, scratch).arrays
+        want = batch.pack(ids).arrays
+        assert set(got) == set(want)
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+        assert got["feats"].base is scratch["feats"]
+        bases.append(scratch["feats"])
+    assert bases[2] is bases[1] and bases[3] is bases[1]

@@ -24,9 +24,10 @@ from .rundir import ChunkResult
 EXECUTORS = ("local", "ray")
 
 
-def simulate_chunk(batch, ids: list[int], device: str) -> ChunkResult:
-    """Pack and simulate trajectories `ids` of `batch`; time the kernel call alone."""
-    packed = batch.pack(ids)
+def simulate_chunk(batch, ids: list[int], device: str, scratch: dict | None = None) -> ChunkResult:
+    """Pack and simulate trajectories `ids` of `batch`; time the kernel call alone.
+    `scratch`: Batch.pack's, kept by a caller that simulates chunks one at a time."""
+    packed = batch.pack(ids, scratch)
     t0 = time.perf_counter()
     result = batch.simulate_packed(packed, device=device)
     return ChunkResult.from_simulation(ids, result, time.perf_counter() - t0)
@@ -38,8 +39,9 @@ class LocalExecutor:
     name = "local"
 
     def run_chunks(self, batch, chunks, device: str) -> Iterator[tuple[int, ChunkResult]]:
+        scratch: dict = {}  # one chunk's market arrays at a time: their buffers are reused
         for index, ids in chunks:
-            yield index, simulate_chunk(batch, ids, device)
+            yield index, simulate_chunk(batch, ids, device, scratch)
 
     def close(self) -> None:
         pass
