@@ -24,3 +24,20 @@ settings.register_profile(
     deadline=None, suppress_health_check=list(HealthCheck), database=None,
 )
 settings.load_profile(os.environ.get("FOLDGATE_FUZZ_PROFILE", "ci"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sb3_logs_in_tmp_path(tmp_path_factory):
+    """stable-baselines3's learn() makes a log folder, $SB3_LOGDIR or else a new
+    $TMPDIR/SB3-<time> per call: the SB3 tests left hundreds behind. Session-wide (the
+    models of module fixtures learn too), in pytest's own temp root, which it cleans."""
+    old = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3-logs"))
+    yield
+    if old is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = old
