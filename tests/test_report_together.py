@@ -121,3 +121,14 @@ def test_a_child_killed_without_a_word_is_a_write_error(tmp_path):
 @pytest.mark.skipif(sys.platform != "linux", reason="Linux")
 def test_the_platform_rule():
     assert together._forks()
+
+
+def test_no_process_to_fork_writes_one_after_the_other(tmp_path, rep, monkeypatch):
+    def refused():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(together.os, "fork", refused)
+    together.write_reports(tmp_path / "r.json", tmp_path / "r.html", rep, parallel=True)
+    json_text, page = _sequential(tmp_path, rep)
+    assert (tmp_path / "r.json").read_bytes() == json_text
+    assert (tmp_path / "r.html").read_bytes() == page

@@ -57,11 +57,18 @@ def _write_forked(json_path: Path, html_path: Path, report: Mapping) -> None:
     read_end, write_end = os.pipe()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    with warnings.catch_warnings():
-        # Python 3.12 warns that a threaded process forks: the child runs no thread of
-        # ours and touches nothing numba, torch or Ray hold, it writes one file and _exits
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12 warns that a threaded process forks: the child runs no thread of
+            # ours and touches nothing numba, torch or Ray hold, it writes one file and _exits
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError:  # no process to be had (a process limit): one after the other
+        os.close(read_end)
+        os.close(write_end)
+        write_json_report(json_path, report)
+        write_html_report(html_path, report)
+        return
     if pid == 0:  # the child: the page, then its outcome down the pipe; never returns
         os.close(read_end)
         status = 0
