@@ -320,10 +320,7 @@ def print_table(con: Console, title: str, columns: list[tuple[str, str]], rows: 
     # rich breaks lines and drops or expands control characters: its Table does those
     simple = bool(rows) and not _CONTROL.search(title + "".join(heads) + "".join(t for row in rows for t, _ in row))
     total = 2 + sum(widths) + 2 * (len(widths) - 1)
-    if stretched_tables(con):
-        with _width(con, UNBOUNDED_WIDTH):
-            _print_table(con, title, columns, rows, heads, widths, total, simple)
-    else:
+    with _width(con, UNBOUNDED_WIDTH) if stretched_tables(con) else contextlib.nullcontext():
         _print_table(con, title, columns, rows, heads, widths, total, simple)
 
 

@@ -78,12 +78,16 @@ def parse_end(value: str | None) -> int | None:
     return ns
 
 
+def _may_fetch(cfg: RunConfig) -> bool:
+    """Whether the run may fetch bars from Alpaca: --source alpaca, or no --source with
+    ALPACA_KEYS_FILE set (then for the symbols the store lacks)."""
+    return cfg.source == "alpaca" or (cfg.source is None and bool(os.environ.get("ALPACA_KEYS_FILE")))
+
+
 def _read_bars(store, symbol: str, timeframe: str, cfg: RunConfig, warmup_bars: int):
     """Bars of one symbol, fetched from Alpaca first when the run asks for it (once per
     symbol, for all of its models), with room for the warm-up bars before the window."""
-    use_alpaca = cfg.source == "alpaca" or (
-        cfg.source is None and os.environ.get("ALPACA_KEYS_FILE") and not store.has(symbol, timeframe)
-    )
+    use_alpaca = _may_fetch(cfg) and (cfg.source == "alpaca" or not store.has(symbol, timeframe))
     if use_alpaca:
         from .data.sources.alpaca import ensure_bars  # lazy: the Alpaca client, only when a run fetches
 
@@ -332,7 +336,7 @@ def _prepared_series(store, by_series: dict, cfg: RunConfig):
     file and the features kernel run without the GIL, so a second core halves this part
     of a many-symbol run. At most SERIES_AHEAD are held ahead (each is a series' float64
     features). A fetching run (Alpaca) prepares one series at a time, in order."""
-    workers = 1 if cfg.source == "alpaca" or os.environ.get("ALPACA_KEYS_FILE") else 2
+    workers = 1 if _may_fetch(cfg) else 2
     keys = list(by_series)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="foldgate-series") as pool:
         pending: deque[Future] = deque()

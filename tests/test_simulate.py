@@ -394,6 +394,15 @@ def forward_from_python(buf, width, n_lanes, l0, l1, layer_in, layer_out, layer_
                        layer_b_off, weights, biases, act)
 
 
+def _packed_alone(rng, pol) -> dict:
+    """The packed arrays of one 5-bar trajectory of `pol` on a random series."""
+    batch = Batch()
+    o, c, f = make_series(rng, 5, pol.features)
+    sid = batch.add_series(o, c, f, pol.features)
+    batch.add_trajectory(batch.add_model(pol, sid), sid, 0, 5, capital=1.0)
+    return batch.pack().arrays
+
+
 def test_mlp_matches_naive_forward_bitwise_and_torch_closely():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(9)
@@ -401,11 +410,7 @@ def test_mlp_matches_naive_forward_bitwise_and_torch_closely():
         pol = make_policy(rng, n_features=int(rng.integers(1, 9)),
                           hidden=tuple(int(h) for h in rng.integers(1, 70, size=seed % 3)),
                           activation=("tanh", "relu")[seed % 2], scale=3.0)
-        batch = Batch()
-        o, c, f = make_series(rng, 5, pol.features)
-        sid = batch.add_series(o, c, f, pol.features)
-        batch.add_trajectory(batch.add_model(pol, sid), sid, 0, 5, capital=1.0)
-        a = batch.pack().arrays
+        a = _packed_alone(rng, pol)
         width = a["max_width"]
         for _ in range(20):
             x = (3 * rng.standard_normal(pol.obs_dim)).astype(np.float32)
@@ -449,11 +454,7 @@ def test_every_block_shape_matches_naive_forward_in_every_lane(n_in, hidden, n_o
     rng = np.random.default_rng(n_in * 131 + n_out)
     pol = make_policy(rng, n_features=n_in, hidden=hidden, targets=tuple(range(n_out)),
                       scale=2.0)
-    batch = Batch()
-    o, c, f = make_series(rng, 5, pol.features)
-    sid = batch.add_series(o, c, f, pol.features)
-    batch.add_trajectory(batch.add_model(pol, sid), sid, 0, 5, capital=1.0)
-    a = batch.pack().arrays
+    a = _packed_alone(rng, pol)
     width = a["max_width"]
     for _ in range(3):
         xs = [(3 * rng.standard_normal(n_in)).astype(np.float32) for _ in range(_LANES)]

@@ -453,9 +453,6 @@ def _column(values: list, shape: _Shape | None, prefix: str) -> list[str] | None
     return None
 
 
-_PLAIN = frozenset({float, int, str})
-
-
 def _orjson_rows(rows: list, entries: list) -> str | None:
     """The rows as one orjson call spells them, "{...},{...}" (no brackets), when that is
     the text the column path would give: every row's keys in the schema's order, no
